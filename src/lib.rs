@@ -1,0 +1,10 @@
+//! kubes: compile a project's Kubernetes resources and apply them to a cluster, running
+//! sandboxed WebAssembly hooks at named lifecycle points.
+//!
+//! Data flows one way: [`project`] (config, variables, templates, layering) ->
+//! [`compile`] (rendered output files) -> [`plan`] (ordered resources) -> apply
+//! (`cluster`), with the hook engine (`hooks`) called at named points.
+//! Nothing in `project` talks to the cluster; nothing in `cluster` knows about templates.
+
+pub mod cli;
+pub mod plan;

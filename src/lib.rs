@@ -7,4 +7,5 @@
 //! Nothing in `project` talks to the cluster; nothing in `cluster` knows about templates.
 
 pub mod cli;
+pub mod lifecycle;
 pub mod plan;

@@ -7,5 +7,6 @@
 //! Nothing in `project` talks to the cluster; nothing in `cluster` knows about templates.
 
 pub mod cli;
+pub mod cluster;
 pub mod lifecycle;
 pub mod plan;

@@ -7,5 +7,8 @@
 //! Nothing in `project` talks to the cluster; nothing in `cluster` knows about templates.
 
 pub mod cli;
+// --- foundation: project (config, variables, templates, layering, ordering) and compile ---
+pub mod compile;
+pub mod project;
 pub mod lifecycle;
 pub mod plan;

@@ -15,7 +15,7 @@ use super::ProjectError;
 /// The merged project configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Config {
-    /// The app's name (`app` in templates). `--app`/`KUBES_APP` wins over the files.
+    /// The app's name (`app` in templates). Defaults to the selected `--app`/`KUBES_APP`.
     pub app: Option<String>,
     /// Namespace given to namespaced resources that have none. `-n` wins over the files.
     pub namespace: Option<String>,

@@ -158,6 +158,25 @@ pub fn deep_merge(base: &mut Value, over: Value) {
     }
 }
 
+/// Merge `base` under `target`: like [`deep_merge`] with `base` first, but `target` keeps
+/// its key order and wins on conflicts; keys only `base` has are appended.
+pub fn merge_under(target: &mut Value, base: Value) {
+    match (target, base) {
+        (Value::Mapping(t), Value::Mapping(b)) => {
+            for (k, v) in b {
+                match t.get_mut(&k) {
+                    Some(existing) => merge_under(existing, v),
+                    None => {
+                        t.insert(k, v);
+                    }
+                }
+            }
+        }
+        // target wins: non-map values (and map vs non-map) keep the target's
+        _ => {}
+    }
+}
+
 /// Path of a layer relative to the project root, for messages.
 pub fn resource_path(rel: &str) -> PathBuf {
     Path::new(".kubes/resources").join(rel)
@@ -179,6 +198,19 @@ mod tests {
             base,
             yaml("metadata: {labels: {app: demo, tier: web}}\nspec: {ports: [3], replicas: 1}")
         );
+    }
+
+    #[test]
+    fn merging_under_keeps_the_upper_order_and_values() {
+        let mut main = yaml("kind: Service\nmetadata: {name: web, labels: {role: web}}");
+        merge_under(&mut main, yaml("metadata: {labels: {app: demo, role: base}, annotations: {a: b}}"));
+        let mut expected_over = yaml("metadata: {labels: {app: demo, role: base}, annotations: {a: b}}");
+        deep_merge(&mut expected_over, yaml("kind: Service\nmetadata: {name: web, labels: {role: web}}"));
+        assert_eq!(main, expected_over); // same content as base-then-main
+        let keys: Vec<&str> = main.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+        assert_eq!(keys, ["kind", "metadata"]);
+        let meta: Vec<&str> = main["metadata"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+        assert_eq!(meta, ["name", "labels", "annotations"]);
     }
 
     #[test]

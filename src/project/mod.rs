@@ -43,7 +43,7 @@ pub struct Project {
     pub env: String,
     /// The selected app (`--app`/`KUBES_APP`), which picks app config, variables and layers.
     pub app: Option<String>,
-    /// Merged config, with `--app`, `--image`, `-n` and `KUBES_SKIP` applied.
+    /// Merged config, with `--image`, `-n` and `KUBES_SKIP` applied (and `app` defaulted to `--app`).
     pub config: Config,
     /// Config files that were read, in merge order.
     pub config_files: Vec<PathBuf>,
@@ -62,8 +62,10 @@ impl Project {
             validate_name("app", app)?;
         }
         let (mut config, config_files) = config::load(&kubes_dir, &opts.env, opts.app.as_deref())?;
-        if let Some(app) = &opts.app {
-            config.app = Some(app.clone());
+        // `--app` selects app files; the name in templates is the configured `app` (which an
+        // app's own config file may set), or the selected app when no file names one.
+        if config.app.is_none() {
+            config.app = opts.app.clone();
         }
         if let Some(image) = &opts.image {
             config.image = Some(image.clone());

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
+mod emit;
+
 use crate::plan::{Plan, PlannedObject};
 use crate::project::layering::{self, FileIndex, Layers};
 use crate::project::template::{Renderer, TemplateContext, TemplateError};
@@ -223,21 +225,21 @@ impl<'p> FileCompiler<'p> {
                     message: format!("expected a Kubernetes object (a mapping), found {}", type_name(&doc)),
                 });
             }
-            let mut merged = pre_layer.clone().unwrap_or_else(|| Value::Mapping(Mapping::new()));
-            layering::deep_merge(&mut merged, doc);
+            // The main document keeps its key order; keys only the pre layers have follow.
+            let mut merged = doc;
+            if let Some(pre) = &pre_layer {
+                layering::merge_under(&mut merged, pre.clone());
+            }
             if let Some(post) = &post_layer {
                 layering::deep_merge(&mut merged, post.clone());
             }
+            identity_first(&mut merged);
             let object = finish_object(&mut merged, self.project.config.namespace.as_deref())
                 .map_err(|message| CompileError::Document { path: source.clone(), index, message })?;
             if i > 0 {
                 yaml.push_str("---\n");
             }
-            yaml.push_str(&serde_yaml::to_string(&merged).map_err(|e| CompileError::Document {
-                path: source.clone(),
-                index,
-                message: e.to_string(),
-            })?);
+            yaml.push_str(&emit::document(&merged));
             objects.push(object);
         }
 
@@ -267,6 +269,34 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// `apiVersion`, `kind`, `metadata` first, as people expect to read them.
+fn identity_first(doc: &mut Value) {
+    let Value::Mapping(m) = doc else { return };
+    if m.keys().take(3).map(|k| k.as_str()).eq([Some("apiVersion"), Some("kind"), Some("metadata")]) {
+        return;
+    }
+    let mut ordered = Mapping::with_capacity(m.len());
+    for key in ["apiVersion", "kind", "metadata"] {
+        if let Some(v) = m.remove(key) {
+            ordered.insert(Value::from(key), v);
+        }
+    }
+    for (k, v) in std::mem::take(m) {
+        ordered.insert(k, v);
+    }
+    *m = ordered;
+}
+
+/// Drop YAML tags (`!foo x` -> `x`) so the written YAML and the JSON body agree.
+fn untag(v: Value) -> Value {
+    match v {
+        Value::Tagged(t) => untag(t.value),
+        Value::Sequence(s) => Value::Sequence(s.into_iter().map(untag).collect()),
+        Value::Mapping(m) => Value::Mapping(m.into_iter().map(|(k, v)| (untag(k), untag(v))).collect()),
+        other => other,
+    }
+}
+
 /// Parse every YAML document of a rendered file; empty documents are dropped.
 fn parse_documents(path: &Path, text: &str, rendered: bool) -> Result<Vec<Value>, CompileError> {
     let mut docs = Vec::new();
@@ -282,7 +312,7 @@ fn parse_documents(path: &Path, text: &str, rendered: bool) -> Result<Vec<Value>
             }
         })?;
         if !doc.is_null() {
-            docs.push(doc);
+            docs.push(untag(doc));
         }
     }
     Ok(docs)

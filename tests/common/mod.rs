@@ -1,126 +1,85 @@
-//! Shared helpers for the apply-engine integration tests: plans from YAML text, the
-//! real kubectl against the test server.
+//! Helpers shared by the CLI integration tests: fixture copies and running the binary.
 #![allow(dead_code)]
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 
-use kubes::plan::{Plan, PlanStep, PlannedFile, PlannedObject};
+use assert_cmd::Command;
 
-/// One planned file from YAML text (several documents allowed), as compile would emit it.
-pub fn file(role: &str, kind: &str, yaml: &str) -> PlannedFile {
-    let mut objects = vec![];
-    for doc in serde_yaml::Deserializer::from_str(yaml) {
-        let v: serde_json::Value = serde::Deserialize::deserialize(doc).expect("test YAML parses");
-        if v.is_null() {
+/// Repository root (where `examples/` and `tests/fixtures/` are).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Copy a fixture project into a fresh temp dir (tests never write into the repository),
+/// leaving out any `.kubes/output` a developer's run left behind.
+pub fn copy_project(from: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(from, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "output" && from.ends_with(".kubes") {
             continue;
         }
-        objects.push(PlannedObject {
-            api_version: v["apiVersion"].as_str().unwrap().to_string(),
-            kind: v["kind"].as_str().unwrap().to_string(),
-            name: v["metadata"]["name"].as_str().unwrap().to_string(),
-            namespace: v["metadata"]["namespace"].as_str().map(str::to_string),
-            body: v,
-        });
-    }
-    PlannedFile {
-        role: role.into(),
-        kind: kind.into(),
-        output: format!(".kubes/output/{role}/{kind}.yaml").into(),
-        source: format!(".kubes/resources/{role}/{kind}.yaml").into(),
-        objects,
-    }
-}
-
-/// A plan with one step per file, in the order given.
-pub fn plan(files: Vec<PlannedFile>) -> Plan {
-    Plan { steps: files.into_iter().map(|f| PlanStep { files: vec![f] }).collect() }
-}
-
-/// `kubectl --kubeconfig K <args> -o json`, parsed; `None` when kubectl says NotFound.
-pub fn kubectl_json(kubeconfig: &Path, args: &[&str]) -> Option<serde_json::Value> {
-    let out = Command::new("/usr/bin/kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .args(["-o", "json"])
-        .output()
-        .expect("kubectl runs");
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("NotFound") || err.contains("not found") {
-            return None;
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
         }
-        panic!("kubectl {args:?} failed: {err}");
     }
-    Some(serde_json::from_slice(&out.stdout).expect("kubectl prints JSON"))
 }
 
-/// The seed's migration app: a namespace, the migrate Job, the web Service and Deployment.
-pub fn migration_app(image: &str) -> Plan {
-    plan(vec![
-        file("shared", "namespace", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n"),
-        file(
-            "migrate",
-            "job",
-            &format!(
-                "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: migrate
-  namespace: demo
-spec:
-  template:
-    spec:
-      containers:
-      - name: migrate
-        image: {image}
-        command: [\"bin/job/migrate.sh\"]
-      restartPolicy: Never
-  backoffLimit: 4
-"
-            ),
-        ),
-        file(
-            "web",
-            "service",
-            "apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: demo
-spec:
-  selector:
-    app: web
-  ports:
-  - port: 80
-    targetPort: 8080
-",
-        ),
-        file(
-            "web",
-            "deployment",
-            &format!(
-                "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: demo
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-      - name: web
-        image: {image}
-"
-            ),
-        ),
-    ])
+/// `kubes --project <dir> ...`, with the environment cleared of kubes variables.
+pub fn kubes(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("kubes").unwrap();
+    cmd.arg("--project").arg(dir);
+    for var in ["KUBES_ENV", "KUBES_APP", "KUBES_SKIP"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+pub fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.assert().success().get_output().stdout.clone();
+    String::from_utf8(out).unwrap()
+}
+
+pub fn stderr_of_failure(cmd: &mut Command) -> String {
+    let out = cmd.assert().failure().get_output().stderr.clone();
+    String::from_utf8(out).unwrap()
+}
+
+pub fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
 }

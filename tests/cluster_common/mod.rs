@@ -1,0 +1,126 @@
+//! Shared helpers for the apply-engine integration tests: plans from YAML text, the
+//! real kubectl against the test server.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+
+use kubes::plan::{Plan, PlanStep, PlannedFile, PlannedObject};
+
+/// One planned file from YAML text (several documents allowed), as compile would emit it.
+pub fn file(role: &str, kind: &str, yaml: &str) -> PlannedFile {
+    let mut objects = vec![];
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let v: serde_json::Value = serde::Deserialize::deserialize(doc).expect("test YAML parses");
+        if v.is_null() {
+            continue;
+        }
+        objects.push(PlannedObject {
+            api_version: v["apiVersion"].as_str().unwrap().to_string(),
+            kind: v["kind"].as_str().unwrap().to_string(),
+            name: v["metadata"]["name"].as_str().unwrap().to_string(),
+            namespace: v["metadata"]["namespace"].as_str().map(str::to_string),
+            body: v,
+        });
+    }
+    PlannedFile {
+        role: role.into(),
+        kind: kind.into(),
+        output: format!(".kubes/output/{role}/{kind}.yaml").into(),
+        source: format!(".kubes/resources/{role}/{kind}.yaml").into(),
+        objects,
+    }
+}
+
+/// A plan with one step per file, in the order given.
+pub fn plan(files: Vec<PlannedFile>) -> Plan {
+    Plan { steps: files.into_iter().map(|f| PlanStep { files: vec![f] }).collect() }
+}
+
+/// `kubectl --kubeconfig K <args> -o json`, parsed; `None` when kubectl says NotFound.
+pub fn kubectl_json(kubeconfig: &Path, args: &[&str]) -> Option<serde_json::Value> {
+    let out = Command::new("/usr/bin/kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .args(["-o", "json"])
+        .output()
+        .expect("kubectl runs");
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("NotFound") || err.contains("not found") {
+            return None;
+        }
+        panic!("kubectl {args:?} failed: {err}");
+    }
+    Some(serde_json::from_slice(&out.stdout).expect("kubectl prints JSON"))
+}
+
+/// The seed's migration app: a namespace, the migrate Job, the web Service and Deployment.
+pub fn migration_app(image: &str) -> Plan {
+    plan(vec![
+        file("shared", "namespace", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n"),
+        file(
+            "migrate",
+            "job",
+            &format!(
+                "apiVersion: batch/v1
+kind: Job
+metadata:
+  name: migrate
+  namespace: demo
+spec:
+  template:
+    spec:
+      containers:
+      - name: migrate
+        image: {image}
+        command: [\"bin/job/migrate.sh\"]
+      restartPolicy: Never
+  backoffLimit: 4
+"
+            ),
+        ),
+        file(
+            "web",
+            "service",
+            "apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: demo
+spec:
+  selector:
+    app: web
+  ports:
+  - port: 80
+    targetPort: 8080
+",
+        ),
+        file(
+            "web",
+            "deployment",
+            &format!(
+                "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: demo
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: {image}
+"
+            ),
+        ),
+    ])
+}

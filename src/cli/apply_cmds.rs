@@ -184,22 +184,34 @@ pub fn prune(g: &GlobalArgs, a: PruneArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let (project, mut plan) = load(g, image, &a.roles)?;
+    let (project, mut plan, mut whole) = load_whole(g, image, &a.roles)?;
     prepare(&project, &mut plan);
+    prepare(&project, &mut whole);
     runtime()?.block_on(async {
         let cluster = connect(g, &project).await?;
         let lifecycle = lifecycle_for(&project, &cluster, g)?;
         let printer = Printer::new(g, "apply", a.dry_run);
         let opts = ApplyOptions { force_conflicts: !a.no_force_conflicts, dry_run: a.dry_run, ..Default::default() };
-        let record = RecordOptions { inventory: inventory_key(&project, &cluster), prune: a.prune || project.config.prune };
+        let record = RecordOptions {
+            inventory: inventory_key(&project, &cluster),
+            prune: a.prune || project.config.prune,
+            whole_plan: (!a.roles.is_empty()).then_some(&whole),
+        };
         let report = apply_and_record(&cluster, &plan, lifecycle.as_ref(), &printer, &opts, a.concurrency, &record).await;
         printer.finish_report(&report)
     })
 }
 
 fn load(g: &GlobalArgs, image: Option<String>, roles: &[String]) -> anyhow::Result<(Project, Plan)> {
+    let (project, plan, _whole) = load_whole(g, image, roles)?;
+    Ok((project, plan))
+}
+
+/// The project, the plan restricted to `roles`, and the whole plan.
+fn load_whole(g: &GlobalArgs, image: Option<String>, roles: &[String]) -> anyhow::Result<(Project, Plan, Plan)> {
     let opts = ProjectOptions { root: g.project.clone(), env: g.env.clone(), app: g.app.clone(), image, namespace: g.namespace.clone() };
-    let (project, mut plan) = compile_and_plan(&opts)?;
+    let (project, whole) = compile_and_plan(&opts)?;
+    let mut plan = whole.clone();
     if !roles.is_empty() {
         let known: Vec<&str> = plan.files().map(|f| f.role.as_str()).collect();
         if let Some(r) = roles.iter().find(|r| !known.contains(&r.as_str())) {
@@ -207,7 +219,7 @@ fn load(g: &GlobalArgs, image: Option<String>, roles: &[String]) -> anyhow::Resu
         }
         plan.restrict_to_roles(roles);
     }
-    Ok((project, plan))
+    Ok((project, plan, whole))
 }
 
 fn dedup(mut v: Vec<&str>) -> Vec<&str> {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use super::engine::{Op, Walk};
 use super::inventory::{Entry, Inventory, InventoryKey};
-use super::prune::{is_hashed, prune_entries};
+use super::prune::{is_hashed, planned_entries, prune_entries};
 use super::report::{Failure, Progress, Report};
 use super::{ApplyOptions, Cluster};
 use crate::lifecycle::{Lifecycle, Step};
@@ -30,10 +30,13 @@ pub async fn apply_plan(
 
 /// How an apply records what it applied.
 #[derive(Debug, Clone)]
-pub struct RecordOptions {
+pub struct RecordOptions<'a> {
     pub inventory: InventoryKey,
     /// Delete objects the previous inventory has and the plan no longer does.
     pub prune: bool,
+    /// Everything the project plans, when the apply is restricted to some roles: objects
+    /// of the other roles are still the project's and must not be pruned.
+    pub whole_plan: Option<&'a Plan>,
 }
 
 /// Apply `plan`, then prune and record the inventory:
@@ -52,7 +55,7 @@ pub async fn apply_and_record(
     progress: &dyn Progress,
     options: &ApplyOptions,
     concurrency: usize,
-    record: &RecordOptions,
+    record: &RecordOptions<'_>,
 ) -> Report {
     let previous = match Inventory::read(cluster, &record.inventory).await {
         Ok(p) => p.unwrap_or_default(),
@@ -78,14 +81,24 @@ pub async fn apply_and_record(
     }
 
     let next = if report.ok {
-        let stale = previous.stale(&current);
+        let mut planned = current.clone();
+        if let Some(whole) = record.whole_plan {
+            match planned_entries(cluster, whole).await {
+                Ok(inv) => inv.objects.into_iter().for_each(|e| planned.push_unique(e)),
+                Err(e) => {
+                    report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("listing planned objects: {e}") });
+                    return report;
+                }
+            }
+        }
+        let stale = previous.stale(&planned);
         let to_prune: Vec<Entry> = stale.iter().filter(|e| record.prune || e.hashed).cloned().collect();
         let pruned = prune_entries(cluster, &to_prune, lifecycle, progress, options.dry_run).await;
         report.pruned = pruned.results;
         if let Some(f) = pruned.failure {
             report.fail(f);
         }
-        let mut next = current;
+        let mut next = planned;
         // Stale objects not pruned stay recorded, so a later prune still finds them.
         for e in stale.into_iter().rev() {
             if !to_prune.contains(&e) || pruned.kept.contains(&e) {

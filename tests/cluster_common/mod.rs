@@ -1,9 +1,50 @@
-//! Shared helpers for the apply-engine integration tests: plans from YAML text, the
-//! real kubectl against the test server.
+//! Shared helpers for the apply-engine integration tests: a test API server with a
+//! `kubes` command pointed at it, plans from YAML text, the real kubectl.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;
+
+use kube_testserver::{Options, TestServer};
+
+/// A running test API server.
+pub struct Server {
+    pub srv: TestServer,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Server {
+        Server { srv: TestServer::start_blocking(opts).expect("test API server starts") }
+    }
+
+    pub fn kubeconfig(&self) -> &Path {
+        self.srv.kubeconfig_path()
+    }
+
+    /// `kubes --project DIR --kubeconfig K`, with no kubes or kube variables inherited.
+    pub fn kubes(&self, project: &Path) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("kubes").unwrap();
+        cmd.arg("--project").arg(project).arg("--kubeconfig").arg(self.kubeconfig());
+        for var in ["KUBES_ENV", "KUBES_APP", "KUBES_SKIP", "KUBECONFIG"] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    /// A connected library client, for stories told below the CLI.
+    pub async fn cluster(&self) -> kubes::cluster::Cluster {
+        kubes::cluster::Cluster::connect(&kubes::cluster::ConnectOptions {
+            kubeconfig: Some(self.kubeconfig().to_path_buf()),
+            ..Default::default()
+        })
+        .await
+        .expect("connects to the test API server")
+    }
+}
 
 use kubes::plan::{Plan, PlanStep, PlannedFile, PlannedObject};
 

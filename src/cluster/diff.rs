@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kube::api::{Patch, PatchParams};
 use serde::Serialize;
 
@@ -68,7 +68,8 @@ pub struct DiffError {
 pub async fn diff_plan(cluster: &Cluster, plan: &Plan, options: &ApplyOptions, concurrency: usize) -> Result<DiffReport, DiffError> {
     let items: Vec<(PathBuf, &PlannedObject)> =
         plan.files().flat_map(|f| f.objects.iter().map(move |o| (f.output.clone(), o))).collect();
-    let results: Vec<Result<Option<ObjectDiff>, DiffError>> = futures::stream::iter(items)
+    // try_collect stops at the first error, so an unreachable cluster fails once, not per object.
+    let results: Vec<Option<ObjectDiff>> = futures::stream::iter(items)
         .map(|(file, obj)| async move {
             diff_object(cluster, obj, options, file.clone()).await.map_err(|source| DiffError {
                 file: file.display().to_string(),
@@ -77,11 +78,11 @@ pub async fn diff_plan(cluster: &Cluster, plan: &Plan, options: &ApplyOptions, c
             })
         })
         .buffered(concurrency.max(1))
-        .collect()
-        .await;
+        .try_collect()
+        .await?;
     let mut report = DiffReport { differ: vec![], unchanged: 0 };
     for r in results {
-        match r? {
+        match r {
             Some(d) => report.differ.push(d),
             None => report.unchanged += 1,
         }

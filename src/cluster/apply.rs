@@ -12,7 +12,7 @@ use crate::plan::Plan;
 
 /// Files of one step applied at once by default: enough to hide round trips, few enough
 /// not to trip API priority and fairness on a busy cluster.
-pub const DEFAULT_CONCURRENCY: usize = 16;
+pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// Apply `plan` in order. Stops at the first failure (an API error after retries, or a
 /// lifecycle failure); the report says what was applied, what failed and what was not

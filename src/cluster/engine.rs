@@ -2,12 +2,15 @@
 //! objects of one file in document order, with lifecycle points around the whole walk
 //! and around each file. Shared by apply (plan order) and delete (reverse order).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
+use kube::api::ListParams;
 
 use super::report::{Failure, FileReport, ObjectResult, Progress, Report};
+use super::objects::{apply_known, Before};
 use super::{ApplyOptions, Cluster, ClusterError, DeleteOptions, DeleteOutcome, ObjectRef};
 use crate::lifecycle::{Lifecycle, LifecycleFailure, Point, Step, When};
 use crate::plan::{Plan, PlannedFile, PlannedObject};
@@ -67,6 +70,8 @@ impl Walk<'_> {
                 report.not_attempted.extend(files.iter().map(|f| f.output.clone()));
                 continue;
             }
+            let known = self.prefetch(files).await;
+            let known = &known;
             let stop = AtomicBool::new(false);
             let mut results: Vec<(usize, Option<(FileReport, Option<Failure>)>)> =
                 futures::stream::iter(files.iter().enumerate())
@@ -77,7 +82,7 @@ impl Walk<'_> {
                             if stop.load(Ordering::SeqCst) {
                                 return (i, None);
                             }
-                            let (fr, failure) = self.file(file).await;
+                            let (fr, failure) = self.file(file, known).await;
                             if failure.is_some() {
                                 stop.store(true, Ordering::SeqCst);
                             }
@@ -111,7 +116,7 @@ impl Walk<'_> {
     }
 
     /// One file: its before-hook, its objects in order, its after-hook, in sequence.
-    async fn file(&self, file: &PlannedFile) -> (FileReport, Option<Failure>) {
+    async fn file(&self, file: &PlannedFile, known: &Known) -> (FileReport, Option<Failure>) {
         let step = self.op.step();
         let mut fr = FileReport { file: file.output.clone(), target: file.target(), objects: vec![] };
         if let Err(f) = self.lifecycle.at(Point { when: When::Before, step }, Some(file)).await {
@@ -120,7 +125,7 @@ impl Walk<'_> {
         let objects: Vec<&PlannedObject> =
             if self.op.reversed() { file.objects.iter().rev().collect() } else { file.objects.iter().collect() };
         for obj in objects {
-            match self.object(obj).await {
+            match self.object(obj, known).await {
                 Ok(r) => fr.objects.push(r),
                 Err(e) => {
                     let failure = Failure {
@@ -140,10 +145,14 @@ impl Walk<'_> {
         (fr, None)
     }
 
-    async fn object(&self, obj: &PlannedObject) -> Result<ObjectResult, ClusterError> {
+    async fn object(&self, obj: &PlannedObject, known: &Known) -> Result<ObjectResult, ClusterError> {
         match &self.op {
             Op::Apply(opts) => {
-                let a = self.cluster.apply_object_returning(&obj.body, opts).await?;
+                let before = match known.get(&(obj.api_version.clone(), obj.kind.clone(), obj.namespace.clone(), obj.name.clone())) {
+                    Some(rv) => Before::Listed(rv.clone()),
+                    None => Before::Unknown,
+                };
+                let a = apply_known(self.cluster, &obj.body, opts, before).await?;
                 Ok(ObjectResult {
                     object: ObjectRef {
                         api_version: obj.api_version.clone(),
@@ -167,6 +176,48 @@ impl Walk<'_> {
         }
     }
 }
+
+impl Walk<'_> {
+    /// Before applying a step, list the kinds it has many objects of (one request per
+    /// kind and namespace instead of one GET per object) to know which exist and at what
+    /// resourceVersion. Anything not prefetched, or a failed list, falls back to a GET.
+    async fn prefetch(&self, files: &[&PlannedFile]) -> Known {
+        let mut known = Known::new();
+        let Op::Apply(opts) = &self.op else { return known };
+        if opts.dry_run {
+            return known;
+        }
+        let mut groups: HashMap<(String, String, Option<String>), Vec<&PlannedObject>> = HashMap::new();
+        for obj in files.iter().flat_map(|f| f.objects.iter()) {
+            groups.entry((obj.api_version.clone(), obj.kind.clone(), obj.namespace.clone())).or_default().push(obj);
+        }
+        for ((api_version, kind, ns), objs) in groups {
+            if objs.len() < PREFETCH_MIN {
+                continue;
+            }
+            let Ok(rk) = self.cluster.resolve_kind(&api_version, &kind).await else { continue };
+            // Objects without a namespace resolve to the default one; keep it simple and
+            // prefetch only where the plan names the namespace (compile always does).
+            if rk.namespaced && ns.is_none() {
+                continue;
+            }
+            let Ok(list) = self.cluster.api(&rk, ns.as_deref()).list_metadata(&ListParams::default()).await else { continue };
+            let live: HashMap<String, Option<String>> =
+                list.items.into_iter().filter_map(|m| Some((m.metadata.name?, m.metadata.resource_version))).collect();
+            for obj in objs {
+                let rv = live.get(&obj.name).map(|rv| rv.clone().unwrap_or_default());
+                known.insert((api_version.clone(), kind.clone(), ns.clone(), obj.name.clone()), rv);
+            }
+        }
+        known
+    }
+}
+
+/// Live resourceVersions by (apiVersion, kind, namespace, name); `None` = absent.
+type Known = HashMap<(String, String, Option<String>, String), Option<String>>;
+
+/// Objects of one kind and namespace in a step from which a list beats single gets.
+const PREFETCH_MIN: usize = 8;
 
 /// Delete by reference; a kind the server no longer serves (its CRD is gone) means the
 /// object is gone too.

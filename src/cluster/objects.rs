@@ -53,21 +53,41 @@ impl Applied {
     }
 }
 
+/// What is known about the live object before applying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Before {
+    /// Nothing: get it first.
+    Unknown,
+    /// Listed already: its resourceVersion, or `None` when it does not exist.
+    Listed(Option<String>),
+}
+
 pub(super) async fn apply(cluster: &Cluster, obj: &serde_json::Value, opts: &ApplyOptions) -> Result<Applied, ClusterError> {
+    apply_known(cluster, obj, opts, Before::Unknown).await
+}
+
+pub(super) async fn apply_known(cluster: &Cluster, obj: &serde_json::Value, opts: &ApplyOptions, known: Before) -> Result<Applied, ClusterError> {
     let r = ObjectRef::of(obj)?;
     let rk = cluster.resolve_kind(&r.api_version, &r.kind).await?;
     let namespace = rk.namespaced.then(|| r.namespace.clone().unwrap_or_else(|| cluster.default_namespace().to_string()));
     let api = cluster.api(&rk, namespace.as_deref());
     // The live version before the patch tells created from configured from unchanged:
-    // a no-op server-side apply does not bump resourceVersion.
-    let before = api.get_opt(&r.name).await?;
+    // a no-op server-side apply does not bump resourceVersion. A dry run compares content,
+    // so it needs the whole object.
+    let (before_rv, before_obj): (Option<String>, Option<DynamicObject>) = match known {
+        Before::Listed(rv) if !opts.dry_run => (rv, None),
+        _ => {
+            let live = api.get_opt(&r.name).await?;
+            (live.as_ref().map(|b| b.metadata.resource_version.clone().unwrap_or_default()), live)
+        }
+    };
     let mut params = PatchParams::apply(&opts.field_manager);
     params.force = opts.force_conflicts;
     params.dry_run = opts.dry_run;
     let after = api.patch(&r.name, &params, &Patch::Apply(obj)).await?;
-    let outcome = match &before {
-        None => ApplyOutcome::Created,
-        Some(b) if opts.dry_run => {
+    let outcome = match (&before_rv, &before_obj) {
+        (None, _) => ApplyOutcome::Created,
+        (Some(_), Some(b)) if opts.dry_run => {
             // A dry run never bumps resourceVersion: compare content instead.
             if super::diff::comparable(&serde_json::to_value(b).unwrap_or_default())
                 == super::diff::comparable(&serde_json::to_value(&after).unwrap_or_default())
@@ -77,8 +97,8 @@ pub(super) async fn apply(cluster: &Cluster, obj: &serde_json::Value, opts: &App
                 ApplyOutcome::Configured
             }
         }
-        Some(b) if b.metadata.resource_version == after.metadata.resource_version => ApplyOutcome::Unchanged,
-        Some(_) => ApplyOutcome::Configured,
+        (Some(rv), _) if Some(rv) == after.metadata.resource_version.as_ref() => ApplyOutcome::Unchanged,
+        (Some(_), _) => ApplyOutcome::Configured,
     };
     if r.kind == "CustomResourceDefinition" && !opts.dry_run {
         cluster.note_crd_applied();

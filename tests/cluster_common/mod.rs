@@ -21,6 +21,11 @@ impl Server {
         Server { srv: TestServer::start_blocking(opts).expect("test API server starts") }
     }
 
+    /// From inside a tokio test.
+    pub async fn start_async() -> Server {
+        Server { srv: TestServer::start(Options::default()).await.expect("test API server starts") }
+    }
+
     pub fn kubeconfig(&self) -> &Path {
         self.srv.kubeconfig_path()
     }
@@ -95,73 +100,4 @@ pub fn kubectl_json(kubeconfig: &Path, args: &[&str]) -> Option<serde_json::Valu
         panic!("kubectl {args:?} failed: {err}");
     }
     Some(serde_json::from_slice(&out.stdout).expect("kubectl prints JSON"))
-}
-
-/// The seed's migration app: a namespace, the migrate Job, the web Service and Deployment.
-pub fn migration_app(image: &str) -> Plan {
-    plan(vec![
-        file("shared", "namespace", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n"),
-        file(
-            "migrate",
-            "job",
-            &format!(
-                "apiVersion: batch/v1
-kind: Job
-metadata:
-  name: migrate
-  namespace: demo
-spec:
-  template:
-    spec:
-      containers:
-      - name: migrate
-        image: {image}
-        command: [\"bin/job/migrate.sh\"]
-      restartPolicy: Never
-  backoffLimit: 4
-"
-            ),
-        ),
-        file(
-            "web",
-            "service",
-            "apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: demo
-spec:
-  selector:
-    app: web
-  ports:
-  - port: 80
-    targetPort: 8080
-",
-        ),
-        file(
-            "web",
-            "deployment",
-            &format!(
-                "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: demo
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-      - name: web
-        image: {image}
-"
-            ),
-        ),
-    ])
 }

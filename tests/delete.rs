@@ -22,6 +22,7 @@ fn delete_removes_everything_in_reverse_order_and_reports_absent_objects() {
     );
     assert!(kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"]).is_none());
     assert!(kubectl_json(srv.kubeconfig(), &["get", "job", "migrate", "-n", "demo"]).is_none());
+    assert!(kubectl_json(srv.kubeconfig(), &["get", "configmap", "kubes-inventory-demo-dev", "-n", "demo"]).is_none(), "inventory gone too");
 
     // Deleting what is already gone is not an error.
     let out = srv.kubes(project.path()).args(["delete", "-y", "web"]).assert().success().get_output().stdout.clone();

@@ -11,7 +11,7 @@ use clap::Args;
 
 use super::{GlobalArgs, OutputFormat};
 use crate::cluster::apply::{apply_and_record, RecordOptions, DEFAULT_CONCURRENCY};
-use crate::cluster::delete::delete_plan;
+use crate::cluster::delete::delete_and_forget;
 use crate::cluster::diff::diff_plan;
 use crate::cluster::inventory::InventoryKey;
 use crate::cluster::labels::{label_plan, managed_labels};
@@ -129,7 +129,9 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
             wait: a.wait.then_some(a.timeout),
             dry_run: a.dry_run,
         };
-        let report = delete_plan(&cluster, &plan, lifecycle.as_ref(), &printer, &opts, a.concurrency).await;
+        let key = inventory_key(&project, &cluster);
+        let whole = a.roles.is_empty().then_some(&key);
+        let report = delete_and_forget(&cluster, &plan, lifecycle.as_ref(), &printer, &opts, a.concurrency, whole).await;
         printer.finish_report(&report)
     })
 }

@@ -83,6 +83,13 @@ impl Inventory {
         Ok(Some(Inventory { objects }))
     }
 
+    /// Delete the inventory ConfigMap (absent is fine).
+    pub async fn remove(cluster: &Cluster, key: &InventoryKey) -> Result<(), ClusterError> {
+        let rk = cluster.resolve_kind("v1", "ConfigMap").await?;
+        cluster.delete_object(&rk, Some(&key.namespace), &key.name(), &Default::default()).await?;
+        Ok(())
+    }
+
     /// Write (server-side apply) the inventory ConfigMap.
     pub async fn write(&self, cluster: &Cluster, key: &InventoryKey) -> Result<(), ClusterError> {
         let text = serde_json::to_string_pretty(&self.objects).map_err(anyhow::Error::from)?;

@@ -167,6 +167,21 @@ mod tests {
         assert_eq!(p.delay_for(Some(StatusCode::TOO_MANY_REQUESTS), Some(100_000)), Some(Duration::from_secs(60)));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn reads_retry_after_header_in_seconds() {
+        let res = Response::builder().status(429).header("Retry-After", "3").body(()).unwrap();
+        assert_eq!(retry_after_secs(&res), Some(3));
+        let res = Response::builder().status(429).header("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT").body(()).unwrap();
+        assert_eq!(retry_after_secs(&res), None, "HTTP dates fall back to backoff");
+        let mut p = policy(0);
+        let mut req = Request::new(Body::empty());
+        let mut res: Result<_, BoxError> = Ok(Response::builder().status(429).header("Retry-After", "2").body(()).unwrap());
+        let sleep = p.retry(&mut req, &mut res).expect("429 is retried");
+        let wait = sleep.deadline() - tokio::time::Instant::now();
+        assert_eq!(wait, Duration::from_secs(2));
+        assert_eq!(p.stats.retries(), 1);
+    }
+
     #[test]
     fn gives_up_after_max_retries() {
         assert!(policy(6).delay_for(Some(StatusCode::INTERNAL_SERVER_ERROR), None).is_none());

@@ -295,6 +295,7 @@ struct Printer {
     mode: Mode,
     verb: &'static str,
     dry_run: bool,
+    verbose: bool,
     bar: Mutex<Option<indicatif::ProgressBar>>,
 }
 
@@ -317,7 +318,7 @@ impl Printer {
         } else {
             Mode::Lines
         };
-        Printer { mode, verb, dry_run, bar: Mutex::new(None) }
+        Printer { mode, verb, dry_run, verbose: g.verbose > 0, bar: Mutex::new(None) }
     }
 
     fn line(&self, text: &str) {
@@ -334,6 +335,9 @@ impl Printer {
     /// Print the end of a run; the exit code says whether it succeeded.
     fn finish_report(&self, report: &Report) -> anyhow::Result<ExitCode> {
         self.finish();
+        if self.verbose && self.mode != Mode::Json && report.retries > 0 {
+            eprintln!("{} requests retried (429, 5xx or connection errors)", report.retries);
+        }
         if self.mode == Mode::Json {
             println!("{}", serde_json::to_string_pretty(report)?);
         } else if let Some(fail) = &report.failure {

@@ -23,12 +23,22 @@ use kubes::plan::{Plan, PlanStep, PlannedFile, PlannedObject};
 const KUBECTL: &str = "/usr/bin/kubectl";
 
 fn main() {
-    let n: usize = std::env::var("KUBES_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(500);
-    let concurrency: usize =
-        std::env::var("KUBES_BENCH_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CONCURRENCY);
+    let n: usize = std::env::var("KUBES_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let concurrency: usize = std::env::var("KUBES_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_CONCURRENCY);
     let skip_per_file = std::env::var_os("KUBES_BENCH_SKIP_PER_FILE").is_some();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let srv = rt.block_on(TestServer::start(Options::default())).expect("test server starts");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let srv = rt
+        .block_on(TestServer::start(Options::default()))
+        .expect("test server starts");
     let kubeconfig = srv.kubeconfig_path().to_path_buf();
     let work = tempfile::tempdir().expect("temp dir");
 
@@ -41,10 +51,21 @@ fn main() {
     let plan = plan_for(&dir);
     let t = Instant::now();
     let report = rt.block_on(async {
-        let cluster = Cluster::connect(&ConnectOptions { kubeconfig: Some(kubeconfig.clone()), ..Default::default() })
-            .await
-            .expect("connect");
-        apply_plan(&cluster, &plan, &NoHooks, &Silent, &ApplyOptions::default(), concurrency).await
+        let cluster = Cluster::connect(&ConnectOptions {
+            kubeconfig: Some(kubeconfig.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("connect");
+        apply_plan(
+            &cluster,
+            &plan,
+            &NoHooks,
+            &Silent,
+            &ApplyOptions::default(),
+            concurrency,
+        )
+        .await
     });
     let kubes = t.elapsed();
     assert!(report.ok, "kubes apply failed: {:?}", report.failure);
@@ -69,16 +90,37 @@ fn main() {
     create_namespace(&kubeconfig, ns);
     let dir = write_resources(work.path(), ns, n);
     let t = Instant::now();
-    kubectl(&kubeconfig, &["apply", "--server-side", "-f", dir.to_str().unwrap()]);
+    kubectl(
+        &kubeconfig,
+        &["apply", "--server-side", "-f", dir.to_str().unwrap()],
+    );
     let one = t.elapsed();
     check_count(&kubeconfig, ns, n);
 
     println!("{:<44} {:>10}", "way", "time");
-    println!("{:<44} {:>10}", format!("kubes apply (engine, {concurrency} files at once)"), fmt(kubes));
-    println!("{:<44} {:>10}", "kubectl apply -f FILE, once per file", fmt(each));
-    println!("{:<44} {:>10}", "kubectl apply --server-side -f DIR", fmt(one));
-    println!("kubes is {:.1}x faster than kubectl per file (goal >= 5x)", each.as_secs_f64() / kubes.as_secs_f64());
-    println!("kubes is {:.1}x faster than one kubectl over the directory (goal >= 1.5x)", one.as_secs_f64() / kubes.as_secs_f64());
+    println!(
+        "{:<44} {:>10}",
+        format!("kubes apply (engine, {concurrency} files at once)"),
+        fmt(kubes)
+    );
+    println!(
+        "{:<44} {:>10}",
+        "kubectl apply -f FILE, once per file",
+        fmt(each)
+    );
+    println!(
+        "{:<44} {:>10}",
+        "kubectl apply --server-side -f DIR",
+        fmt(one)
+    );
+    println!(
+        "kubes is {:.1}x faster than kubectl per file (goal >= 5x)",
+        each.as_secs_f64() / kubes.as_secs_f64()
+    );
+    println!(
+        "kubes is {:.1}x faster than one kubectl over the directory (goal >= 1.5x)",
+        one.as_secs_f64() / kubes.as_secs_f64()
+    );
     println!("requests retried by kubes: {}", report.retries);
 }
 
@@ -87,8 +129,17 @@ fn fmt(d: Duration) -> String {
 }
 
 fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = Command::new(KUBECTL).arg("--kubeconfig").arg(kubeconfig).args(args).output().expect("kubectl runs");
-    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -104,18 +155,37 @@ fn create_namespace(kubeconfig: &Path, ns: &str) {
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n").as_bytes())?;
+            child.stdin.take().unwrap().write_all(
+                format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n").as_bytes(),
+            )?;
             child.wait_with_output()
         })
         .expect("kubectl runs");
-    assert!(out.status.success(), "creating namespace {ns}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "creating namespace {ns}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The objects each way created, counted by kubectl.
 fn check_count(kubeconfig: &Path, ns: &str, n: usize) {
-    let out = kubectl(kubeconfig, &["get", "configmaps,services,deployments", "-n", ns, "-o", "name"]);
+    let out = kubectl(
+        kubeconfig,
+        &[
+            "get",
+            "configmaps,services,deployments",
+            "-n",
+            ns,
+            "-o",
+            "name",
+        ],
+    );
     let got = out.lines().filter(|l| l.contains("bench-")).count();
-    assert_eq!(got, n, "namespace {ns}: expected {n} objects, kubectl lists {got}");
+    assert_eq!(
+        got, n,
+        "namespace {ns}: expected {n} objects, kubectl lists {got}"
+    );
 }
 
 /// Mix of kinds, like an app's output: 50% ConfigMaps, 25% Services, 25% Deployments.
@@ -145,14 +215,20 @@ fn write_resources(root: &Path, ns: &str, n: usize) -> PathBuf {
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
 
 /// One plan step per kind, in Kubes' kind order (ConfigMap, Service, Deployment).
 fn plan_for(dir: &Path) -> Plan {
-    let mut steps: Vec<PlanStep> = ["configmap", "service", "deployment"].iter().map(|_| PlanStep { files: vec![] }).collect();
+    let mut steps: Vec<PlanStep> = ["configmap", "service", "deployment"]
+        .iter()
+        .map(|_| PlanStep { files: vec![] })
+        .collect();
     for path in files_in(dir) {
         let text = std::fs::read_to_string(&path).unwrap();
         let body: serde_json::Value = serde_yaml::from_str(&text).unwrap();

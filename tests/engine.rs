@@ -46,16 +46,40 @@ async fn a_crd_applied_earlier_in_the_run_is_usable_later_in_it() {
     let srv = Server::start_async().await;
     let cluster = srv.cluster().await;
     // Look the kind up before the CRD exists, so discovery has a miss to recover from.
-    let err = cluster.resolve_kind("example.com/v1", "Widget").await.unwrap_err();
+    let err = cluster
+        .resolve_kind("example.com/v1", "Widget")
+        .await
+        .unwrap_err();
     assert!(err.is_not_found(), "{err}");
 
-    let report = apply_plan(&cluster, &crd_and_widget(), &NoHooks, &Silent, &ApplyOptions::default(), 4).await;
+    let report = apply_plan(
+        &cluster,
+        &crd_and_widget(),
+        &NoHooks,
+        &Silent,
+        &ApplyOptions::default(),
+        4,
+    )
+    .await;
     assert!(report.ok, "{:?}", report.failure);
     let lines: Vec<String> = report.objects().map(|o| o.line()).collect();
-    assert_eq!(lines, ["customresourcedefinition.apiextensions.k8s.io/widgets.example.com created", "widget.example.com/w created"]);
-    let w = kubectl_json(srv.kubeconfig(), &["get", "widgets.example.com", "w", "-n", "default"]).expect("kubectl sees the widget");
+    assert_eq!(
+        lines,
+        [
+            "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created",
+            "widget.example.com/w created"
+        ]
+    );
+    let w = kubectl_json(
+        srv.kubeconfig(),
+        &["get", "widgets.example.com", "w", "-n", "default"],
+    )
+    .expect("kubectl sees the widget");
     assert_eq!(w["spec"]["size"], 3);
-    let rk = cluster.resolve_resource("widgets.example.com").await.unwrap();
+    let rk = cluster
+        .resolve_resource("widgets.example.com")
+        .await
+        .unwrap();
     assert_eq!((rk.resource.kind.as_str(), rk.namespaced), ("Widget", true));
 }
 
@@ -68,12 +92,25 @@ struct Recorder {
 
 impl Lifecycle for Recorder {
     fn at<'a>(&'a self, point: Point, target: Option<&'a PlannedFile>) -> LifecycleFuture<'a> {
-        let name = format!("{point}{}", target.map(|f| format!(" {}", f.target())).unwrap_or_default());
+        let name = format!(
+            "{point}{}",
+            target
+                .map(|f| format!(" {}", f.target()))
+                .unwrap_or_default()
+        );
         self.calls.lock().unwrap().push(name);
-        let fail = self.fail_at.as_ref().is_some_and(|(w, t)| *w == point.when && target.is_some_and(|f| &f.target() == t));
+        let fail = self
+            .fail_at
+            .as_ref()
+            .is_some_and(|(w, t)| *w == point.when && target.is_some_and(|f| &f.target() == t));
         Box::pin(async move {
             if fail {
-                Err(LifecycleFailure { hook: "migrate-wait".into(), point, target: target.map(|f| f.target()), reason: "job failed: exit 1".into() })
+                Err(LifecycleFailure {
+                    hook: "migrate-wait".into(),
+                    point,
+                    target: target.map(|f| f.target()),
+                    reason: "job failed: exit 1".into(),
+                })
             } else {
                 Ok(())
             }
@@ -122,17 +159,47 @@ async fn a_lifecycle_failure_stops_the_run_and_is_reported_like_an_api_error() {
     let srv = Server::start_async().await;
     let cluster = srv.cluster().await;
     let p = plan(vec![
-        file("migrate", "job", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrate\n  namespace: default\n"),
-        file("web", "configmap", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n"),
+        file(
+            "migrate",
+            "job",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrate\n  namespace: default\n",
+        ),
+        file(
+            "web",
+            "configmap",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n",
+        ),
     ]);
-    let rec = Recorder { fail_at: Some((When::After, "migrate/job".into())), ..Default::default() };
+    let rec = Recorder {
+        fail_at: Some((When::After, "migrate/job".into())),
+        ..Default::default()
+    };
     let report = apply_plan(&cluster, &p, &rec, &Silent, &ApplyOptions::default(), 4).await;
     assert!(!report.ok);
     let f = report.failure.as_ref().unwrap();
-    assert_eq!((f.kind.as_str(), f.hook.as_deref()), ("hook", Some("migrate-wait")));
-    assert_eq!(f.message, "hook migrate-wait failed at after apply on migrate/job: job failed: exit 1");
-    assert_eq!(report.objects().map(|o| o.line()).collect::<Vec<_>>(), ["configmap/migrate created"]);
-    assert_eq!(report.not_attempted, [std::path::PathBuf::from(".kubes/output/web/configmap.yaml")]);
-    assert!(!rec.calls.lock().unwrap().iter().any(|c| c == "after apply"), "no after-step point after a failure");
-    assert!(kubectl_json(srv.kubeconfig(), &["get", "configmap", "web", "-n", "default"]).is_none());
+    assert_eq!(
+        (f.kind.as_str(), f.hook.as_deref()),
+        ("hook", Some("migrate-wait"))
+    );
+    assert_eq!(
+        f.message,
+        "hook migrate-wait failed at after apply on migrate/job: job failed: exit 1"
+    );
+    assert_eq!(
+        report.objects().map(|o| o.line()).collect::<Vec<_>>(),
+        ["configmap/migrate created"]
+    );
+    assert_eq!(
+        report.not_attempted,
+        [std::path::PathBuf::from(".kubes/output/web/configmap.yaml")]
+    );
+    assert!(
+        !rec.calls.lock().unwrap().iter().any(|c| c == "after apply"),
+        "no after-step point after a failure"
+    );
+    assert!(kubectl_json(
+        srv.kubeconfig(),
+        &["get", "configmap", "web", "-n", "default"]
+    )
+    .is_none());
 }

@@ -91,7 +91,11 @@ pub struct PruneArgs {
 }
 
 /// The lifecycle for a run: the one place hooks get wired in.
-fn lifecycle_for(_project: &Project, _cluster: &Cluster, _g: &GlobalArgs) -> anyhow::Result<Box<dyn Lifecycle>> {
+fn lifecycle_for(
+    _project: &Project,
+    _cluster: &Cluster,
+    _g: &GlobalArgs,
+) -> anyhow::Result<Box<dyn Lifecycle>> {
     Ok(Box::new(NoHooks))
 }
 
@@ -110,10 +114,16 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("kubes delete: refusing to delete without confirmation on a non-interactive input; pass -y");
         }
         let n: usize = plan.files().map(|f| f.objects.len()).sum();
-        eprint!("Delete {n} objects of app {} (env {})? [y/N] ", app_name(&project), project.env);
+        eprint!(
+            "Delete {n} objects of app {} (env {})? [y/N] ",
+            app_name(&project),
+            project.env
+        );
         std::io::stderr().flush().ok();
         let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).context("reading the confirmation")?;
+        std::io::stdin()
+            .read_line(&mut answer)
+            .context("reading the confirmation")?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             eprintln!("nothing deleted");
             return Ok(ExitCode::from(1));
@@ -125,13 +135,26 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
         let lifecycle = lifecycle_for(&project, &cluster, g)?;
         let printer = Printer::new(g, "delete", a.dry_run);
         let opts = DeleteOptions {
-            propagation: if a.foreground { Propagation::Foreground } else { Propagation::Background },
+            propagation: if a.foreground {
+                Propagation::Foreground
+            } else {
+                Propagation::Background
+            },
             wait: a.wait.then_some(a.timeout),
             dry_run: a.dry_run,
         };
         let key = inventory_key(&project, &cluster);
         let whole = a.roles.is_empty().then_some(&key);
-        let report = delete_and_forget(&cluster, &plan, lifecycle.as_ref(), &printer, &opts, a.concurrency, whole).await;
+        let report = delete_and_forget(
+            &cluster,
+            &plan,
+            lifecycle.as_ref(),
+            &printer,
+            &opts,
+            a.concurrency,
+            whole,
+        )
+        .await;
         printer.finish_report(&report)
     })
 }
@@ -157,7 +180,13 @@ fn run_diff(g: &GlobalArgs, a: DiffArgs) -> anyhow::Result<ExitCode> {
     };
     runtime()?.block_on(async {
         let cluster = connect(g, &project).await?;
-        let report = diff_plan(&cluster, &plan, &ApplyOptions::default(), DEFAULT_CONCURRENCY).await?;
+        let report = diff_plan(
+            &cluster,
+            &plan,
+            &ApplyOptions::default(),
+            DEFAULT_CONCURRENCY,
+        )
+        .await?;
         if g.output == OutputFormat::Json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else if !g.quiet {
@@ -180,7 +209,15 @@ pub fn prune(g: &GlobalArgs, a: PruneArgs) -> anyhow::Result<ExitCode> {
         let lifecycle = lifecycle_for(&project, &cluster, g)?;
         let printer = Printer::new(g, "prune", a.dry_run);
         let key = inventory_key(&project, &cluster);
-        let report = prune_plan(&cluster, &plan, &key, lifecycle.as_ref(), &printer, a.dry_run).await;
+        let report = prune_plan(
+            &cluster,
+            &plan,
+            &key,
+            lifecycle.as_ref(),
+            &printer,
+            a.dry_run,
+        )
+        .await;
         printer.finish_report(&report)
     })
 }
@@ -193,31 +230,61 @@ fn run_apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
         let cluster = connect(g, &project).await?;
         let lifecycle = lifecycle_for(&project, &cluster, g)?;
         let printer = Printer::new(g, "apply", a.dry_run);
-        let opts = ApplyOptions { force_conflicts: !a.no_force_conflicts, dry_run: a.dry_run, ..Default::default() };
+        let opts = ApplyOptions {
+            force_conflicts: !a.no_force_conflicts,
+            dry_run: a.dry_run,
+            ..Default::default()
+        };
         let record = RecordOptions {
             inventory: inventory_key(&project, &cluster),
             prune: a.prune || project.config.prune,
             whole_plan: (!a.roles.is_empty()).then_some(&whole),
         };
-        let report = apply_and_record(&cluster, &plan, lifecycle.as_ref(), &printer, &opts, a.concurrency, &record).await;
+        let report = apply_and_record(
+            &cluster,
+            &plan,
+            lifecycle.as_ref(),
+            &printer,
+            &opts,
+            a.concurrency,
+            &record,
+        )
+        .await;
         printer.finish_report(&report)
     })
 }
 
-fn load(g: &GlobalArgs, image: Option<String>, roles: &[String]) -> anyhow::Result<(Project, Plan)> {
+fn load(
+    g: &GlobalArgs,
+    image: Option<String>,
+    roles: &[String],
+) -> anyhow::Result<(Project, Plan)> {
     let (project, plan, _whole) = load_whole(g, image, roles)?;
     Ok((project, plan))
 }
 
 /// The project, the plan restricted to `roles`, and the whole plan.
-fn load_whole(g: &GlobalArgs, image: Option<String>, roles: &[String]) -> anyhow::Result<(Project, Plan, Plan)> {
-    let opts = ProjectOptions { root: g.project.clone(), env: g.env.clone(), app: g.app.clone(), image, namespace: g.namespace.clone() };
+fn load_whole(
+    g: &GlobalArgs,
+    image: Option<String>,
+    roles: &[String],
+) -> anyhow::Result<(Project, Plan, Plan)> {
+    let opts = ProjectOptions {
+        root: g.project.clone(),
+        env: g.env.clone(),
+        app: g.app.clone(),
+        image,
+        namespace: g.namespace.clone(),
+    };
     let (project, whole) = compile_and_plan(&opts)?;
     let mut plan = whole.clone();
     if !roles.is_empty() {
         let known: Vec<&str> = plan.files().map(|f| f.role.as_str()).collect();
         if let Some(r) = roles.iter().find(|r| !known.contains(&r.as_str())) {
-            anyhow::bail!("no role {r:?} in the plan (roles: {})", dedup(known).join(", "));
+            anyhow::bail!(
+                "no role {r:?} in the plan (roles: {})",
+                dedup(known).join(", ")
+            );
         }
         plan.restrict_to_roles(roles);
     }
@@ -245,7 +312,13 @@ fn app_name(project: &Project) -> String {
         .app
         .clone()
         .or_else(|| project.app.clone())
-        .or_else(|| project.root.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())))
+        .or_else(|| {
+            project
+                .root
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
         .unwrap_or_else(|| "app".into())
 }
 
@@ -253,7 +326,11 @@ fn inventory_key(project: &Project, cluster: &Cluster) -> InventoryKey {
     InventoryKey {
         app: app_name(project),
         env: project.env.clone(),
-        namespace: project.config.namespace.clone().unwrap_or_else(|| cluster.default_namespace().to_string()),
+        namespace: project
+            .config
+            .namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_string()),
     }
 }
 
@@ -261,14 +338,21 @@ async fn connect(g: &GlobalArgs, project: &Project) -> anyhow::Result<Cluster> {
     let opts = ConnectOptions {
         kubeconfig: g.kubeconfig.clone(),
         context: g.context.clone().or_else(|| project.config.context.clone()),
-        namespace: g.namespace.clone().or_else(|| project.config.namespace.clone()),
+        namespace: g
+            .namespace
+            .clone()
+            .or_else(|| project.config.namespace.clone()),
         ..Default::default()
     };
-    Ok(Cluster::connect(&opts).await.context("connecting to the cluster")?)
+    Cluster::connect(&opts)
+        .await
+        .context("connecting to the cluster")
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn paint(line: &str, color: bool) -> String {
@@ -318,7 +402,13 @@ impl Printer {
         } else {
             Mode::Lines
         };
-        Printer { mode, verb, dry_run, verbose: g.verbose > 0, bar: Mutex::new(None) }
+        Printer {
+            mode,
+            verb,
+            dry_run,
+            verbose: g.verbose > 0,
+            bar: Mutex::new(None),
+        }
     }
 
     fn line(&self, text: &str) {
@@ -336,7 +426,10 @@ impl Printer {
     fn finish_report(&self, report: &Report) -> anyhow::Result<ExitCode> {
         self.finish();
         if self.verbose && self.mode != Mode::Json && report.retries > 0 {
-            eprintln!("{} requests retried (429, 5xx or connection errors)", report.retries);
+            eprintln!(
+                "{} requests retried (429, 5xx or connection errors)",
+                report.retries
+            );
         }
         if self.mode == Mode::Json {
             println!("{}", serde_json::to_string_pretty(report)?);
@@ -346,7 +439,11 @@ impl Printer {
                 eprint!("{}", report.failure_summary());
             }
         }
-        Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        Ok(if report.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     }
 }
 
@@ -355,8 +452,10 @@ impl Progress for Printer {
         if self.mode == Mode::Bar {
             let bar = indicatif::ProgressBar::new(files as u64);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} files")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:30}] {pos}/{len} files",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar.set_message(self.verb);
             bar.enable_steady_tick(Duration::from_millis(120));

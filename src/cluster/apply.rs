@@ -25,7 +25,15 @@ pub async fn apply_plan(
     options: &ApplyOptions,
     concurrency: usize,
 ) -> Report {
-    Walk { cluster, lifecycle, progress, op: Op::Apply(options.clone()), concurrency }.run(plan).await
+    Walk {
+        cluster,
+        lifecycle,
+        progress,
+        op: Op::Apply(options.clone()),
+        concurrency,
+    }
+    .run(plan)
+    .await
 }
 
 /// How an apply records what it applied.
@@ -61,7 +69,13 @@ pub async fn apply_and_record(
         Ok(p) => p.unwrap_or_default(),
         Err(e) => {
             let mut report = Report::new(Step::Apply, options.dry_run);
-            report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("reading inventory: {e}") });
+            report.fail(Failure {
+                file: None,
+                object: None,
+                hook: None,
+                kind: e.kind().into(),
+                message: format!("reading inventory: {e}"),
+            });
             report.not_attempted = plan.files().map(|f| f.output.clone()).collect();
             return report;
         }
@@ -77,7 +91,10 @@ pub async fn apply_and_record(
     let mut current = Inventory::default();
     for o in report.objects() {
         let is_hashed = hashed.contains(&(o.object.kind.clone(), o.object.name.clone()));
-        current.push_unique(Entry { object: o.object.clone(), hashed: is_hashed });
+        current.push_unique(Entry {
+            object: o.object.clone(),
+            hashed: is_hashed,
+        });
     }
 
     let next = if report.ok {
@@ -86,13 +103,23 @@ pub async fn apply_and_record(
             match planned_entries(cluster, whole).await {
                 Ok(inv) => inv.objects.into_iter().for_each(|e| planned.push_unique(e)),
                 Err(e) => {
-                    report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("listing planned objects: {e}") });
+                    report.fail(Failure {
+                        file: None,
+                        object: None,
+                        hook: None,
+                        kind: e.kind().into(),
+                        message: format!("listing planned objects: {e}"),
+                    });
                     return report;
                 }
             }
         }
         let stale = previous.stale(&planned);
-        let to_prune: Vec<Entry> = stale.iter().filter(|e| record.prune || e.hashed).cloned().collect();
+        let to_prune: Vec<Entry> = stale
+            .iter()
+            .filter(|e| record.prune || e.hashed)
+            .cloned()
+            .collect();
         let pruned = prune_entries(cluster, &to_prune, lifecycle, progress, options.dry_run).await;
         report.pruned = pruned.results;
         if let Some(f) = pruned.failure {
@@ -115,7 +142,13 @@ pub async fn apply_and_record(
     };
     if !options.dry_run {
         if let Err(e) = next.write(cluster, &record.inventory).await {
-            report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("writing inventory: {e}") });
+            report.fail(Failure {
+                file: None,
+                object: None,
+                hook: None,
+                kind: e.kind().into(),
+                message: format!("writing inventory: {e}"),
+            });
         }
     }
     report.retries = cluster.retries();

@@ -41,25 +41,37 @@ pub(super) async fn connect(opts: &ConnectOptions) -> Result<Cluster, ClusterErr
 }
 
 async fn load_config(opts: &ConnectOptions) -> Result<Config, ClusterError> {
-    let kc_opts = KubeConfigOptions { context: opts.context.clone(), ..Default::default() };
+    let kc_opts = KubeConfigOptions {
+        context: opts.context.clone(),
+        ..Default::default()
+    };
     if let Some(path) = &opts.kubeconfig {
-        let kc = Kubeconfig::read_from(path).with_context(|| format!("reading kubeconfig {}", path.display()))?;
+        let kc = Kubeconfig::read_from(path)
+            .with_context(|| format!("reading kubeconfig {}", path.display()))?;
         return Ok(Config::from_custom_kubeconfig(kc, &kc_opts)
             .await
             .with_context(|| format!("loading kubeconfig {}", path.display()))?);
     }
     if kubeconfig_available() {
-        return Ok(Config::from_kubeconfig(&kc_opts).await.context("loading kubeconfig ($KUBECONFIG or ~/.kube/config)")?);
+        return Ok(Config::from_kubeconfig(&kc_opts)
+            .await
+            .context("loading kubeconfig ($KUBECONFIG or ~/.kube/config)")?);
     }
     if opts.context.is_some() {
-        return Err(anyhow::anyhow!("--context given but no kubeconfig found ($KUBECONFIG unset, no ~/.kube/config)").into());
+        return Err(anyhow::anyhow!(
+            "--context given but no kubeconfig found ($KUBECONFIG unset, no ~/.kube/config)"
+        )
+        .into());
     }
-    Ok(Config::incluster().context("no kubeconfig found ($KUBECONFIG unset, no ~/.kube/config) and not running in a cluster")?)
+    Ok(Config::incluster().context(
+        "no kubeconfig found ($KUBECONFIG unset, no ~/.kube/config) and not running in a cluster",
+    )?)
 }
 
 fn kubeconfig_available() -> bool {
     if std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()) {
         return true;
     }
-    std::env::var_os("HOME").is_some_and(|h| std::path::Path::new(&h).join(".kube/config").is_file())
+    std::env::var_os("HOME")
+        .is_some_and(|h| std::path::Path::new(&h).join(".kube/config").is_file())
 }

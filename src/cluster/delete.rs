@@ -17,7 +17,15 @@ pub async fn delete_plan(
     options: &DeleteOptions,
     concurrency: usize,
 ) -> Report {
-    Walk { cluster, lifecycle, progress, op: Op::Delete(options.clone()), concurrency }.run(plan).await
+    Walk {
+        cluster,
+        lifecycle,
+        progress,
+        op: Op::Delete(options.clone()),
+        concurrency,
+    }
+    .run(plan)
+    .await
 }
 
 /// Delete `plan` and, when it was the whole project and everything went, its inventory
@@ -34,7 +42,13 @@ pub async fn delete_and_forget(
     let mut report = delete_plan(cluster, plan, lifecycle, progress, options, concurrency).await;
     if let (true, false, Some(key)) = (report.ok, options.dry_run, inventory) {
         if let Err(e) = Inventory::remove(cluster, key).await {
-            report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("removing inventory: {e}") });
+            report.fail(Failure {
+                file: None,
+                object: None,
+                hook: None,
+                kind: e.kind().into(),
+                message: format!("removing inventory: {e}"),
+            });
         }
     }
     report

@@ -12,8 +12,16 @@ use super::{display_kind, ApplyOptions, Cluster, ClusterError, ObjectRef};
 use crate::plan::{Plan, PlannedObject};
 
 /// Fields left out of comparisons: they change on every write or belong to controllers.
-const SERVER_METADATA: &[&str] =
-    &["managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"];
+const SERVER_METADATA: &[&str] = &[
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
 
 /// The object without server-owned noise: status, managedFields, resourceVersion, uid,
 /// generation and timestamps.
@@ -25,7 +33,11 @@ pub fn comparable(obj: &serde_json::Value) -> serde_json::Value {
             for k in SERVER_METADATA {
                 meta.remove(*k);
             }
-            if meta.get("annotations").and_then(|a| a.as_object()).is_some_and(|a| a.is_empty()) {
+            if meta
+                .get("annotations")
+                .and_then(|a| a.as_object())
+                .is_some_and(|a| a.is_empty())
+            {
                 meta.remove("annotations");
             }
         }
@@ -65,22 +77,34 @@ pub struct DiffError {
 }
 
 /// Diff every planned object against the cluster (a few at a time, reported in plan order).
-pub async fn diff_plan(cluster: &Cluster, plan: &Plan, options: &ApplyOptions, concurrency: usize) -> Result<DiffReport, DiffError> {
-    let items: Vec<(PathBuf, &PlannedObject)> =
-        plan.files().flat_map(|f| f.objects.iter().map(move |o| (f.output.clone(), o))).collect();
+pub async fn diff_plan(
+    cluster: &Cluster,
+    plan: &Plan,
+    options: &ApplyOptions,
+    concurrency: usize,
+) -> Result<DiffReport, DiffError> {
+    let items: Vec<(PathBuf, &PlannedObject)> = plan
+        .files()
+        .flat_map(|f| f.objects.iter().map(move |o| (f.output.clone(), o)))
+        .collect();
     // try_collect stops at the first error, so an unreachable cluster fails once, not per object.
     let results: Vec<Option<ObjectDiff>> = futures::stream::iter(items)
         .map(|(file, obj)| async move {
-            diff_object(cluster, obj, options, file.clone()).await.map_err(|source| DiffError {
-                file: file.display().to_string(),
-                display: format!("{}/{}", display_kind(&obj.api_version, &obj.kind), obj.name),
-                source,
-            })
+            diff_object(cluster, obj, options, file.clone())
+                .await
+                .map_err(|source| DiffError {
+                    file: file.display().to_string(),
+                    display: format!("{}/{}", display_kind(&obj.api_version, &obj.kind), obj.name),
+                    source,
+                })
         })
         .buffered(concurrency.max(1))
         .try_collect()
         .await?;
-    let mut report = DiffReport { differ: vec![], unchanged: 0 };
+    let mut report = DiffReport {
+        differ: vec![],
+        unchanged: 0,
+    };
     for r in results {
         match r {
             Some(d) => report.differ.push(d),
@@ -90,12 +114,21 @@ pub async fn diff_plan(cluster: &Cluster, plan: &Plan, options: &ApplyOptions, c
     Ok(report)
 }
 
-async fn diff_object(cluster: &Cluster, obj: &PlannedObject, options: &ApplyOptions, file: PathBuf) -> Result<Option<ObjectDiff>, ClusterError> {
+async fn diff_object(
+    cluster: &Cluster,
+    obj: &PlannedObject,
+    options: &ApplyOptions,
+    file: PathBuf,
+) -> Result<Option<ObjectDiff>, ClusterError> {
     let r = ObjectRef::of(&obj.body)?;
     let display = format!("{}/{}", display_kind(&r.api_version, &r.kind), r.name);
     let (live, planned) = match cluster.resolve_kind(&r.api_version, &r.kind).await {
         Ok(rk) => {
-            let ns = rk.namespaced.then(|| r.namespace.clone().unwrap_or_else(|| cluster.default_namespace().to_string()));
+            let ns = rk.namespaced.then(|| {
+                r.namespace
+                    .clone()
+                    .unwrap_or_else(|| cluster.default_namespace().to_string())
+            });
             let api = cluster.api(&rk, ns.as_deref());
             let live = api.get_opt(&r.name).await?;
             let mut params = PatchParams::apply(&options.field_manager);
@@ -109,13 +142,19 @@ async fn diff_object(cluster: &Cluster, obj: &PlannedObject, options: &ApplyOpti
                     e => return Err(e),
                 },
             };
-            (live.map(|l| serde_json::to_value(l).unwrap_or_default()), planned)
+            (
+                live.map(|l| serde_json::to_value(l).unwrap_or_default()),
+                planned,
+            )
         }
         // A kind whose CRD the apply would create: all new.
         Err(e) if e.is_not_found() => (None, obj.body.clone()),
         Err(e) => return Err(e),
     };
-    let live_yaml = live.as_ref().map(|l| to_yaml(&comparable(l))).unwrap_or_default();
+    let live_yaml = live
+        .as_ref()
+        .map(|l| to_yaml(&comparable(l)))
+        .unwrap_or_default();
     let planned_yaml = to_yaml(&comparable(&planned));
     if live.is_some() && live_yaml == planned_yaml {
         return Ok(None);
@@ -125,7 +164,13 @@ async fn diff_object(cluster: &Cluster, obj: &PlannedObject, options: &ApplyOpti
         .context_radius(3)
         .header(&format!("live/{display}"), &format!("planned/{display}"))
         .to_string();
-    Ok(Some(ObjectDiff { file, exists: live.is_some(), object: r, display, diff }))
+    Ok(Some(ObjectDiff {
+        file,
+        exists: live.is_some(),
+        object: r,
+        display,
+        diff,
+    }))
 }
 
 fn to_yaml(v: &serde_json::Value) -> String {

@@ -38,13 +38,21 @@ impl DiscoveryCache {
         wait_for_new_kinds: bool,
     ) -> Result<ResolvedKind, ClusterError> {
         let mut cache = self.inner.lock().await;
-        if let Some(rk) = cache.by_gv.get(api_version).and_then(|g| find_kind(g, kind)) {
+        if let Some(rk) = cache
+            .by_gv
+            .get(api_version)
+            .and_then(|g| find_kind(g, kind))
+        {
             return Ok(rk);
         }
         let gv: GroupVersion = api_version
             .parse()
             .map_err(|e| ClusterError::Invalid(format!("apiVersion {api_version:?}: {e}")))?;
-        let tries = if wait_for_new_kinds { CRD_SETTLE_TRIES } else { 1 };
+        let tries = if wait_for_new_kinds {
+            CRD_SETTLE_TRIES
+        } else {
+            1
+        };
         let mut last_err = None;
         for attempt in 0..tries {
             if attempt > 0 {
@@ -72,22 +80,37 @@ impl DiscoveryCache {
                 }
             }
         }
-        Err(last_err.unwrap_or_else(|| ClusterError::NotFound(format!("kind {kind} in {api_version}"))))
+        Err(last_err
+            .unwrap_or_else(|| ClusterError::NotFound(format!("kind {kind} in {api_version}"))))
     }
 
-    pub(super) async fn resolve_resource(&self, client: &kube::Client, resource: &str) -> Result<ResolvedKind, ClusterError> {
+    pub(super) async fn resolve_resource(
+        &self,
+        client: &kube::Client,
+        resource: &str,
+    ) -> Result<ResolvedKind, ClusterError> {
         let (plural, group) = split_resource(resource);
         let mut cache = self.inner.lock().await;
-        if let Some(rk) = cache.by_group.get(group).and_then(|g| find_plural(g, plural)) {
+        if let Some(rk) = cache
+            .by_group
+            .get(group)
+            .and_then(|g| find_plural(g, plural))
+        {
             return Ok(rk);
         }
-        let fetched = discovery::group(client, group).await.map_err(|e| match ClusterError::from(e) {
-            ClusterError::Other(_) => ClusterError::NotFound(format!("the server has no API group {group:?} (for resource {resource})")),
-            other => other,
-        })?;
+        let fetched =
+            discovery::group(client, group)
+                .await
+                .map_err(|e| match ClusterError::from(e) {
+                    ClusterError::Other(_) => ClusterError::NotFound(format!(
+                        "the server has no API group {group:?} (for resource {resource})"
+                    )),
+                    other => other,
+                })?;
         let found = find_plural(&fetched, plural);
         cache.by_group.insert(group.to_string(), fetched);
-        found.ok_or_else(|| ClusterError::NotFound(format!("the server has no resource {resource}")))
+        found
+            .ok_or_else(|| ClusterError::NotFound(format!("the server has no resource {resource}")))
     }
 }
 
@@ -105,11 +128,15 @@ fn find_kind(group: &ApiGroup, kind: &str) -> Option<ResolvedKind> {
 }
 
 fn find_plural(group: &ApiGroup, plural: &str) -> Option<ResolvedKind> {
-    group.recommended_resources().into_iter().find(|(ar, _)| ar.plural == plural).map(|(ar, caps)| ResolvedKind {
-        plural: ar.plural.clone(),
-        namespaced: caps.scope == Scope::Namespaced,
-        resource: ar,
-    })
+    group
+        .recommended_resources()
+        .into_iter()
+        .find(|(ar, _)| ar.plural == plural)
+        .map(|(ar, caps)| ResolvedKind {
+            plural: ar.plural.clone(),
+            namespaced: caps.scope == Scope::Namespaced,
+            resource: ar,
+        })
 }
 
 #[cfg(test)]
@@ -120,6 +147,9 @@ mod tests {
     fn splits_resource_names_like_rbac_does() {
         assert_eq!(split_resource("pods"), ("pods", ""));
         assert_eq!(split_resource("jobs.batch"), ("jobs", "batch"));
-        assert_eq!(split_resource("ingresses.networking.k8s.io"), ("ingresses", "networking.k8s.io"));
+        assert_eq!(
+            split_resource("ingresses.networking.k8s.io"),
+            ("ingresses", "networking.k8s.io")
+        );
     }
 }

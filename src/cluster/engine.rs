@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::StreamExt;
 use kube::api::ListParams;
 
-use super::report::{Failure, FileReport, ObjectResult, Progress, Report};
 use super::objects::{apply_known, Before};
+use super::report::{Failure, FileReport, ObjectResult, Progress, Report};
 use super::{ApplyOptions, Cluster, ClusterError, DeleteOptions, DeleteOutcome, ObjectRef};
 use crate::lifecycle::{Lifecycle, LifecycleFailure, Point, Step, When};
 use crate::plan::{Plan, PlannedFile, PlannedObject};
@@ -56,24 +56,44 @@ impl Walk<'_> {
         let step = self.op.step();
         let mut report = Report::new(step, self.op.dry_run());
         let steps: Vec<Vec<&PlannedFile>> = if self.op.reversed() {
-            plan.steps.iter().rev().map(|s| s.files.iter().rev().collect()).collect()
+            plan.steps
+                .iter()
+                .rev()
+                .map(|s| s.files.iter().rev().collect())
+                .collect()
         } else {
-            plan.steps.iter().map(|s| s.files.iter().collect()).collect()
+            plan.steps
+                .iter()
+                .map(|s| s.files.iter().collect())
+                .collect()
         };
         self.progress.start(step, steps.iter().map(Vec::len).sum());
 
-        if let Err(f) = self.lifecycle.at(Point { when: When::Before, step }, None).await {
+        if let Err(f) = self
+            .lifecycle
+            .at(
+                Point {
+                    when: When::Before,
+                    step,
+                },
+                None,
+            )
+            .await
+        {
             report.fail(hook_failure(f, None));
         }
         for files in &steps {
             if !report.ok {
-                report.not_attempted.extend(files.iter().map(|f| f.output.clone()));
+                report
+                    .not_attempted
+                    .extend(files.iter().map(|f| f.output.clone()));
                 continue;
             }
             let known = self.prefetch(files).await;
             let known = &known;
             let stop = AtomicBool::new(false);
-            let mut results: Vec<(usize, Option<(FileReport, Option<Failure>)>)> =
+            // (index in the step, None when not attempted)
+            let mut results: Vec<(usize, Option<FileOutcome>)> =
                 futures::stream::iter(files.iter().enumerate())
                     .map(|(i, file)| {
                         let stop = &stop;
@@ -107,7 +127,17 @@ impl Walk<'_> {
             }
         }
         if report.ok {
-            if let Err(f) = self.lifecycle.at(Point { when: When::After, step }, None).await {
+            if let Err(f) = self
+                .lifecycle
+                .at(
+                    Point {
+                        when: When::After,
+                        step,
+                    },
+                    None,
+                )
+                .await
+            {
                 report.fail(hook_failure(f, None));
             }
         }
@@ -118,19 +148,40 @@ impl Walk<'_> {
     /// One file: its before-hook, its objects in order, its after-hook, in sequence.
     async fn file(&self, file: &PlannedFile, known: &Known) -> (FileReport, Option<Failure>) {
         let step = self.op.step();
-        let mut fr = FileReport { file: file.output.clone(), target: file.target(), objects: vec![] };
-        if let Err(f) = self.lifecycle.at(Point { when: When::Before, step }, Some(file)).await {
+        let mut fr = FileReport {
+            file: file.output.clone(),
+            target: file.target(),
+            objects: vec![],
+        };
+        if let Err(f) = self
+            .lifecycle
+            .at(
+                Point {
+                    when: When::Before,
+                    step,
+                },
+                Some(file),
+            )
+            .await
+        {
             return (fr, Some(hook_failure(f, Some(&file.output))));
         }
-        let objects: Vec<&PlannedObject> =
-            if self.op.reversed() { file.objects.iter().rev().collect() } else { file.objects.iter().collect() };
+        let objects: Vec<&PlannedObject> = if self.op.reversed() {
+            file.objects.iter().rev().collect()
+        } else {
+            file.objects.iter().collect()
+        };
         for obj in objects {
             match self.object(obj, known).await {
                 Ok(r) => fr.objects.push(r),
                 Err(e) => {
                     let failure = Failure {
                         file: Some(file.output.clone()),
-                        object: Some(format!("{}/{}", display_kind(&obj.api_version, &obj.kind), obj.name)),
+                        object: Some(format!(
+                            "{}/{}",
+                            display_kind(&obj.api_version, &obj.kind),
+                            obj.name
+                        )),
                         hook: None,
                         kind: e.kind().to_string(),
                         message: e.to_string(),
@@ -139,16 +190,35 @@ impl Walk<'_> {
                 }
             }
         }
-        if let Err(f) = self.lifecycle.at(Point { when: When::After, step }, Some(file)).await {
+        if let Err(f) = self
+            .lifecycle
+            .at(
+                Point {
+                    when: When::After,
+                    step,
+                },
+                Some(file),
+            )
+            .await
+        {
             return (fr, Some(hook_failure(f, Some(&file.output))));
         }
         (fr, None)
     }
 
-    async fn object(&self, obj: &PlannedObject, known: &Known) -> Result<ObjectResult, ClusterError> {
+    async fn object(
+        &self,
+        obj: &PlannedObject,
+        known: &Known,
+    ) -> Result<ObjectResult, ClusterError> {
         match &self.op {
             Op::Apply(opts) => {
-                let before = match known.get(&(obj.api_version.clone(), obj.kind.clone(), obj.namespace.clone(), obj.name.clone())) {
+                let before = match known.get(&(
+                    obj.api_version.clone(),
+                    obj.kind.clone(),
+                    obj.namespace.clone(),
+                    obj.name.clone(),
+                )) {
                     Some(rv) => Before::Listed(rv.clone()),
                     None => Before::Unknown,
                 };
@@ -183,35 +253,68 @@ impl Walk<'_> {
     /// resourceVersion. Anything not prefetched, or a failed list, falls back to a GET.
     async fn prefetch(&self, files: &[&PlannedFile]) -> Known {
         let mut known = Known::new();
-        let Op::Apply(opts) = &self.op else { return known };
+        let Op::Apply(opts) = &self.op else {
+            return known;
+        };
         if opts.dry_run {
             return known;
         }
-        let mut groups: HashMap<(String, String, Option<String>), Vec<&PlannedObject>> = HashMap::new();
+        let mut groups: HashMap<(String, String, Option<String>), Vec<&PlannedObject>> =
+            HashMap::new();
         for obj in files.iter().flat_map(|f| f.objects.iter()) {
-            groups.entry((obj.api_version.clone(), obj.kind.clone(), obj.namespace.clone())).or_default().push(obj);
+            groups
+                .entry((
+                    obj.api_version.clone(),
+                    obj.kind.clone(),
+                    obj.namespace.clone(),
+                ))
+                .or_default()
+                .push(obj);
         }
         for ((api_version, kind, ns), objs) in groups {
             if objs.len() < PREFETCH_MIN {
                 continue;
             }
-            let Ok(rk) = self.cluster.resolve_kind(&api_version, &kind).await else { continue };
+            let Ok(rk) = self.cluster.resolve_kind(&api_version, &kind).await else {
+                continue;
+            };
             // Objects without a namespace resolve to the default one; keep it simple and
             // prefetch only where the plan names the namespace (compile always does).
             if rk.namespaced && ns.is_none() {
                 continue;
             }
-            let Ok(list) = self.cluster.api(&rk, ns.as_deref()).list_metadata(&ListParams::default()).await else { continue };
-            let live: HashMap<String, Option<String>> =
-                list.items.into_iter().filter_map(|m| Some((m.metadata.name?, m.metadata.resource_version))).collect();
+            let Ok(list) = self
+                .cluster
+                .api(&rk, ns.as_deref())
+                .list_metadata(&ListParams::default())
+                .await
+            else {
+                continue;
+            };
+            let live: HashMap<String, Option<String>> = list
+                .items
+                .into_iter()
+                .filter_map(|m| Some((m.metadata.name?, m.metadata.resource_version)))
+                .collect();
             for obj in objs {
                 let rv = live.get(&obj.name).map(|rv| rv.clone().unwrap_or_default());
-                known.insert((api_version.clone(), kind.clone(), ns.clone(), obj.name.clone()), rv);
+                known.insert(
+                    (
+                        api_version.clone(),
+                        kind.clone(),
+                        ns.clone(),
+                        obj.name.clone(),
+                    ),
+                    rv,
+                );
             }
         }
         known
     }
 }
+
+/// A file's report and the failure that stopped it, if any.
+type FileOutcome = (FileReport, Option<Failure>);
 
 /// Live resourceVersions by (apiVersion, kind, namespace, name); `None` = absent.
 type Known = HashMap<(String, String, Option<String>, String), Option<String>>;
@@ -221,13 +324,19 @@ const PREFETCH_MIN: usize = 8;
 
 /// Delete by reference; a kind the server no longer serves (its CRD is gone) means the
 /// object is gone too.
-pub(super) async fn delete_ref(cluster: &Cluster, r: &ObjectRef, opts: &DeleteOptions) -> Result<DeleteOutcome, ClusterError> {
+pub(super) async fn delete_ref(
+    cluster: &Cluster,
+    r: &ObjectRef,
+    opts: &DeleteOptions,
+) -> Result<DeleteOutcome, ClusterError> {
     let rk = match cluster.resolve_kind(&r.api_version, &r.kind).await {
         Ok(rk) => rk,
         Err(e) if e.is_not_found() => return Ok(DeleteOutcome::Absent),
         Err(e) => return Err(e),
     };
-    cluster.delete_object(&rk, r.namespace.as_deref(), &r.name, opts).await
+    cluster
+        .delete_object(&rk, r.namespace.as_deref(), &r.name, opts)
+        .await
 }
 
 /// kubectl's kind name from apiVersion + kind, without asking the server:

@@ -63,8 +63,12 @@ impl From<kube::Error> for ClusterError {
         match err {
             kube::Error::Api(status) => ClusterError::from_status(&status),
             // Connection-level failures, after the client's retries gave up.
-            kube::Error::HyperError(e) => ClusterError::Unavailable(format!("connection failed: {e}")),
-            kube::Error::Service(e) => ClusterError::Unavailable(format!("connection failed: {}", chain(&*e))),
+            kube::Error::HyperError(e) => {
+                ClusterError::Unavailable(format!("connection failed: {e}"))
+            }
+            kube::Error::Service(e) => {
+                ClusterError::Unavailable(format!("connection failed: {}", chain(&*e)))
+            }
             other => ClusterError::Other(anyhow::Error::new(other)),
         }
     }
@@ -95,14 +99,37 @@ mod tests {
 
     #[test]
     fn classifies_by_code_and_reason() {
-        assert!(matches!(ClusterError::from_status(&status(404, "NotFound", "x")), ClusterError::NotFound(m) if m == "x"));
-        assert!(matches!(ClusterError::from_status(&status(403, "Forbidden", "no")), ClusterError::Forbidden(_)));
-        assert!(matches!(ClusterError::from_status(&status(409, "Conflict", "c")), ClusterError::Conflict(_)));
-        assert!(matches!(ClusterError::from_status(&status(422, "Invalid", "bad")), ClusterError::Invalid(_)));
-        assert!(matches!(ClusterError::from_status(&status(429, "TooManyRequests", "slow")), ClusterError::Unavailable(_)));
-        assert!(matches!(ClusterError::from_status(&status(500, "InternalError", "boom")), ClusterError::Unavailable(_)));
-        assert!(matches!(ClusterError::from_status(&status(504, "Timeout", "t")), ClusterError::Timeout(_)));
-        assert!(matches!(ClusterError::from_status(&status(418, "Teapot", "t")), ClusterError::Other(_)));
+        assert!(
+            matches!(ClusterError::from_status(&status(404, "NotFound", "x")), ClusterError::NotFound(m) if m == "x")
+        );
+        assert!(matches!(
+            ClusterError::from_status(&status(403, "Forbidden", "no")),
+            ClusterError::Forbidden(_)
+        ));
+        assert!(matches!(
+            ClusterError::from_status(&status(409, "Conflict", "c")),
+            ClusterError::Conflict(_)
+        ));
+        assert!(matches!(
+            ClusterError::from_status(&status(422, "Invalid", "bad")),
+            ClusterError::Invalid(_)
+        ));
+        assert!(matches!(
+            ClusterError::from_status(&status(429, "TooManyRequests", "slow")),
+            ClusterError::Unavailable(_)
+        ));
+        assert!(matches!(
+            ClusterError::from_status(&status(500, "InternalError", "boom")),
+            ClusterError::Unavailable(_)
+        ));
+        assert!(matches!(
+            ClusterError::from_status(&status(504, "Timeout", "t")),
+            ClusterError::Timeout(_)
+        ));
+        assert!(matches!(
+            ClusterError::from_status(&status(418, "Teapot", "t")),
+            ClusterError::Other(_)
+        ));
     }
 
     #[test]

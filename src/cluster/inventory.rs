@@ -20,7 +20,16 @@ impl InventoryKey {
     /// The ConfigMap's name: `kubes-inventory-<app>-<env>`, made DNS-safe.
     pub fn name(&self) -> String {
         let raw = format!("kubes-inventory-{}-{}", self.app, self.env).to_lowercase();
-        let s: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' }).collect();
+        let s: String = raw
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
         s.trim_end_matches(['-', '.']).chars().take(253).collect()
     }
 }
@@ -38,8 +47,18 @@ pub struct Entry {
 impl Entry {
     /// Identity across API versions: group, kind, namespace, name.
     pub fn identity(&self) -> (String, String, Option<String>, String) {
-        let group = self.object.api_version.split_once('/').map(|(g, _)| g.to_string()).unwrap_or_default();
-        (group, self.object.kind.clone(), self.object.namespace.clone(), self.object.name.clone())
+        let group = self
+            .object
+            .api_version
+            .split_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default();
+        (
+            group,
+            self.object.kind.clone(),
+            self.object.namespace.clone(),
+            self.object.name.clone(),
+        )
     }
 }
 
@@ -60,7 +79,12 @@ impl Inventory {
     /// Entries recorded here and absent from `current`, in reverse apply order (the
     /// order to delete them in).
     pub fn stale(&self, current: &Inventory) -> Vec<Entry> {
-        self.objects.iter().rev().filter(|e| !current.contains(e)).cloned().collect()
+        self.objects
+            .iter()
+            .rev()
+            .filter(|e| !current.contains(e))
+            .cloned()
+            .collect()
     }
 
     /// Add `e` unless an entry with its identity is present.
@@ -71,14 +95,29 @@ impl Inventory {
     }
 
     /// Read the inventory; `Ok(None)` when there is none yet.
-    pub async fn read(cluster: &Cluster, key: &InventoryKey) -> Result<Option<Inventory>, ClusterError> {
+    pub async fn read(
+        cluster: &Cluster,
+        key: &InventoryKey,
+    ) -> Result<Option<Inventory>, ClusterError> {
         let rk = cluster.resolve_kind("v1", "ConfigMap").await?;
-        let Some(cm) = cluster.get_object(&rk, Some(&key.namespace), &key.name()).await? else {
+        let Some(cm) = cluster
+            .get_object(&rk, Some(&key.namespace), &key.name())
+            .await?
+        else {
             return Ok(None);
         };
-        let text = cm.data.get("data").and_then(|d| d.get(DATA_KEY)).and_then(|v| v.as_str()).unwrap_or("[]");
+        let text = cm
+            .data
+            .get("data")
+            .and_then(|d| d.get(DATA_KEY))
+            .and_then(|v| v.as_str())
+            .unwrap_or("[]");
         let objects: Vec<Entry> = serde_json::from_str(text).map_err(|e| {
-            ClusterError::Invalid(format!("inventory ConfigMap {}/{} has unreadable data.{DATA_KEY}: {e}", key.namespace, key.name()))
+            ClusterError::Invalid(format!(
+                "inventory ConfigMap {}/{} has unreadable data.{DATA_KEY}: {e}",
+                key.namespace,
+                key.name()
+            ))
         })?;
         Ok(Some(Inventory { objects }))
     }
@@ -86,7 +125,9 @@ impl Inventory {
     /// Delete the inventory ConfigMap (absent is fine).
     pub async fn remove(cluster: &Cluster, key: &InventoryKey) -> Result<(), ClusterError> {
         let rk = cluster.resolve_kind("v1", "ConfigMap").await?;
-        cluster.delete_object(&rk, Some(&key.namespace), &key.name(), &Default::default()).await?;
+        cluster
+            .delete_object(&rk, Some(&key.namespace), &key.name(), &Default::default())
+            .await?;
         Ok(())
     }
 
@@ -100,7 +141,9 @@ impl Inventory {
             "metadata": { "name": key.name(), "namespace": key.namespace, "labels": labels },
             "data": { DATA_KEY: text },
         });
-        cluster.apply_object(&body, &ApplyOptions::default()).await?;
+        cluster
+            .apply_object(&body, &ApplyOptions::default())
+            .await?;
         Ok(())
     }
 }
@@ -111,7 +154,12 @@ mod tests {
 
     fn e(api_version: &str, kind: &str, ns: Option<&str>, name: &str) -> Entry {
         Entry {
-            object: ObjectRef { api_version: api_version.into(), kind: kind.into(), namespace: ns.map(Into::into), name: name.into() },
+            object: ObjectRef {
+                api_version: api_version.into(),
+                kind: kind.into(),
+                namespace: ns.map(Into::into),
+                name: name.into(),
+            },
             hashed: false,
         }
     }
@@ -126,14 +174,31 @@ mod tests {
                 e("v1", "Namespace", None, "a"),
             ],
         };
-        let cur = Inventory { objects: vec![e("apps/v1", "Deployment", Some("a"), "web"), e("v1", "Namespace", None, "a")] };
-        let stale: Vec<String> = prev.stale(&cur).into_iter().map(|e| e.object.name).collect();
-        assert_eq!(stale, vec!["web", "one"], "the service then the configmap; the deployment moved API version only");
+        let cur = Inventory {
+            objects: vec![
+                e("apps/v1", "Deployment", Some("a"), "web"),
+                e("v1", "Namespace", None, "a"),
+            ],
+        };
+        let stale: Vec<String> = prev
+            .stale(&cur)
+            .into_iter()
+            .map(|e| e.object.name)
+            .collect();
+        assert_eq!(
+            stale,
+            vec!["web", "one"],
+            "the service then the configmap; the deployment moved API version only"
+        );
     }
 
     #[test]
     fn name_is_dns_safe() {
-        let k = InventoryKey { app: "My_App".into(), env: "prod".into(), namespace: "x".into() };
+        let k = InventoryKey {
+            app: "My_App".into(),
+            env: "prod".into(),
+            namespace: "x".into(),
+        };
         assert_eq!(k.name(), "kubes-inventory-my-app-prod");
     }
 
@@ -142,7 +207,10 @@ mod tests {
         let mut x = e("v1", "ConfigMap", Some("a"), "cfg-0123456789");
         x.hashed = true;
         let text = serde_json::to_string(&vec![x.clone()]).unwrap();
-        assert!(text.contains("\"apiVersion\":\"v1\"") && text.contains("\"hashed\":true"), "{text}");
+        assert!(
+            text.contains("\"apiVersion\":\"v1\"") && text.contains("\"hashed\":true"),
+            "{text}"
+        );
         let back: Vec<Entry> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, vec![x]);
     }

@@ -31,10 +31,18 @@ pub fn label_plan(plan: &mut Plan, labels: &BTreeMap<String, String>) {
 }
 
 pub fn add_labels(obj: &mut serde_json::Value, labels: &BTreeMap<String, String>) {
-    let Some(map) = obj.as_object_mut() else { return };
-    let meta = map.entry("metadata").or_insert_with(|| serde_json::json!({}));
-    let Some(meta) = meta.as_object_mut() else { return };
-    let l = meta.entry("labels").or_insert_with(|| serde_json::json!({}));
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let meta = map
+        .entry("metadata")
+        .or_insert_with(|| serde_json::json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    let l = meta
+        .entry("labels")
+        .or_insert_with(|| serde_json::json!({}));
     if !l.is_object() {
         *l = serde_json::json!({});
     }
@@ -47,7 +55,9 @@ pub fn add_labels(obj: &mut serde_json::Value, labels: &BTreeMap<String, String>
 
 /// Is a live object one kubes manages? (Prune deletes nothing else.)
 pub fn is_managed(labels: &BTreeMap<String, String>) -> bool {
-    labels.get(MANAGED_BY).is_some_and(|v| v == MANAGED_BY_VALUE)
+    labels
+        .get(MANAGED_BY)
+        .is_some_and(|v| v == MANAGED_BY_VALUE)
 }
 
 #[cfg(test)]
@@ -59,7 +69,10 @@ mod tests {
     fn adds_labels_keeping_existing_ones() {
         let mut o = json!({"metadata": {"name": "web", "labels": {"app": "web"}}});
         add_labels(&mut o, &managed_labels("shop", "prod"));
-        assert_eq!(o["metadata"]["labels"], json!({"app": "web", MANAGED_BY: "kubes", APP: "shop", ENV: "prod"}));
+        assert_eq!(
+            o["metadata"]["labels"],
+            json!({"app": "web", MANAGED_BY: "kubes", APP: "shop", ENV: "prod"})
+        );
     }
 
     #[test]

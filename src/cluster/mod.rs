@@ -5,8 +5,8 @@
 //! Nothing here knows about templates or projects; engines work on a [`crate::plan::Plan`].
 
 mod connect;
-mod engine;
 mod discovery;
+mod engine;
 mod error;
 mod objects;
 pub mod retry;
@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use kube::core::{ApiResource, DynamicObject};
 
-pub use error::ClusterError;
 pub use engine::display_kind;
+pub use error::ClusterError;
 pub use objects::{Applied, ObjectRef};
 pub use retry::{RetryConfig, RetryStats};
 
@@ -86,7 +86,11 @@ pub struct ApplyOptions {
 
 impl Default for ApplyOptions {
     fn default() -> Self {
-        ApplyOptions { field_manager: FIELD_MANAGER.to_string(), force_conflicts: true, dry_run: false }
+        ApplyOptions {
+            field_manager: FIELD_MANAGER.to_string(),
+            force_conflicts: true,
+            dry_run: false,
+        }
     }
 }
 
@@ -184,14 +188,27 @@ impl Cluster {
 
     /// By apiVersion + kind (apply path). Re-runs discovery on a miss, so CRDs created
     /// earlier in the run resolve.
-    pub async fn resolve_kind(&self, api_version: &str, kind: &str) -> Result<ResolvedKind, ClusterError> {
-        let wait = self.inner.applied_crd.load(std::sync::atomic::Ordering::Relaxed);
-        self.inner.discovery.resolve_kind(&self.inner.client, api_version, kind, wait).await
+    pub async fn resolve_kind(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<ResolvedKind, ClusterError> {
+        let wait = self
+            .inner
+            .applied_crd
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .discovery
+            .resolve_kind(&self.inner.client, api_version, kind, wait)
+            .await
     }
 
     /// By resource name as grants and hooks name it: "pods", "jobs.batch", "deployments.apps".
     pub async fn resolve_resource(&self, resource: &str) -> Result<ResolvedKind, ClusterError> {
-        self.inner.discovery.resolve_resource(&self.inner.client, resource).await
+        self.inner
+            .discovery
+            .resolve_resource(&self.inner.client, resource)
+            .await
     }
 
     /// A dynamic API handle; `namespace` is ignored for cluster-scoped kinds and
@@ -206,12 +223,20 @@ impl Cluster {
     }
 
     /// Server-side apply as field manager "kubes".
-    pub async fn apply_object(&self, obj: &serde_json::Value, opts: &ApplyOptions) -> Result<ApplyOutcome, ClusterError> {
+    pub async fn apply_object(
+        &self,
+        obj: &serde_json::Value,
+        opts: &ApplyOptions,
+    ) -> Result<ApplyOutcome, ClusterError> {
         Ok(self.apply_object_returning(obj, opts).await?.outcome)
     }
 
     /// Server-side apply, returning the object as the server has it afterwards.
-    pub async fn apply_object_returning(&self, obj: &serde_json::Value, opts: &ApplyOptions) -> Result<Applied, ClusterError> {
+    pub async fn apply_object_returning(
+        &self,
+        obj: &serde_json::Value,
+        opts: &ApplyOptions,
+    ) -> Result<Applied, ClusterError> {
         objects::apply(self, obj, opts).await
     }
 
@@ -227,17 +252,26 @@ impl Cluster {
     }
 
     /// Get one object; `Ok(None)` when it does not exist.
-    pub async fn get_object(&self, rk: &ResolvedKind, namespace: Option<&str>, name: &str) -> Result<Option<DynamicObject>, ClusterError> {
+    pub async fn get_object(
+        &self,
+        rk: &ResolvedKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, ClusterError> {
         Ok(self.api(rk, namespace).get_opt(name).await?)
     }
 
     fn note_crd_applied(&self) {
-        self.inner.applied_crd.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .applied_crd
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("default_namespace", &self.inner.default_namespace).finish_non_exhaustive()
+        f.debug_struct("Cluster")
+            .field("default_namespace", &self.inner.default_namespace)
+            .finish_non_exhaustive()
     }
 }

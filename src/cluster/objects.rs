@@ -7,7 +7,10 @@ use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::core::DynamicObject;
 use serde::Serialize;
 
-use super::{ApplyOptions, ApplyOutcome, Cluster, ClusterError, DeleteOptions, DeleteOutcome, Propagation, ResolvedKind};
+use super::{
+    ApplyOptions, ApplyOutcome, Cluster, ClusterError, DeleteOptions, DeleteOutcome, Propagation,
+    ResolvedKind,
+};
 
 /// Which object, as the user reads it: `deployment.apps/web` in namespace `prod`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -23,14 +26,25 @@ pub struct ObjectRef {
 impl ObjectRef {
     /// Reads apiVersion, kind, metadata.name and metadata.namespace of a manifest.
     pub fn of(obj: &serde_json::Value) -> Result<ObjectRef, ClusterError> {
-        let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).filter(|s| !s.is_empty()).map(str::to_string);
-        let api_version = s(obj.get("apiVersion")).ok_or_else(|| ClusterError::Invalid("object has no apiVersion".into()))?;
-        let kind = s(obj.get("kind")).ok_or_else(|| ClusterError::Invalid("object has no kind".into()))?;
+        let s = |v: Option<&serde_json::Value>| {
+            v.and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let api_version = s(obj.get("apiVersion"))
+            .ok_or_else(|| ClusterError::Invalid("object has no apiVersion".into()))?;
+        let kind =
+            s(obj.get("kind")).ok_or_else(|| ClusterError::Invalid("object has no kind".into()))?;
         let meta = obj.get("metadata");
         let name = s(meta.and_then(|m| m.get("name")))
             .ok_or_else(|| ClusterError::Invalid(format!("{kind} object has no metadata.name")))?;
         let namespace = s(meta.and_then(|m| m.get("namespace")));
-        Ok(ObjectRef { api_version, kind, namespace, name })
+        Ok(ObjectRef {
+            api_version,
+            kind,
+            namespace,
+            name,
+        })
     }
 }
 
@@ -49,7 +63,12 @@ pub struct Applied {
 impl Applied {
     /// kubectl's line: `deployment.apps/web configured`.
     pub fn line(&self) -> String {
-        format!("{}/{} {}", self.kind.display_name(), self.name, self.outcome)
+        format!(
+            "{}/{} {}",
+            self.kind.display_name(),
+            self.name,
+            self.outcome
+        )
     }
 }
 
@@ -62,14 +81,27 @@ pub(super) enum Before {
     Listed(Option<String>),
 }
 
-pub(super) async fn apply(cluster: &Cluster, obj: &serde_json::Value, opts: &ApplyOptions) -> Result<Applied, ClusterError> {
+pub(super) async fn apply(
+    cluster: &Cluster,
+    obj: &serde_json::Value,
+    opts: &ApplyOptions,
+) -> Result<Applied, ClusterError> {
     apply_known(cluster, obj, opts, Before::Unknown).await
 }
 
-pub(super) async fn apply_known(cluster: &Cluster, obj: &serde_json::Value, opts: &ApplyOptions, known: Before) -> Result<Applied, ClusterError> {
+pub(super) async fn apply_known(
+    cluster: &Cluster,
+    obj: &serde_json::Value,
+    opts: &ApplyOptions,
+    known: Before,
+) -> Result<Applied, ClusterError> {
     let r = ObjectRef::of(obj)?;
     let rk = cluster.resolve_kind(&r.api_version, &r.kind).await?;
-    let namespace = rk.namespaced.then(|| r.namespace.clone().unwrap_or_else(|| cluster.default_namespace().to_string()));
+    let namespace = rk.namespaced.then(|| {
+        r.namespace
+            .clone()
+            .unwrap_or_else(|| cluster.default_namespace().to_string())
+    });
     let api = cluster.api(&rk, namespace.as_deref());
     // The live version before the patch tells created from configured from unchanged:
     // a no-op server-side apply does not bump resourceVersion. A dry run compares content,
@@ -78,7 +110,11 @@ pub(super) async fn apply_known(cluster: &Cluster, obj: &serde_json::Value, opts
         Before::Listed(rv) if !opts.dry_run => (rv, None),
         _ => {
             let live = api.get_opt(&r.name).await?;
-            (live.as_ref().map(|b| b.metadata.resource_version.clone().unwrap_or_default()), live)
+            (
+                live.as_ref()
+                    .map(|b| b.metadata.resource_version.clone().unwrap_or_default()),
+                live,
+            )
         }
     };
     let mut params = PatchParams::apply(&opts.field_manager);
@@ -97,13 +133,21 @@ pub(super) async fn apply_known(cluster: &Cluster, obj: &serde_json::Value, opts
                 ApplyOutcome::Configured
             }
         }
-        (Some(rv), _) if Some(rv) == after.metadata.resource_version.as_ref() => ApplyOutcome::Unchanged,
+        (Some(rv), _) if Some(rv) == after.metadata.resource_version.as_ref() => {
+            ApplyOutcome::Unchanged
+        }
         (Some(_), _) => ApplyOutcome::Configured,
     };
     if r.kind == "CustomResourceDefinition" && !opts.dry_run {
         cluster.note_crd_applied();
     }
-    Ok(Applied { outcome, kind: rk, namespace, name: r.name, object: after })
+    Ok(Applied {
+        outcome,
+        kind: rk,
+        namespace,
+        name: r.name,
+        object: after,
+    })
 }
 
 pub(super) async fn delete(
@@ -127,11 +171,22 @@ pub(super) async fn delete(
         Ok(either) => either.left().and_then(|o| o.metadata.uid),
         Err(e) => {
             let e = ClusterError::from(e);
-            return if e.is_not_found() { Ok(DeleteOutcome::Absent) } else { Err(e) };
+            return if e.is_not_found() {
+                Ok(DeleteOutcome::Absent)
+            } else {
+                Err(e)
+            };
         }
     };
     if let (Some(timeout), false) = (opts.wait, opts.dry_run) {
-        wait_gone(&api, name, uid.as_deref(), timeout, &format!("{}/{name}", rk.display_name())).await?;
+        wait_gone(
+            &api,
+            name,
+            uid.as_deref(),
+            timeout,
+            &format!("{}/{name}", rk.display_name()),
+        )
+        .await?;
     }
     Ok(DeleteOutcome::Deleted)
 }
@@ -153,7 +208,10 @@ async fn wait_gone(
             Some(_) => {}
         }
         if tokio::time::Instant::now() + delay > deadline {
-            return Err(ClusterError::Timeout(format!("{what} still exists after {}", humantime::format_duration(timeout))));
+            return Err(ClusterError::Timeout(format!(
+                "{what} still exists after {}",
+                humantime::format_duration(timeout)
+            )));
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(1));
@@ -168,13 +226,25 @@ mod tests {
     #[test]
     fn object_ref_reads_manifest_identity() {
         let r = ObjectRef::of(&json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"}})).unwrap();
-        assert_eq!(r, ObjectRef { api_version: "apps/v1".into(), kind: "Deployment".into(), namespace: Some("prod".into()), name: "web".into() });
+        assert_eq!(
+            r,
+            ObjectRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                namespace: Some("prod".into()),
+                name: "web".into()
+            }
+        );
     }
 
     #[test]
     fn object_ref_names_what_is_missing() {
-        let e = ObjectRef::of(&json!({"apiVersion": "v1", "kind": "Service", "metadata": {}})).unwrap_err();
-        assert_eq!(e.to_string(), "invalid: Service object has no metadata.name");
+        let e = ObjectRef::of(&json!({"apiVersion": "v1", "kind": "Service", "metadata": {}}))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid: Service object has no metadata.name"
+        );
         let e = ObjectRef::of(&json!({"kind": "Service"})).unwrap_err();
         assert_eq!(e.to_string(), "invalid: object has no apiVersion");
     }

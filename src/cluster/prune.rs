@@ -5,7 +5,9 @@
 use super::engine::hook_failure;
 use super::inventory::{Entry, Inventory, InventoryKey};
 use super::report::{Failure, ObjectResult, Progress, Report};
-use super::{display_kind, labels, suffix_hash, Cluster, ClusterError, DeleteOptions, DeleteOutcome};
+use super::{
+    display_kind, labels, suffix_hash, Cluster, ClusterError, DeleteOptions, DeleteOutcome,
+};
 use crate::lifecycle::{Lifecycle, Point, Step, When};
 use crate::plan::Plan;
 
@@ -30,46 +32,94 @@ pub async fn prune_entries(
     if stale.is_empty() {
         return out;
     }
-    if let Err(f) = lifecycle.at(Point { when: When::Before, step: Step::Prune }, None).await {
+    if let Err(f) = lifecycle
+        .at(
+            Point {
+                when: When::Before,
+                step: Step::Prune,
+            },
+            None,
+        )
+        .await
+    {
         out.failure = Some(hook_failure(f, None));
         out.kept = stale.to_vec();
         return out;
     }
-    let opts = DeleteOptions { dry_run, ..Default::default() };
+    let opts = DeleteOptions {
+        dry_run,
+        ..Default::default()
+    };
     for (i, e) in stale.iter().enumerate() {
-        let display = format!("{}/{}", display_kind(&e.object.api_version, &e.object.kind), e.object.name);
+        let display = format!(
+            "{}/{}",
+            display_kind(&e.object.api_version, &e.object.kind),
+            e.object.name
+        );
         match prune_one(cluster, e, &opts).await {
             Ok(action) => {
-                let r = ObjectResult { object: e.object.clone(), display, action };
+                let r = ObjectResult {
+                    object: e.object.clone(),
+                    display,
+                    action,
+                };
                 progress.note(&format!("pruned {}", r.line()));
                 out.results.push(r);
             }
             Err(err) => {
-                out.failure = Some(Failure { file: None, object: Some(display), hook: None, kind: err.kind().into(), message: err.to_string() });
+                out.failure = Some(Failure {
+                    file: None,
+                    object: Some(display),
+                    hook: None,
+                    kind: err.kind().into(),
+                    message: err.to_string(),
+                });
                 out.kept = stale[i..].to_vec();
                 return out;
             }
         }
     }
-    if let Err(f) = lifecycle.at(Point { when: When::After, step: Step::Prune }, None).await {
+    if let Err(f) = lifecycle
+        .at(
+            Point {
+                when: When::After,
+                step: Step::Prune,
+            },
+            None,
+        )
+        .await
+    {
         out.failure = Some(hook_failure(f, None));
     }
     out
 }
 
-async fn prune_one(cluster: &Cluster, e: &Entry, opts: &DeleteOptions) -> Result<String, ClusterError> {
-    let rk = match cluster.resolve_kind(&e.object.api_version, &e.object.kind).await {
+async fn prune_one(
+    cluster: &Cluster,
+    e: &Entry,
+    opts: &DeleteOptions,
+) -> Result<String, ClusterError> {
+    let rk = match cluster
+        .resolve_kind(&e.object.api_version, &e.object.kind)
+        .await
+    {
         Ok(rk) => rk,
         Err(err) if err.is_not_found() => return Ok(DeleteOutcome::Absent.to_string()),
         Err(err) => return Err(err),
     };
-    let Some(live) = cluster.get_object(&rk, e.object.namespace.as_deref(), &e.object.name).await? else {
+    let Some(live) = cluster
+        .get_object(&rk, e.object.namespace.as_deref(), &e.object.name)
+        .await?
+    else {
         return Ok(DeleteOutcome::Absent.to_string());
     };
     if !labels::is_managed(&live.metadata.labels.unwrap_or_default()) {
         return Ok("skipped (not managed by kubes)".into());
     }
-    Ok(cluster.delete_object(&rk, e.object.namespace.as_deref(), &e.object.name, opts).await?.to_string())
+    Ok(cluster
+        .delete_object(&rk, e.object.namespace.as_deref(), &e.object.name, opts)
+        .await?
+        .to_string())
 }
 
 /// The inventory entries `plan` would record, without applying it: namespaced objects
@@ -83,9 +133,18 @@ pub async fn planned_entries(cluster: &Cluster, plan: &Plan) -> Result<Inventory
             Err(e) if e.is_not_found() => true,
             Err(e) => return Err(e),
         };
-        let namespace = namespaced.then(|| obj.namespace.clone().unwrap_or_else(|| cluster.default_namespace().to_string()));
+        let namespace = namespaced.then(|| {
+            obj.namespace
+                .clone()
+                .unwrap_or_else(|| cluster.default_namespace().to_string())
+        });
         inv.push_unique(Entry {
-            object: super::ObjectRef { api_version: obj.api_version.clone(), kind: obj.kind.clone(), namespace, name: obj.name.clone() },
+            object: super::ObjectRef {
+                api_version: obj.api_version.clone(),
+                kind: obj.kind.clone(),
+                namespace,
+                name: obj.name.clone(),
+            },
             hashed: is_hashed(&obj.body),
         });
     }
@@ -93,7 +152,9 @@ pub async fn planned_entries(cluster: &Cluster, plan: &Plan) -> Result<Inventory
 }
 
 pub(super) fn is_hashed(body: &serde_json::Value) -> bool {
-    body.pointer("/metadata/annotations").and_then(|a| a.get(suffix_hash::HASHED_FROM)).is_some()
+    body.pointer("/metadata/annotations")
+        .and_then(|a| a.get(suffix_hash::HASHED_FROM))
+        .is_some()
 }
 
 /// `kubes prune`: delete what the previous inventory has and `plan` does not, and record
@@ -116,7 +177,13 @@ pub async fn prune_plan(
     let (previous, current) = match result {
         Ok(x) => x,
         Err(e) => {
-            report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("reading inventory: {e}") });
+            report.fail(Failure {
+                file: None,
+                object: None,
+                hook: None,
+                kind: e.kind().into(),
+                message: format!("reading inventory: {e}"),
+            });
             return report;
         }
     };
@@ -127,10 +194,26 @@ pub async fn prune_plan(
         report.fail(f);
     }
     if !dry_run {
-        let gone: Vec<Entry> = stale.iter().filter(|e| !pruned.kept.contains(e)).cloned().collect();
-        let left = Inventory { objects: previous.objects.into_iter().filter(|e| !gone.contains(e)).collect() };
+        let gone: Vec<Entry> = stale
+            .iter()
+            .filter(|e| !pruned.kept.contains(e))
+            .cloned()
+            .collect();
+        let left = Inventory {
+            objects: previous
+                .objects
+                .into_iter()
+                .filter(|e| !gone.contains(e))
+                .collect(),
+        };
         if let Err(e) = left.write(cluster, key).await {
-            report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("writing inventory: {e}") });
+            report.fail(Failure {
+                file: None,
+                object: None,
+                hook: None,
+                kind: e.kind().into(),
+                message: format!("writing inventory: {e}"),
+            });
         }
     }
     report.retries = cluster.retries();

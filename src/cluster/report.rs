@@ -85,7 +85,16 @@ pub struct Report {
 
 impl Report {
     pub fn new(step: Step, dry_run: bool) -> Report {
-        Report { step, dry_run, ok: true, files: vec![], failure: None, not_attempted: vec![], pruned: vec![], retries: 0 }
+        Report {
+            step,
+            dry_run,
+            ok: true,
+            files: vec![],
+            failure: None,
+            not_attempted: vec![],
+            pruned: vec![],
+            retries: 0,
+        }
     }
 
     pub fn fail(&mut self, failure: Failure) {
@@ -159,7 +168,12 @@ mod tests {
 
     fn obj(name: &str, action: &str) -> ObjectResult {
         ObjectResult {
-            object: ObjectRef { api_version: "v1".into(), kind: "Service".into(), namespace: Some("default".into()), name: name.into() },
+            object: ObjectRef {
+                api_version: "v1".into(),
+                kind: "Service".into(),
+                namespace: Some("default".into()),
+                name: name.into(),
+            },
             display: format!("service/{name}"),
             action: action.into(),
         }
@@ -168,7 +182,11 @@ mod tests {
     #[test]
     fn summary_lists_done_failed_and_not_attempted() {
         let mut r = Report::new(Step::Apply, false);
-        r.files.push(FileReport { file: ".kubes/output/web/service.yaml".into(), target: "web/service".into(), objects: vec![obj("web", "created")] });
+        r.files.push(FileReport {
+            file: ".kubes/output/web/service.yaml".into(),
+            target: "web/service".into(),
+            objects: vec![obj("web", "created")],
+        });
         r.fail(Failure {
             file: Some(".kubes/output/web/deployment.yaml".into()),
             object: Some("deployment.apps/web".into()),
@@ -176,13 +194,23 @@ mod tests {
             kind: "invalid".into(),
             message: "spec.replicas: Invalid value".into(),
         });
-        r.not_attempted.push(".kubes/output/worker/deployment.yaml".into());
+        r.not_attempted
+            .push(".kubes/output/worker/deployment.yaml".into());
         let s = r.failure_summary();
         assert!(!r.ok);
-        assert!(s.starts_with("apply stopped at .kubes/output/web/deployment.yaml\n"), "{s}");
+        assert!(
+            s.starts_with("apply stopped at .kubes/output/web/deployment.yaml\n"),
+            "{s}"
+        );
         assert!(s.contains("    service/web created\n"), "{s}");
-        assert!(s.contains("  failed: deployment.apps/web: spec.replicas: Invalid value\n"), "{s}");
-        assert!(s.contains("  not attempted (1):\n    .kubes/output/worker/deployment.yaml\n"), "{s}");
+        assert!(
+            s.contains("  failed: deployment.apps/web: spec.replicas: Invalid value\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("  not attempted (1):\n    .kubes/output/worker/deployment.yaml\n"),
+            "{s}"
+        );
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["failure"]["kind"], "invalid");
         assert_eq!(json["files"][0]["objects"][0]["action"], "created");

@@ -60,7 +60,11 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     pub fn new(config: RetryConfig, stats: Arc<RetryStats>) -> Self {
-        RetryPolicy { config, attempt: 0, stats }
+        RetryPolicy {
+            config,
+            attempt: 0,
+            stats,
+        }
     }
 
     /// The delay before retry number `attempt` (0-based), or `None` when the response
@@ -71,18 +75,26 @@ impl RetryPolicy {
         }
         let retryable = match status {
             None => true, // connection error
-            Some(s) => s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED,
+            Some(s) => {
+                s == StatusCode::TOO_MANY_REQUESTS
+                    || s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED
+            }
         };
         if !retryable {
             return None;
         }
-        let exp = self.config.base_delay.saturating_mul(1u32 << self.attempt.min(16));
+        let exp = self
+            .config
+            .base_delay
+            .saturating_mul(1u32 << self.attempt.min(16));
         let backoff = exp.min(self.config.max_delay);
         // Up to 25% jitter so concurrent appliers do not retry in lockstep.
         let jitter = backoff.mul_f64(jitter_fraction() * 0.25);
         let backoff = backoff + jitter;
         Some(match retry_after {
-            Some(secs) => Duration::from_secs(secs).min(self.config.max_retry_after).max(backoff.min(self.config.base_delay)),
+            Some(secs) => Duration::from_secs(secs)
+                .min(self.config.max_retry_after)
+                .max(backoff.min(self.config.base_delay)),
             None => backoff,
         })
     }
@@ -98,13 +110,23 @@ fn jitter_fraction() -> f64 {
 }
 
 fn retry_after_secs<B>(res: &Response<B>) -> Option<u64> {
-    res.headers().get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()
+    res.headers()
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 impl<Res> Policy<Request<Body>, Response<Res>, BoxError> for RetryPolicy {
     type Future = tokio::time::Sleep;
 
-    fn retry(&mut self, _req: &mut Request<Body>, result: &mut Result<Response<Res>, BoxError>) -> Option<Self::Future> {
+    fn retry(
+        &mut self,
+        _req: &mut Request<Body>,
+        result: &mut Result<Response<Res>, BoxError>,
+    ) -> Option<Self::Future> {
         let delay = match result {
             Ok(res) => self.delay_for(Some(res.status()), retry_after_secs(res))?,
             Err(_) => self.delay_for(None, None)?,
@@ -117,7 +139,10 @@ impl<Res> Policy<Request<Body>, Response<Res>, BoxError> for RetryPolicy {
     fn clone_request(&mut self, req: &Request<Body>) -> Option<Request<Body>> {
         // Streaming bodies cannot be replayed; every body kubes sends is buffered.
         let body = req.body().try_clone()?;
-        let mut new = Request::builder().method(req.method().clone()).uri(req.uri().clone()).version(req.version());
+        let mut new = Request::builder()
+            .method(req.method().clone())
+            .uri(req.uri().clone())
+            .version(req.version());
         if let Some(h) = new.headers_mut() {
             h.extend(req.headers().clone());
         }
@@ -140,11 +165,19 @@ mod tests {
     #[test]
     fn retries_429_5xx_and_connection_errors_only() {
         let p = policy(0);
-        assert!(p.delay_for(Some(StatusCode::TOO_MANY_REQUESTS), None).is_some());
-        assert!(p.delay_for(Some(StatusCode::INTERNAL_SERVER_ERROR), None).is_some());
-        assert!(p.delay_for(Some(StatusCode::SERVICE_UNAVAILABLE), None).is_some());
+        assert!(p
+            .delay_for(Some(StatusCode::TOO_MANY_REQUESTS), None)
+            .is_some());
+        assert!(p
+            .delay_for(Some(StatusCode::INTERNAL_SERVER_ERROR), None)
+            .is_some());
+        assert!(p
+            .delay_for(Some(StatusCode::SERVICE_UNAVAILABLE), None)
+            .is_some());
         assert!(p.delay_for(None, None).is_some());
-        assert!(p.delay_for(Some(StatusCode::NOT_IMPLEMENTED), None).is_none());
+        assert!(p
+            .delay_for(Some(StatusCode::NOT_IMPLEMENTED), None)
+            .is_none());
         assert!(p.delay_for(Some(StatusCode::NOT_FOUND), None).is_none());
         assert!(p.delay_for(Some(StatusCode::CONFLICT), None).is_none());
         assert!(p.delay_for(Some(StatusCode::OK), None).is_none());
@@ -157,25 +190,50 @@ mod tests {
         let d5 = policy(5).delay_for(None, None).unwrap();
         assert!(d0 >= Duration::from_millis(100) && d0 <= Duration::from_millis(125));
         assert!(d3 >= Duration::from_millis(800) && d3 <= Duration::from_millis(1000));
-        assert!(d5 <= Duration::from_millis(6250), "capped at 5s + jitter, got {d5:?}");
+        assert!(
+            d5 <= Duration::from_millis(6250),
+            "capped at 5s + jitter, got {d5:?}"
+        );
     }
 
     #[test]
     fn honours_retry_after_up_to_cap() {
         let p = policy(0);
-        assert_eq!(p.delay_for(Some(StatusCode::TOO_MANY_REQUESTS), Some(2)), Some(Duration::from_secs(2)));
-        assert_eq!(p.delay_for(Some(StatusCode::TOO_MANY_REQUESTS), Some(100_000)), Some(Duration::from_secs(60)));
+        assert_eq!(
+            p.delay_for(Some(StatusCode::TOO_MANY_REQUESTS), Some(2)),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            p.delay_for(Some(StatusCode::TOO_MANY_REQUESTS), Some(100_000)),
+            Some(Duration::from_secs(60))
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn reads_retry_after_header_in_seconds() {
-        let res = Response::builder().status(429).header("Retry-After", "3").body(()).unwrap();
+        let res = Response::builder()
+            .status(429)
+            .header("Retry-After", "3")
+            .body(())
+            .unwrap();
         assert_eq!(retry_after_secs(&res), Some(3));
-        let res = Response::builder().status(429).header("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT").body(()).unwrap();
-        assert_eq!(retry_after_secs(&res), None, "HTTP dates fall back to backoff");
+        let res = Response::builder()
+            .status(429)
+            .header("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            retry_after_secs(&res),
+            None,
+            "HTTP dates fall back to backoff"
+        );
         let mut p = policy(0);
         let mut req = Request::new(Body::empty());
-        let mut res: Result<_, BoxError> = Ok(Response::builder().status(429).header("Retry-After", "2").body(()).unwrap());
+        let mut res: Result<_, BoxError> = Ok(Response::builder()
+            .status(429)
+            .header("Retry-After", "2")
+            .body(())
+            .unwrap());
         let sleep = p.retry(&mut req, &mut res).expect("429 is retried");
         let wait = sleep.deadline() - tokio::time::Instant::now();
         assert_eq!(wait, Duration::from_secs(2));
@@ -184,6 +242,8 @@ mod tests {
 
     #[test]
     fn gives_up_after_max_retries() {
-        assert!(policy(6).delay_for(Some(StatusCode::INTERNAL_SERVER_ERROR), None).is_none());
+        assert!(policy(6)
+            .delay_for(Some(StatusCode::INTERNAL_SERVER_ERROR), None)
+            .is_none());
     }
 }

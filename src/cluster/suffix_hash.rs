@@ -32,13 +32,21 @@ pub fn apply_suffix_hash(plan: &mut Plan) -> Vec<Renamed> {
                 let to = format!("{}-{}", obj.name, content_hash(&obj.body));
                 if let Some(meta) = obj.body.get_mut("metadata").and_then(|m| m.as_object_mut()) {
                     meta.insert("name".into(), to.clone().into());
-                    let ann = meta.entry("annotations").or_insert_with(|| serde_json::json!({}));
+                    let ann = meta
+                        .entry("annotations")
+                        .or_insert_with(|| serde_json::json!({}));
                     if !ann.is_object() {
                         *ann = serde_json::json!({});
                     }
-                    ann.as_object_mut().map(|a| a.insert(HASHED_FROM.into(), obj.name.clone().into()));
+                    ann.as_object_mut()
+                        .map(|a| a.insert(HASHED_FROM.into(), obj.name.clone().into()));
                 }
-                renamed.push(Renamed { kind: obj.kind.clone(), namespace: obj.namespace.clone(), from: obj.name.clone(), to: to.clone() });
+                renamed.push(Renamed {
+                    kind: obj.kind.clone(),
+                    namespace: obj.namespace.clone(),
+                    from: obj.name.clone(),
+                    to: to.clone(),
+                });
                 obj.name = to;
             }
         }
@@ -53,7 +61,11 @@ pub fn apply_suffix_hash(plan: &mut Plan) -> Vec<Renamed> {
                 let lookup = |kind: &str, name: &str| -> Option<String> {
                     renamed
                         .iter()
-                        .find(|r| r.kind == kind && r.from == name && (r.namespace == ns || r.namespace.is_none() || ns.is_none()))
+                        .find(|r| {
+                            r.kind == kind
+                                && r.from == name
+                                && (r.namespace == ns || r.namespace.is_none() || ns.is_none())
+                        })
                         .map(|r| r.to.clone())
                 };
                 for spec in pod_specs(&mut obj.body) {
@@ -69,7 +81,14 @@ pub fn apply_suffix_hash(plan: &mut Plan) -> Vec<Renamed> {
 /// content gives equal names across runs and machines.
 pub fn content_hash(obj: &serde_json::Value) -> String {
     let mut h = Sha256::new();
-    for key in ["kind", "type", "data", "binaryData", "stringData", "immutable"] {
+    for key in [
+        "kind",
+        "type",
+        "data",
+        "binaryData",
+        "stringData",
+        "immutable",
+    ] {
         if let Some(v) = obj.get(key) {
             // serde_json's maps are sorted, so this serialisation is canonical.
             h.update(key.as_bytes());
@@ -84,13 +103,22 @@ pub fn content_hash(obj: &serde_json::Value) -> String {
 
 /// The pod specs inside an object: a Pod's, a workload template's, a CronJob's.
 fn pod_specs(obj: &mut serde_json::Value) -> Vec<&mut serde_json::Value> {
-    let kind = obj.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
-    let Some(spec) = obj.get_mut("spec") else { return vec![] };
+    let kind = obj
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let Some(spec) = obj.get_mut("spec") else {
+        return vec![];
+    };
     if kind == "Pod" {
         return vec![spec];
     }
     if spec.get("jobTemplate").is_some() {
-        return spec.pointer_mut("/jobTemplate/spec/template/spec").into_iter().collect();
+        return spec
+            .pointer_mut("/jobTemplate/spec/template/spec")
+            .into_iter()
+            .collect();
     }
     spec.pointer_mut("/template/spec").into_iter().collect()
 }
@@ -106,7 +134,10 @@ fn rewrite_pod_spec(spec: &mut serde_json::Value, lookup: &dyn Fn(&str, &str) ->
     for list in ["containers", "initContainers", "ephemeralContainers"] {
         for c in array(spec.get_mut(list)) {
             for e in array(c.get_mut("env")) {
-                set(e.pointer_mut("/valueFrom/configMapKeyRef/name"), "ConfigMap");
+                set(
+                    e.pointer_mut("/valueFrom/configMapKeyRef/name"),
+                    "ConfigMap",
+                );
                 set(e.pointer_mut("/valueFrom/secretKeyRef/name"), "Secret");
             }
             for e in array(c.get_mut("envFrom")) {
@@ -180,20 +211,41 @@ mod tests {
         let objs = &p.steps[0].files[0].objects;
         let cfg = &renamed[0].to;
         let creds = &renamed[1].to;
-        assert!(cfg.starts_with("cfg-") && cfg.len() == "cfg-".len() + 10, "{cfg}");
+        assert!(
+            cfg.starts_with("cfg-") && cfg.len() == "cfg-".len() + 10,
+            "{cfg}"
+        );
         assert_eq!(objs[0].name, *cfg);
         assert_eq!(objs[0].body["metadata"]["name"], json!(cfg));
         assert_eq!(objs[0].body["metadata"]["annotations"][HASHED_FROM], "cfg");
         let pod = &objs[2].body["spec"]["template"]["spec"];
-        assert_eq!(pod["containers"][0]["envFrom"][0]["configMapRef"]["name"], json!(cfg));
-        assert_eq!(pod["containers"][0]["envFrom"][1]["secretRef"]["name"], json!(creds));
-        assert_eq!(pod["containers"][0]["env"][0]["valueFrom"]["configMapKeyRef"]["name"], json!(cfg));
-        assert_eq!(pod["containers"][0]["env"][1]["valueFrom"]["secretKeyRef"]["name"], "other", "unknown names stay");
+        assert_eq!(
+            pod["containers"][0]["envFrom"][0]["configMapRef"]["name"],
+            json!(cfg)
+        );
+        assert_eq!(
+            pod["containers"][0]["envFrom"][1]["secretRef"]["name"],
+            json!(creds)
+        );
+        assert_eq!(
+            pod["containers"][0]["env"][0]["valueFrom"]["configMapKeyRef"]["name"],
+            json!(cfg)
+        );
+        assert_eq!(
+            pod["containers"][0]["env"][1]["valueFrom"]["secretKeyRef"]["name"], "other",
+            "unknown names stay"
+        );
         assert_eq!(pod["volumes"][0]["configMap"]["name"], json!(cfg));
         assert_eq!(pod["volumes"][1]["secret"]["secretName"], json!(creds));
-        assert_eq!(pod["volumes"][2]["projected"]["sources"][0]["configMap"]["name"], json!(cfg));
+        assert_eq!(
+            pod["volumes"][2]["projected"]["sources"][0]["configMap"]["name"],
+            json!(cfg)
+        );
         let cron = &objs[3].body["spec"]["jobTemplate"]["spec"]["template"]["spec"];
-        assert_eq!(cron["containers"][0]["envFrom"][0]["configMapRef"]["name"], json!(cfg));
+        assert_eq!(
+            cron["containers"][0]["envFrom"][0]["configMapRef"]["name"],
+            json!(cfg)
+        );
     }
 
     #[test]

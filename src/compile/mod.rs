@@ -87,8 +87,8 @@ pub enum CompileError {
     Project(#[from] ProjectError),
     #[error(transparent)]
     Template(#[from] TemplateError),
-    #[error("{}: {message}{}", location(path, *line, *column), if *rendered { " (line numbers are of the rendered template)" } else { "" })]
-    Yaml { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String, rendered: bool },
+    #[error("{}: {message}{}", location(path, *line, *column), rendered_context(rendered))]
+    Yaml { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String, rendered: Option<String> },
     #[error("{}: document {index}: {message}", path.display())]
     Document { path: PathBuf, index: usize, message: String },
     #[error("{}: a layer file holds one mapping (it is merged into each document of the main file); found {found}", path.display())]
@@ -99,6 +99,14 @@ pub enum CompileError {
     Stray { path: PathBuf },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+/// For templates, the failing line as rendered (its number is of the rendered text).
+fn rendered_context(rendered: &Option<String>) -> String {
+    match rendered {
+        Some(line) => format!("\n  rendered line: {line}\n  (line numbers are of the rendered template)"),
+        None => String::new(),
+    }
 }
 
 fn qualified(namespace: &Option<String>, name: &str) -> String {
@@ -308,7 +316,10 @@ fn parse_documents(path: &Path, text: &str, rendered: bool) -> Result<Vec<Value>
                 line: loc.as_ref().map(|l| l.line()),
                 column: loc.as_ref().map(|l| l.column()),
                 message: strip_location(&e.to_string()),
-                rendered,
+                rendered: rendered.then(|| {
+                    let n = loc.as_ref().map_or(0, |l| l.line());
+                    text.lines().nth(n.saturating_sub(1)).unwrap_or("").to_string()
+                }),
             }
         })?;
         if !doc.is_null() {

@@ -163,17 +163,31 @@ pub(crate) fn location(path: &Path, line: Option<usize>, column: Option<usize>) 
     }
 }
 
-/// serde_yaml appends " at line X column Y"; we print the location up front instead.
+/// serde_yaml puts " at line X column Y" into its messages; we print the location up front
+/// instead, so the phrase is cut out wherever it is.
 pub(crate) fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
-        _ => msg.to_string(),
+    let Some(i) = msg.find(" at line ") else { return msg.to_string() };
+    let rest = &msg[i + " at line ".len()..];
+    let digits = |s: &str| s.chars().take_while(|c| c.is_ascii_digit()).count();
+    let n = digits(rest);
+    let Some(after) = rest[n..].strip_prefix(" column ") else { return msg.to_string() };
+    let m = digits(after);
+    if n == 0 || m == 0 {
+        return msg.to_string();
     }
+    format!("{}{}", &msg[..i], &after[m..])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_locations_are_cut_out_of_messages() {
+        assert_eq!(strip_location("bad at line 5 column 1, while parsing"), "bad, while parsing");
+        assert_eq!(strip_location("bad at line 5 column 1"), "bad");
+        assert_eq!(strip_location("at line x"), "at line x");
+    }
 
     #[test]
     fn missing_kubes_dir_says_how_to_create_one() {

@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 use kubes::project::{Project, ProjectOptions};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn write(path: &Path, text: &str) {
@@ -32,8 +35,14 @@ fn write(path: &Path, text: &str) {
 /// The kubes project: `.kubes/config.yaml`, variables, a `base/all` layer, and
 /// `resources/role-RR/<kind>_NNN.yaml` templates.
 fn generate(root: &Path, resources: usize, roles: usize) {
-    write(&root.join(".kubes/config.yaml"), "app: bench\nnamespace: bench\nimage: bench/web:1\n");
-    write(&root.join(".kubes/variables/base.yaml"), "replicas: 2\nport: 8080\n");
+    write(
+        &root.join(".kubes/config.yaml"),
+        "app: bench\nnamespace: bench\nimage: bench/web:1\n",
+    );
+    write(
+        &root.join(".kubes/variables/base.yaml"),
+        "replicas: 2\nport: 8080\n",
+    );
     write(
         &root.join(".kubes/resources/base/all.yaml"),
         "metadata:\n  labels:\n    app: <%= app %>\n    managed-by: kubes\n",
@@ -61,7 +70,10 @@ fn generate(root: &Path, resources: usize, roles: usize) {
                 ),
             ),
         };
-        write(&root.join(format!(".kubes/resources/{role}/{file}.yaml")), &body);
+        write(
+            &root.join(format!(".kubes/resources/{role}/{file}.yaml")),
+            &body,
+        );
     }
 }
 
@@ -82,7 +94,9 @@ fn kustomize_copy(compiled_output: &Path, dir: &Path) -> usize {
         }
     }
     files.sort();
-    let mut k = String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n");
+    let mut k = String::from(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
+    );
     for f in &files {
         k.push_str(&format!("- {f}\n"));
     }
@@ -114,7 +128,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn run_ok(cmd: &mut Command) {
-    let status = cmd.stdout(Stdio::null()).status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let status = cmd
+        .stdout(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(status.success(), "{cmd:?} failed");
 }
 
@@ -131,15 +148,36 @@ fn main() {
     // On disk (what users get), and on tmpfs when there is one: creating 1,000 files costs
     // far more on a busy disk than all of compile's own work, and tmpfs shows the latter.
     let tmp = tempfile::tempdir().unwrap();
-    bench_in(tmp.path(), "temp dir on disk", &kubes_bin, runs, resources, roles);
+    bench_in(
+        tmp.path(),
+        "temp dir on disk",
+        &kubes_bin,
+        runs,
+        resources,
+        roles,
+    );
     if Path::new("/dev/shm").is_dir() {
         if let Ok(shm) = tempfile::tempdir_in("/dev/shm") {
-            bench_in(shm.path(), "tmpfs (/dev/shm)", &kubes_bin, runs, resources, roles);
+            bench_in(
+                shm.path(),
+                "tmpfs (/dev/shm)",
+                &kubes_bin,
+                runs,
+                resources,
+                roles,
+            );
         }
     }
 }
 
-fn bench_in(base: &Path, label: &str, kubes_bin: &Path, runs: usize, resources: usize, roles: usize) {
+fn bench_in(
+    base: &Path,
+    label: &str,
+    kubes_bin: &Path,
+    runs: usize,
+    resources: usize,
+    roles: usize,
+) {
     let project = base.join("project");
     generate(&project, resources, roles);
     let output = project.join(".kubes/output");
@@ -166,10 +204,14 @@ fn bench_in(base: &Path, label: &str, kubes_bin: &Path, runs: usize, resources: 
         let p = Project::load(&opts).unwrap();
         kubes::compile::compile(&p).unwrap();
     });
-    let render_only = time(runs, || {}, || {
-        let p = Project::load(&opts).unwrap();
-        kubes::compile::render_all(&p).unwrap();
-    });
+    let render_only = time(
+        runs,
+        || {},
+        || {
+            let p = Project::load(&opts).unwrap();
+            kubes::compile::render_all(&p).unwrap();
+        },
+    );
 
     let have_kubectl = Command::new("kubectl")
         .args(["version", "--client"])
@@ -177,8 +219,13 @@ fn bench_in(base: &Path, label: &str, kubes_bin: &Path, runs: usize, resources: 
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    let kustomize =
-        have_kubectl.then(|| time(runs, || {}, || run_ok(Command::new("kubectl").arg("kustomize").arg(&kustomize_dir))));
+    let kustomize = have_kubectl.then(|| {
+        time(
+            runs,
+            || {},
+            || run_ok(Command::new("kubectl").arg("kustomize").arg(&kustomize_dir)),
+        )
+    });
 
     println!("{:<52} {:>10} {:>10}", "", "min ms", "median ms");
     let row = |name: &str, v: &Vec<Duration>| {
@@ -189,7 +236,10 @@ fn bench_in(base: &Path, label: &str, kubes_bin: &Path, runs: usize, resources: 
     let fresh_med = row("kubes compile (process, fresh output)", &fresh);
     let warm_med = row("kubes compile (process, output up to date)", &warm);
     row("kubes::compile::compile (library, fresh output)", &library);
-    row("  of which render + merge, no writes (library)", &render_only);
+    row(
+        "  of which render + merge, no writes (library)",
+        &render_only,
+    );
     match kustomize {
         Some(k) => {
             let k_med = row("kubectl kustomize (same resources, plain YAML)", &k);
@@ -199,6 +249,8 @@ fn bench_in(base: &Path, label: &str, kubes_bin: &Path, runs: usize, resources: 
                 ms(k_med) / ms(warm_med),
             );
         }
-        None => println!("kubectl not found: no baseline (install kubectl to compare with `kubectl kustomize`)"),
+        None => println!(
+            "kubectl not found: no baseline (install kubectl to compare with `kubectl kustomize`)"
+        ),
     }
 }

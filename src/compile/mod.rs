@@ -88,23 +88,44 @@ pub enum CompileError {
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error("{}: {message}{}", location(path, *line, *column), rendered_context(rendered))]
-    Yaml { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String, rendered: Option<String> },
+    Yaml {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+        rendered: Option<String>,
+    },
     #[error("{}: document {index}: {message}", path.display())]
-    Document { path: PathBuf, index: usize, message: String },
+    Document {
+        path: PathBuf,
+        index: usize,
+        message: String,
+    },
     #[error("{}: a layer file holds one mapping (it is merged into each document of the main file); found {found}", path.display())]
     Layer { path: PathBuf, found: String },
     #[error("{kind} {} is defined twice: in {} and in {}", qualified(namespace, name), first.display(), second.display())]
-    Duplicate { kind: String, namespace: Option<String>, name: String, first: PathBuf, second: PathBuf },
+    Duplicate {
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     #[error("{}: resource files go in .kubes/resources/<role>/<kind>.yaml (e.g. web/deployment.yaml)", path.display())]
     Stray { path: PathBuf },
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// For templates, the failing line as rendered (its number is of the rendered text).
 fn rendered_context(rendered: &Option<String>) -> String {
     match rendered {
-        Some(line) => format!("\n  rendered line: {line}\n  (line numbers are of the rendered template)"),
+        Some(line) => {
+            format!("\n  rendered line: {line}\n  (line numbers are of the rendered template)")
+        }
         None => String::new(),
     }
 }
@@ -137,10 +158,15 @@ pub fn render_all(project: &Project) -> Result<Vec<CompiledFile>, CompileError> 
     let (mains, stray) = layering::main_files(&index);
     if let Some(s) = stray.first() {
         let rel = index.get(s).unwrap_or(s);
-        return Err(CompileError::Stray { path: layering::resource_path(rel) });
+        return Err(CompileError::Stray {
+            path: layering::resource_path(rel),
+        });
     }
     let mut compiler = FileCompiler::new(project, &index);
-    mains.iter().map(|(role, kind)| compiler.compile_file(role, kind)).collect()
+    mains
+        .iter()
+        .map(|(role, kind)| compiler.compile_file(role, kind))
+        .collect()
 }
 
 /// Renders files, caching contexts per variable-file set and rendered layers per context.
@@ -154,10 +180,20 @@ struct FileCompiler<'p> {
 
 impl<'p> FileCompiler<'p> {
     fn new(project: &'p Project, index: &'p FileIndex) -> Self {
-        FileCompiler { project, index, renderer: Renderer::new(), contexts: HashMap::new(), layers: HashMap::new() }
+        FileCompiler {
+            project,
+            index,
+            renderer: Renderer::new(),
+            contexts: HashMap::new(),
+            layers: HashMap::new(),
+        }
     }
 
-    fn context(&mut self, role: &str, kind: &str) -> Result<(usize, TemplateContext), CompileError> {
+    fn context(
+        &mut self,
+        role: &str,
+        kind: &str,
+    ) -> Result<(usize, TemplateContext), CompileError> {
         let files = self.project.variables.files_for(role, kind);
         if let Some(found) = self.contexts.get(&files) {
             return Ok(found.clone());
@@ -176,14 +212,22 @@ impl<'p> FileCompiler<'p> {
     }
 
     /// Render and parse one layer file into its documents (nulls dropped).
-    fn documents(&mut self, ctx_id: usize, ctx: &TemplateContext, rel: &str) -> Result<Vec<Value>, CompileError> {
+    fn documents(
+        &mut self,
+        ctx_id: usize,
+        ctx: &TemplateContext,
+        rel: &str,
+    ) -> Result<Vec<Value>, CompileError> {
         let key = (ctx_id, rel.to_string());
         if let Some(docs) = self.layers.get(&key) {
             return Ok(docs.clone());
         }
         let abs = self.project.resources_dir().join(rel);
         let shown = layering::resource_path(rel);
-        let source = std::fs::read_to_string(&abs).map_err(|e| CompileError::Io { path: shown.clone(), source: e })?;
+        let source = std::fs::read_to_string(&abs).map_err(|e| CompileError::Io {
+            path: shown.clone(),
+            source: e,
+        })?;
         let rendered = self.renderer.render(&shown, &source, ctx)?;
         let is_template = matches!(rendered, std::borrow::Cow::Owned(_));
         let docs = parse_documents(&shown, &rendered, is_template)?;
@@ -191,7 +235,12 @@ impl<'p> FileCompiler<'p> {
         Ok(docs)
     }
 
-    fn merged_layer(&mut self, ctx_id: usize, ctx: &TemplateContext, files: &[String]) -> Result<Option<Value>, CompileError> {
+    fn merged_layer(
+        &mut self,
+        ctx_id: usize,
+        ctx: &TemplateContext,
+        files: &[String],
+    ) -> Result<Option<Value>, CompileError> {
         let mut merged: Option<Value> = None;
         for rel in files {
             let mut docs = self.documents(ctx_id, ctx, rel)?;
@@ -199,11 +248,17 @@ impl<'p> FileCompiler<'p> {
                 0 => continue,
                 1 => docs.remove(0),
                 n => {
-                    return Err(CompileError::Layer { path: layering::resource_path(rel), found: format!("{n} documents") })
+                    return Err(CompileError::Layer {
+                        path: layering::resource_path(rel),
+                        found: format!("{n} documents"),
+                    })
                 }
             };
             if !doc.is_mapping() {
-                return Err(CompileError::Layer { path: layering::resource_path(rel), found: type_name(&doc).into() });
+                return Err(CompileError::Layer {
+                    path: layering::resource_path(rel),
+                    found: type_name(&doc).into(),
+                });
             }
             match &mut merged {
                 Some(m) => layering::deep_merge(m, doc),
@@ -214,8 +269,14 @@ impl<'p> FileCompiler<'p> {
     }
 
     fn compile_file(&mut self, role: &str, kind: &str) -> Result<CompiledFile, CompileError> {
-        let Layers { pre, main, post } = layering::layers_for(self.index, role, kind, &self.project.env, self.project.app.as_deref())
-            .expect("main files come from the index");
+        let Layers { pre, main, post } = layering::layers_for(
+            self.index,
+            role,
+            kind,
+            &self.project.env,
+            self.project.app.as_deref(),
+        )
+        .expect("main files come from the index");
         let (ctx_id, ctx) = self.context(role, kind)?;
         let pre_layer = self.merged_layer(ctx_id, &ctx, &pre)?;
         let post_layer = self.merged_layer(ctx_id, &ctx, &post)?;
@@ -230,7 +291,10 @@ impl<'p> FileCompiler<'p> {
                 return Err(CompileError::Document {
                     path: source.clone(),
                     index,
-                    message: format!("expected a Kubernetes object (a mapping), found {}", type_name(&doc)),
+                    message: format!(
+                        "expected a Kubernetes object (a mapping), found {}",
+                        type_name(&doc)
+                    ),
                 });
             }
             // The main document keeps its key order; keys only the pre layers have follow.
@@ -243,7 +307,11 @@ impl<'p> FileCompiler<'p> {
             }
             identity_first(&mut merged);
             let object = finish_object(&mut merged, self.project.config.namespace.as_deref())
-                .map_err(|message| CompileError::Document { path: source.clone(), index, message })?;
+                .map_err(|message| CompileError::Document {
+                    path: source.clone(),
+                    index,
+                    message,
+                })?;
             if i > 0 {
                 yaml.push_str("---\n");
             }
@@ -280,7 +348,11 @@ fn type_name(v: &Value) -> &'static str {
 /// `apiVersion`, `kind`, `metadata` first, as people expect to read them.
 fn identity_first(doc: &mut Value) {
     let Value::Mapping(m) = doc else { return };
-    if m.keys().take(3).map(|k| k.as_str()).eq([Some("apiVersion"), Some("kind"), Some("metadata")]) {
+    if m.keys()
+        .take(3)
+        .map(|k| k.as_str())
+        .eq([Some("apiVersion"), Some("kind"), Some("metadata")])
+    {
         return;
     }
     let mut ordered = Mapping::with_capacity(m.len());
@@ -300,7 +372,9 @@ fn untag(v: Value) -> Value {
     match v {
         Value::Tagged(t) => untag(t.value),
         Value::Sequence(s) => Value::Sequence(s.into_iter().map(untag).collect()),
-        Value::Mapping(m) => Value::Mapping(m.into_iter().map(|(k, v)| (untag(k), untag(v))).collect()),
+        Value::Mapping(m) => {
+            Value::Mapping(m.into_iter().map(|(k, v)| (untag(k), untag(v))).collect())
+        }
         other => other,
     }
 }
@@ -318,7 +392,10 @@ fn parse_documents(path: &Path, text: &str, rendered: bool) -> Result<Vec<Value>
                 message: strip_location(&e.to_string()),
                 rendered: rendered.then(|| {
                     let n = loc.as_ref().map_or(0, |l| l.line());
-                    text.lines().nth(n.saturating_sub(1)).unwrap_or("").to_string()
+                    text.lines()
+                        .nth(n.saturating_sub(1))
+                        .unwrap_or("")
+                        .to_string()
                 }),
             }
         })?;
@@ -334,7 +411,10 @@ fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<PlannedObje
     let str_field = |doc: &Value, key: &str| -> Result<String, String> {
         match doc.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            Some(other) => Err(format!("`{key}` must be a non-empty string, found {}", type_name(other))),
+            Some(other) => Err(format!(
+                "`{key}` must be a non-empty string, found {}",
+                type_name(other)
+            )),
             None => Err(format!("missing `{key}`")),
         }
     };
@@ -342,19 +422,34 @@ fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<PlannedObje
     let kind = str_field(doc, "kind")?;
     let metadata = match doc.get_mut("metadata") {
         Some(Value::Mapping(m)) => m,
-        Some(other) => return Err(format!("`metadata` must be a mapping, found {}", type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "`metadata` must be a mapping, found {}",
+                type_name(other)
+            ))
+        }
         None => return Err("missing `metadata` (with at least `name`)".into()),
     };
     let name = match metadata.get("name") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(other) => return Err(format!("`metadata.name` must be a non-empty string, found {}", type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "`metadata.name` must be a non-empty string, found {}",
+                type_name(other)
+            ))
+        }
         None => return Err("missing `metadata.name`".into()),
     };
     let cluster_scoped = is_cluster_scoped(&kind);
     let object_ns = match metadata.get("namespace") {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Null) | None => None,
-        Some(other) => return Err(format!("`metadata.namespace` must be a string, found {}", type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "`metadata.namespace` must be a string, found {}",
+                type_name(other)
+            ))
+        }
     };
     let object_ns = match (object_ns, namespace, cluster_scoped) {
         (Some(ns), _, _) => Some(ns),
@@ -364,7 +459,8 @@ fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<PlannedObje
         }
         (None, _, _) => None,
     };
-    let body = serde_json::to_value(&*doc).map_err(|e| format!("cannot be represented as JSON: {e}"))?;
+    let body =
+        serde_json::to_value(&*doc).map_err(|e| format!("cannot be represented as JSON: {e}"))?;
     Ok(PlannedObject {
         api_version,
         kind,
@@ -393,8 +489,14 @@ fn check_duplicates(files: &[CompiledFile]) -> Result<(), CompileError> {
     Ok(())
 }
 
-fn write_outputs(project: &Project, mut files: Vec<CompiledFile>) -> Result<Compiled, CompileError> {
-    let io = |path: &Path, e: std::io::Error| CompileError::Io { path: path.to_path_buf(), source: e };
+fn write_outputs(
+    project: &Project,
+    mut files: Vec<CompiledFile>,
+) -> Result<Compiled, CompileError> {
+    let io = |path: &Path, e: std::io::Error| CompileError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let out_dir = project.output_dir();
     let mut produced = BTreeSet::new();
     for f in &mut files {
@@ -416,16 +518,28 @@ fn write_outputs(project: &Project, mut files: Vec<CompiledFile>) -> Result<Comp
 }
 
 /// Remove `<role>/<kind>.yaml` outputs nobody produced, and role directories left empty.
-fn remove_stale(root: &Path, out_dir: &Path, produced: &BTreeSet<PathBuf>) -> Result<Vec<PathBuf>, CompileError> {
-    let io = |path: &Path, e: std::io::Error| CompileError::Io { path: path.to_path_buf(), source: e };
+fn remove_stale(
+    root: &Path,
+    out_dir: &Path,
+    produced: &BTreeSet<PathBuf>,
+) -> Result<Vec<PathBuf>, CompileError> {
+    let io = |path: &Path, e: std::io::Error| CompileError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut removed = Vec::new();
-    let Ok(roles) = std::fs::read_dir(out_dir) else { return Ok(removed) };
+    let Ok(roles) = std::fs::read_dir(out_dir) else {
+        return Ok(removed);
+    };
     for role in roles.flatten() {
         if !role.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let role_dir = role.path();
-        for entry in std::fs::read_dir(&role_dir).map_err(|e| io(&role_dir, e))?.flatten() {
+        for entry in std::fs::read_dir(&role_dir)
+            .map_err(|e| io(&role_dir, e))?
+            .flatten()
+        {
             let p = entry.path();
             let is_output = p.extension().is_some_and(|e| e == "yaml" || e == "yml")
                 && entry.file_type().is_ok_and(|t| t.is_file())
@@ -453,7 +567,11 @@ mod tests {
 
     #[test]
     fn namespaced_objects_without_namespace_get_the_configured_one() {
-        let (o, v) = obj("apiVersion: v1\nkind: Service\nmetadata: {name: web}", Some("demo")).unwrap();
+        let (o, v) = obj(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}",
+            Some("demo"),
+        )
+        .unwrap();
         assert_eq!(o.namespace.as_deref(), Some("demo"));
         assert_eq!(v["metadata"]["namespace"], Value::from("demo"));
         assert_eq!(o.body["metadata"]["namespace"], serde_json::json!("demo"));
@@ -461,9 +579,17 @@ mod tests {
 
     #[test]
     fn explicit_namespaces_and_cluster_scoped_kinds_are_left_alone() {
-        let (o, _) = obj("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: other}", Some("demo")).unwrap();
+        let (o, _) = obj(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: other}",
+            Some("demo"),
+        )
+        .unwrap();
         assert_eq!(o.namespace.as_deref(), Some("other"));
-        let (o, v) = obj("apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}", Some("demo")).unwrap();
+        let (o, v) = obj(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}",
+            Some("demo"),
+        )
+        .unwrap();
         assert_eq!(o.namespace, None);
         assert!(v["metadata"].get("namespace").is_none());
         let (o, _) = obj("apiVersion: v1\nkind: Service\nmetadata: {name: web}", None).unwrap();
@@ -472,14 +598,21 @@ mod tests {
 
     #[test]
     fn objects_without_identity_are_errors() {
-        assert!(obj("kind: Service\nmetadata: {name: web}", None).unwrap_err().contains("apiVersion"));
-        assert!(obj("apiVersion: v1\nkind: Service\nmetadata: {}", None).unwrap_err().contains("metadata.name"));
-        assert!(obj("apiVersion: v1\nkind: Service\n", None).unwrap_err().contains("metadata"));
+        assert!(obj("kind: Service\nmetadata: {name: web}", None)
+            .unwrap_err()
+            .contains("apiVersion"));
+        assert!(obj("apiVersion: v1\nkind: Service\nmetadata: {}", None)
+            .unwrap_err()
+            .contains("metadata.name"));
+        assert!(obj("apiVersion: v1\nkind: Service\n", None)
+            .unwrap_err()
+            .contains("metadata"));
     }
 
     #[test]
     fn yaml_errors_carry_line_and_column_across_documents() {
-        let err = parse_documents(Path::new("web/x.yaml"), "a: 1\n---\nb: 2\nc: [\n", false).unwrap_err();
+        let err =
+            parse_documents(Path::new("web/x.yaml"), "a: 1\n---\nb: 2\nc: [\n", false).unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("web/x.yaml:"), "{msg}");
         match err {

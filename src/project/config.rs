@@ -88,13 +88,22 @@ pub fn config_layers(kubes_dir: &Path, env: &str, app: Option<&str>) -> Vec<Path
     ];
     if let Some(app) = app {
         files.push(kubes_dir.join("config/app").join(format!("{app}.yaml")));
-        files.push(kubes_dir.join("config/app").join(app).join(format!("{env}.yaml")));
+        files.push(
+            kubes_dir
+                .join("config/app")
+                .join(app)
+                .join(format!("{env}.yaml")),
+        );
     }
     files
 }
 
 /// Load and merge the config files that exist. Returns the config and the files read.
-pub fn load(kubes_dir: &Path, env: &str, app: Option<&str>) -> Result<(Config, Vec<PathBuf>), ProjectError> {
+pub fn load(
+    kubes_dir: &Path,
+    env: &str,
+    app: Option<&str>,
+) -> Result<(Config, Vec<PathBuf>), ProjectError> {
     let mut config = Config::default();
     let mut read = Vec::new();
     for path in config_layers(kubes_dir, env, app) {
@@ -159,7 +168,8 @@ fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ProjectError> {
     serde_yaml::from_str(text).map_err(|e| schema_error(path, &e))
 }
 
-const KNOWN_KEYS: &str = "app, namespace, image, context, order (roles, kinds), skip, prune, suffix_hash";
+const KNOWN_KEYS: &str =
+    "app, namespace, image, context, order (roles, kinds), skip, prune, suffix_hash";
 
 fn schema_error(path: &Path, err: &serde_yaml::Error) -> ProjectError {
     let msg = err.to_string();
@@ -169,7 +179,11 @@ fn schema_error(path: &Path, err: &serde_yaml::Error) -> ProjectError {
         let key = rest.split('`').next().unwrap_or_default();
         // serde_yaml prefixes nested errors with their path, e.g. "order: unknown field ..."
         let prefix = msg[..start].trim_end_matches(": ").trim();
-        let key = if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") };
+        let key = if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        };
         return ProjectError::UnknownKey {
             path: path.to_path_buf(),
             line,
@@ -194,10 +208,26 @@ mod tests {
     fn later_files_override_earlier_ones_key_by_key() {
         let dir = tempfile::tempdir().unwrap();
         let k = dir.path();
-        write(k, "config.yaml", "app: demo\nnamespace: demo\nimage: demo/web:1\norder:\n  roles: [shared, web]\n");
-        write(k, "config/env/prod.yaml", "namespace: demo-prod\ncontext: prod-cluster\n");
-        write(k, "config/app/api.yaml", "image: demo/api:1\norder:\n  kinds: [Service]\n");
-        write(k, "config/app/api/prod.yaml", "image: demo/api:2\nprune: true\n");
+        write(
+            k,
+            "config.yaml",
+            "app: demo\nnamespace: demo\nimage: demo/web:1\norder:\n  roles: [shared, web]\n",
+        );
+        write(
+            k,
+            "config/env/prod.yaml",
+            "namespace: demo-prod\ncontext: prod-cluster\n",
+        );
+        write(
+            k,
+            "config/app/api.yaml",
+            "image: demo/api:1\norder:\n  kinds: [Service]\n",
+        );
+        write(
+            k,
+            "config/app/api/prod.yaml",
+            "image: demo/api:2\nprune: true\n",
+        );
 
         let (c, read) = load(k, "prod", Some("api")).unwrap();
         assert_eq!(read.len(), 4);

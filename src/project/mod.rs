@@ -32,7 +32,13 @@ pub struct ProjectOptions {
 impl ProjectOptions {
     /// Options for `root` in env `dev`, no app and no overrides.
     pub fn new(root: impl Into<PathBuf>) -> ProjectOptions {
-        ProjectOptions { root: root.into(), env: "dev".into(), app: None, image: None, namespace: None }
+        ProjectOptions {
+            root: root.into(),
+            env: "dev".into(),
+            app: None,
+            image: None,
+            namespace: None,
+        }
     }
 }
 
@@ -55,7 +61,9 @@ impl Project {
     pub fn load(opts: &ProjectOptions) -> Result<Project, ProjectError> {
         let kubes_dir = opts.root.join(".kubes");
         if !kubes_dir.is_dir() {
-            return Err(ProjectError::NoKubesDir { root: opts.root.clone() });
+            return Err(ProjectError::NoKubesDir {
+                root: opts.root.clone(),
+            });
         }
         validate_name("env", &opts.env)?;
         if let Some(app) = &opts.app {
@@ -74,7 +82,9 @@ impl Project {
             config.namespace = Some(ns.clone());
         }
         if let Ok(skip) = std::env::var("KUBES_SKIP") {
-            config.skip.extend(skip.split_whitespace().map(str::to_string));
+            config
+                .skip
+                .extend(skip.split_whitespace().map(str::to_string));
         }
         let variables = variables::Variables::load(&kubes_dir, &opts.env, opts.app.as_deref())?;
         Ok(Project {
@@ -104,7 +114,10 @@ impl Project {
 
     /// Is the file `role/kind` left out of the plan by `skip`/`KUBES_SKIP`?
     pub fn is_skipped(&self, role: &str, kind: &str) -> bool {
-        self.config.skip.iter().any(|p| target_matches(p, role, kind))
+        self.config
+            .skip
+            .iter()
+            .any(|p| target_matches(p, role, kind))
     }
 }
 
@@ -113,11 +126,16 @@ fn validate_name(what: &'static str, name: &str) -> Result<(), ProjectError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(ProjectError::BadName { what, name: name.to_string() })
+        Err(ProjectError::BadName {
+            what,
+            name: name.to_string(),
+        })
     }
 }
 
@@ -127,11 +145,24 @@ pub enum ProjectError {
     #[error("no .kubes/ directory in {}: run `kubes init` there to create one, or point --project at a directory that has one", root.display())]
     NoKubesDir { root: PathBuf },
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {message}", location(path, *line, *column))]
-    Yaml { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String },
+    Yaml {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
     #[error("{}: unknown key `{key}` (known keys: {known})", location(path, *line, None))]
-    UnknownKey { path: PathBuf, line: Option<usize>, key: String, known: String },
+    UnknownKey {
+        path: PathBuf,
+        line: Option<usize>,
+        key: String,
+        known: String,
+    },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     #[error("invalid {what} name `{name}`: use letters, digits, `-`, `_` or `.`")]
@@ -140,7 +171,10 @@ pub enum ProjectError {
 
 impl ProjectError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> ProjectError {
-        ProjectError::Io { path: path.to_path_buf(), source }
+        ProjectError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub(crate) fn yaml(path: &Path, err: &serde_yaml::Error) -> ProjectError {
@@ -166,11 +200,15 @@ pub(crate) fn location(path: &Path, line: Option<usize>, column: Option<usize>) 
 /// serde_yaml puts " at line X column Y" into its messages; we print the location up front
 /// instead, so the phrase is cut out wherever it is.
 pub(crate) fn strip_location(msg: &str) -> String {
-    let Some(i) = msg.find(" at line ") else { return msg.to_string() };
+    let Some(i) = msg.find(" at line ") else {
+        return msg.to_string();
+    };
     let rest = &msg[i + " at line ".len()..];
     let digits = |s: &str| s.chars().take_while(|c| c.is_ascii_digit()).count();
     let n = digits(rest);
-    let Some(after) = rest[n..].strip_prefix(" column ") else { return msg.to_string() };
+    let Some(after) = rest[n..].strip_prefix(" column ") else {
+        return msg.to_string();
+    };
     let m = digits(after);
     if n == 0 || m == 0 {
         return msg.to_string();
@@ -184,7 +222,10 @@ mod tests {
 
     #[test]
     fn yaml_locations_are_cut_out_of_messages() {
-        assert_eq!(strip_location("bad at line 5 column 1, while parsing"), "bad, while parsing");
+        assert_eq!(
+            strip_location("bad at line 5 column 1, while parsing"),
+            "bad, while parsing"
+        );
         assert_eq!(strip_location("bad at line 5 column 1"), "bad");
         assert_eq!(strip_location("at line x"), "at line x");
     }
@@ -192,15 +233,24 @@ mod tests {
     #[test]
     fn missing_kubes_dir_says_how_to_create_one() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Project::load(&ProjectOptions::new(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("no .kubes/ directory") && err.contains("kubes init"), "{err}");
+        let err = Project::load(&ProjectOptions::new(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no .kubes/ directory") && err.contains("kubes init"),
+            "{err}"
+        );
     }
 
     #[test]
     fn flags_win_over_config() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".kubes")).unwrap();
-        std::fs::write(dir.path().join(".kubes/config.yaml"), "app: demo\nnamespace: demo\nimage: a:1\n").unwrap();
+        std::fs::write(
+            dir.path().join(".kubes/config.yaml"),
+            "app: demo\nnamespace: demo\nimage: a:1\n",
+        )
+        .unwrap();
         let mut opts = ProjectOptions::new(dir.path());
         opts.image = Some("b:2".into());
         opts.namespace = Some("other".into());
@@ -216,6 +266,9 @@ mod tests {
         std::fs::create_dir_all(dir.path().join(".kubes")).unwrap();
         let mut opts = ProjectOptions::new(dir.path());
         opts.env = "../../etc".into();
-        assert!(matches!(Project::load(&opts), Err(ProjectError::BadName { .. })));
+        assert!(matches!(
+            Project::load(&opts),
+            Err(ProjectError::BadName { .. })
+        ));
     }
 }

@@ -116,7 +116,7 @@ fn yaml_to_value(v: &serde_yaml::Value) -> JValue {
         }
         Y::String(s) => JValue::from(s.as_str()),
         Y::Sequence(items) => JValue::from(items.iter().map(yaml_to_value).collect::<Vec<_>>()),
-        Y::Mapping(m) => JValue::from_iter(m.iter().map(|(k, v)| (yaml_key(k), yaml_to_value(v)))),
+        Y::Mapping(m) => JValue::from_pairs(m.iter().map(|(k, v)| (yaml_key(k), yaml_to_value(v)))),
         Y::Tagged(t) => yaml_to_value(&t.value),
     }
 }
@@ -156,6 +156,15 @@ impl Renderer {
             .expect("static delimiters are valid");
         env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A null variable prints nothing, as nil does in ERB (`key: <%= @x %>` is YAML null),
+        // not minijinja's `none`, which YAML would read as a string.
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         env.add_filter("base64", base64_encode);
         env.add_function("base64", base64_encode);
         env.add_function("env_var", env_var);
@@ -249,10 +258,12 @@ fn undefined_message(name: &str) -> String {
 }
 
 fn describe(err: &minijinja::Error) -> String {
-    match err.detail() {
+    let text = match err.detail() {
         Some(detail) => format!("{}: {}", err.kind(), detail),
         None => err.kind().to_string(),
-    }
+    };
+    // Show `@name` as the user wrote it, not as the identifier it was rewritten to.
+    text.replace(AT_PREFIX, "@")
 }
 
 fn contains_word(text: &str, word: &str) -> bool {
@@ -494,6 +505,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "image: demo/web:1\nreplicas: 2\nn: 2\n");
+    }
+
+    #[test]
+    fn nested_variables_keep_their_shape_and_order() {
+        let vars = "db: {host: pg, port: 5432}\nports: [80, 443]";
+        assert_eq!(
+            render("<%= @db.host %>:<%= db.port %>", vars).unwrap(),
+            "pg:5432"
+        );
+        assert_eq!(
+            render(
+                "<% for k, v in @db|items %><%= k %>=<%= v %>;<% end %>",
+                vars
+            )
+            .unwrap(),
+            "host=pg;port=5432;"
+        );
+        assert_eq!(render("<%= @ports[1] %>", vars).unwrap(), "443");
+        let err = render("x\n<%= @db.user %>", vars).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("`@db.user` is undefined"), "{err}");
+        assert_eq!(
+            render("<% if @nope is defined %>a<% else %>b<% end %>", vars).unwrap(),
+            "b"
+        );
+        assert_eq!(render("a: <%= @unset %>", "unset: null").unwrap(), "a: ");
     }
 
     #[test]

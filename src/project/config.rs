@@ -113,10 +113,34 @@ pub fn load(
             Err(e) => return Err(ProjectError::Io { path, source: e }),
         };
         let file = parse_file(&path, &text)?;
+        if let Some(ns) = &file.namespace {
+            check_namespace(ns).map_err(|message| ProjectError::Invalid {
+                path: path.clone(),
+                message,
+            })?;
+        }
         apply(&mut config, file);
         read.push(path);
     }
     Ok((config, read))
+}
+
+/// A namespace name must be a DNS-1123 label, or every apply into it fails later.
+pub fn check_namespace(ns: &str) -> Result<(), String> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "namespace `{ns}` is not a valid Kubernetes namespace name (lowercase letters, digits and `-`, at most 63, starting and ending with a letter or digit)"
+        ))
+    }
 }
 
 fn apply(config: &mut Config, file: ConfigFile) {
@@ -281,6 +305,17 @@ mod tests {
         write(dir.path(), "config.yaml", "prune: maybe\n");
         let err = load(dir.path(), "dev", None).unwrap_err().to_string();
         assert!(err.contains("prune"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_namespace_is_reported_with_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "config/env/dev.yaml", "namespace: Demo_App\n");
+        let err = load(dir.path(), "dev", None).unwrap_err().to_string();
+        assert!(
+            err.contains("dev.yaml") && err.contains("`Demo_App` is not a valid"),
+            "{err}"
+        );
     }
 
     #[test]

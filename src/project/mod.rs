@@ -79,6 +79,10 @@ impl Project {
             config.image = Some(image.clone());
         }
         if let Some(ns) = &opts.namespace {
+            config::check_namespace(ns).map_err(|message| ProjectError::Option {
+                option: "--namespace",
+                message,
+            })?;
             config.namespace = Some(ns.clone());
         }
         if let Ok(skip) = std::env::var("KUBES_SKIP") {
@@ -165,6 +169,11 @@ pub enum ProjectError {
     },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("{option}: {message}")]
+    Option {
+        option: &'static str,
+        message: String,
+    },
     #[error("invalid {what} name `{name}`: use letters, digits, `-`, `_` or `.`")]
     BadName { what: &'static str, name: String },
 }

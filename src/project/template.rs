@@ -658,6 +658,18 @@ mod tests {
     }
 
     #[test]
+    fn broken_templates_are_errors_not_panics() {
+        for src in [
+            "<%", "<%=", "<%#", "%>", "<%-", "<%%>", "<% end %>", "<% endfor %>", "<%= @ %>", "<%= @1 %>",
+            "<% if x %>", "<% for %>", "<%= 'unterminated %>", "<%= \"a\\\" %>", "<%=-%>", "<% - %>",
+            "<%= @é %>", "é<%= app %>ü", "<% set x %>y<% end %><%= x %>", "<%= range(10000000)|length %>",
+            "<% macro m() %><%= m() %><% end %><%= m() %>",
+        ] {
+            let _ = render(src, "a: 1");
+        }
+    }
+
+    #[test]
     fn preprocess_never_moves_lines() {
         let src = "a\n<% if x -%>\nb <%= @y -%>\nc\n<% end %>\nd <%# c -%>\n";
         assert_eq!(preprocess(src).lines().count(), src.lines().count());

@@ -315,3 +315,43 @@ fn hook_declarations_beside_the_config_do_not_disturb_compile() {
     let plan = stdout(kubes(dir.path()).arg("plan"));
     assert_eq!(plan.lines().count(), 4, "{plan}");
 }
+
+#[test]
+fn a_large_project_compiles_every_file_and_reports_the_first_error_by_name() {
+    // Large enough that compile renders and writes on several threads.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".kubes/config.yaml",
+        "app: big\nnamespace: big\nimage: big:1\n",
+    );
+    for i in 0..150 {
+        write(
+            dir.path(),
+            &format!(".kubes/resources/role-{:02}/config_map_{i:03}.yaml", i % 10),
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\ndata:\n  image: <%= docker_image %>\n"),
+        );
+    }
+    let out = stdout(kubes(dir.path()).arg("compile"));
+    assert!(out.contains("Compiled 150 files"), "{out}");
+    assert_eq!(files_under(&dir.path().join(".kubes/output")).len(), 150);
+    assert_eq!(stdout(kubes(dir.path()).arg("plan")).lines().count(), 150);
+
+    write(
+        dir.path(),
+        ".kubes/resources/role-09/config_map_149.yaml",
+        "a: <%= @late %>\n",
+    );
+    write(
+        dir.path(),
+        ".kubes/resources/role-00/config_map_000.yaml",
+        "a: <%= @early %>\n",
+    );
+    for _ in 0..3 {
+        let err = stderr_of_failure(kubes(dir.path()).arg("compile"));
+        assert!(
+            err.contains("role-00/config_map_000.yaml:1: undefined variable `@early`"),
+            "{err}"
+        );
+    }
+}

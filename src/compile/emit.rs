@@ -241,11 +241,57 @@ mod tests {
     #[test]
     fn awkward_strings_round_trip() {
         let cases = [
-            "a\n  ", "a\n\n", "\n", " x\ny", "x\n y", "a\tb\nc", "#x\ny", "- x\ny", "key: v\nz",
-            "a\r\nb", "", " ", "a #b", "a: b", "*ref", "&anchor", "!tag", "%dir", "@at", "`tick", "{x}",
-            "[x]", "'q'", "\"dq\"", "x,y", "?q", "|", ">", "-", "--- x", "...", "é ünïcödé", "tab\there",
-            "\u{1}ctl", "0", "-1", "+1", "0o17", "0b11", "1_000", ".5", "1e-3", "12:30:45", "2026-01-01T00:00:00Z",
-            "NULL", "True", "Yes", "ON", "~", "<<", "=",
+            "a\n  ",
+            "a\n\n",
+            "\n",
+            " x\ny",
+            "x\n y",
+            "a\tb\nc",
+            "#x\ny",
+            "- x\ny",
+            "key: v\nz",
+            "a\r\nb",
+            "",
+            " ",
+            "a #b",
+            "a: b",
+            "*ref",
+            "&anchor",
+            "!tag",
+            "%dir",
+            "@at",
+            "`tick",
+            "{x}",
+            "[x]",
+            "'q'",
+            "\"dq\"",
+            "x,y",
+            "?q",
+            "|",
+            ">",
+            "-",
+            "--- x",
+            "...",
+            "é ünïcödé",
+            "tab\there",
+            "\u{1}ctl",
+            "0",
+            "-1",
+            "+1",
+            "0o17",
+            "0b11",
+            "1_000",
+            ".5",
+            "1e-3",
+            "12:30:45",
+            "2026-01-01T00:00:00Z",
+            "NULL",
+            "True",
+            "Yes",
+            "ON",
+            "~",
+            "<<",
+            "=",
         ];
         for c in cases {
             let mut m = serde_yaml::Mapping::new();
@@ -253,7 +299,8 @@ mod tests {
             m.insert(Value::from("list"), Value::Sequence(vec![Value::from(c)]));
             let v = Value::Mapping(m);
             let out = document(&v);
-            let back: Value = serde_yaml::from_str(&out).unwrap_or_else(|e| panic!("{c:?}: {e}\n{out}"));
+            let back: Value =
+                serde_yaml::from_str(&out).unwrap_or_else(|e| panic!("{c:?}: {e}\n{out}"));
             assert_eq!(back, v, "{c:?} did not round trip:\n{out}");
         }
     }

@@ -162,11 +162,43 @@ pub fn render_all(project: &Project) -> Result<Vec<CompiledFile>, CompileError> 
             path: layering::resource_path(rel),
         });
     }
-    let mut compiler = FileCompiler::new(project, &index);
-    mains
-        .iter()
-        .map(|(role, kind)| compiler.compile_file(role, kind))
-        .collect()
+    // Files are independent: render them on a few threads, each with its own caches, and
+    // keep name order (so the first error reported is the same on every run).
+    let results = in_parallel(&mains, |chunk| {
+        let mut compiler = FileCompiler::new(project, &index);
+        chunk
+            .iter()
+            .map(|(role, kind)| compiler.compile_file(role, kind))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// Below this many items, threads cost more than they save.
+const PARALLEL_MIN: usize = 64;
+
+/// `work` over contiguous chunks of `items` on up to 4 threads; results in item order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4);
+    if threads < 2 || items.len() < PARALLEL_MIN {
+        return work(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| work(c)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Renders files, caching contexts per variable-file set and rendered layers per context.
@@ -498,23 +530,36 @@ fn write_outputs(
         source: e,
     };
     let out_dir = project.output_dir();
-    let mut produced = BTreeSet::new();
-    for f in &mut files {
-        let abs = project.root.join(&f.output);
-        produced.insert(abs.clone());
-        if std::fs::read(&abs).is_ok_and(|old| old == f.yaml.as_bytes()) {
-            continue;
-        }
-        let dir = abs.parent().expect("output files sit in a role directory");
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        // Write beside the target and rename over it, so readers never see half a file.
-        let tmp = dir.join(format!(".{}.yaml.tmp-{}", f.kind, std::process::id()));
-        std::fs::write(&tmp, &f.yaml).map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, &abs).map_err(|e| io(&abs, e))?;
-        f.written = true;
+    let produced: BTreeSet<PathBuf> = files.iter().map(|f| project.root.join(&f.output)).collect();
+    let written = in_parallel(&files, |chunk| {
+        chunk
+            .iter()
+            .map(|f| write_if_changed(project, f).map_err(|(p, e)| io(&p, e)))
+            .collect()
+    });
+    for (f, w) in files.iter_mut().zip(written) {
+        f.written = w?;
     }
     let removed = remove_stale(&project.root, &out_dir, &produced)?;
     Ok(Compiled { files, removed })
+}
+
+/// Write one output unless it already holds exactly this content; true if written.
+fn write_if_changed(
+    project: &Project,
+    f: &CompiledFile,
+) -> Result<bool, (PathBuf, std::io::Error)> {
+    let abs = project.root.join(&f.output);
+    if std::fs::read(&abs).is_ok_and(|old| old == f.yaml.as_bytes()) {
+        return Ok(false);
+    }
+    let dir = abs.parent().expect("output files sit in a role directory");
+    std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
+    // Write beside the target and rename over it, so readers never see half a file.
+    let tmp = dir.join(format!(".{}.yaml.tmp-{}", f.kind, std::process::id()));
+    std::fs::write(&tmp, &f.yaml).map_err(|e| (tmp.clone(), e))?;
+    std::fs::rename(&tmp, &abs).map_err(|e| (abs.clone(), e))?;
+    Ok(true)
 }
 
 /// Remove `<role>/<kind>.yaml` outputs nobody produced, and role directories left empty.

@@ -204,6 +204,9 @@ fn bench_in(
         let p = Project::load(&opts).unwrap();
         kubes::compile::compile(&p).unwrap();
     });
+    let one_thread = time(runs, clean, || {
+        run_ok(compile_cmd().env("KUBES_COMPILE_THREADS", "1"));
+    });
     let render_only = time(
         runs,
         || {},
@@ -235,6 +238,10 @@ fn bench_in(
     };
     let fresh_med = row("kubes compile (process, fresh output)", &fresh);
     let warm_med = row("kubes compile (process, output up to date)", &warm);
+    row(
+        "kubes compile (process, fresh output, 1 thread)",
+        &one_thread,
+    );
     row("kubes::compile::compile (library, fresh output)", &library);
     row(
         "  of which render + merge, no writes (library)",

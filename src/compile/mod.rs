@@ -177,11 +177,17 @@ pub fn render_all(project: &Project) -> Result<Vec<CompiledFile>, CompileError> 
 /// Below this many items, threads cost more than they save.
 const PARALLEL_MIN: usize = 64;
 
-/// `work` over contiguous chunks of `items` on up to 4 threads; results in item order.
+/// `work` over contiguous chunks of `items` on up to 4 threads (`KUBES_COMPILE_THREADS`
+/// overrides); results in item order.
 fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
+    let threads = std::env::var("KUBES_COMPILE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        });
     if threads < 2 || items.len() < PARALLEL_MIN {
         return work(items);
     }

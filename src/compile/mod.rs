@@ -148,12 +148,78 @@ pub fn compile_and_plan(opts: &ProjectOptions) -> anyhow::Result<(Project, Plan)
 /// Compile the project into `.kubes/output`.
 pub fn compile(project: &Project) -> Result<Compiled, CompileError> {
     let files = render_all(project)?;
-    check_duplicates(&files)?;
-    write_outputs(project, files)
+    check_duplicates(&files).map_err(|e| e.under(&project.root))?;
+    write_outputs(project, files).map_err(|e| e.under(&project.root))
+}
+
+impl CompileError {
+    /// Paths in messages are relative to the project root; with `--project DIR` the user
+    /// needs them from where they stand.
+    fn under(self, root: &Path) -> CompileError {
+        if root == Path::new(".") || root.as_os_str().is_empty() {
+            return self;
+        }
+        let fix = |p: PathBuf| if p.is_relative() { root.join(p) } else { p };
+        match self {
+            CompileError::Template(mut t) => {
+                t.path = fix(t.path);
+                CompileError::Template(t)
+            }
+            CompileError::Yaml {
+                path,
+                line,
+                column,
+                message,
+                rendered,
+            } => CompileError::Yaml {
+                path: fix(path),
+                line,
+                column,
+                message,
+                rendered,
+            },
+            CompileError::Document {
+                path,
+                index,
+                message,
+            } => CompileError::Document {
+                path: fix(path),
+                index,
+                message,
+            },
+            CompileError::Layer { path, found } => CompileError::Layer {
+                path: fix(path),
+                found,
+            },
+            CompileError::Duplicate {
+                kind,
+                namespace,
+                name,
+                first,
+                second,
+            } => CompileError::Duplicate {
+                kind,
+                namespace,
+                name,
+                first: fix(first),
+                second: fix(second),
+            },
+            CompileError::Stray { path } => CompileError::Stray { path: fix(path) },
+            CompileError::Io { path, source } => CompileError::Io {
+                path: fix(path),
+                source,
+            },
+            other @ CompileError::Project(_) => other,
+        }
+    }
 }
 
 /// Render and merge every main file, without writing anything.
 pub fn render_all(project: &Project) -> Result<Vec<CompiledFile>, CompileError> {
+    render_files(project).map_err(|e| e.under(&project.root))
+}
+
+fn render_files(project: &Project) -> Result<Vec<CompiledFile>, CompileError> {
     let index = FileIndex::scan(&project.resources_dir())?;
     let (mains, stray) = layering::main_files(&index);
     if let Some(s) = stray.first() {

@@ -98,6 +98,18 @@ fn the_seed_migration_app_compiles_and_plans_namespace_job_service_deployment() 
 }
 
 #[test]
+fn kubes_built_image_helper_is_the_same_image() {
+    let dir = copy_project(&repo().join("examples/migration"));
+    write(
+        dir.path(),
+        ".kubes/resources/web/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: <%= built_image %>\n",
+    );
+    stdout(kubes(dir.path()).args(["compile", "--image", "demo/web:9"]));
+    assert!(read(dir.path(), ".kubes/output/web/deployment.yaml").contains("image: demo/web:9\n"));
+}
+
+#[test]
 fn image_flag_wins_over_configured_image() {
     let dir = copy_project(&repo().join("examples/migration"));
     stdout(kubes(dir.path()).args(["compile", "--image", "demo/web:2"]));

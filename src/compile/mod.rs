@@ -309,6 +309,8 @@ impl<'p> FileCompiler<'p> {
             ("env", Some(self.project.env.as_str())),
             ("namespace", c.namespace.as_deref()),
             ("docker_image", c.image.as_deref()),
+            // Kubes' older name for the same image.
+            ("built_image", c.image.as_deref()),
         ];
         let entry = (self.contexts.len(), TemplateContext::new(&builtins, &vars));
         self.contexts.insert(files, entry.clone());

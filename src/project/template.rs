@@ -59,7 +59,8 @@ impl fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
-/// What a template can see: built-ins (`app`, `env`, `namespace`, `docker_image`) and
+/// What a template can see: built-ins (`app`, `env`, `namespace`, `docker_image` and its
+/// Kubes alias `built_image`) and
 /// variables (as `@name` and `name`; a built-in wins over a variable for the bare name).
 #[derive(Debug, Clone)]
 pub struct TemplateContext {
@@ -248,7 +249,7 @@ impl Renderer {
 
 fn undefined_message(name: &str) -> String {
     let hint = match name {
-        "docker_image" => " (set `image` in .kubes/config.yaml or pass --image)",
+        "docker_image" | "built_image" => " (set `image` in .kubes/config.yaml or pass --image)",
         "namespace" => " (set `namespace` in .kubes/config.yaml or pass -n)",
         "app" => " (set `app` in .kubes/config.yaml or pass --app)",
         n if n.starts_with('@') => " (define it in .kubes/variables/base.yaml or <env>.yaml)",

@@ -367,3 +367,28 @@ fn a_large_project_compiles_every_file_and_reports_the_first_error_by_name() {
         );
     }
 }
+
+#[test]
+fn kubes_ruby_files_get_a_warning_on_stderr_and_the_plan_stays_clean() {
+    let dir = copy_project(&repo().join("examples/migration"));
+    write(
+        dir.path(),
+        ".kubes/config/hooks/kubectl.rb",
+        "before(\"apply\", on: \"migrate/job\")\n",
+    );
+    let out = kubes(dir.path())
+        .arg("plan")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let (stdout, stderr) = (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    );
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    assert!(
+        stderr.contains("kubectl.rb is ignored") && stderr.contains("hooks.yaml"),
+        "{stderr}"
+    );
+}

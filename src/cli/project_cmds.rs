@@ -195,6 +195,7 @@ fn scaffold(app: &str, image: &str) -> Vec<(&'static str, String)> {
 
 pub fn compile(g: &GlobalArgs, a: CompileArgs) -> anyhow::Result<ExitCode> {
     let project = Project::load(&project_options(g, a.image))?;
+    print_warnings(g, &project);
     let compiled = compile_project(&project)?;
     match g.output {
         OutputFormat::Json => println!(
@@ -266,6 +267,7 @@ fn print_compiled(
 
 pub fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<ExitCode> {
     let project = Project::load(&project_options(g, a.image))?;
+    print_warnings(g, &project);
     let compiled = compile_project(&project)?;
     let mut plan = crate::plan::build(&project, &compiled);
     plan.restrict_to_roles(&a.roles);
@@ -304,6 +306,15 @@ pub fn print_plan(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Non-fatal notes from loading the project, on stderr (kept off stdout, which may be JSON).
+pub fn print_warnings(g: &GlobalArgs, project: &Project) {
+    if !g.quiet {
+        for w in &project.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
 }
 
 pub fn completion(a: CompletionArgs) -> anyhow::Result<ExitCode> {

@@ -54,6 +54,9 @@ pub struct Project {
     /// Config files that were read, in merge order.
     pub config_files: Vec<PathBuf>,
     pub variables: variables::Variables,
+    /// Things the user should hear about that do not stop the run (e.g. Kubes' Ruby files,
+    /// which kubes does not read). The CLI prints them to stderr.
+    pub warnings: Vec<String>,
 }
 
 impl Project {
@@ -98,6 +101,7 @@ impl Project {
             config,
             config_files,
             variables,
+            warnings: ruby_file_warnings(&kubes_dir),
         })
     }
 
@@ -123,6 +127,40 @@ impl Project {
             .iter()
             .any(|p| target_matches(p, role, kind))
     }
+}
+
+/// Kubes (Ruby) read `config.rb`, `variables/*.rb` and `.rb` resources (its DSL); kubes
+/// reads YAML only, so such files would be silently ignored. Say so instead.
+fn ruby_file_warnings(kubes_dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![kubes_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if entry.file_name() != "output" {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rb") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+        .into_iter()
+        .map(|p| {
+            let instead = if p.components().any(|c| c.as_os_str() == "hooks") {
+                "hooks are declared in .kubes/config/hooks.yaml and run as WebAssembly components"
+            } else {
+                "config -> .kubes/config.yaml, variables -> .kubes/variables/*.yaml, resources -> .yaml templates"
+            };
+            format!("{} is ignored: kubes reads YAML, not Kubes' Ruby ({instead})", p.display())
+        })
+        .collect()
 }
 
 /// Env and app names become path segments: keep them to one plain segment.
@@ -267,6 +305,21 @@ mod tests {
         assert_eq!(p.config.image.as_deref(), Some("b:2"));
         assert_eq!(p.config.namespace.as_deref(), Some("other"));
         assert_eq!(p.config.app.as_deref(), Some("demo"));
+    }
+
+    #[test]
+    fn kubes_ruby_files_are_reported_not_silently_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".kubes/variables")).unwrap();
+        std::fs::write(dir.path().join(".kubes/config.rb"), "").unwrap();
+        std::fs::write(dir.path().join(".kubes/variables/base.rb"), "@x = 1").unwrap();
+        let p = Project::load(&ProjectOptions::new(dir.path())).unwrap();
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].contains("config.rb is ignored"),
+            "{:?}",
+            p.warnings
+        );
     }
 
     #[test]

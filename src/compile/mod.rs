@@ -618,6 +618,14 @@ fn write_outputs(
     Ok(Compiled { files, removed })
 }
 
+/// `.<kind>.yaml.tmp-<pid>`, as [`write_if_changed`] names its temp files.
+fn is_leftover_temp(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".yaml.tmp-")
+            .is_some_and(|(_, pid)| pid.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// Write one output unless it already holds exactly this content; true if written.
 fn write_if_changed(
     project: &Project,
@@ -666,6 +674,9 @@ fn remove_stale(
             if is_output && !produced.contains(&p) {
                 std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
                 removed.push(p.strip_prefix(root).unwrap_or(&p).to_path_buf());
+            } else if is_leftover_temp(&entry.file_name().to_string_lossy()) {
+                // A temp file of an interrupted run (ours were all renamed by now).
+                let _ = std::fs::remove_file(&p);
             }
         }
         // Only succeeds when empty, which is the point.
@@ -713,6 +724,13 @@ mod tests {
         assert!(v["metadata"].get("namespace").is_none());
         let (o, _) = obj("apiVersion: v1\nkind: Service\nmetadata: {name: web}", None).unwrap();
         assert_eq!(o.namespace, None);
+    }
+
+    #[test]
+    fn leftover_temp_files_are_recognised() {
+        assert!(is_leftover_temp(".deployment.yaml.tmp-4242"));
+        assert!(!is_leftover_temp("deployment.yaml"));
+        assert!(!is_leftover_temp(".notes.yaml.tmp-x"));
     }
 
     #[test]

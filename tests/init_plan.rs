@@ -12,7 +12,12 @@ fn init_compile_plan_works_in_an_empty_directory() {
 
     let out = stdout(kubes(&app_dir).arg("init"));
     assert!(out.contains("app `my-shop`"), "{out}");
-    for f in [".kubes/config.yaml", ".kubes/resources/shared/namespace.yaml", ".kubes/resources/web/deployment.yaml", ".kubes/resources/web/service.yaml"] {
+    for f in [
+        ".kubes/config.yaml",
+        ".kubes/resources/shared/namespace.yaml",
+        ".kubes/resources/web/deployment.yaml",
+        ".kubes/resources/web/service.yaml",
+    ] {
         assert!(out.contains(f), "{out}");
     }
 
@@ -34,10 +39,17 @@ fn init_compile_plan_works_in_an_empty_directory() {
 #[test]
 fn init_keeps_files_that_exist_and_takes_a_name_and_image() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), ".kubes/config.yaml", "app: mine\nnamespace: mine\nimage: mine:1\n");
+    write(
+        dir.path(),
+        ".kubes/config.yaml",
+        "app: mine\nnamespace: mine\nimage: mine:1\n",
+    );
     let out = stdout(kubes(dir.path()).args(["init", "--name", "shop", "--image", "shop:2"]));
     assert!(out.contains("kept     .kubes/config.yaml"), "{out}");
-    assert_eq!(read(dir.path(), ".kubes/config.yaml"), "app: mine\nnamespace: mine\nimage: mine:1\n");
+    assert_eq!(
+        read(dir.path(), ".kubes/config.yaml"),
+        "app: mine\nnamespace: mine\nimage: mine:1\n"
+    );
     stdout(kubes(dir.path()).arg("compile"));
     assert!(read(dir.path(), ".kubes/output/web/deployment.yaml").contains("image: mine:1\n"));
 
@@ -50,7 +62,10 @@ fn without_a_kubes_directory_every_command_says_how_to_create_one() {
     let dir = tempfile::tempdir().unwrap();
     for cmd in ["compile", "plan"] {
         let err = stderr_of_failure(kubes(dir.path()).arg(cmd));
-        assert!(err.contains("no .kubes/ directory") && err.contains("kubes init"), "{cmd}: {err}");
+        assert!(
+            err.contains("no .kubes/ directory") && err.contains("kubes init"),
+            "{cmd}: {err}"
+        );
     }
 }
 
@@ -58,5 +73,9 @@ fn without_a_kubes_directory_every_command_says_how_to_create_one() {
 fn completion_prints_a_script_for_the_shell() {
     let dir = tempfile::tempdir().unwrap();
     let out = stdout(kubes(dir.path()).args(["completion", "bash"]));
-    assert!(out.contains("kubes") && out.contains("compile") && out.contains("plan"), "{}", &out[..200.min(out.len())]);
+    assert!(
+        out.contains("kubes") && out.contains("compile") && out.contains("plan"),
+        "{}",
+        &out[..200.min(out.len())]
+    );
 }

@@ -60,14 +60,24 @@ pub fn init(g: &GlobalArgs, a: InitArgs) -> anyhow::Result<ExitCode> {
     let name = match a.name {
         Some(n) => {
             let clean = dns_label(&n);
-            anyhow::ensure!(clean == n, "app name `{n}` is not a valid Kubernetes name; try `{clean}`");
+            anyhow::ensure!(
+                clean == n,
+                "app name `{n}` is not a valid Kubernetes name; try `{clean}`"
+            );
             n
         }
         None => {
             let dir = std::fs::canonicalize(root).unwrap_or_else(|_| root.clone());
-            let base = dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            let base = dir
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let clean = dns_label(&base);
-            if clean.is_empty() { "demo".to_string() } else { clean }
+            if clean.is_empty() {
+                "demo".to_string()
+            } else {
+                clean
+            }
         }
     };
     let mut created = Vec::new();
@@ -85,9 +95,15 @@ pub fn init(g: &GlobalArgs, a: InitArgs) -> anyhow::Result<ExitCode> {
         created.push(rel);
     }
     if g.output == OutputFormat::Json {
-        println!("{}", json!({ "app": name, "created": created, "kept": kept }));
+        println!(
+            "{}",
+            json!({ "app": name, "created": created, "kept": kept })
+        );
     } else if !g.quiet {
-        println!("Initialised kubes project for app `{name}` in {}", root.display());
+        println!(
+            "Initialised kubes project for app `{name}` in {}",
+            root.display()
+        );
         for rel in &created {
             println!("  created  {rel}");
         }
@@ -103,7 +119,13 @@ pub fn init(g: &GlobalArgs, a: InitArgs) -> anyhow::Result<ExitCode> {
 fn dns_label(s: &str) -> String {
     let mapped: String = s
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     let trimmed = mapped.trim_matches('-');
     let mut out = String::new();
@@ -173,10 +195,19 @@ fn scaffold(app: &str, image: &str) -> Vec<(&'static str, String)> {
 
 pub fn compile(g: &GlobalArgs, a: CompileArgs) -> anyhow::Result<ExitCode> {
     let project = Project::load(&project_options(g, a.image))?;
+    print_warnings(g, &project);
     let compiled = compile_project(&project)?;
     match g.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&compiled_json(&compiled))?),
-        OutputFormat::Text if !g.quiet => print_compiled(&project, &compiled, g.verbose, &mut std::io::stdout().lock())?,
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&compiled_json(&compiled))?
+        ),
+        OutputFormat::Text if !g.quiet => print_compiled(
+            &project,
+            &compiled,
+            g.verbose,
+            &mut std::io::stdout().lock(),
+        )?,
         OutputFormat::Text => {}
     }
     Ok(ExitCode::SUCCESS)
@@ -197,7 +228,12 @@ fn compiled_json(c: &Compiled) -> serde_json::Value {
 }
 
 /// `kubes compile`'s report: what was written, left unchanged and removed.
-fn print_compiled(project: &Project, c: &Compiled, verbose: u8, w: &mut dyn Write) -> std::io::Result<()> {
+fn print_compiled(
+    project: &Project,
+    c: &Compiled,
+    verbose: u8,
+    w: &mut dyn Write,
+) -> std::io::Result<()> {
     let written = c.files.iter().filter(|f| f.written).count();
     writeln!(
         w,
@@ -205,7 +241,11 @@ fn print_compiled(project: &Project, c: &Compiled, verbose: u8, w: &mut dyn Writ
         c.files.len(),
         if c.files.len() == 1 { "" } else { "s" },
         project.env,
-        project.app.as_deref().map(|a| format!(", app {a}")).unwrap_or_default(),
+        project
+            .app
+            .as_deref()
+            .map(|a| format!(", app {a}"))
+            .unwrap_or_default(),
         written,
         c.files.len() - written,
         c.removed.len(),
@@ -227,6 +267,7 @@ fn print_compiled(project: &Project, c: &Compiled, verbose: u8, w: &mut dyn Writ
 
 pub fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<ExitCode> {
     let project = Project::load(&project_options(g, a.image))?;
+    print_warnings(g, &project);
     let compiled = compile_project(&project)?;
     let mut plan = crate::plan::build(&project, &compiled);
     plan.restrict_to_roles(&a.roles);
@@ -243,7 +284,10 @@ pub fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<ExitCode> {
 pub fn print_plan(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
     let width = plan.files().map(|f| f.target().len()).max().unwrap_or(0);
     if plan.steps.is_empty() {
-        writeln!(w, "Nothing to apply: no resources in .kubes/resources (or all skipped).")?;
+        writeln!(
+            w,
+            "Nothing to apply: no resources in .kubes/resources (or all skipped)."
+        )?;
     }
     for file in plan.files() {
         let target = file.target();
@@ -252,12 +296,25 @@ pub fn print_plan(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
         }
         for o in &file.objects {
             match &o.namespace {
-                Some(ns) => writeln!(w, "{target:<width$}  {}/{}  (namespace {ns})", o.kind, o.name)?,
+                Some(ns) => writeln!(
+                    w,
+                    "{target:<width$}  {}/{}  (namespace {ns})",
+                    o.kind, o.name
+                )?,
                 None => writeln!(w, "{target:<width$}  {}/{}", o.kind, o.name)?,
             }
         }
     }
     Ok(())
+}
+
+/// Non-fatal notes from loading the project, on stderr (kept off stdout, which may be JSON).
+pub fn print_warnings(g: &GlobalArgs, project: &Project) {
+    if !g.quiet {
+        for w in &project.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
 }
 
 pub fn completion(a: CompletionArgs) -> anyhow::Result<ExitCode> {

@@ -16,7 +16,7 @@ pub fn document(doc: &Value) -> String {
         Value::Mapping(m) if !m.is_empty() => mapping(m, 0, false, &mut out),
         Value::Sequence(s) if !s.is_empty() => sequence(s, 0, false, &mut out),
         other => {
-            scalar_inline(other, 0, &mut out);
+            scalar_inline(other, &mut out);
             out.push('\n');
         }
     }
@@ -77,7 +77,7 @@ fn value_after(v: &Value, seq_indent: usize, child_indent: usize, out: &mut Stri
         }
         other => {
             out.push(' ');
-            scalar_inline(other, child_indent, out);
+            scalar_inline(other, out);
             out.push('\n');
         }
     }
@@ -86,11 +86,11 @@ fn value_after(v: &Value, seq_indent: usize, child_indent: usize, out: &mut Stri
 fn key(k: &Value, out: &mut String) {
     match k {
         Value::String(s) => string_inline(s, out),
-        other => scalar_inline(other, 0, out),
+        other => scalar_inline(other, out),
     }
 }
 
-fn scalar_inline(v: &Value, indent: usize, out: &mut String) {
+fn scalar_inline(v: &Value, out: &mut String) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -110,7 +110,7 @@ fn scalar_inline(v: &Value, indent: usize, out: &mut String) {
         Value::String(s) => string_inline(s, out),
         Value::Mapping(_) => out.push_str("{}"),
         Value::Sequence(_) => out.push_str("[]"),
-        Value::Tagged(t) => scalar_inline(&t.value, indent, out),
+        Value::Tagged(t) => scalar_inline(&t.value, out),
     }
 }
 
@@ -126,7 +126,9 @@ fn string_inline(s: &str, out: &mut String) {
 fn is_block_candidate(s: &str) -> bool {
     s.contains('\n')
         && !s.starts_with([' ', '\t', '\n'])
-        && !s.chars().any(|c| c == '\r' || (c.is_control() && c != '\n' && c != '\t'))
+        && !s
+            .chars()
+            .any(|c| c == '\r' || (c.is_control() && c != '\n' && c != '\t'))
 }
 
 fn literal_block(s: &str, indent: usize, out: &mut String) {
@@ -152,17 +154,23 @@ fn literal_block(s: &str, indent: usize, out: &mut String) {
 
 /// Words some YAML version reads as null, booleans or special floats.
 const SPECIAL_WORDS: &[&str] = &[
-    "null", "~", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", "+.inf", ".nan", "=", "<<",
+    "null", "~", "true", "false", "yes", "no", "on", "off", "y", "n", ".inf", "-.inf", "+.inf",
+    ".nan", "=", "<<",
 ];
 
 /// Could this string be written without quotes and read back as the same string by a
 /// YAML 1.1 or 1.2 reader? Conservative: when in doubt, quote.
 fn is_plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else { return false };
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
     if s.ends_with([' ', ':']) || s.contains(": ") || s.contains(" #") {
         return false;
     }
-    if !s.chars().all(|c| c.is_ascii_alphanumeric() || " _./:@=,+-()".contains(c)) {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " _./:@=,+-()".contains(c))
+    {
         return false;
     }
     if SPECIAL_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s)) {
@@ -174,7 +182,8 @@ fn is_plain_safe(s: &str) -> bool {
     // Starts like a number, date or time: plain only if some character rules all of those
     // out (e.g. `512Mi`, `12h`), never for `1.5`, `0x1F`, `1e3`, `2001-12-14`, `1:30`.
     first.is_ascii_digit()
-        && s.chars().any(|c| c.is_ascii_alphabetic() && !"eEoObBxXaAcCdDfF".contains(c))
+        && s.chars()
+            .any(|c| c.is_ascii_alphabetic() && !"eEoObBxXaAcCdDfF".contains(c))
         && !s.contains(' ')
 }
 
@@ -213,17 +222,87 @@ mod tests {
 
     #[test]
     fn ordinary_strings_stay_plain() {
-        let out = roundtrip("image: demo/web:1\nmem: 512Mi\nt: 12h\ncmd: bin/job/migrate.sh\nhost: a.b-c.example\n");
+        let out = roundtrip(
+            "image: demo/web:1\nmem: 512Mi\nt: 12h\ncmd: bin/job/migrate.sh\nhost: a.b-c.example\n",
+        );
         assert!(!out.contains('"'), "{out}");
     }
 
     #[test]
     fn multi_line_strings_are_literal_blocks_with_exact_newlines() {
-        let out = roundtrip("a: \"x\\ny\\n\"\nb: \"x\\n\\ny\"\nc: \"x\\ny\\n\\n\"\nd: \" lead\\ny\"\n");
+        let out =
+            roundtrip("a: \"x\\ny\\n\"\nb: \"x\\n\\ny\"\nc: \"x\\ny\\n\\n\"\nd: \" lead\\ny\"\n");
         assert!(out.contains("a: |\n  x\n  y\n"), "{out}");
         assert!(out.contains("b: |-\n  x\n\n  y\n"), "{out}");
         assert!(out.contains("c: |+\n"), "{out}");
         assert!(out.contains("d: \" lead\\ny\""), "{out}");
+    }
+
+    #[test]
+    fn awkward_strings_round_trip() {
+        let cases = [
+            "a\n  ",
+            "a\n\n",
+            "\n",
+            " x\ny",
+            "x\n y",
+            "a\tb\nc",
+            "#x\ny",
+            "- x\ny",
+            "key: v\nz",
+            "a\r\nb",
+            "",
+            " ",
+            "a #b",
+            "a: b",
+            "*ref",
+            "&anchor",
+            "!tag",
+            "%dir",
+            "@at",
+            "`tick",
+            "{x}",
+            "[x]",
+            "'q'",
+            "\"dq\"",
+            "x,y",
+            "?q",
+            "|",
+            ">",
+            "-",
+            "--- x",
+            "...",
+            "é ünïcödé",
+            "tab\there",
+            "\u{1}ctl",
+            "0",
+            "-1",
+            "+1",
+            "0o17",
+            "0b11",
+            "1_000",
+            ".5",
+            "1e-3",
+            "12:30:45",
+            "2026-01-01T00:00:00Z",
+            "NULL",
+            "True",
+            "Yes",
+            "ON",
+            "~",
+            "<<",
+            "=",
+        ];
+        for c in cases {
+            let mut m = serde_yaml::Mapping::new();
+            m.insert(Value::from(c), Value::from(c));
+            m.insert(Value::from("list"), Value::Sequence(vec![Value::from(c)]));
+            let v = Value::Mapping(m);
+            let out = document(&v);
+            let back: Value =
+                serde_yaml::from_str(&out).unwrap_or_else(|e| panic!("{c:?}: {e}\n{out}"));
+            assert_eq!(back, v, "{c:?} did not round trip:\n{out}");
+        }
     }
 
     #[test]

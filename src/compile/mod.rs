@@ -87,18 +87,47 @@ pub enum CompileError {
     Project(#[from] ProjectError),
     #[error(transparent)]
     Template(#[from] TemplateError),
-    #[error("{}: {message}{}", location(path, *line, *column), if *rendered { " (line numbers are of the rendered template)" } else { "" })]
-    Yaml { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String, rendered: bool },
+    #[error("{}: {message}{}", location(path, *line, *column), rendered_context(rendered))]
+    Yaml {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+        rendered: Option<String>,
+    },
     #[error("{}: document {index}: {message}", path.display())]
-    Document { path: PathBuf, index: usize, message: String },
+    Document {
+        path: PathBuf,
+        index: usize,
+        message: String,
+    },
     #[error("{}: a layer file holds one mapping (it is merged into each document of the main file); found {found}", path.display())]
     Layer { path: PathBuf, found: String },
     #[error("{kind} {} is defined twice: in {} and in {}", qualified(namespace, name), first.display(), second.display())]
-    Duplicate { kind: String, namespace: Option<String>, name: String, first: PathBuf, second: PathBuf },
+    Duplicate {
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     #[error("{}: resource files go in .kubes/resources/<role>/<kind>.yaml (e.g. web/deployment.yaml)", path.display())]
     Stray { path: PathBuf },
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// For templates, the failing line as rendered (its number is of the rendered text).
+fn rendered_context(rendered: &Option<String>) -> String {
+    match rendered {
+        Some(line) => {
+            format!("\n  rendered line: {line}\n  (line numbers are of the rendered template)")
+        }
+        None => String::new(),
+    }
 }
 
 fn qualified(namespace: &Option<String>, name: &str) -> String {
@@ -119,20 +148,129 @@ pub fn compile_and_plan(opts: &ProjectOptions) -> anyhow::Result<(Project, Plan)
 /// Compile the project into `.kubes/output`.
 pub fn compile(project: &Project) -> Result<Compiled, CompileError> {
     let files = render_all(project)?;
-    check_duplicates(&files)?;
-    write_outputs(project, files)
+    check_duplicates(&files).map_err(|e| e.under(&project.root))?;
+    write_outputs(project, files).map_err(|e| e.under(&project.root))
+}
+
+impl CompileError {
+    /// Paths in messages are relative to the project root; with `--project DIR` the user
+    /// needs them from where they stand.
+    fn under(self, root: &Path) -> CompileError {
+        if root == Path::new(".") || root.as_os_str().is_empty() {
+            return self;
+        }
+        let fix = |p: PathBuf| if p.is_relative() { root.join(p) } else { p };
+        match self {
+            CompileError::Template(mut t) => {
+                t.path = fix(t.path);
+                CompileError::Template(t)
+            }
+            CompileError::Yaml {
+                path,
+                line,
+                column,
+                message,
+                rendered,
+            } => CompileError::Yaml {
+                path: fix(path),
+                line,
+                column,
+                message,
+                rendered,
+            },
+            CompileError::Document {
+                path,
+                index,
+                message,
+            } => CompileError::Document {
+                path: fix(path),
+                index,
+                message,
+            },
+            CompileError::Layer { path, found } => CompileError::Layer {
+                path: fix(path),
+                found,
+            },
+            CompileError::Duplicate {
+                kind,
+                namespace,
+                name,
+                first,
+                second,
+            } => CompileError::Duplicate {
+                kind,
+                namespace,
+                name,
+                first: fix(first),
+                second: fix(second),
+            },
+            CompileError::Stray { path } => CompileError::Stray { path: fix(path) },
+            CompileError::Io { path, source } => CompileError::Io {
+                path: fix(path),
+                source,
+            },
+            other @ CompileError::Project(_) => other,
+        }
+    }
 }
 
 /// Render and merge every main file, without writing anything.
 pub fn render_all(project: &Project) -> Result<Vec<CompiledFile>, CompileError> {
+    render_files(project).map_err(|e| e.under(&project.root))
+}
+
+fn render_files(project: &Project) -> Result<Vec<CompiledFile>, CompileError> {
     let index = FileIndex::scan(&project.resources_dir())?;
     let (mains, stray) = layering::main_files(&index);
     if let Some(s) = stray.first() {
         let rel = index.get(s).unwrap_or(s);
-        return Err(CompileError::Stray { path: layering::resource_path(rel) });
+        return Err(CompileError::Stray {
+            path: layering::resource_path(rel),
+        });
     }
-    let mut compiler = FileCompiler::new(project, &index);
-    mains.iter().map(|(role, kind)| compiler.compile_file(role, kind)).collect()
+    // Files are independent: render them on a few threads, each with its own caches, and
+    // keep name order (so the first error reported is the same on every run).
+    let results = in_parallel(&mains, |chunk| {
+        let mut compiler = FileCompiler::new(project, &index);
+        chunk
+            .iter()
+            .map(|(role, kind)| compiler.compile_file(role, kind))
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// Below this many items, threads cost more than they save.
+const PARALLEL_MIN: usize = 64;
+
+/// `work` over contiguous chunks of `items` on up to 4 threads (`KUBES_COMPILE_THREADS`
+/// overrides); results in item order.
+fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+    let threads = std::env::var("KUBES_COMPILE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(4)
+        });
+    if threads < 2 || items.len() < PARALLEL_MIN {
+        return work(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(|| work(c)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Renders files, caching contexts per variable-file set and rendered layers per context.
@@ -146,10 +284,20 @@ struct FileCompiler<'p> {
 
 impl<'p> FileCompiler<'p> {
     fn new(project: &'p Project, index: &'p FileIndex) -> Self {
-        FileCompiler { project, index, renderer: Renderer::new(), contexts: HashMap::new(), layers: HashMap::new() }
+        FileCompiler {
+            project,
+            index,
+            renderer: Renderer::new(),
+            contexts: HashMap::new(),
+            layers: HashMap::new(),
+        }
     }
 
-    fn context(&mut self, role: &str, kind: &str) -> Result<(usize, TemplateContext), CompileError> {
+    fn context(
+        &mut self,
+        role: &str,
+        kind: &str,
+    ) -> Result<(usize, TemplateContext), CompileError> {
         let files = self.project.variables.files_for(role, kind);
         if let Some(found) = self.contexts.get(&files) {
             return Ok(found.clone());
@@ -161,6 +309,8 @@ impl<'p> FileCompiler<'p> {
             ("env", Some(self.project.env.as_str())),
             ("namespace", c.namespace.as_deref()),
             ("docker_image", c.image.as_deref()),
+            // Kubes' older name for the same image.
+            ("built_image", c.image.as_deref()),
         ];
         let entry = (self.contexts.len(), TemplateContext::new(&builtins, &vars));
         self.contexts.insert(files, entry.clone());
@@ -168,14 +318,22 @@ impl<'p> FileCompiler<'p> {
     }
 
     /// Render and parse one layer file into its documents (nulls dropped).
-    fn documents(&mut self, ctx_id: usize, ctx: &TemplateContext, rel: &str) -> Result<Vec<Value>, CompileError> {
+    fn documents(
+        &mut self,
+        ctx_id: usize,
+        ctx: &TemplateContext,
+        rel: &str,
+    ) -> Result<Vec<Value>, CompileError> {
         let key = (ctx_id, rel.to_string());
         if let Some(docs) = self.layers.get(&key) {
             return Ok(docs.clone());
         }
         let abs = self.project.resources_dir().join(rel);
         let shown = layering::resource_path(rel);
-        let source = std::fs::read_to_string(&abs).map_err(|e| CompileError::Io { path: shown.clone(), source: e })?;
+        let source = std::fs::read_to_string(&abs).map_err(|e| CompileError::Io {
+            path: shown.clone(),
+            source: e,
+        })?;
         let rendered = self.renderer.render(&shown, &source, ctx)?;
         let is_template = matches!(rendered, std::borrow::Cow::Owned(_));
         let docs = parse_documents(&shown, &rendered, is_template)?;
@@ -183,7 +341,12 @@ impl<'p> FileCompiler<'p> {
         Ok(docs)
     }
 
-    fn merged_layer(&mut self, ctx_id: usize, ctx: &TemplateContext, files: &[String]) -> Result<Option<Value>, CompileError> {
+    fn merged_layer(
+        &mut self,
+        ctx_id: usize,
+        ctx: &TemplateContext,
+        files: &[String],
+    ) -> Result<Option<Value>, CompileError> {
         let mut merged: Option<Value> = None;
         for rel in files {
             let mut docs = self.documents(ctx_id, ctx, rel)?;
@@ -191,11 +354,17 @@ impl<'p> FileCompiler<'p> {
                 0 => continue,
                 1 => docs.remove(0),
                 n => {
-                    return Err(CompileError::Layer { path: layering::resource_path(rel), found: format!("{n} documents") })
+                    return Err(CompileError::Layer {
+                        path: layering::resource_path(rel),
+                        found: format!("{n} documents"),
+                    })
                 }
             };
             if !doc.is_mapping() {
-                return Err(CompileError::Layer { path: layering::resource_path(rel), found: type_name(&doc).into() });
+                return Err(CompileError::Layer {
+                    path: layering::resource_path(rel),
+                    found: type_name(&doc).into(),
+                });
             }
             match &mut merged {
                 Some(m) => layering::deep_merge(m, doc),
@@ -206,8 +375,14 @@ impl<'p> FileCompiler<'p> {
     }
 
     fn compile_file(&mut self, role: &str, kind: &str) -> Result<CompiledFile, CompileError> {
-        let Layers { pre, main, post } = layering::layers_for(self.index, role, kind, &self.project.env, self.project.app.as_deref())
-            .expect("main files come from the index");
+        let Layers { pre, main, post } = layering::layers_for(
+            self.index,
+            role,
+            kind,
+            &self.project.env,
+            self.project.app.as_deref(),
+        )
+        .expect("main files come from the index");
         let (ctx_id, ctx) = self.context(role, kind)?;
         let pre_layer = self.merged_layer(ctx_id, &ctx, &pre)?;
         let post_layer = self.merged_layer(ctx_id, &ctx, &post)?;
@@ -222,7 +397,10 @@ impl<'p> FileCompiler<'p> {
                 return Err(CompileError::Document {
                     path: source.clone(),
                     index,
-                    message: format!("expected a Kubernetes object (a mapping), found {}", type_name(&doc)),
+                    message: format!(
+                        "expected a Kubernetes object (a mapping), found {}",
+                        type_name(&doc)
+                    ),
                 });
             }
             // The main document keeps its key order; keys only the pre layers have follow.
@@ -235,7 +413,11 @@ impl<'p> FileCompiler<'p> {
             }
             identity_first(&mut merged);
             let object = finish_object(&mut merged, self.project.config.namespace.as_deref())
-                .map_err(|message| CompileError::Document { path: source.clone(), index, message })?;
+                .map_err(|message| CompileError::Document {
+                    path: source.clone(),
+                    index,
+                    message,
+                })?;
             if i > 0 {
                 yaml.push_str("---\n");
             }
@@ -272,7 +454,11 @@ fn type_name(v: &Value) -> &'static str {
 /// `apiVersion`, `kind`, `metadata` first, as people expect to read them.
 fn identity_first(doc: &mut Value) {
     let Value::Mapping(m) = doc else { return };
-    if m.keys().take(3).map(|k| k.as_str()).eq([Some("apiVersion"), Some("kind"), Some("metadata")]) {
+    if m.keys()
+        .take(3)
+        .map(|k| k.as_str())
+        .eq([Some("apiVersion"), Some("kind"), Some("metadata")])
+    {
         return;
     }
     let mut ordered = Mapping::with_capacity(m.len());
@@ -292,7 +478,9 @@ fn untag(v: Value) -> Value {
     match v {
         Value::Tagged(t) => untag(t.value),
         Value::Sequence(s) => Value::Sequence(s.into_iter().map(untag).collect()),
-        Value::Mapping(m) => Value::Mapping(m.into_iter().map(|(k, v)| (untag(k), untag(v))).collect()),
+        Value::Mapping(m) => {
+            Value::Mapping(m.into_iter().map(|(k, v)| (untag(k), untag(v))).collect())
+        }
         other => other,
     }
 }
@@ -308,7 +496,13 @@ fn parse_documents(path: &Path, text: &str, rendered: bool) -> Result<Vec<Value>
                 line: loc.as_ref().map(|l| l.line()),
                 column: loc.as_ref().map(|l| l.column()),
                 message: strip_location(&e.to_string()),
-                rendered,
+                rendered: rendered.then(|| {
+                    let n = loc.as_ref().map_or(0, |l| l.line());
+                    text.lines()
+                        .nth(n.saturating_sub(1))
+                        .unwrap_or("")
+                        .to_string()
+                }),
             }
         })?;
         if !doc.is_null() {
@@ -323,7 +517,10 @@ fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<PlannedObje
     let str_field = |doc: &Value, key: &str| -> Result<String, String> {
         match doc.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            Some(other) => Err(format!("`{key}` must be a non-empty string, found {}", type_name(other))),
+            Some(other) => Err(format!(
+                "`{key}` must be a non-empty string, found {}",
+                type_name(other)
+            )),
             None => Err(format!("missing `{key}`")),
         }
     };
@@ -331,19 +528,34 @@ fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<PlannedObje
     let kind = str_field(doc, "kind")?;
     let metadata = match doc.get_mut("metadata") {
         Some(Value::Mapping(m)) => m,
-        Some(other) => return Err(format!("`metadata` must be a mapping, found {}", type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "`metadata` must be a mapping, found {}",
+                type_name(other)
+            ))
+        }
         None => return Err("missing `metadata` (with at least `name`)".into()),
     };
     let name = match metadata.get("name") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        Some(other) => return Err(format!("`metadata.name` must be a non-empty string, found {}", type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "`metadata.name` must be a non-empty string, found {}",
+                type_name(other)
+            ))
+        }
         None => return Err("missing `metadata.name`".into()),
     };
     let cluster_scoped = is_cluster_scoped(&kind);
     let object_ns = match metadata.get("namespace") {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(Value::Null) | None => None,
-        Some(other) => return Err(format!("`metadata.namespace` must be a string, found {}", type_name(other))),
+        Some(other) => {
+            return Err(format!(
+                "`metadata.namespace` must be a string, found {}",
+                type_name(other)
+            ))
+        }
     };
     let object_ns = match (object_ns, namespace, cluster_scoped) {
         (Some(ns), _, _) => Some(ns),
@@ -353,7 +565,8 @@ fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<PlannedObje
         }
         (None, _, _) => None,
     };
-    let body = serde_json::to_value(&*doc).map_err(|e| format!("cannot be represented as JSON: {e}"))?;
+    let body =
+        serde_json::to_value(&*doc).map_err(|e| format!("cannot be represented as JSON: {e}"))?;
     Ok(PlannedObject {
         api_version,
         kind,
@@ -382,39 +595,78 @@ fn check_duplicates(files: &[CompiledFile]) -> Result<(), CompileError> {
     Ok(())
 }
 
-fn write_outputs(project: &Project, mut files: Vec<CompiledFile>) -> Result<Compiled, CompileError> {
-    let io = |path: &Path, e: std::io::Error| CompileError::Io { path: path.to_path_buf(), source: e };
+fn write_outputs(
+    project: &Project,
+    mut files: Vec<CompiledFile>,
+) -> Result<Compiled, CompileError> {
+    let io = |path: &Path, e: std::io::Error| CompileError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let out_dir = project.output_dir();
-    let mut produced = BTreeSet::new();
-    for f in &mut files {
-        let abs = project.root.join(&f.output);
-        produced.insert(abs.clone());
-        if std::fs::read(&abs).is_ok_and(|old| old == f.yaml.as_bytes()) {
-            continue;
-        }
-        let dir = abs.parent().expect("output files sit in a role directory");
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        // Write beside the target and rename over it, so readers never see half a file.
-        let tmp = dir.join(format!(".{}.yaml.tmp-{}", f.kind, std::process::id()));
-        std::fs::write(&tmp, &f.yaml).map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, &abs).map_err(|e| io(&abs, e))?;
-        f.written = true;
+    let produced: BTreeSet<PathBuf> = files.iter().map(|f| project.root.join(&f.output)).collect();
+    let written = in_parallel(&files, |chunk| {
+        chunk
+            .iter()
+            .map(|f| write_if_changed(project, f).map_err(|(p, e)| io(&p, e)))
+            .collect()
+    });
+    for (f, w) in files.iter_mut().zip(written) {
+        f.written = w?;
     }
     let removed = remove_stale(&project.root, &out_dir, &produced)?;
     Ok(Compiled { files, removed })
 }
 
+/// `.<kind>.yaml.tmp-<pid>`, as [`write_if_changed`] names its temp files.
+fn is_leftover_temp(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .rsplit_once(".yaml.tmp-")
+            .is_some_and(|(_, pid)| pid.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Write one output unless it already holds exactly this content; true if written.
+fn write_if_changed(
+    project: &Project,
+    f: &CompiledFile,
+) -> Result<bool, (PathBuf, std::io::Error)> {
+    let abs = project.root.join(&f.output);
+    if std::fs::read(&abs).is_ok_and(|old| old == f.yaml.as_bytes()) {
+        return Ok(false);
+    }
+    let dir = abs.parent().expect("output files sit in a role directory");
+    std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
+    // Write beside the target and rename over it, so readers never see half a file.
+    let tmp = dir.join(format!(".{}.yaml.tmp-{}", f.kind, std::process::id()));
+    std::fs::write(&tmp, &f.yaml).map_err(|e| (tmp.clone(), e))?;
+    std::fs::rename(&tmp, &abs).map_err(|e| (abs.clone(), e))?;
+    Ok(true)
+}
+
 /// Remove `<role>/<kind>.yaml` outputs nobody produced, and role directories left empty.
-fn remove_stale(root: &Path, out_dir: &Path, produced: &BTreeSet<PathBuf>) -> Result<Vec<PathBuf>, CompileError> {
-    let io = |path: &Path, e: std::io::Error| CompileError::Io { path: path.to_path_buf(), source: e };
+fn remove_stale(
+    root: &Path,
+    out_dir: &Path,
+    produced: &BTreeSet<PathBuf>,
+) -> Result<Vec<PathBuf>, CompileError> {
+    let io = |path: &Path, e: std::io::Error| CompileError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     let mut removed = Vec::new();
-    let Ok(roles) = std::fs::read_dir(out_dir) else { return Ok(removed) };
+    let Ok(roles) = std::fs::read_dir(out_dir) else {
+        return Ok(removed);
+    };
     for role in roles.flatten() {
         if !role.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let role_dir = role.path();
-        for entry in std::fs::read_dir(&role_dir).map_err(|e| io(&role_dir, e))?.flatten() {
+        for entry in std::fs::read_dir(&role_dir)
+            .map_err(|e| io(&role_dir, e))?
+            .flatten()
+        {
             let p = entry.path();
             let is_output = p.extension().is_some_and(|e| e == "yaml" || e == "yml")
                 && entry.file_type().is_ok_and(|t| t.is_file())
@@ -422,6 +674,9 @@ fn remove_stale(root: &Path, out_dir: &Path, produced: &BTreeSet<PathBuf>) -> Re
             if is_output && !produced.contains(&p) {
                 std::fs::remove_file(&p).map_err(|e| io(&p, e))?;
                 removed.push(p.strip_prefix(root).unwrap_or(&p).to_path_buf());
+            } else if is_leftover_temp(&entry.file_name().to_string_lossy()) {
+                // A temp file of an interrupted run (ours were all renamed by now).
+                let _ = std::fs::remove_file(&p);
             }
         }
         // Only succeeds when empty, which is the point.
@@ -442,7 +697,11 @@ mod tests {
 
     #[test]
     fn namespaced_objects_without_namespace_get_the_configured_one() {
-        let (o, v) = obj("apiVersion: v1\nkind: Service\nmetadata: {name: web}", Some("demo")).unwrap();
+        let (o, v) = obj(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web}",
+            Some("demo"),
+        )
+        .unwrap();
         assert_eq!(o.namespace.as_deref(), Some("demo"));
         assert_eq!(v["metadata"]["namespace"], Value::from("demo"));
         assert_eq!(o.body["metadata"]["namespace"], serde_json::json!("demo"));
@@ -450,9 +709,17 @@ mod tests {
 
     #[test]
     fn explicit_namespaces_and_cluster_scoped_kinds_are_left_alone() {
-        let (o, _) = obj("apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: other}", Some("demo")).unwrap();
+        let (o, _) = obj(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: other}",
+            Some("demo"),
+        )
+        .unwrap();
         assert_eq!(o.namespace.as_deref(), Some("other"));
-        let (o, v) = obj("apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}", Some("demo")).unwrap();
+        let (o, v) = obj(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}",
+            Some("demo"),
+        )
+        .unwrap();
         assert_eq!(o.namespace, None);
         assert!(v["metadata"].get("namespace").is_none());
         let (o, _) = obj("apiVersion: v1\nkind: Service\nmetadata: {name: web}", None).unwrap();
@@ -460,15 +727,29 @@ mod tests {
     }
 
     #[test]
+    fn leftover_temp_files_are_recognised() {
+        assert!(is_leftover_temp(".deployment.yaml.tmp-4242"));
+        assert!(!is_leftover_temp("deployment.yaml"));
+        assert!(!is_leftover_temp(".notes.yaml.tmp-x"));
+    }
+
+    #[test]
     fn objects_without_identity_are_errors() {
-        assert!(obj("kind: Service\nmetadata: {name: web}", None).unwrap_err().contains("apiVersion"));
-        assert!(obj("apiVersion: v1\nkind: Service\nmetadata: {}", None).unwrap_err().contains("metadata.name"));
-        assert!(obj("apiVersion: v1\nkind: Service\n", None).unwrap_err().contains("metadata"));
+        assert!(obj("kind: Service\nmetadata: {name: web}", None)
+            .unwrap_err()
+            .contains("apiVersion"));
+        assert!(obj("apiVersion: v1\nkind: Service\nmetadata: {}", None)
+            .unwrap_err()
+            .contains("metadata.name"));
+        assert!(obj("apiVersion: v1\nkind: Service\n", None)
+            .unwrap_err()
+            .contains("metadata"));
     }
 
     #[test]
     fn yaml_errors_carry_line_and_column_across_documents() {
-        let err = parse_documents(Path::new("web/x.yaml"), "a: 1\n---\nb: 2\nc: [\n", false).unwrap_err();
+        let err =
+            parse_documents(Path::new("web/x.yaml"), "a: 1\n---\nb: 2\nc: [\n", false).unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("web/x.yaml:"), "{msg}");
         match err {

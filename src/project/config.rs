@@ -88,13 +88,22 @@ pub fn config_layers(kubes_dir: &Path, env: &str, app: Option<&str>) -> Vec<Path
     ];
     if let Some(app) = app {
         files.push(kubes_dir.join("config/app").join(format!("{app}.yaml")));
-        files.push(kubes_dir.join("config/app").join(app).join(format!("{env}.yaml")));
+        files.push(
+            kubes_dir
+                .join("config/app")
+                .join(app)
+                .join(format!("{env}.yaml")),
+        );
     }
     files
 }
 
 /// Load and merge the config files that exist. Returns the config and the files read.
-pub fn load(kubes_dir: &Path, env: &str, app: Option<&str>) -> Result<(Config, Vec<PathBuf>), ProjectError> {
+pub fn load(
+    kubes_dir: &Path,
+    env: &str,
+    app: Option<&str>,
+) -> Result<(Config, Vec<PathBuf>), ProjectError> {
     let mut config = Config::default();
     let mut read = Vec::new();
     for path in config_layers(kubes_dir, env, app) {
@@ -104,10 +113,34 @@ pub fn load(kubes_dir: &Path, env: &str, app: Option<&str>) -> Result<(Config, V
             Err(e) => return Err(ProjectError::Io { path, source: e }),
         };
         let file = parse_file(&path, &text)?;
+        if let Some(ns) = &file.namespace {
+            check_namespace(ns).map_err(|message| ProjectError::Invalid {
+                path: path.clone(),
+                message,
+            })?;
+        }
         apply(&mut config, file);
         read.push(path);
     }
     Ok((config, read))
+}
+
+/// A namespace name must be a DNS-1123 label, or every apply into it fails later.
+pub fn check_namespace(ns: &str) -> Result<(), String> {
+    let ok = !ns.is_empty()
+        && ns.len() <= 63
+        && ns
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !ns.starts_with('-')
+        && !ns.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "namespace `{ns}` is not a valid Kubernetes namespace name (lowercase letters, digits and `-`, at most 63, starting and ending with a letter or digit)"
+        ))
+    }
 }
 
 fn apply(config: &mut Config, file: ConfigFile) {
@@ -159,7 +192,8 @@ fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ProjectError> {
     serde_yaml::from_str(text).map_err(|e| schema_error(path, &e))
 }
 
-const KNOWN_KEYS: &str = "app, namespace, image, context, order (roles, kinds), skip, prune, suffix_hash";
+const KNOWN_KEYS: &str =
+    "app, namespace, image, context, order (roles, kinds), skip, prune, suffix_hash";
 
 fn schema_error(path: &Path, err: &serde_yaml::Error) -> ProjectError {
     let msg = err.to_string();
@@ -169,7 +203,11 @@ fn schema_error(path: &Path, err: &serde_yaml::Error) -> ProjectError {
         let key = rest.split('`').next().unwrap_or_default();
         // serde_yaml prefixes nested errors with their path, e.g. "order: unknown field ..."
         let prefix = msg[..start].trim_end_matches(": ").trim();
-        let key = if prefix.is_empty() { key.to_string() } else { format!("{prefix}.{key}") };
+        let key = if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        };
         return ProjectError::UnknownKey {
             path: path.to_path_buf(),
             line,
@@ -194,10 +232,26 @@ mod tests {
     fn later_files_override_earlier_ones_key_by_key() {
         let dir = tempfile::tempdir().unwrap();
         let k = dir.path();
-        write(k, "config.yaml", "app: demo\nnamespace: demo\nimage: demo/web:1\norder:\n  roles: [shared, web]\n");
-        write(k, "config/env/prod.yaml", "namespace: demo-prod\ncontext: prod-cluster\n");
-        write(k, "config/app/api.yaml", "image: demo/api:1\norder:\n  kinds: [Service]\n");
-        write(k, "config/app/api/prod.yaml", "image: demo/api:2\nprune: true\n");
+        write(
+            k,
+            "config.yaml",
+            "app: demo\nnamespace: demo\nimage: demo/web:1\norder:\n  roles: [shared, web]\n",
+        );
+        write(
+            k,
+            "config/env/prod.yaml",
+            "namespace: demo-prod\ncontext: prod-cluster\n",
+        );
+        write(
+            k,
+            "config/app/api.yaml",
+            "image: demo/api:1\norder:\n  kinds: [Service]\n",
+        );
+        write(
+            k,
+            "config/app/api/prod.yaml",
+            "image: demo/api:2\nprune: true\n",
+        );
 
         let (c, read) = load(k, "prod", Some("api")).unwrap();
         assert_eq!(read.len(), 4);
@@ -251,6 +305,17 @@ mod tests {
         write(dir.path(), "config.yaml", "prune: maybe\n");
         let err = load(dir.path(), "dev", None).unwrap_err().to_string();
         assert!(err.contains("prune"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_namespace_is_reported_with_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "config/env/dev.yaml", "namespace: Demo_App\n");
+        let err = load(dir.path(), "dev", None).unwrap_err().to_string();
+        assert!(
+            err.contains("dev.yaml") && err.contains("`Demo_App` is not a valid"),
+            "{err}"
+        );
     }
 
     #[test]

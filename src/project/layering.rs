@@ -44,13 +44,22 @@ impl FileIndex {
                 if name.starts_with('.') {
                     continue; // editor swap files, our own temp files
                 }
-                let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-                let ft = entry.file_type().map_err(|e| ProjectError::io(&entry.path(), e))?;
+                let child_rel = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let ft = entry
+                    .file_type()
+                    .map_err(|e| ProjectError::io(&entry.path(), e))?;
                 if ft.is_dir() {
                     stack.push((entry.path(), child_rel));
                     continue;
                 }
-                let stem = match child_rel.strip_suffix(".yaml").or_else(|| child_rel.strip_suffix(".yml")) {
+                let stem = match child_rel
+                    .strip_suffix(".yaml")
+                    .or_else(|| child_rel.strip_suffix(".yml"))
+                {
                     Some(s) => s.to_string(),
                     None => continue,
                 };
@@ -87,12 +96,20 @@ pub struct Layers {
 impl Layers {
     /// All layer files in merge order.
     pub fn all(&self) -> impl Iterator<Item = &String> {
-        self.pre.iter().chain(std::iter::once(&self.main)).chain(self.post.iter())
+        self.pre
+            .iter()
+            .chain(std::iter::once(&self.main))
+            .chain(self.post.iter())
     }
 }
 
 /// Candidate layer stems (without extension), in merge order.
-pub fn layer_stems(role: &str, kind: &str, env: &str, app: Option<&str>) -> (Vec<String>, Vec<String>) {
+pub fn layer_stems(
+    role: &str,
+    kind: &str,
+    env: &str,
+    app: Option<&str>,
+) -> (Vec<String>, Vec<String>) {
     let pre = vec![
         "base/all".to_string(),
         format!("base/all/{env}"),
@@ -101,7 +118,10 @@ pub fn layer_stems(role: &str, kind: &str, env: &str, app: Option<&str>) -> (Vec
         format!("base/{kind}/{env}"),
         format!("{role}/all"),
     ];
-    let mut post = vec![format!("{role}/{kind}/base"), format!("{role}/{kind}/{env}")];
+    let mut post = vec![
+        format!("{role}/{kind}/base"),
+        format!("{role}/{kind}/{env}"),
+    ];
     if let Some(app) = app {
         post.push(format!("{role}/{kind}/{app}"));
         post.push(format!("{role}/{kind}/{app}/base"));
@@ -111,13 +131,26 @@ pub fn layer_stems(role: &str, kind: &str, env: &str, app: Option<&str>) -> (Vec
 }
 
 /// The existing layers for the main file `role/kind`.
-pub fn layers_for(index: &FileIndex, role: &str, kind: &str, env: &str, app: Option<&str>) -> Option<Layers> {
+pub fn layers_for(
+    index: &FileIndex,
+    role: &str,
+    kind: &str,
+    env: &str,
+    app: Option<&str>,
+) -> Option<Layers> {
     let main = index.get(&format!("{role}/{kind}"))?.to_string();
     let (pre, post) = layer_stems(role, kind, env, app);
     let existing = |stems: Vec<String>| -> Vec<String> {
-        stems.iter().filter_map(|s| index.get(s).map(str::to_string)).collect()
+        stems
+            .iter()
+            .filter_map(|s| index.get(s).map(str::to_string))
+            .collect()
     };
-    Some(Layers { pre: existing(pre), main, post: existing(post) })
+    Some(Layers {
+        pre: existing(pre),
+        main,
+        post: existing(post),
+    })
 }
 
 /// Main resource files: `<role>/<kind>` exactly two levels deep, not under `base/`, not `all`.
@@ -161,19 +194,16 @@ pub fn deep_merge(base: &mut Value, over: Value) {
 /// Merge `base` under `target`: like [`deep_merge`] with `base` first, but `target` keeps
 /// its key order and wins on conflicts; keys only `base` has are appended.
 pub fn merge_under(target: &mut Value, base: Value) {
-    match (target, base) {
-        (Value::Mapping(t), Value::Mapping(b)) => {
-            for (k, v) in b {
-                match t.get_mut(&k) {
-                    Some(existing) => merge_under(existing, v),
-                    None => {
-                        t.insert(k, v);
-                    }
+    // Only map-into-map merges; otherwise the target's value wins and `base` is dropped.
+    if let (Value::Mapping(t), Value::Mapping(b)) = (target, base) {
+        for (k, v) in b {
+            match t.get_mut(&k) {
+                Some(existing) => merge_under(existing, v),
+                None => {
+                    t.insert(k, v);
                 }
             }
         }
-        // target wins: non-map values (and map vs non-map) keep the target's
-        _ => {}
     }
 }
 
@@ -192,8 +222,12 @@ mod tests {
 
     #[test]
     fn maps_merge_deeply_and_arrays_are_replaced() {
-        let mut base = yaml("metadata: {labels: {app: demo, tier: x}}\nspec: {ports: [1, 2], replicas: 1}");
-        deep_merge(&mut base, yaml("metadata: {labels: {tier: web}}\nspec: {ports: [3]}"));
+        let mut base =
+            yaml("metadata: {labels: {app: demo, tier: x}}\nspec: {ports: [1, 2], replicas: 1}");
+        deep_merge(
+            &mut base,
+            yaml("metadata: {labels: {tier: web}}\nspec: {ports: [3]}"),
+        );
         assert_eq!(
             base,
             yaml("metadata: {labels: {app: demo, tier: web}}\nspec: {ports: [3], replicas: 1}")
@@ -203,13 +237,30 @@ mod tests {
     #[test]
     fn merging_under_keeps_the_upper_order_and_values() {
         let mut main = yaml("kind: Service\nmetadata: {name: web, labels: {role: web}}");
-        merge_under(&mut main, yaml("metadata: {labels: {app: demo, role: base}, annotations: {a: b}}"));
-        let mut expected_over = yaml("metadata: {labels: {app: demo, role: base}, annotations: {a: b}}");
-        deep_merge(&mut expected_over, yaml("kind: Service\nmetadata: {name: web, labels: {role: web}}"));
+        merge_under(
+            &mut main,
+            yaml("metadata: {labels: {app: demo, role: base}, annotations: {a: b}}"),
+        );
+        let mut expected_over =
+            yaml("metadata: {labels: {app: demo, role: base}, annotations: {a: b}}");
+        deep_merge(
+            &mut expected_over,
+            yaml("kind: Service\nmetadata: {name: web, labels: {role: web}}"),
+        );
         assert_eq!(main, expected_over); // same content as base-then-main
-        let keys: Vec<&str> = main.as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+        let keys: Vec<&str> = main
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap())
+            .collect();
         assert_eq!(keys, ["kind", "metadata"]);
-        let meta: Vec<&str> = main["metadata"].as_mapping().unwrap().keys().map(|k| k.as_str().unwrap()).collect();
+        let meta: Vec<&str> = main["metadata"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap())
+            .collect();
         assert_eq!(meta, ["name", "labels", "annotations"]);
     }
 
@@ -218,7 +269,14 @@ mod tests {
         let (pre, post) = layer_stems("web", "deployment", "dev", Some("app1"));
         assert_eq!(
             pre,
-            ["base/all", "base/all/dev", "base/deployment", "base/deployment/base", "base/deployment/dev", "web/all"]
+            [
+                "base/all",
+                "base/all/dev",
+                "base/deployment",
+                "base/deployment/base",
+                "base/deployment/dev",
+                "web/all"
+            ]
         );
         assert_eq!(
             post,
@@ -258,7 +316,10 @@ mod tests {
         let mains: Vec<String> = mains.iter().map(|(r, k)| format!("{r}/{k}")).collect();
         assert_eq!(mains, ["shared/namespace", "web/deployment", "web/service"]);
         let l = layers_for(&index, "web", "deployment", "dev", None).unwrap();
-        assert_eq!(l.pre, ["base/all.yaml", "base/deployment.yml", "web/all.yaml"]);
+        assert_eq!(
+            l.pre,
+            ["base/all.yaml", "base/deployment.yml", "web/all.yaml"]
+        );
         assert_eq!(l.main, "web/deployment.yaml");
         assert_eq!(l.post, ["web/deployment/dev.yaml"]);
     }
@@ -270,6 +331,9 @@ mod tests {
         std::fs::write(dir.path().join("web/service.yaml"), "").unwrap();
         std::fs::write(dir.path().join("web/service.yml"), "").unwrap();
         let err = FileIndex::scan(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("web/service.yaml") && err.contains("web/service.yml"), "{err}");
+        assert!(
+            err.contains("web/service.yaml") && err.contains("web/service.yml"),
+            "{err}"
+        );
     }
 }

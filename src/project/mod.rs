@@ -32,7 +32,13 @@ pub struct ProjectOptions {
 impl ProjectOptions {
     /// Options for `root` in env `dev`, no app and no overrides.
     pub fn new(root: impl Into<PathBuf>) -> ProjectOptions {
-        ProjectOptions { root: root.into(), env: "dev".into(), app: None, image: None, namespace: None }
+        ProjectOptions {
+            root: root.into(),
+            env: "dev".into(),
+            app: None,
+            image: None,
+            namespace: None,
+        }
     }
 }
 
@@ -48,6 +54,9 @@ pub struct Project {
     /// Config files that were read, in merge order.
     pub config_files: Vec<PathBuf>,
     pub variables: variables::Variables,
+    /// Things the user should hear about that do not stop the run (e.g. Kubes' Ruby files,
+    /// which kubes does not read). The CLI prints them to stderr.
+    pub warnings: Vec<String>,
 }
 
 impl Project {
@@ -55,7 +64,9 @@ impl Project {
     pub fn load(opts: &ProjectOptions) -> Result<Project, ProjectError> {
         let kubes_dir = opts.root.join(".kubes");
         if !kubes_dir.is_dir() {
-            return Err(ProjectError::NoKubesDir { root: opts.root.clone() });
+            return Err(ProjectError::NoKubesDir {
+                root: opts.root.clone(),
+            });
         }
         validate_name("env", &opts.env)?;
         if let Some(app) = &opts.app {
@@ -71,10 +82,16 @@ impl Project {
             config.image = Some(image.clone());
         }
         if let Some(ns) = &opts.namespace {
+            config::check_namespace(ns).map_err(|message| ProjectError::Option {
+                option: "--namespace",
+                message,
+            })?;
             config.namespace = Some(ns.clone());
         }
         if let Ok(skip) = std::env::var("KUBES_SKIP") {
-            config.skip.extend(skip.split_whitespace().map(str::to_string));
+            config
+                .skip
+                .extend(skip.split_whitespace().map(str::to_string));
         }
         let variables = variables::Variables::load(&kubes_dir, &opts.env, opts.app.as_deref())?;
         Ok(Project {
@@ -84,6 +101,7 @@ impl Project {
             config,
             config_files,
             variables,
+            warnings: ruby_file_warnings(&kubes_dir),
         })
     }
 
@@ -104,8 +122,45 @@ impl Project {
 
     /// Is the file `role/kind` left out of the plan by `skip`/`KUBES_SKIP`?
     pub fn is_skipped(&self, role: &str, kind: &str) -> bool {
-        self.config.skip.iter().any(|p| target_matches(p, role, kind))
+        self.config
+            .skip
+            .iter()
+            .any(|p| target_matches(p, role, kind))
     }
+}
+
+/// Kubes (Ruby) read `config.rb`, `variables/*.rb` and `.rb` resources (its DSL); kubes
+/// reads YAML only, so such files would be silently ignored. Say so instead.
+fn ruby_file_warnings(kubes_dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![kubes_dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if entry.file_name() != "output" {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "rb") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+        .into_iter()
+        .map(|p| {
+            let instead = if p.components().any(|c| c.as_os_str() == "hooks") {
+                "hooks are declared in .kubes/config/hooks.yaml and run as WebAssembly components"
+            } else {
+                "config -> .kubes/config.yaml, variables -> .kubes/variables/*.yaml, resources -> .yaml templates"
+            };
+            format!("{} is ignored: kubes reads YAML, not Kubes' Ruby ({instead})", p.display())
+        })
+        .collect()
 }
 
 /// Env and app names become path segments: keep them to one plain segment.
@@ -113,11 +168,16 @@ fn validate_name(what: &'static str, name: &str) -> Result<(), ProjectError> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(ProjectError::BadName { what, name: name.to_string() })
+        Err(ProjectError::BadName {
+            what,
+            name: name.to_string(),
+        })
     }
 }
 
@@ -127,20 +187,41 @@ pub enum ProjectError {
     #[error("no .kubes/ directory in {}: run `kubes init` there to create one, or point --project at a directory that has one", root.display())]
     NoKubesDir { root: PathBuf },
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: {message}", location(path, *line, *column))]
-    Yaml { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String },
+    Yaml {
+        path: PathBuf,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
     #[error("{}: unknown key `{key}` (known keys: {known})", location(path, *line, None))]
-    UnknownKey { path: PathBuf, line: Option<usize>, key: String, known: String },
+    UnknownKey {
+        path: PathBuf,
+        line: Option<usize>,
+        key: String,
+        known: String,
+    },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    #[error("{option}: {message}")]
+    Option {
+        option: &'static str,
+        message: String,
+    },
     #[error("invalid {what} name `{name}`: use letters, digits, `-`, `_` or `.`")]
     BadName { what: &'static str, name: String },
 }
 
 impl ProjectError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> ProjectError {
-        ProjectError::Io { path: path.to_path_buf(), source }
+        ProjectError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     pub(crate) fn yaml(path: &Path, err: &serde_yaml::Error) -> ProjectError {
@@ -163,12 +244,23 @@ pub(crate) fn location(path: &Path, line: Option<usize>, column: Option<usize>) 
     }
 }
 
-/// serde_yaml appends " at line X column Y"; we print the location up front instead.
+/// serde_yaml puts " at line X column Y" into its messages; we print the location up front
+/// instead, so the phrase is cut out wherever it is.
 pub(crate) fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
-        _ => msg.to_string(),
+    let Some(i) = msg.find(" at line ") else {
+        return msg.to_string();
+    };
+    let rest = &msg[i + " at line ".len()..];
+    let digits = |s: &str| s.chars().take_while(|c| c.is_ascii_digit()).count();
+    let n = digits(rest);
+    let Some(after) = rest[n..].strip_prefix(" column ") else {
+        return msg.to_string();
+    };
+    let m = digits(after);
+    if n == 0 || m == 0 {
+        return msg.to_string();
     }
+    format!("{}{}", &msg[..i], &after[m..])
 }
 
 #[cfg(test)]
@@ -176,17 +268,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn yaml_locations_are_cut_out_of_messages() {
+        assert_eq!(
+            strip_location("bad at line 5 column 1, while parsing"),
+            "bad, while parsing"
+        );
+        assert_eq!(strip_location("bad at line 5 column 1"), "bad");
+        assert_eq!(strip_location("at line x"), "at line x");
+    }
+
+    #[test]
     fn missing_kubes_dir_says_how_to_create_one() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Project::load(&ProjectOptions::new(dir.path())).unwrap_err().to_string();
-        assert!(err.contains("no .kubes/ directory") && err.contains("kubes init"), "{err}");
+        let err = Project::load(&ProjectOptions::new(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no .kubes/ directory") && err.contains("kubes init"),
+            "{err}"
+        );
     }
 
     #[test]
     fn flags_win_over_config() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".kubes")).unwrap();
-        std::fs::write(dir.path().join(".kubes/config.yaml"), "app: demo\nnamespace: demo\nimage: a:1\n").unwrap();
+        std::fs::write(
+            dir.path().join(".kubes/config.yaml"),
+            "app: demo\nnamespace: demo\nimage: a:1\n",
+        )
+        .unwrap();
         let mut opts = ProjectOptions::new(dir.path());
         opts.image = Some("b:2".into());
         opts.namespace = Some("other".into());
@@ -197,11 +308,29 @@ mod tests {
     }
 
     #[test]
+    fn kubes_ruby_files_are_reported_not_silently_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".kubes/variables")).unwrap();
+        std::fs::write(dir.path().join(".kubes/config.rb"), "").unwrap();
+        std::fs::write(dir.path().join(".kubes/variables/base.rb"), "@x = 1").unwrap();
+        let p = Project::load(&ProjectOptions::new(dir.path())).unwrap();
+        assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].contains("config.rb is ignored"),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
     fn env_names_cannot_escape_the_project() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".kubes")).unwrap();
         let mut opts = ProjectOptions::new(dir.path());
         opts.env = "../../etc".into();
-        assert!(matches!(Project::load(&opts), Err(ProjectError::BadName { .. })));
+        assert!(matches!(
+            Project::load(&opts),
+            Err(ProjectError::BadName { .. })
+        ));
     }
 }

@@ -72,14 +72,22 @@ pub struct RankKey {
 
 impl RankKey {
     /// Rank of the file `role/<kind_stem>.yaml` whose first object has kind `object_kind`.
-    pub fn new(roles: &[String], kinds: &[String], role: &str, kind_stem: &str, object_kind: Option<&str>) -> Self {
+    pub fn new(
+        roles: &[String],
+        kinds: &[String],
+        role: &str,
+        kind_stem: &str,
+        object_kind: Option<&str>,
+    ) -> Self {
         let stem_kind = camelize(kind_stem);
         let (kind_rank, kind) = match position(kinds, &stem_kind) {
             Some(i) => (i, stem_kind),
-            None => match object_kind.and_then(|k| position(kinds, k).map(|i| (i, k.to_string()))) {
-                Some(found) => found,
-                None => (usize::MAX, stem_kind),
-            },
+            None => {
+                match object_kind.and_then(|k| position(kinds, k).map(|i| (i, k.to_string()))) {
+                    Some(found) => found,
+                    None => (usize::MAX, stem_kind),
+                }
+            }
         };
         RankKey {
             role_rank: position(roles, role).unwrap_or(usize::MAX),
@@ -153,28 +161,68 @@ mod tests {
             ("migrate", "job"),
             ("shared", "namespace"),
         ]);
-        assert_eq!(got, ["shared/namespace", "migrate/job", "web/service", "web/deployment"]);
+        assert_eq!(
+            got,
+            [
+                "shared/namespace",
+                "migrate/job",
+                "web/service",
+                "web/deployment"
+            ]
+        );
     }
 
     #[test]
     fn listed_roles_come_first_and_the_rest_alphabetically() {
-        let got = sorted(&[("web", "service"), ("clock", "deployment"), ("shared", "secret"), ("common", "config_map")]);
-        assert_eq!(got, ["common/config_map", "shared/secret", "clock/deployment", "web/service"]);
+        let got = sorted(&[
+            ("web", "service"),
+            ("clock", "deployment"),
+            ("shared", "secret"),
+            ("common", "config_map"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                "common/config_map",
+                "shared/secret",
+                "clock/deployment",
+                "web/service"
+            ]
+        );
     }
 
     #[test]
     fn unlisted_kinds_come_after_listed_ones_alphabetically() {
-        let got = sorted(&[("web", "ingress"), ("web", "deployment"), ("web", "hpa"), ("web", "config_map")]);
-        assert_eq!(got, ["web/config_map", "web/deployment", "web/hpa", "web/ingress"]);
+        let got = sorted(&[
+            ("web", "ingress"),
+            ("web", "deployment"),
+            ("web", "hpa"),
+            ("web", "config_map"),
+        ]);
+        assert_eq!(
+            got,
+            ["web/config_map", "web/deployment", "web/hpa", "web/ingress"]
+        );
     }
 
     #[test]
     fn configured_lists_replace_the_defaults() {
         let roles = vec!["web".to_string(), "migrate".to_string()];
         let kinds = vec!["Deployment".to_string(), "Service".to_string()];
-        let mut files = [("migrate", "job"), ("web", "service"), ("web", "deployment")];
+        let mut files = [
+            ("migrate", "job"),
+            ("web", "service"),
+            ("web", "deployment"),
+        ];
         files.sort_by_key(|(r, k)| RankKey::new(&roles, &kinds, r, k, None));
-        assert_eq!(files, [("web", "deployment"), ("web", "service"), ("migrate", "job")]);
+        assert_eq!(
+            files,
+            [
+                ("web", "deployment"),
+                ("web", "service"),
+                ("migrate", "job")
+            ]
+        );
     }
 
     #[test]

@@ -28,7 +28,17 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 const AT_PREFIX: &str = "__at_";
 
 /// Statements that open a block closed by `end<keyword>`.
-const BLOCK_KEYWORDS: &[&str] = &["if", "for", "with", "filter", "macro", "call", "block", "autoescape", "raw"];
+const BLOCK_KEYWORDS: &[&str] = &[
+    "if",
+    "for",
+    "with",
+    "filter",
+    "macro",
+    "call",
+    "block",
+    "autoescape",
+    "raw",
+];
 
 /// A template failed to render: file, line (1-based, in the template source) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +59,8 @@ impl fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
-/// What a template can see: built-ins (`app`, `env`, `namespace`, `docker_image`) and
+/// What a template can see: built-ins (`app`, `env`, `namespace`, `docker_image` and its
+/// Kubes alias `built_image`) and
 /// variables (as `@name` and `name`; a built-in wins over a variable for the bare name).
 #[derive(Debug, Clone)]
 pub struct TemplateContext {
@@ -58,7 +69,10 @@ pub struct TemplateContext {
 }
 
 impl TemplateContext {
-    pub fn new(builtins: &[(&str, Option<&str>)], variables: &serde_yaml::Mapping) -> TemplateContext {
+    pub fn new(
+        builtins: &[(&str, Option<&str>)],
+        variables: &serde_yaml::Mapping,
+    ) -> TemplateContext {
         let mut map = std::collections::BTreeMap::<String, JValue>::new();
         for (k, v) in variables {
             if let Some(name) = k.as_str() {
@@ -80,7 +94,10 @@ impl TemplateContext {
             }
         }
         let names = map.keys().cloned().collect();
-        TemplateContext { value: JValue::from(map), names }
+        TemplateContext {
+            value: JValue::from(map),
+            names,
+        }
     }
 }
 
@@ -100,7 +117,7 @@ fn yaml_to_value(v: &serde_yaml::Value) -> JValue {
         }
         Y::String(s) => JValue::from(s.as_str()),
         Y::Sequence(items) => JValue::from(items.iter().map(yaml_to_value).collect::<Vec<_>>()),
-        Y::Mapping(m) => JValue::from_iter(m.iter().map(|(k, v)| (yaml_key(k), yaml_to_value(v)))),
+        Y::Mapping(m) => JValue::from_pairs(m.iter().map(|(k, v)| (yaml_key(k), yaml_to_value(v)))),
         Y::Tagged(t) => yaml_to_value(&t.value),
     }
 }
@@ -108,7 +125,10 @@ fn yaml_to_value(v: &serde_yaml::Value) -> JValue {
 fn yaml_key(k: &serde_yaml::Value) -> String {
     match k {
         serde_yaml::Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 
@@ -137,6 +157,15 @@ impl Renderer {
             .expect("static delimiters are valid");
         env.set_syntax(syntax);
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // A null variable prints nothing, as nil does in ERB (`key: <%= @x %>` is YAML null),
+        // not minijinja's `none`, which YAML would read as a string.
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         env.add_filter("base64", base64_encode);
         env.add_function("base64", base64_encode);
         env.add_function("env_var", env_var);
@@ -145,7 +174,12 @@ impl Renderer {
 
     /// Render `source` (the file at `path`, used in messages). Sources without tags are
     /// returned as they are.
-    pub fn render<'s>(&self, path: &Path, source: &'s str, ctx: &TemplateContext) -> Result<Cow<'s, str>, TemplateError> {
+    pub fn render<'s>(
+        &self,
+        path: &Path,
+        source: &'s str,
+        ctx: &TemplateContext,
+    ) -> Result<Cow<'s, str>, TemplateError> {
         if !source.contains("<%") {
             return Ok(Cow::Borrowed(source));
         }
@@ -176,7 +210,11 @@ impl Renderer {
         } else {
             describe(&err)
         };
-        TemplateError { path: path.to_path_buf(), line, message }
+        TemplateError {
+            path: path.to_path_buf(),
+            line,
+            message,
+        }
     }
 
     /// Which name was undefined: a name the template uses that the context lacks, found
@@ -195,7 +233,9 @@ impl Renderer {
             .filter(|n| !ctx.names.contains(n) && !globals.contains(n.as_str()))
             .collect();
         missing.sort();
-        let line_text = line.and_then(|l| prepared.lines().nth(l.saturating_sub(1))).unwrap_or("");
+        let line_text = line
+            .and_then(|l| prepared.lines().nth(l.saturating_sub(1)))
+            .unwrap_or("");
         missing
             .iter()
             .find(|n| contains_word(line_text, n))
@@ -209,7 +249,7 @@ impl Renderer {
 
 fn undefined_message(name: &str) -> String {
     let hint = match name {
-        "docker_image" => " (set `image` in .kubes/config.yaml or pass --image)",
+        "docker_image" | "built_image" => " (set `image` in .kubes/config.yaml or pass --image)",
         "namespace" => " (set `namespace` in .kubes/config.yaml or pass -n)",
         "app" => " (set `app` in .kubes/config.yaml or pass --app)",
         n if n.starts_with('@') => " (define it in .kubes/variables/base.yaml or <env>.yaml)",
@@ -219,10 +259,12 @@ fn undefined_message(name: &str) -> String {
 }
 
 fn describe(err: &minijinja::Error) -> String {
-    match err.detail() {
+    let text = match err.detail() {
         Some(detail) => format!("{}: {}", err.kind(), detail),
         None => err.kind().to_string(),
-    }
+    };
+    // Show `@name` as the user wrote it, not as the identifier it was rewritten to.
+    text.replace(AT_PREFIX, "@")
 }
 
 fn contains_word(text: &str, word: &str) -> bool {
@@ -241,7 +283,10 @@ fn base64_encode(value: JValue) -> Result<String, minijinja::Error> {
     let bytes: Vec<u8> = match value.as_bytes() {
         Some(b) => b.to_vec(),
         None if value.is_undefined() => {
-            return Err(minijinja::Error::new(ErrorKind::UndefinedError, "base64 of an undefined value"))
+            return Err(minijinja::Error::new(
+                ErrorKind::UndefinedError,
+                "base64 of an undefined value",
+            ))
         }
         None => value.to_string().into_bytes(),
     };
@@ -386,7 +431,11 @@ fn rewrite_at_names(body: &str) -> Cow<'_, str> {
                 if c == '"' || c == '\'' {
                     quote = Some(c);
                     out.push(c);
-                } else if c == '@' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || *n == '_') {
+                } else if c == '@'
+                    && chars
+                        .peek()
+                        .is_some_and(|n| n.is_ascii_alphabetic() || *n == '_')
+                {
                     out.push_str(AT_PREFIX);
                 } else {
                     out.push(c);
@@ -401,7 +450,9 @@ fn rewrite_at_names(body: &str) -> Cow<'_, str> {
 fn rewrite_block_keyword(body: &str, stack: &mut Vec<String>) -> String {
     let trimmed = body.trim_start();
     let lead = &body[..body.len() - trimmed.len()];
-    let kw_len = trimmed.find(|c: char| !is_ident_char(c)).unwrap_or(trimmed.len());
+    let kw_len = trimmed
+        .find(|c: char| !is_ident_char(c))
+        .unwrap_or(trimmed.len());
     let (kw, tail) = trimmed.split_at(kw_len);
     if BLOCK_KEYWORDS.contains(&kw) || (kw == "set" && !tail.contains('=')) {
         stack.push(kw.to_string());
@@ -431,36 +482,92 @@ mod tests {
     fn ctx(vars: &str) -> TemplateContext {
         let vars: serde_yaml::Mapping = serde_yaml::from_str(vars).unwrap();
         TemplateContext::new(
-            &[("app", Some("demo")), ("env", Some("dev")), ("namespace", Some("demo")), ("docker_image", Some("demo/web:1"))],
+            &[
+                ("app", Some("demo")),
+                ("env", Some("dev")),
+                ("namespace", Some("demo")),
+                ("docker_image", Some("demo/web:1")),
+            ],
             &vars,
         )
     }
 
     fn render(src: &str, vars: &str) -> Result<String, TemplateError> {
-        Renderer::new().render(Path::new("web/deployment.yaml"), src, &ctx(vars)).map(|c| c.into_owned())
+        Renderer::new()
+            .render(Path::new("web/deployment.yaml"), src, &ctx(vars))
+            .map(|c| c.into_owned())
     }
 
     #[test]
     fn expressions_builtins_and_at_variables() {
-        let out = render("image: <%= docker_image %>\nreplicas: <%= @replicas %>\nn: <%= replicas %>\n", "replicas: 2").unwrap();
+        let out = render(
+            "image: <%= docker_image %>\nreplicas: <%= @replicas %>\nn: <%= replicas %>\n",
+            "replicas: 2",
+        )
+        .unwrap();
         assert_eq!(out, "image: demo/web:1\nreplicas: 2\nn: 2\n");
     }
 
     #[test]
+    fn nested_variables_keep_their_shape_and_order() {
+        let vars = "db: {host: pg, port: 5432}\nports: [80, 443]";
+        assert_eq!(
+            render("<%= @db.host %>:<%= db.port %>", vars).unwrap(),
+            "pg:5432"
+        );
+        assert_eq!(
+            render(
+                "<% for k, v in @db|items %><%= k %>=<%= v %>;<% end %>",
+                vars
+            )
+            .unwrap(),
+            "host=pg;port=5432;"
+        );
+        assert_eq!(render("<%= @ports[1] %>", vars).unwrap(), "443");
+        let err = render("x\n<%= @db.user %>", vars).unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(err.message.contains("`@db.user` is undefined"), "{err}");
+        assert_eq!(
+            render("<% if @nope is defined %>a<% else %>b<% end %>", vars).unwrap(),
+            "b"
+        );
+        assert_eq!(render("a: <%= @unset %>", "unset: null").unwrap(), "a: ");
+    }
+
+    #[test]
     fn seed_job_line_renders_unchanged_apart_from_the_tag() {
-        let out = render("        image: <%= docker_image %>\n        command: [\"bin/job/migrate.sh\"]\n", "").unwrap();
-        assert_eq!(out, "        image: demo/web:1\n        command: [\"bin/job/migrate.sh\"]\n");
+        let out = render(
+            "        image: <%= docker_image %>\n        command: [\"bin/job/migrate.sh\"]\n",
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "        image: demo/web:1\n        command: [\"bin/job/migrate.sh\"]\n"
+        );
     }
 
     #[test]
     fn blocks_with_endif_and_with_erb_end_keep_yaml_indentation() {
         let src = "spec:\n  <% if @replicas > 1 %>\n  replicas: <%= @replicas %>\n  <% endif %>\n  x: 1\n";
-        assert_eq!(render(src, "replicas: 3").unwrap(), "spec:\n  replicas: 3\n  x: 1\n");
+        assert_eq!(
+            render(src, "replicas: 3").unwrap(),
+            "spec:\n  replicas: 3\n  x: 1\n"
+        );
         let erb = "spec:\n<% if @replicas > 1 -%>\n  replicas: <%= @replicas %>\n<% else -%>\n  paused: true\n<% end -%>\n  x: 1\n";
-        assert_eq!(render(erb, "replicas: 3").unwrap(), "spec:\n  replicas: 3\n  x: 1\n");
-        assert_eq!(render(erb, "replicas: 1").unwrap(), "spec:\n  paused: true\n  x: 1\n");
+        assert_eq!(
+            render(erb, "replicas: 3").unwrap(),
+            "spec:\n  replicas: 3\n  x: 1\n"
+        );
+        assert_eq!(
+            render(erb, "replicas: 1").unwrap(),
+            "spec:\n  paused: true\n  x: 1\n"
+        );
         let each = "ports:\n<% for p in @ports %>\n- <%= p %>\n<% end %>\n";
-        assert_eq!(render(each, "ports: [80, 443]").unwrap(), "ports:\n- 80\n- 443\n");
+        assert_eq!(
+            render(each, "ports: [80, 443]").unwrap(),
+            "ports:\n- 80\n- 443\n"
+        );
     }
 
     #[test]
@@ -471,7 +578,10 @@ mod tests {
 
     #[test]
     fn at_inside_strings_is_left_alone() {
-        assert_eq!(render("e: <%= \"ops@example.com\" %>\n", "").unwrap(), "e: ops@example.com\n");
+        assert_eq!(
+            render("e: <%= \"ops@example.com\" %>\n", "").unwrap(),
+            "e: ops@example.com\n"
+        );
     }
 
     #[test]
@@ -480,38 +590,101 @@ mod tests {
         assert_eq!(err.line, Some(2));
         assert_eq!(err.to_string(), "web/deployment.yaml:2: undefined variable `@missing` (define it in .kubes/variables/base.yaml or <env>.yaml)");
         let err = render("a: 1\n\nc: <%= nope %>\n", "").unwrap_err();
-        assert!(err.to_string().starts_with("web/deployment.yaml:3: undefined variable `nope`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("web/deployment.yaml:3: undefined variable `nope`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unset_docker_image_is_an_error_with_a_hint() {
         let vars = serde_yaml::Mapping::new();
         let ctx = TemplateContext::new(&[("docker_image", None)], &vars);
-        let err = Renderer::new().render(Path::new("migrate/job.yaml"), "image: <%= docker_image %>\n", &ctx).unwrap_err();
-        assert!(err.to_string().contains("migrate/job.yaml:1: undefined variable `docker_image` (set `image`"), "{err}");
+        let err = Renderer::new()
+            .render(
+                Path::new("migrate/job.yaml"),
+                "image: <%= docker_image %>\n",
+                &ctx,
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("migrate/job.yaml:1: undefined variable `docker_image` (set `image`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn syntax_error_names_file_and_line() {
         let err = render("a: 1\n<% if %>\n", "").unwrap_err();
         assert_eq!(err.line, Some(2), "{err}");
-        assert!(err.to_string().starts_with("web/deployment.yaml:2: syntax error"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("web/deployment.yaml:2: syntax error"),
+            "{err}"
+        );
     }
 
     #[test]
     fn helpers_base64_and_env_var() {
-        assert_eq!(render("<%= 'hi' | base64 %> <%= base64(@pw) %>", "pw: secret").unwrap(), "aGk= c2VjcmV0");
+        assert_eq!(
+            render("<%= 'hi' | base64 %> <%= base64(@pw) %>", "pw: secret").unwrap(),
+            "aGk= c2VjcmV0"
+        );
         std::env::set_var("KUBES_TEMPLATE_TEST_VAR", "x1");
-        assert_eq!(render("<%= env_var('KUBES_TEMPLATE_TEST_VAR') %>", "").unwrap(), "x1");
-        assert_eq!(render("<%= env_var('KUBES_TEMPLATE_TEST_UNSET', 'd') %>", "").unwrap(), "d");
+        assert_eq!(
+            render("<%= env_var('KUBES_TEMPLATE_TEST_VAR') %>", "").unwrap(),
+            "x1"
+        );
+        assert_eq!(
+            render("<%= env_var('KUBES_TEMPLATE_TEST_UNSET', 'd') %>", "").unwrap(),
+            "d"
+        );
         let err = render("a\n<%= env_var('KUBES_TEMPLATE_TEST_UNSET') %>", "").unwrap_err();
         assert_eq!(err.line, Some(2));
-        assert!(err.message.contains("KUBES_TEMPLATE_TEST_UNSET` is not set"), "{err}");
+        assert!(
+            err.message
+                .contains("KUBES_TEMPLATE_TEST_UNSET` is not set"),
+            "{err}"
+        );
     }
 
     #[test]
     fn brace_syntax_of_other_tools_passes_through() {
-        assert_eq!(render("a: '{{ .Values.x }}' <%= app %>", "").unwrap(), "a: '{{ .Values.x }}' demo");
+        assert_eq!(
+            render("a: '{{ .Values.x }}' <%= app %>", "").unwrap(),
+            "a: '{{ .Values.x }}' demo"
+        );
+    }
+
+    #[test]
+    fn broken_templates_are_errors_not_panics() {
+        for src in [
+            "<%",
+            "<%=",
+            "<%#",
+            "%>",
+            "<%-",
+            "<%%>",
+            "<% end %>",
+            "<% endfor %>",
+            "<%= @ %>",
+            "<%= @1 %>",
+            "<% if x %>",
+            "<% for %>",
+            "<%= 'unterminated %>",
+            "<%= \"a\\\" %>",
+            "<%=-%>",
+            "<% - %>",
+            "<%= @é %>",
+            "é<%= app %>ü",
+            "<% set x %>y<% end %><%= x %>",
+            "<%= range(10000000)|length %>",
+            "<% macro m() %><%= m() %><% end %><%= m() %>",
+        ] {
+            let _ = render(src, "a: 1");
+        }
     }
 
     #[test]

@@ -59,7 +59,10 @@ impl Variables {
             stems.push(app.clone());
             stems.extend(layers.iter().map(|l| format!("{app}/{l}")));
         }
-        stems.iter().filter_map(|s| self.index.get(s).map(str::to_string)).collect()
+        stems
+            .iter()
+            .filter_map(|s| self.index.get(s).map(str::to_string))
+            .collect()
     }
 
     /// Merge the given files (as returned by [`files_for`](Self::files_for)).
@@ -80,7 +83,8 @@ impl Variables {
         }
         let path = self.dir.join(rel);
         let text = std::fs::read_to_string(&path).map_err(|e| ProjectError::io(&path, e))?;
-        let value: Value = serde_yaml::from_str(&text).map_err(|e| ProjectError::yaml(&path, &e))?;
+        let value: Value =
+            serde_yaml::from_str(&text).map_err(|e| ProjectError::yaml(&path, &e))?;
         let map = match value {
             Value::Null => Mapping::new(),
             Value::Mapping(m) => m,
@@ -99,13 +103,19 @@ impl Variables {
                 });
             }
         }
-        self.parsed.lock().expect("variables cache").insert(rel.to_string(), map.clone());
+        self.parsed
+            .lock()
+            .expect("variables cache")
+            .insert(rel.to_string(), map.clone());
         Ok(map)
     }
 }
 
 fn short(v: &Value) -> String {
-    serde_yaml::to_string(v).unwrap_or_default().trim().to_string()
+    serde_yaml::to_string(v)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -122,7 +132,11 @@ mod tests {
     fn env_app_and_resource_files_override_in_kubes_order() {
         let dir = tempfile::tempdir().unwrap();
         let k = dir.path();
-        write(k, "base.yaml", "replicas: 1\nendpoint: base\nlabels: {team: a, tier: x}\n");
+        write(
+            k,
+            "base.yaml",
+            "replicas: 1\nendpoint: base\nlabels: {team: a, tier: x}\n",
+        );
         write(k, "prod.yaml", "replicas: 3\nlabels: {tier: prod}\n");
         write(k, "web/deployment.yaml", "endpoint: web-deployment\n");
         write(k, "api.yaml", "endpoint: api\n");
@@ -139,7 +153,16 @@ mod tests {
 
         let vars = Variables::load(k, "prod", Some("api")).unwrap();
         let files = vars.files_for("web", "deployment");
-        assert_eq!(files, ["base.yaml", "prod.yaml", "web/deployment.yaml", "api.yaml", "api/prod.yml"]);
+        assert_eq!(
+            files,
+            [
+                "base.yaml",
+                "prod.yaml",
+                "web/deployment.yaml",
+                "api.yaml",
+                "api/prod.yml"
+            ]
+        );
         let m = vars.merged(&files).unwrap();
         assert_eq!(m["replicas"], Value::from(5));
         assert_eq!(m["endpoint"], Value::from("api"));
@@ -150,7 +173,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "base.yaml", "- a\n- b\n");
         let vars = Variables::load(dir.path(), "dev", None).unwrap();
-        let err = vars.merged(&vars.files_for("web", "service")).unwrap_err().to_string();
-        assert!(err.contains("variables/base.yaml") && err.contains("mapping"), "{err}");
+        let err = vars
+            .merged(&vars.files_for("web", "service"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("variables/base.yaml") && err.contains("mapping"),
+            "{err}"
+        );
     }
 }

@@ -7,8 +7,14 @@ use kube_testserver::TestServer;
 use std::process::Output;
 
 pub async fn client(srv: &TestServer) -> kube::Client {
+    client_with_retry(srv, true).await
+}
+
+/// `retry: false` turns off kube-rs's own retrying of 429/503/504, so tests see them.
+pub async fn client_with_retry(srv: &TestServer, retry: bool) -> kube::Client {
     let kc = Kubeconfig::read_from(srv.kubeconfig_path()).expect("kubeconfig parses");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig is usable");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig is usable");
+    cfg.default_retry = retry;
     kube::Client::try_from(cfg).expect("client builds")
 }
 

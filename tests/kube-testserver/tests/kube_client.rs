@@ -370,3 +370,27 @@ async fn follow_streams_log_lines_as_the_script_writes_them() {
         tokio::time::timeout(Duration::from_secs(10), stream.lines().try_collect()).await.expect("stream ends with the container").unwrap();
     assert_eq!(lines, ["one", "two", "three"]);
 }
+
+#[tokio::test]
+async fn on_failure_jobs_restart_the_container_and_keep_previous_logs() {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let client = common::client(&srv).await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let mut j = job("restarts", r#"{"attempts": [{"logs": [{"line": "first try"}], "exit_code": 1}, {"logs": [{"line": "second try"}]}]}"#, 2);
+    j.spec.as_mut().unwrap().template.spec.as_mut().unwrap().restart_policy = Some("OnFailure".into());
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), await_condition(jobs.clone(), "restarts", conditions::is_job_completed()))
+        .await
+        .unwrap()
+        .unwrap();
+    let list = pods.list(&ListParams::default().labels("job-name=restarts")).await.unwrap();
+    assert_eq!(list.items.len(), 1, "OnFailure restarts the container in the same pod");
+    let pod = &list.items[0];
+    let cs = &pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
+    assert_eq!(cs.restart_count, 1);
+    assert_eq!(cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 1);
+    let name = pod.metadata.name.as_deref().unwrap();
+    assert_eq!(pods.logs(name, &LogParams::default()).await.unwrap(), "second try\n");
+    assert_eq!(pods.logs(name, &LogParams { previous: true, ..Default::default() }).await.unwrap(), "first try\n");
+}

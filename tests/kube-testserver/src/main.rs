@@ -72,8 +72,9 @@ fn main() -> anyhow::Result<()> {
     let srv = TestServer::start_blocking(opts).context("starting kube-testserver")?;
     let mut out = std::io::stdout();
     writeln!(out, "listening on {}", srv.url())?;
-    writeln!(out, "kubeconfig written to {}", srv.kubeconfig_path().display())?;
     out.flush()?;
+    // Whoever reads the first line may close the pipe afterwards: later notes go to stderr.
+    eprintln!("kubeconfig written to {}", srv.kubeconfig_path().display());
     // Serve until killed (SIGTERM/SIGINT end the process; the OS closes the socket).
     loop {
         std::thread::park();

@@ -70,7 +70,7 @@ fn builtins() -> Vec<ResourceType> {
         builtin("", "v1", "Pod", "pods", true, &["po"], &["status", "log"]),
         builtin("", "v1", "Event", "events", true, &["ev"], &[]),
         builtin("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], &["status"]),
-        builtin("apps", "v1", "Deployment", "deployments", true, &["deploy"], &["status", "scale"]),
+        builtin("apps", "v1", "Deployment", "deployments", true, &["deploy"], &["status"]),
         builtin("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], &["status"]),
         builtin("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], &["status"]),
         builtin("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"], &["status"]),

@@ -210,7 +210,7 @@ impl JobRun {
                     }
                     failed += 1;
                     let pod_obj = self.cluster.get(&self.pods, &self.ns, &pod_name).ok();
-                    if let Some(p) = &pod_obj {
+                    if let (Some(p), true) = (&pod_obj, will_restart) {
                         record(&self.cluster, p, true, "BackOff", &format!("Back-off restarting failed container in pod {pod_name}"), "kubelet");
                     }
                     if !on_failure {

@@ -1,116 +1,95 @@
-//! Apply 500 resources to the test API server three ways, side by side in one run:
-//! - kubes' apply engine (one client, cached discovery, server-side apply, files of one
-//!   ordering step concurrently);
-//! - `kubectl apply -f FILE` once per file, which is how Kubes drives kubectl;
-//! - one `kubectl apply --server-side -f DIR`.
+//! Apply a 500-resource project to the test API server three ways, side by side in one run:
+//! - `kubes apply` (the binary: compile, connect, server-side apply in plan order);
+//! - `kubectl apply -f FILE` once per compiled output file, which is how Kubes drives kubectl;
+//! - one `kubectl apply --server-side -R -f .kubes/output`.
 //!
-//! Each way applies into its own fresh namespace, so all three create the same objects.
+//! The project has 25 roles, each with a ConfigMap file (10 documents), a Service file (5)
+//! and a Deployment file (5), plus the namespace: 501 objects in 76 files. Each way applies
+//! its own copy into its own namespace, so all three create the same objects; the kubectl
+//! ways get the output compiled beforehand (not timed).
+//!
 //! Run: `cargo bench --bench apply` (add `--profile dev` to skip the optimised build).
-//! Set `KUBES_BENCH_N` to change the number of resources, `KUBES_BENCH_CONCURRENCY` the
-//! files kubes applies at once, `KUBES_BENCH_SKIP_PER_FILE` to skip the slow per-file run.
+//! `KUBES_BENCH_ROLES` changes the number of roles (20 objects each).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kube_testserver::{Options, TestServer};
-use kubes::cluster::apply::{apply_plan, DEFAULT_CONCURRENCY};
-use kubes::cluster::report::Silent;
-use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions};
-use kubes::lifecycle::NoHooks;
-use kubes::plan::{Plan, PlanStep, PlannedFile, PlannedObject};
 
 const KUBECTL: &str = "/usr/bin/kubectl";
+const KUBES: &str = env!("CARGO_BIN_EXE_kubes");
 
 fn main() {
-    let n: usize = std::env::var("KUBES_BENCH_N")
+    let roles: usize = std::env::var("KUBES_BENCH_ROLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    let concurrency: usize = std::env::var("KUBES_BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(DEFAULT_CONCURRENCY);
-    let skip_per_file = std::env::var_os("KUBES_BENCH_SKIP_PER_FILE").is_some();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let srv = rt
-        .block_on(TestServer::start(Options::default()))
-        .expect("test server starts");
+        .unwrap_or(25);
+    let srv = TestServer::start_blocking(Options::default()).expect("test server starts");
     let kubeconfig = srv.kubeconfig_path().to_path_buf();
     let work = tempfile::tempdir().expect("temp dir");
+    let objects = roles * 20 + 1;
+    let files = roles * 3 + 1;
+    println!("apply a project of {objects} objects in {files} files to the test API server");
 
-    println!("apply {n} resources (ConfigMaps, Services, Deployments; one file each) to the test API server");
-
-    // kubes
-    let ns = "bench-kubes";
-    create_namespace(&kubeconfig, ns);
-    let dir = write_resources(work.path(), ns, n);
-    let plan = plan_for(&dir);
+    // kubes: compile + apply, one process.
+    let project = write_project(work.path(), "bench-kubes", roles);
     let t = Instant::now();
-    let report = rt.block_on(async {
-        let cluster = Cluster::connect(&ConnectOptions {
-            kubeconfig: Some(kubeconfig.clone()),
-            ..Default::default()
-        })
-        .await
-        .expect("connect");
-        apply_plan(
-            &cluster,
-            &plan,
-            &NoHooks,
-            &Silent,
-            &ApplyOptions::default(),
-            concurrency,
-        )
-        .await
-    });
+    run(Command::new(KUBES)
+        .arg("--project")
+        .arg(&project)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["apply", "-q"]));
     let kubes = t.elapsed();
-    assert!(report.ok, "kubes apply failed: {:?}", report.failure);
-    assert_eq!(report.objects().count(), n);
-    check_count(&kubeconfig, ns, n);
+    check_count(&kubeconfig, "bench-kubes", objects - 1);
 
-    // kubectl apply -f, once per file
-    let ns = "bench-kubectl-each";
-    create_namespace(&kubeconfig, ns);
-    let dir = write_resources(work.path(), ns, n);
+    // kubectl apply -f, once per output file, in kubes' plan order.
+    let project = write_project(work.path(), "bench-kubectl-each", roles);
+    let outputs = compiled_outputs(&project);
     let t = Instant::now();
-    if !skip_per_file {
-        for f in files_in(&dir) {
-            kubectl(&kubeconfig, &["apply", "-f", f.to_str().unwrap()]);
-        }
-        check_count(&kubeconfig, ns, n);
+    for f in &outputs {
+        run(Command::new(KUBECTL)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("apply")
+            .arg("-f")
+            .arg(f));
     }
     let each = t.elapsed();
+    check_count(&kubeconfig, "bench-kubectl-each", objects - 1);
 
-    // one kubectl apply --server-side -f DIR
-    let ns = "bench-kubectl-dir";
-    create_namespace(&kubeconfig, ns);
-    let dir = write_resources(work.path(), ns, n);
+    // One kubectl apply --server-side over the output directory. The namespace goes first:
+    // one kubectl call does not order a Namespace before what lives in it.
+    let project = write_project(work.path(), "bench-kubectl-dir", roles);
+    let outputs = compiled_outputs(&project);
     let t = Instant::now();
-    kubectl(
-        &kubeconfig,
-        &["apply", "--server-side", "-f", dir.to_str().unwrap()],
-    );
+    run(Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["apply", "--server-side", "-f"])
+        .arg(&outputs[0]));
+    run(Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["apply", "--server-side", "-R", "-f"])
+        .arg(project.join(".kubes/output")));
     let one = t.elapsed();
-    check_count(&kubeconfig, ns, n);
+    check_count(&kubeconfig, "bench-kubectl-dir", objects - 1);
 
-    println!("{:<44} {:>10}", "way", "time");
+    println!("{:<52} {:>8}", "way", "time");
+    println!("{:<52} {:>8}", "kubes apply (compile + apply)", fmt(kubes));
     println!(
-        "{:<44} {:>10}",
-        format!("kubes apply (engine, {concurrency} files at once)"),
-        fmt(kubes)
-    );
-    println!(
-        "{:<44} {:>10}",
-        "kubectl apply -f FILE, once per file",
+        "{:<52} {:>8}",
+        format!(
+            "kubectl apply -f FILE, once per file ({} files)",
+            outputs.len()
+        ),
         fmt(each)
     );
     println!(
-        "{:<44} {:>10}",
-        "kubectl apply --server-side -f DIR",
+        "{:<52} {:>8}",
+        "kubectl apply --server-side -R -f .kubes/output",
         fmt(one)
     );
     println!(
@@ -121,136 +100,96 @@ fn main() {
         "kubes is {:.1}x faster than one kubectl over the directory (goal >= 1.5x)",
         one.as_secs_f64() / kubes.as_secs_f64()
     );
-    println!("requests retried by kubes: {}", report.retries);
 }
 
 fn fmt(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = Command::new(KUBECTL)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(args)
-        .output()
-        .expect("kubectl runs");
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("command runs");
     assert!(
         out.status.success(),
-        "kubectl {args:?}: {}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Through `kubectl apply` (`kubectl create` sends protobuf, which the test server does not read).
-fn create_namespace(kubeconfig: &Path, ns: &str) {
-    let out = Command::new(KUBECTL)
+/// The objects a way created, counted by kubectl.
+fn check_count(kubeconfig: &Path, ns: &str, n: usize) {
+    let out = run(Command::new(KUBECTL)
         .arg("--kubeconfig")
         .arg(kubeconfig)
-        .args(["apply", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(
-                format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n").as_bytes(),
-            )?;
-            child.wait_with_output()
-        })
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "creating namespace {ns}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The objects each way created, counted by kubectl.
-fn check_count(kubeconfig: &Path, ns: &str, n: usize) {
-    let out = kubectl(
-        kubeconfig,
-        &[
+        .args([
             "get",
             "configmaps,services,deployments",
             "-n",
             ns,
             "-o",
             "name",
-        ],
-    );
-    let got = out.lines().filter(|l| l.contains("bench-")).count();
+        ]));
+    let got = out.lines().filter(|l| l.contains("/svc-")).count();
     assert_eq!(
         got, n,
         "namespace {ns}: expected {n} objects, kubectl lists {got}"
     );
 }
 
-/// Mix of kinds, like an app's output: 50% ConfigMaps, 25% Services, 25% Deployments.
-fn write_resources(root: &Path, ns: &str, n: usize) -> PathBuf {
+/// A kubes project: `shared/namespace.yaml` and per role `svc-NN/{configmap,service,deployment}.yaml`.
+fn write_project(root: &Path, ns: &str, roles: usize) -> PathBuf {
     let dir = root.join(ns);
-    std::fs::create_dir_all(&dir).unwrap();
-    for i in 0..n {
-        let (kind, yaml) = match i % 4 {
-            0 | 1 => (
-                "configmap",
-                format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench-{i}\n  namespace: {ns}\ndata:\n  index: \"{i}\"\n  greeting: hello\n"),
-            ),
-            2 => (
-                "service",
-                format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: bench-{i}\n  namespace: {ns}\nspec:\n  selector:\n    app: bench-{i}\n  ports:\n  - port: 80\n    targetPort: 8080\n"),
-            ),
-            _ => (
-                "deployment",
+    let res = dir.join(".kubes/resources");
+    let write = |rel: &str, text: String| {
+        let p = res.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    std::fs::create_dir_all(dir.join(".kubes")).unwrap();
+    std::fs::write(
+        dir.join(".kubes/config.yaml"),
+        format!("app: bench\nnamespace: {ns}\nimage: nginx:1.27\nsuffix_hash: false\n"),
+    )
+    .unwrap();
+    write(
+        "shared/namespace.yaml",
+        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+    );
+    for r in 0..roles {
+        let role = format!("svc-{r:02}");
+        let docs =
+            |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<Vec<_>>().join("---\n");
+        write(
+            &format!("{role}/configmap.yaml"),
+            docs(10, &|i| {
+                format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {role}-config-{i}\ndata:\n  index: \"{i}\"\n  greeting: hello\n")
+            }),
+        );
+        write(
+            &format!("{role}/service.yaml"),
+            docs(5, &|i| {
+                format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {role}-{i}\nspec:\n  selector:\n    app: {role}-{i}\n  ports:\n  - port: 80\n    targetPort: 8080\n")
+            }),
+        );
+        write(
+            &format!("{role}/deployment.yaml"),
+            docs(5, &|i| {
                 format!(
-                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bench-{i}\n  namespace: {ns}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: bench-{i}\n  template:\n    metadata:\n      labels:\n        app: bench-{i}\n    spec:\n      containers:\n      - name: app\n        image: nginx:1.27\n"
-                ),
-            ),
-        };
-        std::fs::write(dir.join(format!("{i:04}-{kind}.yaml")), yaml).unwrap();
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {role}-{i}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {role}-{i}\n  template:\n    metadata:\n      labels:\n        app: {role}-{i}\n    spec:\n      containers:\n      - name: app\n        image: <%= docker_image %>\n"
+                )
+            }),
+        );
     }
     dir
 }
 
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
-}
-
-/// One plan step per kind, in Kubes' kind order (ConfigMap, Service, Deployment).
-fn plan_for(dir: &Path) -> Plan {
-    let mut steps: Vec<PlanStep> = ["configmap", "service", "deployment"]
-        .iter()
-        .map(|_| PlanStep { files: vec![] })
-        .collect();
-    for path in files_in(dir) {
-        let text = std::fs::read_to_string(&path).unwrap();
-        let body: serde_json::Value = serde_yaml::from_str(&text).unwrap();
-        let kind = body["kind"].as_str().unwrap().to_string();
-        let rank = match kind.as_str() {
-            "ConfigMap" => 0,
-            "Service" => 1,
-            _ => 2,
-        };
-        steps[rank].files.push(PlannedFile {
-            role: "bench".into(),
-            kind: kind.to_lowercase(),
-            output: path.clone(),
-            source: path.clone(),
-            objects: vec![PlannedObject {
-                api_version: body["apiVersion"].as_str().unwrap().into(),
-                kind,
-                name: body["metadata"]["name"].as_str().unwrap().into(),
-                namespace: body["metadata"]["namespace"].as_str().map(Into::into),
-                body,
-            }],
-        });
-    }
-    Plan { steps }
+/// `kubes compile`, then the output files in plan order (as `kubes plan` would apply them).
+fn compiled_outputs(project: &Path) -> Vec<PathBuf> {
+    run(Command::new(KUBES)
+        .arg("--project")
+        .arg(project)
+        .arg("compile"));
+    let opts = kubes::project::ProjectOptions::new(project);
+    let (_, plan) = kubes::compile::compile_and_plan(&opts).expect("compiles");
+    plan.files().map(|f| project.join(&f.output)).collect()
 }

@@ -203,3 +203,58 @@ async fn a_lifecycle_failure_stops_the_run_and_is_reported_like_an_api_error() {
     )
     .is_none());
 }
+
+/// The seed's cleanup hook: deletes an object right before its file is applied.
+struct DeleteBeforeApply {
+    cluster: kubes::cluster::Cluster,
+    name: &'static str,
+}
+
+impl Lifecycle for DeleteBeforeApply {
+    fn at<'a>(&'a self, point: Point, target: Option<&'a PlannedFile>) -> LifecycleFuture<'a> {
+        Box::pin(async move {
+            if point.when == When::Before && target.is_some() {
+                let rk = self.cluster.resolve_kind("v1", "ConfigMap").await.unwrap();
+                let opts = DeleteOptions {
+                    wait: Some(std::time::Duration::from_secs(10)),
+                    ..Default::default()
+                };
+                self.cluster
+                    .delete_object(&rk, Some("default"), self.name, &opts)
+                    .await
+                    .unwrap();
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_a_before_hook_deleted_is_reported_created_again() {
+    let srv = Server::start_async().await;
+    let cluster = srv.cluster().await;
+    let docs: Vec<String> = (0..5)
+        .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: default\ndata:\n  i: '{i}'\n"))
+        .collect();
+    // Enough ConfigMaps for the engine to list them up front rather than get each.
+    let p = plan(vec![file("migrate", "configmap", &docs.join("---\n"))]);
+    let first = apply_plan(&cluster, &p, &NoHooks, &Silent, &ApplyOptions::default(), 4).await;
+    assert!(first.ok, "{:?}", first.failure);
+    let hook = DeleteBeforeApply {
+        cluster: cluster.clone(),
+        name: "cm-2",
+    };
+    let again = apply_plan(&cluster, &p, &hook, &Silent, &ApplyOptions::default(), 4).await;
+    assert!(again.ok, "{:?}", again.failure);
+    let lines: Vec<String> = again.objects().map(|o| o.line()).collect();
+    assert_eq!(
+        lines,
+        [
+            "configmap/cm-0 unchanged",
+            "configmap/cm-1 unchanged",
+            "configmap/cm-2 created",
+            "configmap/cm-3 unchanged",
+            "configmap/cm-4 unchanged"
+        ]
+    );
+}

@@ -25,13 +25,7 @@ pub async fn apply_plan(
     options: &ApplyOptions,
     concurrency: usize,
 ) -> Report {
-    Walk {
-        cluster,
-        lifecycle,
-        progress,
-        op: Op::Apply(options.clone()),
-        concurrency,
-    }
+    Walk::new(cluster, lifecycle, progress, Op::Apply(options.clone()), concurrency)
     .run(plan)
     .await
 }

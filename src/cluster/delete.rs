@@ -17,13 +17,7 @@ pub async fn delete_plan(
     options: &DeleteOptions,
     concurrency: usize,
 ) -> Report {
-    Walk {
-        cluster,
-        lifecycle,
-        progress,
-        op: Op::Delete(options.clone()),
-        concurrency,
-    }
+    Walk::new(cluster, lifecycle, progress, Op::Delete(options.clone()), concurrency)
     .run(plan)
     .await
 }

@@ -47,8 +47,30 @@ pub(super) struct Walk<'a> {
     pub lifecycle: &'a dyn Lifecycle,
     pub progress: &'a dyn Progress,
     pub op: Op,
-    /// Files of one step in flight at once.
+    /// Files of one step in flight at once, and objects in flight at once overall.
     pub concurrency: usize,
+    /// Bounds requests in flight across files and objects.
+    permits: tokio::sync::Semaphore,
+}
+
+impl<'a> Walk<'a> {
+    pub(super) fn new(
+        cluster: &'a Cluster,
+        lifecycle: &'a dyn Lifecycle,
+        progress: &'a dyn Progress,
+        op: Op,
+        concurrency: usize,
+    ) -> Walk<'a> {
+        let concurrency = concurrency.max(1);
+        Walk {
+            cluster,
+            lifecycle,
+            progress,
+            op,
+            concurrency,
+            permits: tokio::sync::Semaphore::new(concurrency),
+        }
+    }
 }
 
 impl Walk<'_> {
@@ -82,6 +104,13 @@ impl Walk<'_> {
         {
             report.fail(hook_failure(f, None));
         }
+        let all: Vec<&PlannedFile> = steps.iter().flatten().copied().collect();
+        let known = if report.ok {
+            self.prefetch(&all).await
+        } else {
+            Known::new()
+        };
+        let known = &known;
         for files in &steps {
             if !report.ok {
                 report
@@ -89,8 +118,6 @@ impl Walk<'_> {
                     .extend(files.iter().map(|f| f.output.clone()));
                 continue;
             }
-            let known = self.prefetch(files).await;
-            let known = &known;
             let stop = AtomicBool::new(false);
             // (index in the step, None when not attempted)
             let mut results: Vec<(usize, Option<FileOutcome>)> =
@@ -110,7 +137,7 @@ impl Walk<'_> {
                             (i, Some((fr, failure)))
                         }
                     })
-                    .buffer_unordered(self.concurrency.max(1))
+                    .buffer_unordered(self.concurrency)
                     .collect()
                     .await;
             results.sort_by_key(|(i, _)| *i);
@@ -171,23 +198,56 @@ impl Walk<'_> {
         } else {
             file.objects.iter().collect()
         };
-        for obj in objects {
-            match self.object(obj, known).await {
-                Ok(r) => fr.objects.push(r),
-                Err(e) => {
-                    let failure = Failure {
-                        file: Some(file.output.clone()),
-                        object: Some(format!(
-                            "{}/{}",
-                            display_kind(&obj.api_version, &obj.kind),
-                            obj.name
-                        )),
-                        hook: None,
-                        kind: e.kind().to_string(),
-                        message: e.to_string(),
-                    };
-                    return (fr, Some(failure));
+        // Objects of one kind in a row do not depend on each other (unlike a CRD and its
+        // resources, or a Namespace and what lives in it): apply each such run concurrently,
+        // runs in document order.
+        for run in same_kind_runs(&objects) {
+            let stop = AtomicBool::new(false);
+            let results: Vec<Option<Result<ObjectResult, ClusterError>>> =
+                futures::stream::iter(run.iter())
+                    .map(|obj| {
+                        let stop = &stop;
+                        async move {
+                            if stop.load(Ordering::SeqCst) {
+                                return None;
+                            }
+                            let r = match self.permits.acquire().await {
+                                Ok(_permit) => self.object(obj, known).await,
+                                Err(_) => {
+                                    Err(ClusterError::Other(anyhow::anyhow!("engine shut down")))
+                                }
+                            };
+                            if r.is_err() {
+                                stop.store(true, Ordering::SeqCst);
+                            }
+                            Some(r)
+                        }
+                    })
+                    .buffered(self.concurrency)
+                    .collect()
+                    .await;
+            let mut failure = None;
+            for (obj, r) in run.iter().zip(results) {
+                match r {
+                    Some(Ok(o)) => fr.objects.push(o),
+                    Some(Err(e)) if failure.is_none() => {
+                        failure = Some(Failure {
+                            file: Some(file.output.clone()),
+                            object: Some(format!(
+                                "{}/{}",
+                                display_kind(&obj.api_version, &obj.kind),
+                                obj.name
+                            )),
+                            hook: None,
+                            kind: e.kind().to_string(),
+                            message: e.to_string(),
+                        });
+                    }
+                    _ => {}
                 }
+            }
+            if failure.is_some() {
+                return (fr, failure);
             }
         }
         if let Err(f) = self
@@ -219,7 +279,7 @@ impl Walk<'_> {
                     obj.namespace.clone(),
                     obj.name.clone(),
                 )) {
-                    Some(rv) => Before::Listed(rv.clone()),
+                    Some(live) => Before::Listed(live.clone()),
                     None => Before::Unknown,
                 };
                 let a = apply_known(self.cluster, &obj.body, opts, before).await?;
@@ -248,9 +308,11 @@ impl Walk<'_> {
 }
 
 impl Walk<'_> {
-    /// Before applying a step, list the kinds it has many objects of (one request per
-    /// kind and namespace instead of one GET per object) to know which exist and at what
-    /// resourceVersion. Anything not prefetched, or a failed list, falls back to a GET.
+    /// Before applying, list the kinds the plan has several objects of (one request per
+    /// kind and namespace instead of one GET per object) to know which exist, with which
+    /// uid and resourceVersion. A hook may delete and recreate an object in between: the
+    /// uid tells (see `objects::apply_known`). Anything not prefetched, or a failed list,
+    /// falls back to a GET.
     async fn prefetch(&self, files: &[&PlannedFile]) -> Known {
         let mut known = Known::new();
         let Op::Apply(opts) = &self.op else {
@@ -271,56 +333,77 @@ impl Walk<'_> {
                 .or_default()
                 .push(obj);
         }
-        for ((api_version, kind, ns), objs) in groups {
-            if objs.len() < PREFETCH_MIN {
-                continue;
-            }
-            let Ok(rk) = self.cluster.resolve_kind(&api_version, &kind).await else {
-                continue;
-            };
-            // Objects without a namespace resolve to the default one; keep it simple and
-            // prefetch only where the plan names the namespace (compile always does).
+        let lists = futures::stream::iter(
+            groups
+                .into_iter()
+                .filter(|(_, objs)| objs.len() >= PREFETCH_MIN),
+        )
+        .map(|((api_version, kind, ns), objs)| async move {
+            let rk = self.cluster.resolve_kind(&api_version, &kind).await.ok()?;
+            // Objects without a namespace resolve to the default one; prefetch only
+            // where the plan names it (compile always does).
             if rk.namespaced && ns.is_none() {
-                continue;
+                return None;
             }
-            let Ok(list) = self
+            let list = self
                 .cluster
                 .api(&rk, ns.as_deref())
                 .list_metadata(&ListParams::default())
                 .await
-            else {
-                continue;
-            };
-            let live: HashMap<String, Option<String>> = list
+                .ok()?;
+            let live: HashMap<String, Live> = list
                 .items
                 .into_iter()
-                .filter_map(|m| Some((m.metadata.name?, m.metadata.resource_version)))
+                .filter_map(|m| {
+                    let rv = m.metadata.resource_version.unwrap_or_default();
+                    Some((m.metadata.name?, (m.metadata.uid, rv)))
+                })
                 .collect();
+            Some((api_version, kind, ns, objs, live))
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+        for (api_version, kind, ns, objs, live) in lists.into_iter().flatten() {
             for obj in objs {
-                let rv = live.get(&obj.name).map(|rv| rv.clone().unwrap_or_default());
-                known.insert(
-                    (
-                        api_version.clone(),
-                        kind.clone(),
-                        ns.clone(),
-                        obj.name.clone(),
-                    ),
-                    rv,
+                let key = (
+                    api_version.clone(),
+                    kind.clone(),
+                    ns.clone(),
+                    obj.name.clone(),
                 );
+                known.insert(key, live.get(&obj.name).cloned());
             }
         }
         known
     }
 }
 
+/// Consecutive objects of the same apiVersion and kind.
+fn same_kind_runs<'o>(objects: &[&'o PlannedObject]) -> Vec<Vec<&'o PlannedObject>> {
+    let mut runs: Vec<Vec<&PlannedObject>> = vec![];
+    for &o in objects {
+        match runs.last_mut() {
+            Some(run) if run[0].api_version == o.api_version && run[0].kind == o.kind => {
+                run.push(o)
+            }
+            _ => runs.push(vec![o]),
+        }
+    }
+    runs
+}
+
 /// A file's report and the failure that stopped it, if any.
 type FileOutcome = (FileReport, Option<Failure>);
 
-/// Live resourceVersions by (apiVersion, kind, namespace, name); `None` = absent.
-type Known = HashMap<(String, String, Option<String>, String), Option<String>>;
+/// A listed object's uid and resourceVersion.
+type Live = (Option<String>, String);
 
-/// Objects of one kind and namespace in a step from which a list beats single gets.
-const PREFETCH_MIN: usize = 8;
+/// Listed objects by (apiVersion, kind, namespace, name); `None` = absent when listed.
+type Known = HashMap<(String, String, Option<String>, String), Option<Live>>;
+
+/// Objects of one kind and namespace in a plan from which a list beats single gets.
+const PREFETCH_MIN: usize = 4;
 
 /// Delete by reference; a kind the server no longer serves (its CRD is gone) means the
 /// object is gone too.
@@ -360,7 +443,35 @@ pub(super) fn hook_failure(f: LifecycleFailure, file: Option<&PathBuf>) -> Failu
 
 #[cfg(test)]
 mod tests {
-    use super::display_kind;
+    use super::{display_kind, same_kind_runs};
+    use crate::plan::PlannedObject;
+
+    fn obj(kind: &str, name: &str) -> PlannedObject {
+        PlannedObject {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+            namespace: None,
+            body: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn runs_split_where_the_kind_changes() {
+        let objs = [
+            obj("Namespace", "a"),
+            obj("ConfigMap", "x"),
+            obj("ConfigMap", "y"),
+            obj("Service", "s"),
+            obj("ConfigMap", "z"),
+        ];
+        let refs: Vec<&PlannedObject> = objs.iter().collect();
+        let runs: Vec<Vec<&str>> = same_kind_runs(&refs)
+            .iter()
+            .map(|r| r.iter().map(|o| o.name.as_str()).collect())
+            .collect();
+        assert_eq!(runs, vec![vec!["a"], vec!["x", "y"], vec!["s"], vec!["z"]]);
+    }
 
     #[test]
     fn display_kind_matches_kubectl() {

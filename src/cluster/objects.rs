@@ -77,8 +77,8 @@ impl Applied {
 pub(super) enum Before {
     /// Nothing: get it first.
     Unknown,
-    /// Listed already: its resourceVersion, or `None` when it does not exist.
-    Listed(Option<String>),
+    /// Listed already: its uid and resourceVersion, or `None` when it did not exist.
+    Listed(Option<(Option<String>, String)>),
 }
 
 pub(super) async fn apply(
@@ -106,23 +106,29 @@ pub(super) async fn apply_known(
     // The live version before the patch tells created from configured from unchanged:
     // a no-op server-side apply does not bump resourceVersion. A dry run compares content,
     // so it needs the whole object.
-    let (before_rv, before_obj): (Option<String>, Option<DynamicObject>) = match known {
-        Before::Listed(rv) if !opts.dry_run => (rv, None),
-        _ => {
-            let live = api.get_opt(&r.name).await?;
-            (
-                live.as_ref()
-                    .map(|b| b.metadata.resource_version.clone().unwrap_or_default()),
-                live,
-            )
-        }
-    };
+    let (before, before_obj): (Option<(Option<String>, String)>, Option<DynamicObject>) =
+        match known {
+            Before::Listed(live) if !opts.dry_run => (live, None),
+            _ => {
+                let live = api.get_opt(&r.name).await?;
+                let ids = live.as_ref().map(|b| {
+                    let m = &b.metadata;
+                    (
+                        m.uid.clone(),
+                        m.resource_version.clone().unwrap_or_default(),
+                    )
+                });
+                (ids, live)
+            }
+        };
     let mut params = PatchParams::apply(&opts.field_manager);
     params.force = opts.force_conflicts;
     params.dry_run = opts.dry_run;
     let after = api.patch(&r.name, &params, &Patch::Apply(obj)).await?;
-    let outcome = match (&before_rv, &before_obj) {
+    let outcome = match (&before, &before_obj) {
         (None, _) => ApplyOutcome::Created,
+        // Deleted and recreated since it was listed (say, by a before-hook): ours created it.
+        (Some((uid, _)), _) if uid.is_some() && *uid != after.metadata.uid => ApplyOutcome::Created,
         (Some(_), Some(b)) if opts.dry_run => {
             // A dry run never bumps resourceVersion: compare content instead.
             if super::diff::comparable(&serde_json::to_value(b).unwrap_or_default())
@@ -133,7 +139,7 @@ pub(super) async fn apply_known(
                 ApplyOutcome::Configured
             }
         }
-        (Some(rv), _) if Some(rv) == after.metadata.resource_version.as_ref() => {
+        (Some((_, rv)), _) if Some(rv) == after.metadata.resource_version.as_ref() => {
             ApplyOutcome::Unchanged
         }
         (Some(_), _) => ApplyOutcome::Configured,

@@ -9,7 +9,8 @@
 //! ways get the output compiled beforehand (not timed).
 //!
 //! Run: `cargo bench --bench apply` (add `--profile dev` to skip the optimised build).
-//! `KUBES_BENCH_ROLES` changes the number of roles (20 objects each).
+//! `KUBES_BENCH_ROLES` changes the number of roles (20 objects each),
+//! `KUBES_BENCH_CONCURRENCY` kubes' `--concurrency` (default 32).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,13 +35,14 @@ fn main() {
 
     // kubes: compile + apply, one process.
     let project = write_project(work.path(), "bench-kubes", roles);
+    let concurrency = std::env::var("KUBES_BENCH_CONCURRENCY").unwrap_or_else(|_| "32".into());
     let t = Instant::now();
     run(Command::new(KUBES)
         .arg("--project")
         .arg(&project)
         .arg("--kubeconfig")
         .arg(&kubeconfig)
-        .args(["apply", "-q"]));
+        .args(["apply", "-q", "--concurrency", &concurrency]));
     let kubes = t.elapsed();
     check_count(&kubeconfig, "bench-kubes", objects - 1);
 

@@ -10,13 +10,16 @@
 //!
 //! Run: `cargo bench --bench apply` (add `--profile dev` to skip the optimised build).
 //! `KUBES_BENCH_ROLES` changes the number of roles (20 objects each),
-//! `KUBES_BENCH_CONCURRENCY` kubes' `--concurrency` (default 32).
+//! `KUBES_BENCH_CONCURRENCY` kubes' `--concurrency` (default 32), `KUBES_BENCH_LATENCY_MS`
+//! the scenarios' added latency per API request (default `0,5`: loopback, then a round trip
+//! like a remote cluster's). The loopback server does each write under one global lock, so
+//! at 0 ms every way is bound by the server and concurrency cannot show.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kube_testserver::{Options, TestServer};
+use kube_testserver::{Faults, Options, TestServer};
 
 const KUBECTL: &str = "/usr/bin/kubectl";
 const KUBES: &str = env!("CARGO_BIN_EXE_kubes");
@@ -26,12 +29,33 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(25);
-    let srv = TestServer::start_blocking(Options::default()).expect("test server starts");
-    let kubeconfig = srv.kubeconfig_path().to_path_buf();
-    let work = tempfile::tempdir().expect("temp dir");
+    let latencies: Vec<u64> = std::env::var("KUBES_BENCH_LATENCY_MS")
+        .unwrap_or_else(|_| "0,5".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
     let objects = roles * 20 + 1;
     let files = roles * 3 + 1;
     println!("apply a project of {objects} objects in {files} files to the test API server");
+    for ms in latencies {
+        scenario(roles, Duration::from_millis(ms));
+    }
+}
+
+/// One side-by-side run against a fresh server that adds `latency` to every request
+/// (0: loopback; a few ms: what a remote cluster's round trip adds).
+fn scenario(roles: usize, latency: Duration) {
+    let srv = TestServer::start_blocking(Options {
+        faults: Faults {
+            latency,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("test server starts");
+    let kubeconfig = srv.kubeconfig_path().to_path_buf();
+    let work = tempfile::tempdir().expect("temp dir");
+    let objects = roles * 20 + 1;
 
     // kubes: compile + apply, one process.
     let project = write_project(work.path(), "bench-kubes", roles);
@@ -79,6 +103,8 @@ fn main() {
     let one = t.elapsed();
     check_count(&kubeconfig, "bench-kubectl-dir", objects - 1);
 
+    println!();
+    println!("added API latency per request: {} ms", latency.as_millis());
     println!("{:<52} {:>8}", "way", "time");
     println!("{:<52} {:>8}", "kubes apply (compile + apply)", fmt(kubes));
     println!(

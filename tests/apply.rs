@@ -247,3 +247,32 @@ fn a_role_argument_applies_only_that_role() {
         .unwrap()
         .contains("no role \"nosuch\" in the plan (roles: migrate, shared, web)"));
 }
+
+#[test]
+fn a_dry_run_says_what_would_change_and_changes_nothing() {
+    let srv = Server::start();
+    let project = copy_project(&repo().join("examples/migration"));
+    srv.kubes(project.path()).arg("apply").assert().success();
+    let out = srv
+        .kubes(project.path())
+        .args(["deploy", "--dry-run", "--image", "demo/web:3", "web"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "=> apply .kubes/output/web/service.yaml\nservice/web unchanged (server dry run)\n\
+         => apply .kubes/output/web/deployment.yaml\ndeployment.apps/web configured (server dry run)\n"
+    );
+    let dep = kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"],
+    )
+    .unwrap();
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"],
+        "demo/web:1"
+    );
+}

@@ -107,3 +107,44 @@ fn delete_wait_returns_once_objects_are_gone() {
     .is_none());
     assert!(kubectl_json(srv.kubeconfig(), &["get", "service", "web", "-n", "demo"]).is_none());
 }
+
+#[test]
+fn delete_reports_as_json_for_ci() {
+    let srv = Server::start();
+    let project = copy_project(&repo().join("examples/migration"));
+    srv.kubes(project.path())
+        .args(["apply", "shared", "web"])
+        .assert()
+        .success();
+    let out = srv
+        .kubes(project.path())
+        .args(["delete", "-y", "--output", "json", "migrate", "web"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(report["step"], "delete");
+    assert_eq!(report["ok"], true);
+    let actions: Vec<(String, String)> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["objects"].as_array().unwrap().iter())
+        .map(|o| {
+            (
+                o["display"].as_str().unwrap().to_string(),
+                o["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("deployment.apps/web".to_string(), "deleted".to_string()),
+            ("service/web".to_string(), "deleted".to_string()),
+            ("job.batch/migrate".to_string(), "absent".to_string()),
+        ]
+    );
+}

@@ -82,24 +82,24 @@ async fn main() -> anyhow::Result<()> {
     };
 
     println!("kube-testserver scale (in-process server + kube-rs client, HTTPS, one process)");
-    println!("{:<44} {:>14} {:>14}", "measure", "baseline", "10,000 objects");
-    println!("{:<44} {:>11.1} MB {:>11.1} MB", "process RSS (baseline: empty server)", rss_empty, rss_10k);
-    println!("{:<44} {:>11.1} MB {:>11.1} MB", "RSS growth over the empty server", 0.0, rss_10k - rss_empty);
-    println!("{:<44} {:>11.1} MB {:>11.1} MB", "RSS after 5 full lists", rss_100, rss_after_lists);
+    println!("{:<52} {:>14} {:>14}", "measure", "baseline", "10,000 objects");
+    println!("{:<52} {:>11.1} MB {:>11.1} MB", "process RSS (baseline: empty server)", rss_empty, rss_10k);
+    println!("{:<52} {:>11.1} MB {:>11.1} MB", "RSS growth over the empty server", 0.0, rss_10k - rss_empty);
+    println!("{:<52} {:>11.1} MB {:>11.1} MB", "RSS after 5 full lists", rss_100, rss_after_lists);
     println!(
-        "{:<44} {:>11.1} ms {:>11.1} ms",
+        "{:<52} {:>11.1} ms {:>11.1} ms",
         format!("list all ConfigMaps, best of 5 ({n_100} / {n_10k} items)"),
         list_100.as_secs_f64() * 1e3,
         list_10k.as_secs_f64() * 1e3
     );
     println!(
-        "{:<44} {:>14} {:>11.1} ms",
+        "{:<52} {:>14} {:>11.1} ms",
         format!("list with labelSelector ({n_label} of 10,000)"),
         "-",
         label_10k.as_secs_f64() * 1e3
     );
     println!(
-        "{:<44} {:>11.2} ms {:>11.2} ms",
+        "{:<52} {:>11.2} ms {:>11.2} ms",
         "create, per object (32 concurrent)",
         fill_100.as_secs_f64() * 1e3 / 100.0,
         fill_rest.as_secs_f64() * 1e3 / 9_900.0

@@ -237,6 +237,10 @@ impl Cluster {
             drop(store);
             // PUT creates when the object is missing (allowCreateOnUpdate for most kinds).
             if w.subresource.is_empty() {
+                let mut body = body;
+                if body.pointer("/metadata/name").is_none() && body.is_object() {
+                    body["metadata"]["name"] = json!(name);
+                }
                 return self.create(rt, ns, body, w);
             }
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
@@ -464,6 +468,14 @@ impl Cluster {
         let gone = store.remove(&key, ns, name).expect("present under the lock");
         if rt.kind == "CustomResourceDefinition" {
             self.registry.remove_crd(&gone);
+            let group = gone.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+            let plural = gone.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default();
+            let key = format!("{group}/{plural}");
+            let doomed: Vec<(String, String)> =
+                store.list(&key, None).map(|o| (meta::namespace_of(o).to_string(), meta::name_of(o).to_string())).collect();
+            for (ns, name) in doomed {
+                store.remove(&key, &ns, &name);
+            }
         }
         if policy != "Foreground" {
             self.collect_dependents(&mut store, &gone, policy);

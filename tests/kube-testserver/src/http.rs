@@ -230,7 +230,11 @@ fn wants_table(headers: &HeaderMap) -> bool {
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     if ct.contains("protobuf") {
-        return Err(ApiError::unsupported_media(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})")));
+        return crate::protobuf::decode(body).map_err(|e| {
+            ApiError::unsupported_media(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({e})"
+            ))
+        });
     }
     if body.is_empty() {
         return Ok(Value::Null);

@@ -17,6 +17,7 @@ pub mod logs;
 pub mod meta;
 pub mod patch;
 mod podlogs;
+pub mod protobuf;
 mod tls;
 pub mod registry;
 pub mod script;

@@ -217,6 +217,12 @@ pub fn api_resource_list(types: &[ResourceType], group: &str, version: &str) -> 
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
         }
+        // `kubectl get all` expands the "all" category.
+        if !t.from_crd
+            && matches!(t.kind.as_str(), "Pod" | "Service" | "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob")
+        {
+            r["categories"] = json!(["all"]);
+        }
         resources.push(r);
         for sub in &t.subresources {
             let (kind, verbs) = match sub.as_str() {

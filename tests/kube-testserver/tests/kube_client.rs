@@ -394,3 +394,46 @@ async fn on_failure_jobs_restart_the_container_and_keep_previous_logs() {
     assert_eq!(pods.logs(name, &LogParams::default()).await.unwrap(), "second try\n");
     assert_eq!(pods.logs(name, &LogParams { previous: true, ..Default::default() }).await.unwrap(), "first try\n");
 }
+
+#[tokio::test]
+async fn deletion_propagates_foreground_background_and_orphan_and_honours_finalizers() {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let client = common::client(&srv).await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for name in ["fg", "orphaned"] {
+        jobs.create(&PostParams::default(), &job(name, r#"{"attempts": [{"run_ms": 10000}]}"#, 0)).await.unwrap();
+    }
+    let count = |name: &'static str| {
+        let pods = pods.clone();
+        async move { pods.list(&ListParams::default().labels(&format!("job-name={name}"))).await.unwrap().items.len() }
+    };
+    while count("fg").await == 0 || count("orphaned").await == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    jobs.delete("fg", &DeleteParams::foreground()).await.unwrap();
+    assert_eq!(count("fg").await, 0);
+    // No propagationPolicy: batch/v1 Jobs orphan their pods.
+    jobs.delete("orphaned", &DeleteParams::default()).await.unwrap();
+    assert_eq!(count("orphaned").await, 1);
+    let orphan = pods.list(&ListParams::default().labels("job-name=orphaned")).await.unwrap().items.remove(0);
+    assert!(orphan.metadata.owner_references.unwrap_or_default().is_empty());
+
+    // A finalizer holds deletion until it is removed.
+    let mut held = cm("held", json!({}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    cms.create(&PostParams::default(), &held).await.unwrap();
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let marked = cms.get("held").await.unwrap();
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    cms.patch("held", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    assert!(api_error(cms.get("held").await.unwrap_err()).is_not_found());
+
+    // deletecollection by label.
+    for i in 0..3 {
+        cms.create(&PostParams::default(), &cm(&format!("bulk-{i}"), json!({}))).await.unwrap();
+    }
+    cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("app=web")).await.unwrap();
+    assert!(cms.list(&ListParams::default().labels("app=web")).await.unwrap().items.is_empty());
+}

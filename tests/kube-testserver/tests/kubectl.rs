@@ -188,3 +188,19 @@ fn requests_without_the_token_are_unauthorized() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Unauthorized") || err.contains("provide credentials"), "{err}");
 }
+
+#[test]
+fn generator_commands_that_send_protobuf_work_for_simple_kinds() {
+    let srv = start();
+    ok(kubectl(&srv, &["create", "namespace", "team-a"]));
+    ok(kubectl(&srv, &["create", "configmap", "settings", "-n", "team-a", "--from-literal=mode=fast"]));
+    ok(kubectl(&srv, &["create", "secret", "generic", "creds", "-n", "team-a", "--from-literal=password=s3cret"]));
+    let cm: serde_json::Value = serde_json::from_str(&ok(kubectl(&srv, &["get", "cm", "settings", "-n", "team-a", "-o", "json"]))).unwrap();
+    assert_eq!(cm["data"]["mode"], "fast");
+    let secret: serde_json::Value = serde_json::from_str(&ok(kubectl(&srv, &["get", "secret", "creds", "-n", "team-a", "-o", "json"]))).unwrap();
+    assert_eq!(secret["data"]["password"], "czNjcmV0");
+    // Deleting the namespace takes its contents with it.
+    ok(kubectl(&srv, &["delete", "namespace", "team-a"]));
+    let out = kubectl(&srv, &["get", "cm", "settings", "-n", "team-a"]);
+    assert!(!out.status.success());
+}

@@ -207,7 +207,11 @@ impl Cluster {
             }
             m.insert("uid".into(), json!(uid));
             m.insert("creationTimestamp".into(), json!(now_rfc3339()));
-            m.insert("generation".into(), json!(1));
+            if rt.has_generation() {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
             m.remove("resourceVersion");
             m.remove("deletionTimestamp");
             m.remove("managedFields");
@@ -373,7 +377,7 @@ impl Cluster {
                 }
             }
         }
-        if spec_of(&new) != spec_of(old) {
+        if rt.has_generation() && spec_of(&new) != spec_of(old) {
             let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
             new["metadata"]["generation"] = json!(g + 1);
         }
@@ -683,11 +687,16 @@ mod tests {
     #[test]
     fn generation_moves_on_spec_change_only() {
         let c = Cluster::new(1, 100);
-        let rt = c.registry.find("", "v1", "configmaps").unwrap();
-        c.create(&rt, "default", cm("g"), &w("t")).unwrap();
+        let rt = c.registry.find("apps", "v1", "deployments").unwrap();
+        let d = json!({"metadata": {"name": "g"}, "spec": {"selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        c.create(&rt, "default", d, &w("t")).unwrap();
         let o = c.modify(&rt, "default", "g", "t", "", |o| o["metadata"]["labels"] = json!({"a": "b"})).unwrap();
         assert_eq!(o["metadata"]["generation"], 1);
-        let o = c.modify(&rt, "default", "g", "t", "", |o| o["data"]["k"] = json!("changed")).unwrap();
+        let o = c.modify(&rt, "default", "g", "t", "", |o| o["spec"]["replicas"] = json!(3)).unwrap();
         assert_eq!(o["metadata"]["generation"], 2);
+        // Like the apiserver, ConfigMaps carry no generation at all.
+        let cms = c.registry.find("", "v1", "configmaps").unwrap();
+        assert!(c.create(&cms, "default", cm("nogen"), &w("t")).unwrap().pointer("/metadata/generation").is_none());
     }
 }

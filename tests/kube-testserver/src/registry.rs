@@ -33,6 +33,12 @@ impl ResourceType {
         format!("{}/{}", self.group, self.plural)
     }
 
+    /// Whether `metadata.generation` is kept (workloads and custom resources; core/v1 and
+    /// RBAC objects have none, as in Kubernetes).
+    pub fn has_generation(&self) -> bool {
+        self.from_crd || !(self.group.is_empty() || self.group == "rbac.authorization.k8s.io") || self.kind == "Pod"
+    }
+
     pub fn has_status(&self) -> bool {
         self.subresources.iter().any(|s| s == "status")
     }

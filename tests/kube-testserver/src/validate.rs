@@ -102,6 +102,11 @@ pub fn default_on_create(rt: &ResourceType, obj: &mut Value, uid: &str) {
                 spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
             }
         }
+        ("", "PersistentVolumeClaim") => {
+            // No storage provisioner to wait for: claims bind at once.
+            obj["status"] = json!({"phase": "Bound", "accessModes": obj.pointer("/spec/accessModes").cloned().unwrap_or(json!([])),
+                "capacity": obj.pointer("/spec/resources/requests").cloned().unwrap_or(json!({}))});
+        }
         ("", "Pod") => {
             if obj.get("status").is_none() {
                 obj["status"] = json!({"phase": "Pending"});

@@ -437,3 +437,27 @@ async fn deletion_propagates_foreground_background_and_orphan_and_honours_finali
     cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("app=web")).await.unwrap();
     assert!(cms.list(&ListParams::default().labels("app=web")).await.unwrap().items.is_empty());
 }
+
+#[tokio::test]
+async fn statefulsets_report_ready_and_finished_jobs_expire_after_their_ttl() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let client = common::client(&srv).await;
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let s: StatefulSet = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"replicas": 3, "serviceName": "db",
+        "selector": {"matchLabels": {"app": "db"}},
+        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:17"}]}}}}))
+    .unwrap();
+    sts.create(&PostParams::default(), &s).await.unwrap();
+    let ready = |s: Option<&StatefulSet>| s.and_then(|s| s.status.as_ref()).is_some_and(|st| st.ready_replicas == Some(3) && st.observed_generation == Some(1));
+    tokio::time::timeout(Duration::from_secs(5), await_condition(sts.clone(), "db", ready)).await.unwrap().unwrap();
+
+    let jobs: Api<Job> = Api::namespaced(client, "default");
+    let mut j = job("short-lived", r#"{"attempts": [{}]}"#, 0);
+    j.spec.as_mut().unwrap().ttl_seconds_after_finished = Some(0);
+    let uid = jobs.create(&PostParams::default(), &j).await.unwrap().metadata.uid.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), await_condition(jobs.clone(), "short-lived", conditions::is_deleted(&uid)))
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -392,6 +392,21 @@ impl JobRun {
         if let Some(job) = self.job() {
             record(&self.cluster, &job, false, "Completed", "Job completed", "job-controller");
         }
+        self.expire_after_ttl();
+    }
+
+    /// `ttlSecondsAfterFinished`: delete the finished Job (and its pods) after the TTL.
+    fn expire_after_ttl(&self) {
+        let Some(ttl) = self.job().and_then(|j| j.pointer("/spec/ttlSecondsAfterFinished").and_then(Value::as_u64)) else {
+            return;
+        };
+        let (cluster, jobs, ns, name, uid) = (self.cluster.clone(), self.jobs.clone(), self.ns.clone(), self.name.clone(), self.uid.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(ttl)).await;
+            if cluster.get(&jobs, &ns, &name).is_ok_and(|j| uid_of(&j) == uid) {
+                let _ = cluster.delete(&jobs, &ns, &name, Some("Background"), Some(&uid), false);
+            }
+        });
     }
 
     fn finish_failed(&self, failed: i64, reason: &str, message: &str) {
@@ -410,6 +425,7 @@ impl JobRun {
         if let Some(job) = self.job() {
             record(&self.cluster, &job, true, reason, message, "job-controller");
         }
+        self.expire_after_ttl();
     }
 }
 

@@ -52,7 +52,11 @@ impl<'a> Reader<'a> {
             }
             2 => {
                 let len = self.varint()? as usize;
-                let end = self.pos.checked_add(len).filter(|e| *e <= self.buf.len()).ok_or("truncated field")?;
+                let end = self
+                    .pos
+                    .checked_add(len)
+                    .filter(|e| *e <= self.buf.len())
+                    .ok_or("truncated field")?;
                 let b = &self.buf[self.pos..end];
                 self.pos = end;
                 Field::Bytes(b)
@@ -124,7 +128,9 @@ fn object_meta(b: &[u8]) -> Result<Value, String> {
 
 /// Decode a protobuf request body into the JSON object it stands for.
 pub fn decode(body: &[u8]) -> Result<Value, String> {
-    let rest = body.strip_prefix(MAGIC).ok_or("the body lacks the Kubernetes protobuf prefix")?;
+    let rest = body
+        .strip_prefix(MAGIC)
+        .ok_or("the body lacks the Kubernetes protobuf prefix")?;
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     let mut r = Reader::new(rest);
     while let Some((n, f)) = r.next()? {
@@ -147,7 +153,10 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
         }
     }
     if !SUPPORTED.contains(&kind.as_str()) {
-        return Err(format!("protobuf bodies are understood for {} only, not {kind:?}; send JSON", SUPPORTED.join(", ")));
+        return Err(format!(
+            "protobuf bodies are understood for {} only, not {kind:?}; send JSON",
+            SUPPORTED.join(", ")
+        ));
     }
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), json!(api_version));
@@ -179,7 +188,9 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
                     binary.insert(k, v);
                 }
             }
-            ("ConfigMap", 4, Field::Varint(v)) | ("Secret", 5, Field::Varint(v)) => drop(obj.insert("immutable".into(), json!(v != 0))),
+            ("ConfigMap", 4, Field::Varint(v)) | ("Secret", 5, Field::Varint(v)) => {
+                drop(obj.insert("immutable".into(), json!(v != 0)))
+            }
             ("Secret", 3, Field::Bytes(b)) => drop(obj.insert("type".into(), json!(string(b)?))),
             ("Secret", 4, Field::Bytes(b)) => {
                 let (k, v) = map_entry(b, false)?;
@@ -188,7 +199,11 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             _ => {}
         }
     }
-    for (k, m) in [("data", data), ("binaryData", binary), ("stringData", string_data)] {
+    for (k, m) in [
+        ("data", data),
+        ("binaryData", binary),
+        ("stringData", string_data),
+    ] {
         if !m.is_empty() {
             obj.insert(k.into(), Value::Object(m));
         }
@@ -208,13 +223,24 @@ mod tests {
 
     #[test]
     fn decodes_a_configmap_envelope() {
-        let meta = [field(1, b"cfg"), field(11, &[field(1, b"app"), field(2, b"web")].concat())].concat();
-        let raw = [field(1, &meta), field(2, &[field(1, b"k"), field(2, b"v")].concat())].concat();
+        let meta = [
+            field(1, b"cfg"),
+            field(11, &[field(1, b"app"), field(2, b"web")].concat()),
+        ]
+        .concat();
+        let raw = [
+            field(1, &meta),
+            field(2, &[field(1, b"k"), field(2, b"v")].concat()),
+        ]
+        .concat();
         let type_meta = [field(1, b"v1"), field(2, b"ConfigMap")].concat();
         let body = [MAGIC.to_vec(), field(1, &type_meta), field(2, &raw)].concat();
         let v = decode(&body).unwrap();
-        assert_eq!(v, json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "cfg", "labels": {"app": "web"}}, "data": {"k": "v"}}));
+        assert_eq!(
+            v,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "cfg", "labels": {"app": "web"}}, "data": {"k": "v"}})
+        );
     }
 
     #[test]

@@ -58,8 +58,16 @@ pub fn spawn(cluster: Arc<Cluster>, logs: Arc<LogStore>, timing: Timing) {
                         continue;
                     }
                     match ev.key.as_str() {
-                        "batch/jobs" => job::on_event(&cluster, &logs, &timing, &mut jobs, &ev.object),
-                        "apps/deployments" => deployment::on_event(&cluster, &logs, &timing, &mut deployments, &ev.object),
+                        "batch/jobs" => {
+                            job::on_event(&cluster, &logs, &timing, &mut jobs, &ev.object)
+                        }
+                        "apps/deployments" => deployment::on_event(
+                            &cluster,
+                            &logs,
+                            &timing,
+                            &mut deployments,
+                            &ev.object,
+                        ),
                         key @ ("apps/statefulsets" | "apps/daemonsets") => {
                             workloads::on_event(&cluster, &timing, &mut workloads, key, &ev.object)
                         }
@@ -68,11 +76,26 @@ pub fn spawn(cluster: Arc<Cluster>, logs: Arc<LogStore>, timing: Timing) {
                 }
                 Err(RecvError::Lagged(_)) => {
                     // Missed events: look at every Job and Deployment again.
-                    for (key, obj) in cluster.all_of(&["batch/jobs", "apps/deployments", "apps/statefulsets", "apps/daemonsets"]) {
+                    for (key, obj) in cluster.all_of(&[
+                        "batch/jobs",
+                        "apps/deployments",
+                        "apps/statefulsets",
+                        "apps/daemonsets",
+                    ]) {
                         match key.as_str() {
-                            "batch/jobs" => job::on_event(&cluster, &logs, &timing, &mut jobs, &obj),
-                            "apps/deployments" => deployment::on_event(&cluster, &logs, &timing, &mut deployments, &obj),
-                            other => workloads::on_event(&cluster, &timing, &mut workloads, other, &obj),
+                            "batch/jobs" => {
+                                job::on_event(&cluster, &logs, &timing, &mut jobs, &obj)
+                            }
+                            "apps/deployments" => deployment::on_event(
+                                &cluster,
+                                &logs,
+                                &timing,
+                                &mut deployments,
+                                &obj,
+                            ),
+                            other => {
+                                workloads::on_event(&cluster, &timing, &mut workloads, other, &obj)
+                            }
                         }
                     }
                 }

@@ -342,7 +342,7 @@ async fn a_job_out_of_retries_fails_with_backoff_limit_exceeded_and_deadline_exc
     .await
     .unwrap();
     let mut stuck = job("stuck", r#"{"image_pull_error": true}"#, 6);
-    stuck.spec.as_mut().unwrap().active_deadline_seconds = Some(1);
+    stuck.spec.as_mut().unwrap().active_deadline_seconds = Some(2);
     jobs.create(&PostParams::default(), &stuck).await.unwrap();
 
     let failed_reason = |j: Option<&Job>| {
@@ -371,24 +371,27 @@ async fn a_job_out_of_retries_fails_with_backoff_limit_exceeded_and_deadline_exc
 
     // The image never pulls: the pod waits in ErrImagePull/ImagePullBackOff until the deadline.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stuck_pods = pods
-        .list(&ListParams::default().labels("job-name=stuck"))
-        .await
-        .unwrap();
-    let waiting = stuck_pods.items[0]
-        .status
-        .as_ref()
-        .unwrap()
-        .container_statuses
-        .as_ref()
-        .unwrap()[0]
-        .state
-        .as_ref()
-        .unwrap()
-        .waiting
-        .clone()
-        .unwrap();
+    let waiting_reason = |p: &Pod| {
+        p.status
+            .as_ref()?
+            .container_statuses
+            .as_ref()?
+            .first()?
+            .state
+            .as_ref()?
+            .waiting
+            .clone()
+    };
+    let waiting = loop {
+        let stuck_pods = pods
+            .list(&ListParams::default().labels("job-name=stuck"))
+            .await
+            .unwrap();
+        if let Some(w) = stuck_pods.items.iter().find_map(waiting_reason) {
+            break w;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert!(
         matches!(
             waiting.reason.as_deref(),

@@ -226,7 +226,8 @@ fn get_watch_sees_a_job_go_from_running_to_complete() {
     });
     // Let the watch establish before the job appears.
     std::thread::sleep(Duration::from_millis(500));
-    let script = r#"{"attempts": [{"logs": [{"line": "x", "after_ms": 200}]}]}"#;
+    // Long enough that a slow kubectl start still lists the job while it runs.
+    let script = r#"{"attempts": [{"logs": [{"line": "x", "after_ms": 1500}]}]}"#;
     ok(kubectl_stdin(
         &srv,
         &["apply", "-f", "-"],

@@ -385,6 +385,38 @@ async fn resource_request(
                 res.remaining,
             ))
         }
+        (Method::GET, Some(name)) if sub == "scale" => {
+            Ok(json_response(200, &scale_of(&*c.get(rt, &ns, name)?)))
+        }
+        (Method::PUT | Method::PATCH, Some(name)) if sub == "scale" => {
+            let current = scale_of(&*c.get(rt, &ns, name)?);
+            let body = parse_body(headers, &body)?;
+            let mut wanted = current.clone();
+            if *method == Method::PUT {
+                wanted = body;
+            } else {
+                crate::patch::merge_patch(&mut wanted, &body);
+            }
+            let replicas = wanted
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Scale",
+                        "autoscaling",
+                        name,
+                        vec![crate::status::Cause {
+                            reason: "FieldValueRequired",
+                            field: "spec.replicas".into(),
+                            message: "Required value".into(),
+                        }],
+                    )
+                })?;
+            let obj = c.modify(rt, &ns, name, &manager(q, headers, "unknown"), "", |o| {
+                o["spec"]["replicas"] = json!(replicas)
+            })?;
+            Ok(json_response(200, &scale_of(&obj)))
+        }
         (Method::GET, Some(name)) => {
             if sub == "log" {
                 return crate::podlogs::serve(app, &ns, name, q).await;
@@ -532,6 +564,27 @@ async fn resource_request(
             "the server does not allow this method on the requested resource ({method} {path})"
         ))),
     }
+}
+
+/// The `autoscaling/v1 Scale` view of a workload.
+fn scale_of(obj: &Value) -> Value {
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"], "uid": obj["metadata"]["uid"],
+            "resourceVersion": obj["metadata"]["resourceVersion"], "creationTimestamp": obj["metadata"]["creationTimestamp"]},
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
+    })
 }
 
 fn list_response(

@@ -109,7 +109,7 @@ fn builtins() -> Vec<ResourceType> {
             "deployments",
             true,
             &["deploy"],
-            &["status"],
+            &["status", "scale"],
         ),
         builtin(
             "apps",
@@ -118,7 +118,7 @@ fn builtins() -> Vec<ResourceType> {
             "statefulsets",
             true,
             &["sts"],
-            &["status"],
+            &["status", "scale"],
         ),
         builtin(
             "apps",
@@ -136,7 +136,7 @@ fn builtins() -> Vec<ResourceType> {
             "replicasets",
             true,
             &["rs"],
-            &["status"],
+            &["status", "scale"],
         ),
         builtin("batch", "v1", "Job", "jobs", true, &[], &["status"]),
         builtin(
@@ -397,13 +397,18 @@ pub fn api_resource_list(types: &[ResourceType], group: &str, version: &str) -> 
                 "scale" => ("Scale", json!(["get", "patch", "update"])),
                 _ => (t.kind.as_str(), json!(["get", "patch", "update"])),
             };
-            resources.push(json!({
+            let mut r = json!({
                 "name": format!("{}/{}", t.plural, sub),
                 "singularName": "",
                 "namespaced": t.namespaced,
                 "kind": kind,
                 "verbs": verbs,
-            }));
+            });
+            if sub == "scale" {
+                r["group"] = json!("autoscaling");
+                r["version"] = json!("v1");
+            }
+            resources.push(r);
         }
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})

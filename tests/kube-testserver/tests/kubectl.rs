@@ -124,6 +124,18 @@ fn server_side_and_client_side_apply_then_get_and_delete() {
     assert!(table.contains("deployment.apps/web"), "{table}");
     assert!(table.contains("service/web"), "{table}");
 
+    let out = ok(kubectl(
+        &srv,
+        &["scale", "deployment", "web", "--replicas=3"],
+    ));
+    assert!(out.contains("deployment.apps/web scaled"), "{out}");
+    let dep: serde_json::Value = serde_json::from_str(&ok(kubectl(
+        &srv,
+        &["get", "deployment", "web", "-o", "json"],
+    )))
+    .unwrap();
+    assert_eq!(dep["spec"]["replicas"], 3);
+
     let out = ok(kubectl(&srv, &["delete", "configmap", "app-config"]));
     assert!(out.contains("configmap \"app-config\" deleted"), "{out}");
     let missing = kubectl(&srv, &["get", "configmap", "app-config"]);

@@ -486,12 +486,7 @@ pub fn apply(
     }
     merge_applied(live, &to_merge, "");
 
-    managers.retain(|m| {
-        !(m.manager == manager
-            && m.operation == "Apply"
-            && (m.subresource == "status") == status_only)
-    });
-    managers.push(Manager {
+    let entry = Manager {
         manager: manager.to_string(),
         operation: "Apply".into(),
         api_version,
@@ -502,7 +497,19 @@ pub fn apply(
         },
         time: now_rfc3339(),
         fields: new_set,
-    });
+    };
+    // Replace in place: re-applying the same config must leave the object byte-identical
+    // (no-op, no new resourceVersion), so the entry keeps its position.
+    match managers.iter_mut().find(|m| {
+        m.manager == manager && m.operation == "Apply" && (m.subresource == "status") == status_only
+    }) {
+        Some(m) => {
+            if m.fields != entry.fields || m.api_version != entry.api_version {
+                *m = entry;
+            }
+        }
+        None => managers.push(entry),
+    }
     write_managers(live, &managers);
     Ok(())
 }
@@ -594,6 +601,23 @@ mod tests {
         apply(&mut live, &cm(json!({"a": "1", "b": "2"})), "me", false, "").unwrap();
         apply(&mut live, &cm(json!({"a": "1"})), "me", false, "").unwrap();
         assert_eq!(live["data"], json!({"a": "1"}));
+    }
+
+    #[test]
+    fn reapplying_unchanged_config_leaves_the_object_identical() {
+        let mut live = json!({});
+        apply(&mut live, &cm(json!({"a": "1"})), "one", false, "").unwrap();
+        apply(
+            &mut live,
+            &cm(json!({"a": "1", "b": "2"})),
+            "two",
+            false,
+            "",
+        )
+        .unwrap();
+        let before = live.clone();
+        apply(&mut live, &cm(json!({"a": "1"})), "one", false, "").unwrap();
+        assert_eq!(live, before);
     }
 
     #[test]

@@ -50,7 +50,10 @@ async fn list_time(cms: &Api<ConfigMap>, n: usize) -> (Duration, usize) {
     let mut count = 0;
     for _ in 0..n {
         let t = Instant::now();
-        let list = cms.list(&ListParams::default()).await.expect("list succeeds");
+        let list = cms
+            .list(&ListParams::default())
+            .await
+            .expect("list succeeds");
         best = best.min(t.elapsed());
         count = list.items.len();
     }
@@ -62,7 +65,9 @@ async fn main() -> anyhow::Result<()> {
     let rss_before = rss_mb();
     let srv = TestServer::start(Options::default()).await?;
     let kc = Kubeconfig::read_from(srv.kubeconfig_path())?;
-    let client = kube::Client::try_from(kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?)?;
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?,
+    )?;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     list_time(&cms, 1).await;
     let rss_empty = rss_mb();
@@ -82,33 +87,58 @@ async fn main() -> anyhow::Result<()> {
     };
 
     println!("kube-testserver scale (in-process server + kube-rs client, HTTPS, one process)");
-    println!("{:<44} {:>14} {:>14}", "measure", "baseline", "10,000 objects");
-    println!("{:<44} {:>11.1} MB {:>11.1} MB", "process RSS (baseline: empty server)", rss_empty, rss_10k);
-    println!("{:<44} {:>11.1} MB {:>11.1} MB", "RSS growth over the empty server", 0.0, rss_10k - rss_empty);
-    println!("{:<44} {:>11.1} MB {:>11.1} MB", "RSS after 5 full lists", rss_100, rss_after_lists);
     println!(
-        "{:<44} {:>11.1} ms {:>11.1} ms",
+        "{:<52} {:>14} {:>14}",
+        "measure", "baseline", "10,000 objects"
+    );
+    println!(
+        "{:<52} {:>11.1} MB {:>11.1} MB",
+        "process RSS (baseline: empty server)", rss_empty, rss_10k
+    );
+    println!(
+        "{:<52} {:>11.1} MB {:>11.1} MB",
+        "RSS growth over the empty server",
+        0.0,
+        rss_10k - rss_empty
+    );
+    println!(
+        "{:<52} {:>11.1} MB {:>11.1} MB",
+        "RSS after 5 full lists", rss_100, rss_after_lists
+    );
+    println!(
+        "{:<52} {:>11.1} ms {:>11.1} ms",
         format!("list all ConfigMaps, best of 5 ({n_100} / {n_10k} items)"),
         list_100.as_secs_f64() * 1e3,
         list_10k.as_secs_f64() * 1e3
     );
     println!(
-        "{:<44} {:>14} {:>11.1} ms",
+        "{:<52} {:>14} {:>11.1} ms",
         format!("list with labelSelector ({n_label} of 10,000)"),
         "-",
         label_10k.as_secs_f64() * 1e3
     );
     println!(
-        "{:<44} {:>11.2} ms {:>11.2} ms",
+        "{:<52} {:>11.2} ms {:>11.2} ms",
         "create, per object (32 concurrent)",
         fill_100.as_secs_f64() * 1e3 / 100.0,
         fill_rest.as_secs_f64() * 1e3 / 9_900.0
     );
-    println!("objects stored: {} (incl. namespaces); RSS before the server started: {rss_before:.1} MB", srv.object_count());
+    println!(
+        "objects stored: {} (incl. namespaces); RSS before the server started: {rss_before:.1} MB",
+        srv.object_count()
+    );
     println!(
         "targets: RSS < 200 MB with 10,000 objects: {}; 10,000-item list < 1 s: {}",
-        if rss_after_lists < 200.0 { "met" } else { "MISSED" },
-        if list_10k < Duration::from_secs(1) { "met" } else { "MISSED" }
+        if rss_after_lists < 200.0 {
+            "met"
+        } else {
+            "MISSED"
+        },
+        if list_10k < Duration::from_secs(1) {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     Ok(())
 }

@@ -37,11 +37,22 @@ pub fn field_set(config: &Value) -> FieldSet {
                     for (mk, mv) in meta {
                         if matches!(
                             mk.as_str(),
-                            "name" | "namespace" | "managedFields" | "resourceVersion" | "uid" | "creationTimestamp" | "generation"
+                            "name"
+                                | "namespace"
+                                | "managedFields"
+                                | "resourceVersion"
+                                | "uid"
+                                | "creationTimestamp"
+                                | "generation"
                         ) {
                             continue;
                         }
-                        collect(mv, mk, &mut vec![Pe::F("metadata".into()), Pe::F(mk.clone())], &mut out);
+                        collect(
+                            mv,
+                            mk,
+                            &mut vec![Pe::F("metadata".into()), Pe::F(mk.clone())],
+                            &mut out,
+                        );
                     }
                 }
                 continue;
@@ -97,7 +108,10 @@ fn collect(v: &Value, field: &str, path: &mut Path, out: &mut FieldSet) {
 
 fn key_json(key: &str, item: &Value) -> String {
     let mut m = Map::new();
-    m.insert(key.to_string(), item.get(key).cloned().unwrap_or(Value::Null));
+    m.insert(
+        key.to_string(),
+        item.get(key).cloned().unwrap_or(Value::Null),
+    );
     Value::Object(m).to_string()
 }
 
@@ -113,7 +127,9 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
                 Pe::V(v) => format!("v:{v}"),
             };
             let entry = node.entry(key).or_insert_with(|| Value::Object(Map::new()));
-            let Value::Object(next) = entry else { unreachable!("field nodes are objects") };
+            let Value::Object(next) = entry else {
+                unreachable!("field nodes are objects")
+            };
             node = next;
             if i == path.len() - 1 && !node.is_empty() {
                 node.insert(".".into(), json!({}));
@@ -156,10 +172,8 @@ pub fn from_fields_v1(v: &Value) -> FieldSet {
     let mut out = FieldSet::new();
     fn walk(v: &Value, path: &mut Path, out: &mut FieldSet) {
         let Value::Object(m) = v else { return };
-        if m.is_empty() || m.contains_key(".") {
-            if !path.is_empty() {
-                out.insert(path.clone());
-            }
+        if (m.is_empty() || m.contains_key(".")) && !path.is_empty() {
+            out.insert(path.clone());
         }
         for (k, child) in m {
             if let Some(pe) = parse_pe(k) {
@@ -194,15 +208,22 @@ pub fn value_at<'a>(obj: &'a Value, path: &[Pe]) -> Option<&'a Value> {
 }
 
 fn remove_at(obj: &mut Value, path: &[Pe]) {
-    let Some((last, parent)) = path.split_last() else { return };
+    let Some((last, parent)) = path.split_last() else {
+        return;
+    };
     let mut cur = obj;
     for pe in parent {
         let next = match pe {
             Pe::F(f) => cur.get_mut(f),
             Pe::K(k) => {
-                let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else { return };
-                let Some((kn, kv)) = key.into_iter().next() else { return };
-                cur.as_array_mut().and_then(|a| a.iter_mut().find(|i| i.get(&kn) == Some(&kv)))
+                let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else {
+                    return;
+                };
+                let Some((kn, kv)) = key.into_iter().next() else {
+                    return;
+                };
+                cur.as_array_mut()
+                    .and_then(|a| a.iter_mut().find(|i| i.get(&kn) == Some(&kv)))
             }
             Pe::V(_) => None,
         };
@@ -216,14 +237,20 @@ fn remove_at(obj: &mut Value, path: &[Pe]) {
             }
         }
         Pe::K(k) => {
-            let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else { return };
-            let Some((kn, kv)) = key.into_iter().next() else { return };
+            let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else {
+                return;
+            };
+            let Some((kn, kv)) = key.into_iter().next() else {
+                return;
+            };
             if let Value::Array(a) = cur {
                 a.retain(|i| i.get(&kn) != Some(&kv));
             }
         }
         Pe::V(v) => {
-            let Ok(want) = serde_json::from_str::<Value>(v) else { return };
+            let Ok(want) = serde_json::from_str::<Value>(v) else {
+                return;
+            };
             if let Value::Array(a) = cur {
                 a.retain(|i| *i != want);
             }
@@ -301,7 +328,10 @@ pub fn read_managers(obj: &Value) -> Vec<Manager> {
 }
 
 fn str_field(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or_default().to_string()
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub fn write_managers(obj: &mut Value, managers: &[Manager]) {
@@ -340,7 +370,12 @@ fn path_string(path: &[Pe]) -> String {
                 s.push('.');
                 s.push_str(f);
             }
-            Pe::K(k) => s.push_str(&format!("[{}]", k.trim_start_matches('{').trim_end_matches('}').replace(':', "="))),
+            Pe::K(k) => s.push_str(&format!(
+                "[{}]",
+                k.trim_start_matches('{')
+                    .trim_end_matches('}')
+                    .replace(':', "=")
+            )),
             Pe::V(v) => s.push_str(&format!("[{v}]")),
         }
     }
@@ -364,12 +399,19 @@ pub fn apply(
     let status_only = subresource == "status";
     let mut new_set = field_set(config);
     new_set.retain(|p| in_status(p) == status_only);
-    let api_version = config.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let api_version = config
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let mut managers = read_managers(live);
 
     // Conflicts: another manager owns a field this config sets to a different value.
     let mut causes = Vec::new();
-    for other in managers.iter_mut().filter(|m| !(m.manager == manager && m.operation == "Apply")) {
+    for other in managers
+        .iter_mut()
+        .filter(|m| !(m.manager == manager && m.operation == "Apply"))
+    {
         let clashing: Vec<Path> = other
             .fields
             .intersection(&new_set)
@@ -389,7 +431,12 @@ pub fn apply(
                 causes.push(Cause {
                     reason: "FieldManagerConflict",
                     field: path_string(&p),
-                    message: format!("conflict with \"{}\" using {}: {}", other.manager, other.api_version, path_string(&p)),
+                    message: format!(
+                        "conflict with \"{}\" using {}: {}",
+                        other.manager,
+                        other.api_version,
+                        path_string(&p)
+                    ),
                 });
             }
         }
@@ -401,7 +448,11 @@ pub fn apply(
     // Fields this manager applied before but no longer does, and nobody else owns: remove.
     let old_set = managers
         .iter()
-        .find(|m| m.manager == manager && m.operation == "Apply" && (m.subresource == "status") == status_only)
+        .find(|m| {
+            m.manager == manager
+                && m.operation == "Apply"
+                && (m.subresource == "status") == status_only
+        })
         .map(|m| m.fields.clone())
         .unwrap_or_default();
     let mut removed: Vec<Path> = old_set
@@ -435,15 +486,30 @@ pub fn apply(
     }
     merge_applied(live, &to_merge, "");
 
-    managers.retain(|m| !(m.manager == manager && m.operation == "Apply" && (m.subresource == "status") == status_only));
-    managers.push(Manager {
+    let entry = Manager {
         manager: manager.to_string(),
         operation: "Apply".into(),
         api_version,
-        subresource: if status_only { "status".into() } else { String::new() },
+        subresource: if status_only {
+            "status".into()
+        } else {
+            String::new()
+        },
         time: now_rfc3339(),
         fields: new_set,
-    });
+    };
+    // Replace in place: re-applying the same config must leave the object byte-identical
+    // (no-op, no new resourceVersion), so the entry keeps its position.
+    match managers.iter_mut().find(|m| {
+        m.manager == manager && m.operation == "Apply" && (m.subresource == "status") == status_only
+    }) {
+        Some(m) => {
+            if m.fields != entry.fields || m.api_version != entry.api_version {
+                *m = entry;
+            }
+        }
+        None => managers.push(entry),
+    }
     write_managers(live, &managers);
     Ok(())
 }
@@ -456,19 +522,25 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, subres
     let old_fields = old.map(field_set).unwrap_or_default();
     let changed: FieldSet = new_fields
         .iter()
-        .filter(|p| !old_fields.contains(*p) || old.and_then(|o| value_at(o, p)) != value_at(new, p))
+        .filter(|p| {
+            !old_fields.contains(*p) || old.and_then(|o| value_at(o, p)) != value_at(new, p)
+        })
         .filter(|p| subresource != "status" || in_status(p))
         .cloned()
         .collect();
     for m in managers.iter_mut() {
-        m.fields.retain(|p| new_fields.contains(p) && !changed.contains(p));
+        m.fields
+            .retain(|p| new_fields.contains(p) && !changed.contains(p));
     }
     if !changed.is_empty() {
-        let api_version = new.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-        match managers
-            .iter_mut()
-            .find(|m| m.manager == manager && m.operation == "Update" && m.subresource == subresource)
-        {
+        let api_version = new
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        match managers.iter_mut().find(|m| {
+            m.manager == manager && m.operation == "Update" && m.subresource == subresource
+        }) {
             Some(m) => {
                 m.fields.extend(changed);
                 m.time = now_rfc3339();
@@ -500,7 +572,9 @@ mod tests {
             "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "x"}]}}}});
         let set = field_set(&cfg);
         let v1 = to_fields_v1(&set);
-        assert!(v1.pointer("/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"web\"}/.").is_some());
+        assert!(v1
+            .pointer("/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"web\"}/.")
+            .is_some());
         assert_eq!(from_fields_v1(&v1), set);
     }
 
@@ -510,7 +584,11 @@ mod tests {
         apply(&mut live, &cm(json!({"k": "1"})), "one", false, "").unwrap();
         let err = apply(&mut live, &cm(json!({"k": "2"})), "two", false, "").unwrap_err();
         assert_eq!(err.code, 409);
-        assert!(err.message.contains("conflict with \"one\""), "{}", err.message);
+        assert!(
+            err.message.contains("conflict with \"one\""),
+            "{}",
+            err.message
+        );
         // Same value: shared ownership, no conflict.
         apply(&mut live, &cm(json!({"k": "1"})), "three", false, "").unwrap();
         apply(&mut live, &cm(json!({"k": "2"})), "two", true, "").unwrap();
@@ -523,6 +601,23 @@ mod tests {
         apply(&mut live, &cm(json!({"a": "1", "b": "2"})), "me", false, "").unwrap();
         apply(&mut live, &cm(json!({"a": "1"})), "me", false, "").unwrap();
         assert_eq!(live["data"], json!({"a": "1"}));
+    }
+
+    #[test]
+    fn reapplying_unchanged_config_leaves_the_object_identical() {
+        let mut live = json!({});
+        apply(&mut live, &cm(json!({"a": "1"})), "one", false, "").unwrap();
+        apply(
+            &mut live,
+            &cm(json!({"a": "1", "b": "2"})),
+            "two",
+            false,
+            "",
+        )
+        .unwrap();
+        let before = live.clone();
+        apply(&mut live, &cm(json!({"a": "1"})), "one", false, "").unwrap();
+        assert_eq!(live, before);
     }
 
     #[test]

@@ -52,12 +52,27 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(seed: u64, history_cap: usize) -> Self {
-        let c = Cluster { registry: Registry::default(), store: Mutex::new(Store::new(history_cap)), rng: Rng::new(seed) };
-        let ns_rt = c.registry.find("", "v1", "namespaces").expect("namespaces are built in");
+        let c = Cluster {
+            registry: Registry::default(),
+            store: Mutex::new(Store::new(history_cap)),
+            rng: Rng::new(seed),
+        };
+        let ns_rt = c
+            .registry
+            .find("", "v1", "namespaces")
+            .expect("namespaces are built in");
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            c.create(&ns_rt, "", obj, &WriteOptions { manager: "kube-apiserver".into(), ..Default::default() })
-                .expect("built-in namespaces are valid");
+            c.create(
+                &ns_rt,
+                "",
+                obj,
+                &WriteOptions {
+                    manager: "kube-apiserver".into(),
+                    ..Default::default()
+                },
+            )
+            .expect("built-in namespaces are valid");
         }
         c
     }
@@ -80,9 +95,9 @@ impl Cluster {
     }
 
     pub fn watch_from(&self, rv: u64) -> Result<WatchStart, ApiError> {
-        self.lock().watch_from(rv).map_err(|oldest| {
-            ApiError::gone(format!("too old resource version: {rv} ({oldest})"))
-        })
+        self.lock()
+            .watch_from(rv)
+            .map_err(|oldest| ApiError::gone(format!("too old resource version: {rv} ({oldest})")))
     }
 
     /// Atomically list current objects and subscribe (a watch without a resourceVersion
@@ -91,7 +106,10 @@ impl Cluster {
         &self,
         rt: &ResourceType,
         ns: Option<&str>,
-    ) -> (Vec<Arc<Value>>, tokio::sync::broadcast::Receiver<Arc<crate::store::WatchEvent>>) {
+    ) -> (
+        Vec<Arc<Value>>,
+        tokio::sync::broadcast::Receiver<Arc<crate::store::WatchEvent>>,
+    ) {
         let store = self.lock();
         let items = store.list(&rt.storage_key(), ns).cloned().collect();
         (items, store.subscribe())
@@ -100,7 +118,14 @@ impl Cluster {
     /// Every object stored under these storage keys (controllers resyncing).
     pub fn all_of(&self, keys: &[&str]) -> Vec<(String, Arc<Value>)> {
         let store = self.lock();
-        keys.iter().flat_map(|k| store.list(k, None).map(|o| (k.to_string(), o.clone())).collect::<Vec<_>>()).collect()
+        keys.iter()
+            .flat_map(|k| {
+                store
+                    .list(k, None)
+                    .map(|o| (k.to_string(), o.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<Arc<Value>, ApiError> {
@@ -109,7 +134,12 @@ impl Cluster {
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
     }
 
-    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, opts: &ListOptions) -> Result<ListResult, ApiError> {
+    pub fn list(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ListResult, ApiError> {
         let store = self.lock();
         let rv = store.resource_version();
         let start_after = match &opts.continue_token {
@@ -120,13 +150,18 @@ impl Cluster {
         let mut remaining = 0usize;
         let mut last_key = None;
         for obj in store.list(&rt.storage_key(), ns) {
-            let key = (meta::namespace_of(obj).to_string(), meta::name_of(obj).to_string());
+            let key = (
+                meta::namespace_of(obj).to_string(),
+                meta::name_of(obj).to_string(),
+            );
             if let Some(after) = &start_after {
                 if key <= *after {
                     continue;
                 }
             }
-            if !meta::labels_match(&opts.labels, obj.pointer("/metadata/labels")) || !meta::fields_match(&opts.fields, obj) {
+            if !meta::labels_match(&opts.labels, obj.pointer("/metadata/labels"))
+                || !meta::fields_match(&opts.fields, obj)
+            {
                 continue;
             }
             if opts.limit.is_some_and(|l| l > 0 && items.len() >= l) {
@@ -136,8 +171,17 @@ impl Cluster {
             last_key = Some(key);
             items.push(obj.clone());
         }
-        let continue_token = if remaining > 0 { last_key.map(|k| encode_continue(&k)) } else { None };
-        Ok(ListResult { items, resource_version: rv, continue_token, remaining: (remaining > 0).then_some(remaining) })
+        let continue_token = if remaining > 0 {
+            last_key.map(|k| encode_continue(&k))
+        } else {
+            None
+        };
+        Ok(ListResult {
+            items,
+            resource_version: rv,
+            continue_token,
+            remaining: (remaining > 0).then_some(remaining),
+        })
     }
 
     fn check_namespace(&self, store: &Store, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
@@ -155,7 +199,13 @@ impl Cluster {
         }
     }
 
-    pub fn create(&self, rt: &ResourceType, ns: &str, obj: Value, w: &WriteOptions) -> Result<Arc<Value>, ApiError> {
+    pub fn create(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        obj: Value,
+        w: &WriteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
         self.create_inner(rt, ns, obj, w, None)
     }
 
@@ -169,17 +219,26 @@ impl Cluster {
         applied_fields: Option<Value>,
     ) -> Result<Arc<Value>, ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request was not a JSON object",
+            ));
         }
         let mut store = self.lock();
         let ns = if rt.namespaced {
-            let body_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+            let body_ns = obj
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !body_ns.is_empty() && !ns.is_empty() && body_ns != ns {
                 return Err(ApiError::bad_request(
                     "the namespace of the provided object does not match the namespace sent on the request",
                 ));
             }
-            if ns.is_empty() { body_ns.to_string() } else { ns.to_string() }
+            if ns.is_empty() {
+                body_ns.to_string()
+            } else {
+                ns.to_string()
+            }
         } else {
             String::new()
         };
@@ -189,7 +248,10 @@ impl Cluster {
         }
         let mut name = meta::name_of(&obj).to_string();
         if name.is_empty() {
-            if let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str) {
+            if let Some(prefix) = obj
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+            {
                 name = format!("{prefix}{}", self.rng.suffix(5));
                 obj["metadata"]["name"] = json!(name);
             }
@@ -199,7 +261,9 @@ impl Cluster {
         }
         let uid = self.rng.uid();
         {
-            let m = obj["metadata"].as_object_mut().expect("metadata is an object");
+            let m = obj["metadata"]
+                .as_object_mut()
+                .expect("metadata is an object");
             if rt.namespaced {
                 m.insert("namespace".into(), json!(ns));
             } else {
@@ -207,7 +271,11 @@ impl Cluster {
             }
             m.insert("uid".into(), json!(uid));
             m.insert("creationTimestamp".into(), json!(now_rfc3339()));
-            m.insert("generation".into(), json!(1));
+            if rt.has_generation() {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
             m.remove("resourceVersion");
             m.remove("deletionTimestamp");
             m.remove("managedFields");
@@ -231,18 +299,37 @@ impl Cluster {
     }
 
     /// PUT: replace the object (optimistic concurrency on metadata.resourceVersion).
-    pub fn update(&self, rt: &ResourceType, ns: &str, name: &str, body: Value, w: &WriteOptions) -> Result<Arc<Value>, ApiError> {
+    pub fn update(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        body: Value,
+        w: &WriteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
         let mut store = self.lock();
         let Some(old) = store.get(&rt.storage_key(), ns, name) else {
             drop(store);
             // PUT creates when the object is missing (allowCreateOnUpdate for most kinds).
             if w.subresource.is_empty() {
+                let mut body = body;
+                if body.pointer("/metadata/name").is_none() && body.is_object() {
+                    body["metadata"]["name"] = json!(name);
+                }
                 return self.create(rt, ns, body, w);
             }
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
         };
-        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-            if !rv.is_empty() && Some(rv) != old.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+        if let Some(rv) = body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            if !rv.is_empty()
+                && Some(rv)
+                    != old
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+            {
                 return Err(ApiError::conflict(&rt.group, &rt.plural, name));
             }
         }
@@ -279,7 +366,9 @@ impl Cluster {
             if fresh.pointer("/metadata/name").is_none() {
                 fresh["metadata"]["name"] = json!(name);
             }
-            return self.create_inner(rt, ns, fresh, w, managed).map(|o| (o, true));
+            return self
+                .create_inner(rt, ns, fresh, w, managed)
+                .map(|o| (o, true));
         };
         let mut new = (*old).clone();
         match kind {
@@ -306,12 +395,22 @@ impl Cluster {
                 apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
             }
         }
-        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-            if kind != PatchKind::Apply && rv != old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default() {
+        if let Some(rv) = body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+        {
+            if kind != PatchKind::Apply
+                && rv
+                    != old
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+            {
                 return Err(ApiError::conflict(&rt.group, &rt.plural, name));
             }
         }
-        self.commit_update(&mut store, rt, &old, new, w).map(|o| (o, false))
+        self.commit_update(&mut store, rt, &old, new, w)
+            .map(|o| (o, false))
     }
 
     /// Shared tail of update and patch: identity, status subresource rules, generation,
@@ -327,7 +426,14 @@ impl Cluster {
         if !new.is_object() || new.get("metadata").is_none_or(|m| !m.is_object()) {
             return Err(ApiError::bad_request("the object has no metadata"));
         }
-        for k in ["uid", "creationTimestamp", "name", "namespace", "deletionTimestamp", "generation"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "name",
+            "namespace",
+            "deletionTimestamp",
+            "generation",
+        ] {
             match old["metadata"].get(k) {
                 Some(v) => new["metadata"][k] = v.clone(),
                 None => {
@@ -369,8 +475,11 @@ impl Cluster {
                 }
             }
         }
-        if spec_of(&new) != spec_of(old) {
-            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        if rt.has_generation() && spec_of(&new) != spec_of(old) {
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             new["metadata"]["generation"] = json!(g + 1);
         }
         validate::validate(rt, &new, Some(old))?;
@@ -382,9 +491,15 @@ impl Cluster {
         }
         let key = rt.storage_key();
         let finalizing = new.pointer("/metadata/deletionTimestamp").is_some()
-            && new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
+            && new
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_none_or(|f| f.is_empty());
         if finalizing {
-            let (ns, name) = (meta::namespace_of(&new).to_string(), meta::name_of(&new).to_string());
+            let (ns, name) = (
+                meta::namespace_of(&new).to_string(),
+                meta::name_of(&new).to_string(),
+            );
             store.put(&key, new, EventType::Modified);
             let gone = store.remove(&key, &ns, &name).expect("just stored");
             self.collect_dependents(store, &gone, "Background");
@@ -407,11 +522,17 @@ impl Cluster {
         f: impl FnOnce(&mut Value),
     ) -> Result<Arc<Value>, ApiError> {
         let mut store = self.lock();
-        let old = store.get(&rt.storage_key(), ns, name).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        let old = store
+            .get(&rt.storage_key(), ns, name)
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
         let mut new = (*old).clone();
         f(&mut new);
         apply::record_update(Some(&old), &mut new, manager, subresource);
-        let w = WriteOptions { manager: manager.into(), subresource: subresource.into(), ..Default::default() };
+        let w = WriteOptions {
+            manager: manager.into(),
+            subresource: subresource.into(),
+            ..Default::default()
+        };
         self.commit_update(&mut store, rt, &old, new, &w)
     }
 
@@ -428,7 +549,9 @@ impl Cluster {
     ) -> Result<(Arc<Value>, bool), ApiError> {
         let mut store = self.lock();
         let key = rt.storage_key();
-        let old = store.get(&key, ns, name).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        let old = store
+            .get(&key, ns, name)
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
         if let Some(uid) = precondition_uid {
             if meta::uid_of(&old) != uid {
                 return Err(ApiError::conflict(&rt.group, &rt.plural, name));
@@ -438,14 +561,21 @@ impl Cluster {
             return Ok((old, true));
         }
         // batch/v1 Jobs orphan their pods unless told otherwise, as in Kubernetes.
-        let default_policy = if rt.kind == "Job" { "Orphan" } else { "Background" };
+        let default_policy = if rt.kind == "Job" {
+            "Orphan"
+        } else {
+            "Background"
+        };
         let policy = propagation.unwrap_or(default_policy);
         if !matches!(policy, "Background" | "Foreground" | "Orphan") {
             return Err(ApiError::bad_request(format!(
                 "propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
             )));
         }
-        let has_finalizers = old.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        let has_finalizers = old
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
         if has_finalizers {
             if old.pointer("/metadata/deletionTimestamp").is_some() {
                 return Ok((old, false));
@@ -461,9 +591,32 @@ impl Cluster {
         if policy == "Foreground" {
             self.collect_dependents(&mut store, &old, "Foreground");
         }
-        let gone = store.remove(&key, ns, name).expect("present under the lock");
+        let gone = store
+            .remove(&key, ns, name)
+            .expect("present under the lock");
         if rt.kind == "CustomResourceDefinition" {
             self.registry.remove_crd(&gone);
+            let group = gone
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let plural = gone
+                .pointer("/spec/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let key = format!("{group}/{plural}");
+            let doomed: Vec<(String, String)> = store
+                .list(&key, None)
+                .map(|o| {
+                    (
+                        meta::namespace_of(o).to_string(),
+                        meta::name_of(o).to_string(),
+                    )
+                })
+                .collect();
+            for (ns, name) in doomed {
+                store.remove(&key, &ns, &name);
+            }
         }
         if policy != "Foreground" {
             self.collect_dependents(&mut store, &gone, policy);
@@ -490,12 +643,18 @@ impl Cluster {
             .filter(|(_, o)| {
                 o.pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
-                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str())))
+                    .is_some_and(|refs| {
+                        refs.iter()
+                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                    })
             })
             .map(|(k, o)| (k.clone(), o.clone()))
             .collect();
         for (key, dep) in dependents {
-            let (ns, name) = (meta::namespace_of(&dep).to_string(), meta::name_of(&dep).to_string());
+            let (ns, name) = (
+                meta::namespace_of(&dep).to_string(),
+                meta::name_of(&dep).to_string(),
+            );
             if policy == "Orphan" {
                 let mut freed = (*dep).clone();
                 if let Some(refs) = freed["metadata"]["ownerReferences"].as_array_mut() {
@@ -504,7 +663,10 @@ impl Cluster {
                 store.put(&key, freed, EventType::Modified);
                 continue;
             }
-            let has_finalizers = dep.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+            let has_finalizers = dep
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
             if has_finalizers {
                 if dep.pointer("/metadata/deletionTimestamp").is_none() {
                     let mut marked = (*dep).clone();
@@ -526,10 +688,27 @@ impl Cluster {
         opts: &ListOptions,
         propagation: Option<&str>,
     ) -> Result<Vec<Arc<Value>>, ApiError> {
-        let items = self.list(rt, ns, &ListOptions { limit: None, continue_token: None, ..opts.clone() })?.items;
+        let items = self
+            .list(
+                rt,
+                ns,
+                &ListOptions {
+                    limit: None,
+                    continue_token: None,
+                    ..opts.clone()
+                },
+            )?
+            .items;
         let mut out = Vec::new();
         for obj in items {
-            if let Ok((o, _)) = self.delete(rt, meta::namespace_of(&obj), meta::name_of(&obj), propagation, None, false) {
+            if let Ok((o, _)) = self.delete(
+                rt,
+                meta::namespace_of(&obj),
+                meta::name_of(&obj),
+                propagation,
+                None,
+                false,
+            ) {
                 out.push(o);
             }
         }
@@ -582,11 +761,15 @@ fn encode_continue(key: &(String, String)) -> String {
 
 fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
     let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
-    if token.len() % 2 != 0 {
+    if !token.len().is_multiple_of(2) {
         return Err(bad());
     }
-    let bytes: Result<Vec<u8>, _> = (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16)).collect();
-    let parts: Vec<String> = serde_json::from_slice(&bytes.map_err(|_| bad())?).map_err(|_| bad())?;
+    let bytes: Result<Vec<u8>, _> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&token[i..i + 2], 16))
+        .collect();
+    let parts: Vec<String> =
+        serde_json::from_slice(&bytes.map_err(|_| bad())?).map_err(|_| bad())?;
     match parts.as_slice() {
         [ns, name] => Ok((ns.clone(), name.clone())),
         _ => Err(bad()),
@@ -598,7 +781,10 @@ mod tests {
     use super::*;
 
     fn w(manager: &str) -> WriteOptions {
-        WriteOptions { manager: manager.into(), ..Default::default() }
+        WriteOptions {
+            manager: manager.into(),
+            ..Default::default()
+        }
     }
 
     fn cm(name: &str) -> Value {
@@ -611,12 +797,26 @@ mod tests {
         let rt = c.registry.find("", "v1", "configmaps").unwrap();
         let obj = c.create(&rt, "default", cm("a"), &w("t")).unwrap();
         assert_eq!(obj["metadata"]["namespace"], "default");
-        assert_eq!(c.create(&rt, "default", cm("a"), &w("t")).unwrap_err().reason, "AlreadyExists");
-        assert_eq!(c.create(&rt, "nope", cm("a"), &w("t")).unwrap_err().reason, "NotFound");
+        assert_eq!(
+            c.create(&rt, "default", cm("a"), &w("t"))
+                .unwrap_err()
+                .reason,
+            "AlreadyExists"
+        );
+        assert_eq!(
+            c.create(&rt, "nope", cm("a"), &w("t")).unwrap_err().reason,
+            "NotFound"
+        );
         let mut stale = (*obj).clone();
         stale["data"]["k"] = json!("2");
-        c.update(&rt, "default", "a", stale.clone(), &w("t")).unwrap();
-        assert_eq!(c.update(&rt, "default", "a", stale, &w("t")).unwrap_err().reason, "Conflict");
+        c.update(&rt, "default", "a", stale.clone(), &w("t"))
+            .unwrap();
+        assert_eq!(
+            c.update(&rt, "default", "a", stale, &w("t"))
+                .unwrap_err()
+                .reason,
+            "Conflict"
+        );
     }
 
     #[test]
@@ -624,13 +824,20 @@ mod tests {
         let c = Cluster::new(1, 100);
         let rt = c.registry.find("", "v1", "configmaps").unwrap();
         for i in 0..5 {
-            c.create(&rt, "default", cm(&format!("c{i}")), &w("t")).unwrap();
+            c.create(&rt, "default", cm(&format!("c{i}")), &w("t"))
+                .unwrap();
         }
-        let opts = ListOptions { limit: Some(2), ..Default::default() };
+        let opts = ListOptions {
+            limit: Some(2),
+            ..Default::default()
+        };
         let page = c.list(&rt, Some("default"), &opts).unwrap();
         assert_eq!(page.items.len(), 2);
         assert_eq!(page.remaining, Some(3));
-        let next = ListOptions { continue_token: page.continue_token, ..opts };
+        let next = ListOptions {
+            continue_token: page.continue_token,
+            ..opts
+        };
         let page2 = c.list(&rt, Some("default"), &next).unwrap();
         assert_eq!(meta::name_of(&page2.items[0]), "c2");
     }
@@ -641,16 +848,17 @@ mod tests {
         let rt = c.registry.find("", "v1", "configmaps").unwrap();
         let owner = c.create(&rt, "default", cm("owner"), &w("t")).unwrap();
         let mut dep = cm("dep");
-        dep["metadata"]["ownerReferences"] =
-            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": meta::uid_of(&owner)}]);
+        dep["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": meta::uid_of(&owner)}]);
         c.create(&rt, "default", dep.clone(), &w("t")).unwrap();
-        c.delete(&rt, "default", "owner", Some("Orphan"), None, false).unwrap();
+        c.delete(&rt, "default", "owner", Some("Orphan"), None, false)
+            .unwrap();
         assert!(c.get(&rt, "default", "dep").is_ok());
         let owner = c.create(&rt, "default", cm("owner2"), &w("t")).unwrap();
         dep["metadata"]["name"] = json!("dep2");
         dep["metadata"]["ownerReferences"][0]["uid"] = json!(meta::uid_of(&owner));
         c.create(&rt, "default", dep, &w("t")).unwrap();
-        c.delete(&rt, "default", "owner2", None, None, false).unwrap();
+        c.delete(&rt, "default", "owner2", None, None, false)
+            .unwrap();
         assert!(c.get(&rt, "default", "dep2").is_err());
     }
 
@@ -664,18 +872,38 @@ mod tests {
         let (marked, gone) = c.delete(&rt, "default", "f", None, None, false).unwrap();
         assert!(!gone);
         assert!(marked.pointer("/metadata/deletionTimestamp").is_some());
-        c.modify(&rt, "default", "f", "t", "", |o| o["metadata"]["finalizers"] = json!([])).unwrap();
+        c.modify(&rt, "default", "f", "t", "", |o| {
+            o["metadata"]["finalizers"] = json!([])
+        })
+        .unwrap();
         assert!(c.get(&rt, "default", "f").is_err());
     }
 
     #[test]
     fn generation_moves_on_spec_change_only() {
         let c = Cluster::new(1, 100);
-        let rt = c.registry.find("", "v1", "configmaps").unwrap();
-        c.create(&rt, "default", cm("g"), &w("t")).unwrap();
-        let o = c.modify(&rt, "default", "g", "t", "", |o| o["metadata"]["labels"] = json!({"a": "b"})).unwrap();
+        let rt = c.registry.find("apps", "v1", "deployments").unwrap();
+        let d = json!({"metadata": {"name": "g"}, "spec": {"selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        c.create(&rt, "default", d, &w("t")).unwrap();
+        let o = c
+            .modify(&rt, "default", "g", "t", "", |o| {
+                o["metadata"]["labels"] = json!({"a": "b"})
+            })
+            .unwrap();
         assert_eq!(o["metadata"]["generation"], 1);
-        let o = c.modify(&rt, "default", "g", "t", "", |o| o["data"]["k"] = json!("changed")).unwrap();
+        let o = c
+            .modify(&rt, "default", "g", "t", "", |o| {
+                o["spec"]["replicas"] = json!(3)
+            })
+            .unwrap();
         assert_eq!(o["metadata"]["generation"], 2);
+        // Like the apiserver, ConfigMaps carry no generation at all.
+        let cms = c.registry.find("", "v1", "configmaps").unwrap();
+        assert!(c
+            .create(&cms, "default", cm("nogen"), &w("t"))
+            .unwrap()
+            .pointer("/metadata/generation")
+            .is_none());
     }
 }

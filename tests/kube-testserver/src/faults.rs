@@ -39,7 +39,11 @@ impl Faults {
         } else if x < self.rate_429 + self.rate_500 {
             (500, "InternalError", "an error on the server (\"injected fault\") has prevented the request from succeeding")
         } else if x < self.rate_429 + self.rate_500 + self.rate_503 {
-            (503, "ServiceUnavailable", "the server is currently unable to handle the request (injected fault)")
+            (
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request (injected fault)",
+            )
         } else {
             return None;
         };
@@ -50,17 +54,22 @@ impl Faults {
         let mut r = Response::builder()
             .status(code)
             .header(header::CONTENT_TYPE, "application/json")
-            .body(axum::body::Body::from(serde_json::to_vec(&status).unwrap_or_default()))
+            .body(axum::body::Body::from(
+                serde_json::to_vec(&status).unwrap_or_default(),
+            ))
             .expect("static response parts are valid");
         if code == 429 || code == 503 {
-            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         }
         Some(r)
     }
 
     /// Parse a rate given on the command line.
     pub fn parse_rate(s: &str) -> Result<f64, String> {
-        let v: f64 = s.parse().map_err(|_| format!("expected a fraction between 0 and 1, found {s:?}"))?;
+        let v: f64 = s
+            .parse()
+            .map_err(|_| format!("expected a fraction between 0 and 1, found {s:?}"))?;
         if (0.0..=1.0).contains(&v) {
             Ok(v)
         } else {

@@ -42,7 +42,8 @@ fn percent_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;
@@ -81,7 +82,10 @@ fn error_response(e: &ApiError) -> Response {
     json_response(e.code, &e.to_status())
 }
 
-async fn handle(axum::extract::State(app): axum::extract::State<Arc<App>>, req: Request<Body>) -> Response {
+async fn handle(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    req: Request<Body>,
+) -> Response {
     let (parts, body) = req.into_parts();
     let authorized = parts
         .headers
@@ -95,7 +99,11 @@ async fn handle(axum::extract::State(app): axum::extract::State<Arc<App>>, req: 
     let query = parse_query(parts.uri.query());
     let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
         Ok(b) => b,
-        Err(e) => return error_response(&ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(e) => {
+            return error_response(&ApiError::bad_request(format!(
+                "reading the request body: {e}"
+            )))
+        }
     };
     if let Some(r) = non_resource(&app, &path) {
         return r;
@@ -137,12 +145,18 @@ fn non_resource(app: &App, path: &str) -> Option<Response> {
                 }
             }
             let groups: Vec<Value> = groups.iter().map(|(g, vs)| api_group(g, vs)).collect();
-            json_response(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
+            json_response(
+                200,
+                &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
+            )
         }
         // An empty protobuf OpenAPI v2 document: kubectl downloads it before validating and
         // finds no schemas, so it skips client-side schema validation.
         "/openapi/v2" => Response::builder()
-            .header(header::CONTENT_TYPE, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+            .header(
+                header::CONTENT_TYPE,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )
             .body(Body::empty())
             .expect("static response parts are valid"),
         _ => {
@@ -151,26 +165,47 @@ fn non_resource(app: &App, path: &str) -> Option<Response> {
                 ["api", v] => {
                     let types = c.registry.all();
                     if !types.iter().any(|t| t.group.is_empty() && t.version == *v) {
-                        return Some(error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")));
+                        return Some(error_response(&ApiError::new(
+                            404,
+                            "NotFound",
+                            "the server could not find the requested resource",
+                        )));
                     }
                     json_response(200, &api_resource_list(&types, "", v))
                 }
                 ["apis", g] => {
-                    let vs: Vec<String> =
-                        c.registry.group_versions().into_iter().filter(|(gg, _)| gg == g).map(|(_, v)| v).collect();
+                    let vs: Vec<String> = c
+                        .registry
+                        .group_versions()
+                        .into_iter()
+                        .filter(|(gg, _)| gg == g)
+                        .map(|(_, v)| v)
+                        .collect();
                     if vs.is_empty() {
-                        return Some(error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")));
+                        return Some(error_response(&ApiError::new(
+                            404,
+                            "NotFound",
+                            "the server could not find the requested resource",
+                        )));
                     }
                     json_response(200, &api_group(g, &vs))
                 }
                 ["apis", g, v] => {
                     let types = c.registry.all();
                     if !types.iter().any(|t| t.group == *g && t.version == *v) {
-                        return Some(error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")));
+                        return Some(error_response(&ApiError::new(
+                            404,
+                            "NotFound",
+                            "the server could not find the requested resource",
+                        )));
                     }
                     json_response(200, &api_resource_list(&types, g, v))
                 }
-                ["openapi", ..] => error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+                ["openapi", ..] => error_response(&ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                )),
                 _ => return None,
             }
         }
@@ -179,7 +214,10 @@ fn non_resource(app: &App, path: &str) -> Option<Response> {
 }
 
 fn api_group(g: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+        .collect();
     json!({"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": vs, "preferredVersion": vs[0]})
 }
 
@@ -192,7 +230,11 @@ struct Target {
 }
 
 fn not_found_path() -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 fn parse_target(app: &App, path: &str) -> Result<Target, ApiError> {
@@ -204,12 +246,18 @@ fn parse_target(app: &App, path: &str) -> Result<Target, ApiError> {
     };
     let reg = &app.cluster.registry;
     let (namespace, rest) = match rest {
-        ["namespaces", ns, plural, tail @ ..] if reg.find(group, version, plural).is_some_and(|t| t.namespaced) => {
+        ["namespaces", ns, plural, tail @ ..]
+            if reg
+                .find(group, version, plural)
+                .is_some_and(|t| t.namespaced) =>
+        {
             (Some(ns.to_string()), [&[*plural][..], tail].concat())
         }
         _ => (None, rest.to_vec()),
     };
-    let rt = reg.find(group, version, rest.first().ok_or_else(not_found_path)?).ok_or_else(not_found_path)?;
+    let rt = reg
+        .find(group, version, rest.first().ok_or_else(not_found_path)?)
+        .ok_or_else(not_found_path)?;
     let name = rest.get(1).map(|s| s.to_string());
     let subresource = rest.get(2).map(|s| s.to_string());
     if rest.len() > 3 {
@@ -220,25 +268,43 @@ fn parse_target(app: &App, path: &str) -> Result<Target, ApiError> {
             return Err(not_found_path());
         }
     }
-    Ok(Target { rt, namespace, name, subresource })
+    Ok(Target {
+        rt,
+        namespace,
+        name,
+        subresource,
+    })
 }
 
 fn wants_table(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=Table"))
 }
 
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
     if ct.contains("protobuf") {
-        return Err(ApiError::unsupported_media(format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})")));
+        return crate::protobuf::decode(body).map_err(|e| {
+            ApiError::unsupported_media(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({e})"
+            ))
+        });
     }
     if body.is_empty() {
         return Ok(Value::Null);
     }
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
-        Err(json_err) => serde_yaml::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is neither JSON ({json_err}) nor YAML ({e})"))),
+        Err(json_err) => serde_yaml::from_slice::<Value>(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the request body is neither JSON ({json_err}) nor YAML ({e})"
+            ))
+        }),
     }
 }
 
@@ -302,10 +368,54 @@ async fn resource_request(
             let rv = res.resource_version.to_string();
             if wants_table(headers) {
                 let items: Vec<&Value> = res.items.iter().map(|a| a.as_ref()).collect();
-                let include = q.get("includeObject").map(String::as_str).unwrap_or("Metadata");
-                return Ok(json_response(200, &table::table(rt, &items, &rv, res.continue_token.as_deref(), include)));
+                let include = q
+                    .get("includeObject")
+                    .map(String::as_str)
+                    .unwrap_or("Metadata");
+                return Ok(json_response(
+                    200,
+                    &table::table(rt, &items, &rv, res.continue_token.as_deref(), include),
+                ));
             }
-            Ok(list_response(rt, &res.items, &rv, res.continue_token.as_deref(), res.remaining))
+            Ok(list_response(
+                rt,
+                &res.items,
+                &rv,
+                res.continue_token.as_deref(),
+                res.remaining,
+            ))
+        }
+        (Method::GET, Some(name)) if sub == "scale" => {
+            Ok(json_response(200, &scale_of(&*c.get(rt, &ns, name)?)))
+        }
+        (Method::PUT | Method::PATCH, Some(name)) if sub == "scale" => {
+            let current = scale_of(&*c.get(rt, &ns, name)?);
+            let body = parse_body(headers, &body)?;
+            let mut wanted = current.clone();
+            if *method == Method::PUT {
+                wanted = body;
+            } else {
+                crate::patch::merge_patch(&mut wanted, &body);
+            }
+            let replicas = wanted
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "Scale",
+                        "autoscaling",
+                        name,
+                        vec![crate::status::Cause {
+                            reason: "FieldValueRequired",
+                            field: "spec.replicas".into(),
+                            message: "Required value".into(),
+                        }],
+                    )
+                })?;
+            let obj = c.modify(rt, &ns, name, &manager(q, headers, "unknown"), "", |o| {
+                o["spec"]["replicas"] = json!(replicas)
+            })?;
+            Ok(json_response(200, &scale_of(&obj)))
         }
         (Method::GET, Some(name)) => {
             if sub == "log" {
@@ -313,34 +423,59 @@ async fn resource_request(
             }
             let obj = c.get(rt, &ns, name)?;
             if wants_table(headers) {
-                let include = q.get("includeObject").map(String::as_str).unwrap_or("Metadata");
-                return Ok(json_response(200, &table::table(rt, &[obj.as_ref()], &c.resource_version().to_string(), None, include)));
+                let include = q
+                    .get("includeObject")
+                    .map(String::as_str)
+                    .unwrap_or("Metadata");
+                return Ok(json_response(
+                    200,
+                    &table::table(
+                        rt,
+                        &[obj.as_ref()],
+                        &c.resource_version().to_string(),
+                        None,
+                        include,
+                    ),
+                ));
             }
             Ok(json_response(200, &at_version(rt, &obj)))
         }
         (Method::POST, None) => {
             let body = parse_body(headers, &body)?;
-            let w = WriteOptions { manager: manager(q, headers, "unknown"), dry_run, ..Default::default() };
+            let w = WriteOptions {
+                manager: manager(q, headers, "unknown"),
+                dry_run,
+                ..Default::default()
+            };
             let obj = c.create(rt, &ns, body, &w)?;
             Ok(json_response(201, &at_version(rt, &obj)))
         }
         (Method::PUT, Some(name)) => {
             let body = parse_body(headers, &body)?;
-            let w = WriteOptions { manager: manager(q, headers, "unknown"), dry_run, subresource: sub, ..Default::default() };
+            let w = WriteOptions {
+                manager: manager(q, headers, "unknown"),
+                dry_run,
+                subresource: sub,
+                ..Default::default()
+            };
             let existed = c.get(rt, &ns, name).is_ok();
             let obj = c.update(rt, &ns, name, body, &w)?;
-            Ok(json_response(if existed { 200 } else { 201 }, &at_version(rt, &obj)))
+            Ok(json_response(
+                if existed { 200 } else { 201 },
+                &at_version(rt, &obj),
+            ))
         }
         (Method::PATCH, Some(name)) => {
-            let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let ct = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             let kind = match ct.split(';').next().unwrap_or_default().trim() {
                 "application/apply-patch+yaml" | "application/apply-patch+json" | "application/apply-patch+cbor" => PatchKind::Apply,
                 "application/merge-patch+json" => PatchKind::Merge,
                 "application/strategic-merge-patch+json" => {
                     if rt.from_crd {
-                        return Err(ApiError::unsupported_media(format!(
-                            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (strategic merge patch is not supported for custom resources)"
-                        )));
+                        return Err(ApiError::unsupported_media("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (strategic merge patch is not supported for custom resources)".to_string()));
                     }
                     PatchKind::Strategic
                 }
@@ -353,7 +488,9 @@ async fn resource_request(
             };
             let body = parse_body(headers, &body)?;
             if kind == PatchKind::Apply && q.get("fieldManager").is_none_or(|m| m.is_empty()) {
-                return Err(ApiError::bad_request("PATCH /apply requires the fieldManager query parameter"));
+                return Err(ApiError::bad_request(
+                    "PATCH /apply requires the fieldManager query parameter",
+                ));
             }
             let w = WriteOptions {
                 manager: manager(q, headers, "unknown"),
@@ -362,42 +499,101 @@ async fn resource_request(
                 subresource: sub,
             };
             let (obj, created) = c.patch(rt, &ns, name, kind, &body, &w)?;
-            Ok(json_response(if created { 201 } else { 200 }, &at_version(rt, &obj)))
+            Ok(json_response(
+                if created { 201 } else { 200 },
+                &at_version(rt, &obj),
+            ))
         }
         (Method::DELETE, Some(name)) => {
             let opts = parse_body(headers, &body)?;
             let propagation = q
                 .get("propagationPolicy")
                 .cloned()
-                .or_else(|| opts.get("propagationPolicy").and_then(Value::as_str).map(str::to_string))
-                .or_else(|| match opts.get("orphanDependents").and_then(Value::as_bool).or(q.get("orphanDependents").map(|v| v == "true")) {
-                    Some(true) => Some("Orphan".into()),
-                    Some(false) => Some("Background".into()),
-                    None => None,
+                .or_else(|| {
+                    opts.get("propagationPolicy")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .or_else(|| {
+                    match opts
+                        .get("orphanDependents")
+                        .and_then(Value::as_bool)
+                        .or(q.get("orphanDependents").map(|v| v == "true"))
+                    {
+                        Some(true) => Some("Orphan".into()),
+                        Some(false) => Some("Background".into()),
+                        None => None,
+                    }
                 });
             let uid = opts.pointer("/preconditions/uid").and_then(Value::as_str);
-            let dry = dry_run || opts.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All"));
+            let dry = dry_run
+                || opts
+                    .get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| d.iter().any(|x| x == "All"));
             let (obj, gone) = c.delete(rt, &ns, name, propagation.as_deref(), uid, dry)?;
             if rt.kind == "Pod" && gone {
                 app.logs.forget_pod(&ns, name);
             }
             if gone && rt.kind != "Pod" {
-                Ok(json_response(200, &success_status(&rt.group, &rt.plural, name, meta::uid_of(&obj))))
+                Ok(json_response(
+                    200,
+                    &success_status(&rt.group, &rt.plural, name, meta::uid_of(&obj)),
+                ))
             } else {
-                Ok(json_response(if gone { 200 } else { 202 }, &at_version(rt, &obj)))
+                Ok(json_response(
+                    if gone { 200 } else { 202 },
+                    &at_version(rt, &obj),
+                ))
             }
         }
         (Method::DELETE, None) => {
             let opts = list_options(q)?;
             let propagation = q.get("propagationPolicy").cloned();
-            let gone = c.delete_collection(rt, t.namespace.as_deref(), &opts, propagation.as_deref())?;
-            Ok(list_response(rt, &gone, &c.resource_version().to_string(), None, None))
+            let gone =
+                c.delete_collection(rt, t.namespace.as_deref(), &opts, propagation.as_deref())?;
+            Ok(list_response(
+                rt,
+                &gone,
+                &c.resource_version().to_string(),
+                None,
+                None,
+            ))
         }
-        _ => Err(ApiError::method_not_allowed(format!("the server does not allow this method on the requested resource ({method} {path})"))),
+        _ => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method} {path})"
+        ))),
     }
 }
 
-fn list_response(rt: &ResourceType, items: &[Arc<Value>], rv: &str, cont: Option<&str>, remaining: Option<usize>) -> Response {
+/// The `autoscaling/v1 Scale` view of a workload.
+fn scale_of(obj: &Value) -> Value {
+    let selector = obj
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"], "uid": obj["metadata"]["uid"],
+            "resourceVersion": obj["metadata"]["resourceVersion"], "creationTimestamp": obj["metadata"]["creationTimestamp"]},
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
+    })
+}
+
+fn list_response(
+    rt: &ResourceType,
+    items: &[Arc<Value>],
+    rv: &str,
+    cont: Option<&str>,
+    remaining: Option<usize>,
+) -> Response {
     // Serialize items without cloning them into one big Value: lists of 10,000 objects
     // stay cheap.
     let mut metadata = json!({"resourceVersion": rv});
@@ -410,7 +606,11 @@ fn list_response(rt: &ResourceType, items: &[Arc<Value>], rv: &str, cont: Option
     let api_version = rt.api_version();
     let mut out = Vec::with_capacity(items.len() * 512 + 256);
     out.extend_from_slice(
-        format!("{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[", rt.kind, api_version, metadata).as_bytes(),
+        format!(
+            "{{\"kind\":\"{}List\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+            rt.kind, api_version, metadata
+        )
+        .as_bytes(),
     );
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -432,15 +632,30 @@ fn list_response(rt: &ResourceType, items: &[Arc<Value>], rv: &str, cont: Option
 
 /// One watch stream: replayed or synthetic initial events, then the live feed, as
 /// newline-delimited JSON; ends at `timeoutSeconds`, or early when faults drop it.
-fn watch(app: &App, rt: &ResourceType, ns: Option<&str>, q: &Query, headers: &HeaderMap) -> Result<Response, ApiError> {
+fn watch(
+    app: &App,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    q: &Query,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let c = &app.cluster;
     let opts = list_options(q)?;
     let as_table = wants_table(headers);
-    let include = q.get("includeObject").cloned().unwrap_or_else(|| "Metadata".into());
+    let include = q
+        .get("includeObject")
+        .cloned()
+        .unwrap_or_else(|| "Metadata".into());
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     let send_initial = q.get("sendInitialEvents").is_some_and(|b| b == "true");
-    let rv: u64 = q.get("resourceVersion").and_then(|r| r.parse().ok()).unwrap_or(0);
-    let timeout = q.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(Duration::from_secs);
+    let rv: u64 = q
+        .get("resourceVersion")
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs);
     let key = rt.storage_key();
     let (initial, mut feed, replay) = if rv == 0 || send_initial {
         let (items, feed) = c.snapshot_and_subscribe(rt, ns);
@@ -471,7 +686,15 @@ fn watch(app: &App, rt: &ResourceType, ns: Option<&str>, q: &Query, headers: &He
     let rt = rt.clone();
     let encode = move |kind: &str, obj: &Value| -> Bytes {
         let object = if as_table && kind != "BOOKMARK" && kind != "ERROR" {
-            let mut t = table::table(&rt, &[obj], obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or(""), None, &include);
+            let mut t = table::table(
+                &rt,
+                &[obj],
+                obj.pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                None,
+                &include,
+            );
             // Column definitions only on the first event would be enough; kubectl copes either way.
             t["metadata"] = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))});
             t
@@ -480,7 +703,8 @@ fn watch(app: &App, rt: &ResourceType, ns: Option<&str>, q: &Query, headers: &He
         } else {
             at_version(&rt, obj)
         };
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     };
@@ -525,7 +749,8 @@ fn watch(app: &App, rt: &ResourceType, ns: Option<&str>, q: &Query, headers: &He
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         ticker.tick().await;
         loop {
-            let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+            let sleep_until = deadline
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
                 ev = feed.recv() => match ev {
                     Ok(ev) => {
@@ -553,9 +778,14 @@ fn watch(app: &App, rt: &ResourceType, ns: Option<&str>, q: &Query, headers: &He
 }
 
 pub fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
     let mut r = Response::new(Body::from_stream(stream));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     *r.status_mut() = StatusCode::OK;
     r
 }

@@ -17,12 +17,13 @@ pub mod logs;
 pub mod meta;
 pub mod patch;
 mod podlogs;
-mod tls;
+pub mod protobuf;
 pub mod registry;
 pub mod script;
 pub mod status;
 pub mod store;
 pub mod table;
+mod tls;
 pub mod validate;
 
 pub use faults::Faults;
@@ -31,7 +32,6 @@ use anyhow::Context as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
 
 /// How to run the server.
 #[derive(Debug, Clone)]
@@ -90,7 +90,8 @@ impl TestServer {
         std::thread::spawn(move || {
             let _ = tx.send(TestServer::start_blocking(opts));
         });
-        rx.await.context("the server thread stopped before reporting")?
+        rx.await
+            .context("the server thread stopped before reporting")?
     }
 
     /// Start the server from non-async code.
@@ -99,13 +100,23 @@ impl TestServer {
         let logs = Arc::new(logs::LogStore::default());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<SocketAddr>>();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        let tls = if opts.tls { Some(tls::generate().context("setting up TLS")?) } else { None };
-        let acceptor = tls.as_ref().map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
+        let tls = if opts.tls {
+            Some(tls::generate().context("setting up TLS")?)
+        } else {
+            None
+        };
+        let acceptor = tls
+            .as_ref()
+            .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
         let (c2, l2, o2) = (cluster.clone(), logs.clone(), opts.clone());
         let thread = std::thread::Builder::new()
             .name("kube-testserver".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+                let rt = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.into()));
@@ -116,7 +127,10 @@ impl TestServer {
                     let listener = match tokio::net::TcpListener::bind(o2.listen).await {
                         Ok(l) => l,
                         Err(e) => {
-                            let _ = ready_tx.send(Err(anyhow::Error::new(e).context(format!("binding {}", o2.listen))));
+                            let _ =
+                                ready_tx
+                                    .send(Err(anyhow::Error::new(e)
+                                        .context(format!("binding {}", o2.listen))));
                             return;
                         }
                     };
@@ -146,9 +160,12 @@ impl TestServer {
                 rt.shutdown_background();
             })
             .context("spawning the server thread")?;
-        let addr = ready_rx.recv().context("the server thread stopped before listening")??;
+        let addr = ready_rx
+            .recv()
+            .context("the server thread stopped before listening")??;
         let url = format!("{}://{addr}", if tls.is_some() { "https" } else { "http" });
-        let kubeconfig_yaml = kubeconfig(&url, &opts.token, tls.as_ref().map(|t| t.ca_pem.as_str()));
+        let kubeconfig_yaml =
+            kubeconfig(&url, &opts.token, tls.as_ref().map(|t| t.ca_pem.as_str()));
         let (dir, path) = match &opts.kubeconfig_path {
             Some(p) => (None, p.clone()),
             None => {
@@ -157,7 +174,8 @@ impl TestServer {
                 (Some(dir), p)
             }
         };
-        std::fs::write(&path, &kubeconfig_yaml).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, &kubeconfig_yaml)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(TestServer {
             url,
             token: opts.token,
@@ -205,9 +223,15 @@ impl Drop for TestServer {
 }
 
 /// Accept connections forever, each served on its own task.
-async fn serve(listener: tokio::net::TcpListener, router: axum::Router, tls: Option<tokio_rustls::TlsAcceptor>) {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let svc = hyper_util::service::TowerToHyperService::new(router.clone());
         let tls = tls.clone();
@@ -216,11 +240,17 @@ async fn serve(listener: tokio::net::TcpListener, router: axum::Router, tls: Opt
             match tls {
                 Some(acceptor) => {
                     // A client that fails the handshake just loses its connection.
-                    let Ok(stream) = acceptor.accept(stream).await else { return };
-                    let _ = conn.serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = conn
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
                 }
                 None => {
-                    let _ = conn.serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+                    let _ = conn
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
                 }
             }
         });
@@ -231,7 +261,12 @@ async fn serve(listener: tokio::net::TcpListener, router: axum::Router, tls: Opt
 pub fn kubeconfig(url: &str, token: &str, ca_pem: Option<&str>) -> String {
     use base64::Engine as _;
     let ca = ca_pem
-        .map(|pem| format!("\n    certificate-authority-data: {}", base64::engine::general_purpose::STANDARD.encode(pem)))
+        .map(|pem| {
+            format!(
+                "\n    certificate-authority-data: {}",
+                base64::engine::general_purpose::STANDARD.encode(pem)
+            )
+        })
         .unwrap_or_default();
     format!(
         "apiVersion: v1
@@ -255,4 +290,3 @@ preferences: {{}}
 "
     )
 }
-

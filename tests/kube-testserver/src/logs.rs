@@ -12,15 +12,20 @@ pub struct Instance {
     pub finished: bool,
 }
 
+/// (namespace, pod) -> container -> instances, oldest first.
+type PodLogs = HashMap<(String, String), HashMap<String, Vec<Instance>>>;
+
 #[derive(Default)]
 pub struct LogStore {
-    // (namespace, pod) -> container -> instances, oldest first
-    pods: Mutex<HashMap<(String, String), HashMap<String, Vec<Instance>>>>,
+    pods: Mutex<PodLogs>,
     pub changed: Notify,
 }
 
 impl LogStore {
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<(String, String), HashMap<String, Vec<Instance>>>) -> R) -> R {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut HashMap<(String, String), HashMap<String, Vec<Instance>>>) -> R,
+    ) -> R {
         let mut g = self.pods.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut g)
     }
@@ -28,26 +33,39 @@ impl LogStore {
     /// A container (re)starts: a fresh instance.
     pub fn start(&self, ns: &str, pod: &str, container: &str) {
         self.with(|p| {
-            p.entry((ns.into(), pod.into())).or_default().entry(container.into()).or_default().push(Instance::default())
+            p.entry((ns.into(), pod.into()))
+                .or_default()
+                .entry(container.into())
+                .or_default()
+                .push(Instance::default())
         });
         self.changed.notify_waiters();
     }
 
     pub fn append(&self, ns: &str, pod: &str, container: &str, line: &str) {
         self.with(|p| {
-            let inst = p.entry((ns.into(), pod.into())).or_default().entry(container.into()).or_default();
+            let inst = p
+                .entry((ns.into(), pod.into()))
+                .or_default()
+                .entry(container.into())
+                .or_default();
             if inst.is_empty() {
                 inst.push(Instance::default());
             }
             let last = inst.last_mut().expect("just ensured");
-            last.lines.push((crate::meta::now_rfc3339(), line.to_string()));
+            last.lines
+                .push((crate::meta::now_rfc3339(), line.to_string()));
         });
         self.changed.notify_waiters();
     }
 
     pub fn finish(&self, ns: &str, pod: &str, container: &str) {
         self.with(|p| {
-            if let Some(last) = p.get_mut(&(ns.into(), pod.into())).and_then(|c| c.get_mut(container)).and_then(|i| i.last_mut()) {
+            if let Some(last) = p
+                .get_mut(&(ns.into(), pod.into()))
+                .and_then(|c| c.get_mut(container))
+                .and_then(|i| i.last_mut())
+            {
                 last.finished = true;
             }
         });
@@ -55,7 +73,13 @@ impl LogStore {
     }
 
     /// The current or previous instance of a container.
-    pub fn instance(&self, ns: &str, pod: &str, container: &str, previous: bool) -> Option<Instance> {
+    pub fn instance(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Option<Instance> {
         self.with(|p| {
             let inst = p.get(&(ns.into(), pod.into()))?.get(container)?;
             if previous {

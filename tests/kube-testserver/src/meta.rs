@@ -10,10 +10,18 @@ pub fn now_rfc3339() -> String {
 }
 
 pub fn format_rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
 }
 
 /// Parse the `YYYY-MM-DDTHH:MM:SSZ` form this server writes (fractions ignored).
@@ -65,7 +73,10 @@ impl Rng {
     }
 
     pub fn next_u64(&self) -> u64 {
-        let mut z = self.0.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self
+            .0
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
@@ -79,7 +90,9 @@ impl Rng {
     /// `n` characters from the alphabet Kubernetes uses for generated name suffixes.
     pub fn suffix(&self, n: usize) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..n).map(|_| ALPHABET[(self.next_u64() % ALPHABET.len() as u64) as usize] as char).collect()
+        (0..n)
+            .map(|_| ALPHABET[(self.next_u64() % ALPHABET.len() as u64) as usize] as char)
+            .collect()
     }
 
     pub fn uid(&self) -> String {
@@ -107,7 +120,9 @@ pub fn dns1123_subdomain_error(name: &str) -> Option<String> {
     }
     let ok = name.split('.').all(|part| {
         !part.is_empty()
-            && part.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            && part
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
             && !part.starts_with('-')
             && !part.ends_with('-')
     });
@@ -171,7 +186,10 @@ pub fn parse_label_selector(s: &str) -> Result<Vec<Requirement>, String> {
             out.push(Requirement::NotIn(k, parse_set(rest)?));
         } else if let Some((k, rest)) = split_set_op(p, " in ") {
             out.push(Requirement::In(k, parse_set(rest)?));
-        } else if p.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+        } else if p
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        {
             out.push(Requirement::Exists(p.into()));
         } else {
             return Err(format!("unable to parse requirement: {p:?}"));
@@ -182,7 +200,10 @@ pub fn parse_label_selector(s: &str) -> Result<Vec<Requirement>, String> {
 
 fn split_set_op(p: &str, op: &str) -> Option<(String, String)> {
     let i = p.find(op)?;
-    Some((p[..i].trim().to_string(), p[i + op.len()..].trim().to_string()))
+    Some((
+        p[..i].trim().to_string(),
+        p[i + op.len()..].trim().to_string(),
+    ))
 }
 
 fn parse_set(s: String) -> Result<Vec<String>, String> {
@@ -190,7 +211,11 @@ fn parse_set(s: String) -> Result<Vec<String>, String> {
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| format!("expected a parenthesised set of values, found {s:?}"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 pub fn labels_match(reqs: &[Requirement], labels: Option<&Value>) -> bool {
@@ -210,16 +235,27 @@ pub fn selector_requirements(sel: &Value) -> Vec<Requirement> {
     let mut out = Vec::new();
     if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
         for (k, v) in m {
-            out.push(Requirement::Eq(k.clone(), v.as_str().unwrap_or_default().into()));
+            out.push(Requirement::Eq(
+                k.clone(),
+                v.as_str().unwrap_or_default().into(),
+            ));
         }
     }
     if let Some(exprs) = sel.get("matchExpressions").and_then(Value::as_array) {
         for e in exprs {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let values: Vec<String> = e
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             match e.get("operator").and_then(Value::as_str) {
                 Some("In") => out.push(Requirement::In(key, values)),
@@ -265,15 +301,21 @@ pub fn fields_match(reqs: &[(String, bool, String)], obj: &Value) -> bool {
 }
 
 pub fn name_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn namespace_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 pub fn uid_of(obj: &Value) -> &str {
-    obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default()
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

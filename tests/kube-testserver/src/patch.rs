@@ -27,9 +27,12 @@ pub fn merge_patch(target: &mut Value, patch: &Value) {
 /// field name and an element (container `ports` use `containerPort`, service `ports` use `port`).
 pub fn merge_key(field: &str, sample: Option<&Value>) -> Option<&'static str> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" => {
-            Some("name")
-        }
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets" => Some("name"),
         "volumeMounts" | "volumeDevices" => Some("mountPath"),
         "hostAliases" => Some("ip"),
         "conditions" => Some("type"),
@@ -73,7 +76,11 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result<(), St
     let mut retain: Option<Vec<String>> = None;
     for (k, v) in p {
         if k == "$retainKeys" {
-            retain = v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect());
+            retain = v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            });
             continue;
         }
         if k.starts_with("$setElementOrder/") || k == "$patch" {
@@ -123,7 +130,9 @@ pub fn strategic_merge_patch(target: &mut Value, patch: &Value) -> Result<(), St
 fn merge_keyed_list(live: &mut Vec<Value>, items: &[Value], key: &str) -> Result<(), String> {
     for item in items {
         let Some(kv) = item.get(key) else {
-            return Err(format!("map: {item} does not contain declared merge key: {key}"));
+            return Err(format!(
+                "map: {item} does not contain declared merge key: {key}"
+            ));
         };
         let pos = live.iter().position(|x| x.get(key) == Some(kv));
         let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
@@ -156,27 +165,54 @@ fn strip_directives(v: &mut Value) {
 
 /// RFC 6902 JSON patch.
 pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
-    let ops = ops.as_array().ok_or("a JSON patch must be a list of operations")?;
+    let ops = ops
+        .as_array()
+        .ok_or("a JSON patch must be a list of operations")?;
     for op in ops {
-        let kind = op.get("op").and_then(Value::as_str).ok_or("operation without \"op\"")?;
-        let path = op.get("path").and_then(Value::as_str).ok_or("operation without \"path\"")?;
+        let kind = op
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or("operation without \"op\"")?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or("operation without \"path\"")?;
         match kind {
-            "add" => add(target, path, op.get("value").cloned().ok_or("add without \"value\"")?)?,
+            "add" => add(
+                target,
+                path,
+                op.get("value").cloned().ok_or("add without \"value\"")?,
+            )?,
             "remove" => {
                 remove(target, path)?;
             }
             "replace" => {
                 remove(target, path)?;
-                add(target, path, op.get("value").cloned().ok_or("replace without \"value\"")?)?;
+                add(
+                    target,
+                    path,
+                    op.get("value")
+                        .cloned()
+                        .ok_or("replace without \"value\"")?,
+                )?;
             }
             "move" => {
-                let from = op.get("from").and_then(Value::as_str).ok_or("move without \"from\"")?;
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("move without \"from\"")?;
                 let v = remove(target, from)?;
                 add(target, path, v)?;
             }
             "copy" => {
-                let from = op.get("from").and_then(Value::as_str).ok_or("copy without \"from\"")?;
-                let v = target.pointer(from).cloned().ok_or_else(|| format!("copy: {from} does not exist"))?;
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("copy without \"from\"")?;
+                let v = target
+                    .pointer(from)
+                    .cloned()
+                    .ok_or_else(|| format!("copy: {from} does not exist"))?;
                 add(target, path, v)?;
             }
             "test" => {
@@ -192,7 +228,9 @@ pub fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
 }
 
 fn split_pointer(path: &str) -> Result<(String, String), String> {
-    let i = path.rfind('/').ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
+    let i = path
+        .rfind('/')
+        .ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
     let last = path[i + 1..].replace("~1", "/").replace("~0", "~");
     Ok((path[..i].to_string(), last))
 }
@@ -213,7 +251,9 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
                 a.push(value);
                 return Ok(());
             }
-            let i: usize = last.parse().map_err(|_| format!("invalid array index {last:?} in {path}"))?;
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("invalid array index {last:?} in {path}"))?;
             if i > a.len() {
                 return Err(format!("array index {i} out of bounds in {path}"));
             }
@@ -227,9 +267,13 @@ fn add(target: &mut Value, path: &str, value: Value) -> Result<(), String> {
 fn remove(target: &mut Value, path: &str) -> Result<Value, String> {
     let (parent, last) = split_pointer(path)?;
     match target.pointer_mut(&parent) {
-        Some(Value::Object(m)) => m.remove(&last).ok_or_else(|| format!("remove: {path} does not exist")),
+        Some(Value::Object(m)) => m
+            .remove(&last)
+            .ok_or_else(|| format!("remove: {path} does not exist")),
         Some(Value::Array(a)) => {
-            let i: usize = last.parse().map_err(|_| format!("invalid array index {last:?} in {path}"))?;
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("invalid array index {last:?} in {path}"))?;
             if i >= a.len() {
                 return Err(format!("remove: {path} does not exist"));
             }
@@ -259,7 +303,10 @@ mod tests {
             "containers": [{"name": "b", "image": "y:2"}, {"name": "a", "$patch": "delete"}]
         }});
         strategic_merge_patch(&mut t, &p).unwrap();
-        assert_eq!(t, json!({"spec": {"containers": [{"name": "b", "image": "y:2"}]}}));
+        assert_eq!(
+            t,
+            json!({"spec": {"containers": [{"name": "b", "image": "y:2"}]}})
+        );
     }
 
     #[test]
@@ -275,7 +322,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(t, json!({"metadata": {"labels": {"b": "2"}}, "items": [1, 2]}));
+        assert_eq!(
+            t,
+            json!({"metadata": {"labels": {"b": "2"}}, "items": [1, 2]})
+        );
         assert!(json_patch(&mut t, &json!([{"op": "remove", "path": "/nope"}])).is_err());
     }
 }

@@ -10,18 +10,33 @@ use serde_json::Value;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 
-pub async fn serve(app: &App, ns: &str, pod_name: &str, q: &HashMap<String, String>) -> Result<Response, ApiError> {
-    let rt = app.cluster.registry.find("", "v1", "pods").expect("pods are built in");
+pub async fn serve(
+    app: &App,
+    ns: &str,
+    pod_name: &str,
+    q: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let rt = app
+        .cluster
+        .registry
+        .find("", "v1", "pods")
+        .expect("pods are built in");
     let pod = app.cluster.get(&rt, ns, pod_name)?;
     let containers: Vec<String> = pod
         .pointer("/spec/containers")
         .and_then(Value::as_array)
-        .map(|cs| cs.iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let container = match q.get("container").filter(|c| !c.is_empty()) {
         Some(c) if containers.contains(c) => c.clone(),
         Some(c) => {
-            return Err(ApiError::bad_request(format!("container {c} is not valid for pod {pod_name}")));
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {pod_name}"
+            )));
         }
         None if containers.len() == 1 => containers[0].clone(),
         None => {
@@ -60,7 +75,12 @@ pub async fn serve(app: &App, ns: &str, pod_name: &str, q: &HashMap<String, Stri
     let drop_after = app.faults.drop_logs_after;
     if !follow || previous {
         let mut body = Vec::new();
-        for l in inst.lines.iter().skip(skip).take(drop_after.unwrap_or(usize::MAX)) {
+        for l in inst
+            .lines
+            .iter()
+            .skip(skip)
+            .take(drop_after.unwrap_or(usize::MAX))
+        {
             body.extend_from_slice(&fmt(l));
         }
         return Ok(Response::builder()
@@ -80,7 +100,9 @@ pub async fn serve(app: &App, ns: &str, pod_name: &str, q: &HashMap<String, Stri
             let changed = logs.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let Some(inst) = logs.instance(&ns, &pod_name, &container, false) else { return };
+            let Some(inst) = logs.instance(&ns, &pod_name, &container, false) else {
+                return;
+            };
             for l in inst.lines.iter().skip(next) {
                 if tx.send(fmt(l)).await.is_err() {
                     return;
@@ -101,6 +123,9 @@ pub async fn serve(app: &App, ns: &str, pod_name: &str, q: &HashMap<String, Stri
         }
     });
     let mut r = stream_response(rx);
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
     Ok(r)
 }

@@ -33,6 +33,14 @@ impl ResourceType {
         format!("{}/{}", self.group, self.plural)
     }
 
+    /// Whether `metadata.generation` is kept (workloads and custom resources; core/v1 and
+    /// RBAC objects have none, as in Kubernetes).
+    pub fn has_generation(&self) -> bool {
+        self.from_crd
+            || !(self.group.is_empty() || self.group == "rbac.authorization.k8s.io")
+            || self.kind == "Pod"
+    }
+
     pub fn has_status(&self) -> bool {
         self.subresources.iter().any(|s| s == "status")
     }
@@ -62,27 +70,147 @@ fn builtin(
 
 fn builtins() -> Vec<ResourceType> {
     vec![
-        builtin("", "v1", "Namespace", "namespaces", false, &["ns"], &["status"]),
+        builtin(
+            "",
+            "v1",
+            "Namespace",
+            "namespaces",
+            false,
+            &["ns"],
+            &["status"],
+        ),
         builtin("", "v1", "ConfigMap", "configmaps", true, &["cm"], &[]),
         builtin("", "v1", "Secret", "secrets", true, &[], &[]),
         builtin("", "v1", "Service", "services", true, &["svc"], &["status"]),
-        builtin("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], &[]),
+        builtin(
+            "",
+            "v1",
+            "ServiceAccount",
+            "serviceaccounts",
+            true,
+            &["sa"],
+            &[],
+        ),
         builtin("", "v1", "Pod", "pods", true, &["po"], &["status", "log"]),
         builtin("", "v1", "Event", "events", true, &["ev"], &[]),
-        builtin("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], &["status"]),
-        builtin("apps", "v1", "Deployment", "deployments", true, &["deploy"], &["status"]),
-        builtin("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], &["status"]),
-        builtin("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], &["status"]),
-        builtin("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"], &["status"]),
+        builtin(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+            &["pvc"],
+            &["status"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            true,
+            &["deploy"],
+            &["status", "scale"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            true,
+            &["sts"],
+            &["status", "scale"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "DaemonSet",
+            "daemonsets",
+            true,
+            &["ds"],
+            &["status"],
+        ),
+        builtin(
+            "apps",
+            "v1",
+            "ReplicaSet",
+            "replicasets",
+            true,
+            &["rs"],
+            &["status", "scale"],
+        ),
         builtin("batch", "v1", "Job", "jobs", true, &[], &["status"]),
-        builtin("batch", "v1", "CronJob", "cronjobs", true, &["cj"], &["status"]),
-        builtin("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], &["status"]),
-        builtin("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, &["netpol"], &[]),
-        builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], &[]),
-        builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], &[]),
-        builtin("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], &[]),
-        builtin("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], &[]),
-        builtin("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, &["pdb"], &["status"]),
+        builtin(
+            "batch",
+            "v1",
+            "CronJob",
+            "cronjobs",
+            true,
+            &["cj"],
+            &["status"],
+        ),
+        builtin(
+            "networking.k8s.io",
+            "v1",
+            "Ingress",
+            "ingresses",
+            true,
+            &["ing"],
+            &["status"],
+        ),
+        builtin(
+            "networking.k8s.io",
+            "v1",
+            "NetworkPolicy",
+            "networkpolicies",
+            true,
+            &["netpol"],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "Role",
+            "roles",
+            true,
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+            &[],
+            &[],
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+            &[],
+            &[],
+        ),
+        builtin(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+            &["pdb"],
+            &["status"],
+        ),
         builtin(
             "apiextensions.k8s.io",
             "v1",
@@ -102,7 +230,9 @@ pub struct Registry {
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { types: RwLock::new(builtins()) }
+        Registry {
+            types: RwLock::new(builtins()),
+        }
     }
 }
 
@@ -153,7 +283,12 @@ impl Registry {
     pub fn remove_crd(&self, crd: &Value) {
         let Some(types) = crd_types(crd) else { return };
         let mut all = self.types.write().expect("registry lock");
-        all.retain(|t| !(t.from_crd && types.iter().any(|c| c.group == t.group && c.plural == t.plural)));
+        all.retain(|t| {
+            !(t.from_crd
+                && types
+                    .iter()
+                    .any(|c| c.group == t.group && c.plural == t.plural))
+        });
     }
 }
 
@@ -172,7 +307,11 @@ fn crd_types(crd: &Value) -> Option<Vec<ResourceType>> {
     let short: Vec<String> = names
         .get("shortNames")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
     let versions = spec.get("versions")?.as_array()?;
@@ -181,7 +320,9 @@ fn crd_types(crd: &Value) -> Option<Vec<ResourceType>> {
         if v.get("served").and_then(Value::as_bool) == Some(false) {
             continue;
         }
-        let Some(name) = v.get("name").and_then(Value::as_str) else { continue };
+        let Some(name) = v.get("name").and_then(Value::as_str) else {
+            continue;
+        };
         let mut subs = Vec::new();
         if v.pointer("/subresources/status").is_some() {
             subs.push("status".to_string());
@@ -203,10 +344,26 @@ fn crd_types(crd: &Value) -> Option<Vec<ResourceType>> {
 
 /// The discovery document (`APIResourceList`) for one group/version.
 pub fn api_resource_list(types: &[ResourceType], group: &str, version: &str) -> Value {
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let mut resources = Vec::new();
-    for t in types.iter().filter(|t| t.group == group && t.version == version) {
-        let verbs = json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
+    for t in types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+    {
+        let verbs = json!([
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch"
+        ]);
         let mut r = json!({
             "name": t.plural,
             "singularName": t.singular,
@@ -217,6 +374,22 @@ pub fn api_resource_list(types: &[ResourceType], group: &str, version: &str) -> 
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
         }
+        // `kubectl get all` expands the "all" category.
+        if !t.from_crd
+            && matches!(
+                t.kind.as_str(),
+                "Pod"
+                    | "Service"
+                    | "Deployment"
+                    | "StatefulSet"
+                    | "DaemonSet"
+                    | "ReplicaSet"
+                    | "Job"
+                    | "CronJob"
+            )
+        {
+            r["categories"] = json!(["all"]);
+        }
         resources.push(r);
         for sub in &t.subresources {
             let (kind, verbs) = match sub.as_str() {
@@ -224,13 +397,18 @@ pub fn api_resource_list(types: &[ResourceType], group: &str, version: &str) -> 
                 "scale" => ("Scale", json!(["get", "patch", "update"])),
                 _ => (t.kind.as_str(), json!(["get", "patch", "update"])),
             };
-            resources.push(json!({
+            let mut r = json!({
                 "name": format!("{}/{}", t.plural, sub),
                 "singularName": "",
                 "namespaced": t.namespaced,
                 "kind": kind,
                 "verbs": verbs,
-            }));
+            });
+            if sub == "scale" {
+                r["group"] = json!("autoscaling");
+                r["version"] = json!("v1");
+            }
+            resources.push(r);
         }
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})

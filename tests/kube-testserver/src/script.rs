@@ -64,10 +64,15 @@ impl Script {
 
 /// The script of a pod template, Ok(None) when it has none.
 pub fn from_template(template: &Value) -> Result<Option<Script>, String> {
-    let Some(raw) = template.pointer("/metadata/annotations").and_then(|a| a.get(SCRIPT_ANNOTATION)) else {
+    let Some(raw) = template
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(SCRIPT_ANNOTATION))
+    else {
         return Ok(None);
     };
-    let text = raw.as_str().ok_or_else(|| format!("annotation {SCRIPT_ANNOTATION}: expected a string holding YAML or JSON"))?;
+    let text = raw.as_str().ok_or_else(|| {
+        format!("annotation {SCRIPT_ANNOTATION}: expected a string holding YAML or JSON")
+    })?;
     serde_yaml::from_str::<Script>(text)
         .map(Some)
         .map_err(|e| format!("annotation {SCRIPT_ANNOTATION}: {e} (expected {{attempts: [{{logs: [{{line, after_ms}}], exit_code, message, run_ms, image_pull_error}}], image_pull_error}})"))
@@ -81,24 +86,45 @@ pub struct Readiness {
     pub progress_deadline: Duration,
 }
 
-pub fn readiness(deployment: &Value, default_ready_after: Duration, never_ready_deadline: Duration) -> Result<Readiness, String> {
+pub fn readiness(
+    deployment: &Value,
+    default_ready_after: Duration,
+    never_ready_deadline: Duration,
+) -> Result<Readiness, String> {
     let get = |k: &str| -> Option<&str> {
         deployment
             .pointer("/spec/template/metadata/annotations")
             .and_then(|a| a.get(k))
-            .or_else(|| deployment.pointer("/metadata/annotations").and_then(|a| a.get(k)))
+            .or_else(|| {
+                deployment
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(k))
+            })
             .and_then(Value::as_str)
     };
     let ms = |k: &str| -> Result<Option<Duration>, String> {
         get(k)
-            .map(|v| v.trim().parse::<u64>().map(Duration::from_millis).map_err(|_| format!("annotation {k}: expected milliseconds as a whole number, found {v:?}")))
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map(Duration::from_millis)
+                    .map_err(|_| {
+                        format!(
+                            "annotation {k}: expected milliseconds as a whole number, found {v:?}"
+                        )
+                    })
+            })
             .transpose()
     };
     let never_ready = match get(NEVER_READY_ANNOTATION) {
         None => false,
         Some("true") => true,
         Some("false") => false,
-        Some(other) => return Err(format!("annotation {NEVER_READY_ANNOTATION}: expected \"true\" or \"false\", found {other:?}")),
+        Some(other) => {
+            return Err(format!(
+            "annotation {NEVER_READY_ANNOTATION}: expected \"true\" or \"false\", found {other:?}"
+        ))
+        }
     };
     let spec_deadline = deployment
         .pointer("/spec/progressDeadlineSeconds")
@@ -112,7 +138,11 @@ pub fn readiness(deployment: &Value, default_ready_after: Duration, never_ready_
         None if never_ready => never_ready_deadline.min(spec_deadline),
         None => spec_deadline,
     };
-    Ok(Readiness { ready_after: ms(READY_AFTER_ANNOTATION)?.unwrap_or(default_ready_after), never_ready, progress_deadline })
+    Ok(Readiness {
+        ready_after: ms(READY_AFTER_ANNOTATION)?.unwrap_or(default_ready_after),
+        never_ready,
+        progress_deadline,
+    })
 }
 
 #[cfg(test)]

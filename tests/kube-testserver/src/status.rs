@@ -20,7 +20,12 @@ pub struct Cause {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: Value::Null }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
 
     fn with_details(mut self, details: Value) -> Self {
@@ -38,8 +43,12 @@ impl ApiError {
 
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
         let what = qualified(plural, group);
-        ApiError::new(409, "AlreadyExists", format!("{what} \"{name}\" already exists"))
-            .with_details(json!({"name": name, "group": group, "kind": plural}))
+        ApiError::new(
+            409,
+            "AlreadyExists",
+            format!("{what} \"{name}\" already exists"),
+        )
+        .with_details(json!({"name": name, "group": group, "kind": plural}))
     }
 
     pub fn conflict(group: &str, plural: &str, name: &str) -> Self {
@@ -63,15 +72,32 @@ impl ApiError {
         } else {
             format!("Apply failed with {n} conflicts: {}", list.join("\n"))
         };
-        ApiError::new(409, "Conflict", message).with_details(json!({"causes": causes_json(&causes)}))
+        ApiError::new(409, "Conflict", message)
+            .with_details(json!({"causes": causes_json(&causes)}))
     }
 
     /// 422 with field causes: `Job.batch "x" is invalid: spec.template: Invalid value: ...`.
     pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
-        let qualified_kind = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
-        let parts: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-        let body = if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) };
-        ApiError::new(422, "Invalid", format!("{qualified_kind} \"{name}\" is invalid: {body}")).with_details(json!({
+        let qualified_kind = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
+        let parts: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let body = if parts.len() == 1 {
+            parts[0].clone()
+        } else {
+            format!("[{}]", parts.join(", "))
+        };
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("{qualified_kind} \"{name}\" is invalid: {body}"),
+        )
+        .with_details(json!({
             "name": name, "group": group, "kind": kind, "causes": causes_json(&causes),
         }))
     }

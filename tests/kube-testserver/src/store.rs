@@ -55,7 +55,14 @@ pub struct WatchStart {
 impl Store {
     pub fn new(history_cap: usize) -> Self {
         let (tx, _) = broadcast::channel(16_384);
-        Store { objects: HashMap::new(), rv: 1, history: VecDeque::new(), history_cap, compacted: 0, tx }
+        Store {
+            objects: HashMap::new(),
+            rv: 1,
+            history: VecDeque::new(),
+            history_cap,
+            compacted: 0,
+            tx,
+        }
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -67,12 +74,21 @@ impl Store {
     }
 
     pub fn get(&self, key: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        self.objects.get(key)?.get(&(ns.to_string(), name.to_string())).cloned()
+        self.objects
+            .get(key)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Objects of one resource, optionally in one namespace, in (namespace, name) order.
-    pub fn list<'a>(&'a self, key: &str, ns: Option<&'a str>) -> Box<dyn Iterator<Item = &'a Arc<Value>> + 'a> {
-        let Some(objs) = self.objects.get(key) else { return Box::new(std::iter::empty()) };
+    pub fn list<'a>(
+        &'a self,
+        key: &str,
+        ns: Option<&'a str>,
+    ) -> Box<dyn Iterator<Item = &'a Arc<Value>> + 'a> {
+        let Some(objs) = self.objects.get(key) else {
+            return Box::new(std::iter::empty());
+        };
         match ns {
             Some(ns) => Box::new(
                 objs.range((ns.to_string(), String::new())..)
@@ -89,23 +105,37 @@ impl Store {
 
     /// Every stored object of every resource (for garbage collection).
     pub fn all(&self) -> impl Iterator<Item = (&String, &Arc<Value>)> {
-        self.objects.iter().flat_map(|(k, m)| m.values().map(move |v| (k, v)))
+        self.objects
+            .iter()
+            .flat_map(|(k, m)| m.values().map(move |v| (k, v)))
     }
 
     /// Commit a create or update: stamps the next resourceVersion into the object.
     pub fn put(&mut self, key: &str, mut obj: Value, kind: EventType) -> Arc<Value> {
         self.rv += 1;
         obj["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
-        let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let obj = Arc::new(obj);
-        self.objects.entry(key.to_string()).or_default().insert((ns.clone(), name), obj.clone());
+        self.objects
+            .entry(key.to_string())
+            .or_default()
+            .insert((ns.clone(), name), obj.clone());
         self.record(key, ns, kind, obj.clone());
         obj
     }
 
     pub fn remove(&mut self, key: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let old = self.objects.get_mut(key)?.remove(&(ns.to_string(), name.to_string()))?;
+        let old = self
+            .objects
+            .get_mut(key)?
+            .remove(&(ns.to_string(), name.to_string()))?;
         self.rv += 1;
         let mut gone = (*old).clone();
         gone["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
@@ -115,7 +145,13 @@ impl Store {
     }
 
     fn record(&mut self, key: &str, namespace: String, kind: EventType, object: Arc<Value>) {
-        let ev = Arc::new(WatchEvent { rv: self.rv, key: key.to_string(), namespace, kind, object });
+        let ev = Arc::new(WatchEvent {
+            rv: self.rv,
+            key: key.to_string(),
+            namespace,
+            kind,
+            object,
+        });
         self.history.push_back(ev.clone());
         while self.history.len() > self.history_cap {
             if let Some(old) = self.history.pop_front() {
@@ -131,8 +167,16 @@ impl Store {
         if from_rv < self.compacted {
             return Err(self.compacted + 1);
         }
-        let replay = self.history.iter().filter(|e| e.rv > from_rv).cloned().collect();
-        Ok(WatchStart { replay, feed: self.tx.subscribe() })
+        let replay = self
+            .history
+            .iter()
+            .filter(|e| e.rv > from_rv)
+            .cloned()
+            .collect();
+        Ok(WatchStart {
+            replay,
+            feed: self.tx.subscribe(),
+        })
     }
 }
 
@@ -150,8 +194,16 @@ mod tests {
         let mut s = Store::new(2);
         let a = s.put("/configmaps", cm("a"), EventType::Added);
         let b = s.put("/configmaps", cm("b"), EventType::Added);
-        let rv_a: u64 = a["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
-        let rv_b: u64 = b["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap();
+        let rv_a: u64 = a["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let rv_b: u64 = b["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(rv_b > rv_a);
         let w = s.watch_from(rv_a).unwrap();
         assert_eq!(w.replay.len(), 1);

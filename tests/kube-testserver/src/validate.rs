@@ -12,11 +12,19 @@ fn invalid(field: &str, value: &Value, detail: &str) -> Cause {
         Value::Null => "null".into(),
         other => other.to_string(),
     };
-    Cause { reason: "FieldValueInvalid", field: field.into(), message: format!("Invalid value: {shown}: {detail}") }
+    Cause {
+        reason: "FieldValueInvalid",
+        field: field.into(),
+        message: format!("Invalid value: {shown}: {detail}"),
+    }
 }
 
 fn required(field: &str) -> Cause {
-    Cause { reason: "FieldValueRequired", field: field.into(), message: "Required value".into() }
+    Cause {
+        reason: "FieldValueRequired",
+        field: field.into(),
+        message: "Required value".into(),
+    }
 }
 
 fn unsupported(field: &str, value: &Value, allowed: &[&str]) -> Cause {
@@ -24,7 +32,10 @@ fn unsupported(field: &str, value: &Value, allowed: &[&str]) -> Cause {
     Cause {
         reason: "FieldValueNotSupported",
         field: field.into(),
-        message: format!("Unsupported value: {value}: supported values: {}", allowed.join(", ")),
+        message: format!(
+            "Unsupported value: {value}: supported values: {}",
+            allowed.join(", ")
+        ),
     }
 }
 
@@ -43,7 +54,9 @@ pub fn default_on_create(rt: &ResourceType, obj: &mut Value, uid: &str) {
                 spec["type"] = json!("ClusterIP");
             }
             if spec.get("clusterIP").is_none() && spec["type"] != "ExternalName" {
-                let h = uid.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
+                let h = uid
+                    .bytes()
+                    .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b as u32));
                 let ip = format!("10.96.{}.{}", (h >> 8) % 254 + 1, h % 254 + 1);
                 spec["clusterIP"] = json!(ip);
                 spec["clusterIPs"] = json!([ip]);
@@ -78,7 +91,8 @@ pub fn default_on_create(rt: &ResourceType, obj: &mut Value, uid: &str) {
             }
             // Real Jobs get a generated selector bound to their uid unless manualSelector.
             if spec.get("manualSelector") != Some(&json!(true)) {
-                spec["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+                spec["selector"] =
+                    json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
                 let name = obj["metadata"]["name"].clone();
                 let labels = &mut obj["spec"]["template"]["metadata"]["labels"];
                 labels["batch.kubernetes.io/controller-uid"] = json!(uid);
@@ -102,10 +116,13 @@ pub fn default_on_create(rt: &ResourceType, obj: &mut Value, uid: &str) {
                 spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
             }
         }
-        ("", "Pod") => {
-            if obj.get("status").is_none() {
-                obj["status"] = json!({"phase": "Pending"});
-            }
+        ("", "PersistentVolumeClaim") => {
+            // No storage provisioner to wait for: claims bind at once.
+            obj["status"] = json!({"phase": "Bound", "accessModes": obj.pointer("/spec/accessModes").cloned().unwrap_or(json!([])),
+                "capacity": obj.pointer("/spec/resources/requests").cloned().unwrap_or(json!({}))});
+        }
+        ("", "Pod") if obj.get("status").is_none() => {
+            obj["status"] = json!({"phase": "Pending"});
         }
         _ => {}
     }
@@ -113,7 +130,10 @@ pub fn default_on_create(rt: &ResourceType, obj: &mut Value, uid: &str) {
 
 /// Check a new object; `old` is the stored version for updates.
 pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut causes = Vec::new();
     let name_problem = match rt.kind.as_str() {
         "Namespace" | "Service" => dns1123_label_error(name),
@@ -126,9 +146,17 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
     if let Some(labels) = obj.pointer("/metadata/labels").and_then(Value::as_object) {
         for (k, v) in labels {
             if !v.is_string() {
-                causes.push(invalid(&format!("metadata.labels.{k}"), v, "label values must be strings"));
+                causes.push(invalid(
+                    &format!("metadata.labels.{k}"),
+                    v,
+                    "label values must be strings",
+                ));
             } else if v.as_str().is_some_and(|s| s.len() > 63) {
-                causes.push(invalid(&format!("metadata.labels.{k}"), v, "must be no more than 63 characters"));
+                causes.push(invalid(
+                    &format!("metadata.labels.{k}"),
+                    v,
+                    "must be no more than 63 characters",
+                ));
             }
         }
     }
@@ -136,14 +164,25 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("batch", "Job") => {
             pod_template_checks(spec.get("template"), "spec.template", &mut causes);
-            let rp = spec.pointer("/template/spec/restartPolicy").cloned().unwrap_or(Value::Null);
+            let rp = spec
+                .pointer("/template/spec/restartPolicy")
+                .cloned()
+                .unwrap_or(Value::Null);
             if rp != "Never" && rp != "OnFailure" {
-                causes.push(unsupported("spec.template.spec.restartPolicy", &rp, &["OnFailure", "Never"]));
+                causes.push(unsupported(
+                    "spec.template.spec.restartPolicy",
+                    &rp,
+                    &["OnFailure", "Never"],
+                ));
             }
             if let Some(old) = old {
                 let old_spec = old.get("spec").unwrap_or(&Value::Null);
                 if old_spec.get("selector") != spec.get("selector") {
-                    causes.push(invalid("spec.selector", spec.get("selector").unwrap_or(&Value::Null), "field is immutable"));
+                    causes.push(invalid(
+                        "spec.selector",
+                        spec.get("selector").unwrap_or(&Value::Null),
+                        "field is immutable",
+                    ));
                 }
                 if old_spec.get("template") != spec.get("template") {
                     causes.push(invalid(
@@ -153,7 +192,11 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
                     ));
                 }
                 if old_spec.get("completions") != spec.get("completions") {
-                    causes.push(invalid("spec.completions", spec.get("completions").unwrap_or(&Value::Null), "field is immutable"));
+                    causes.push(invalid(
+                        "spec.completions",
+                        spec.get("completions").unwrap_or(&Value::Null),
+                        "field is immutable",
+                    ));
                 }
             }
         }
@@ -164,7 +207,11 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
                     let labels = spec.pointer("/template/metadata/labels");
                     let reqs = crate::meta::selector_requirements(sel);
                     if reqs.is_empty() {
-                        causes.push(invalid("spec.selector", sel, "empty selector is invalid for deployment"));
+                        causes.push(invalid(
+                            "spec.selector",
+                            sel,
+                            "empty selector is invalid for deployment",
+                        ));
                     } else if !crate::meta::labels_match(&reqs, labels) {
                         causes.push(invalid(
                             "spec.template.metadata.labels",
@@ -177,28 +224,40 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
             pod_template_checks(spec.get("template"), "spec.template", &mut causes);
             if let Some(old) = old {
                 if old.pointer("/spec/selector") != spec.get("selector") {
-                    causes.push(invalid("spec.selector", spec.get("selector").unwrap_or(&Value::Null), "field is immutable"));
+                    causes.push(invalid(
+                        "spec.selector",
+                        spec.get("selector").unwrap_or(&Value::Null),
+                        "field is immutable",
+                    ));
                 }
             }
             let _ = kind;
         }
-        ("", "Pod") => {
-            if spec.get("containers").and_then(Value::as_array).is_none_or(|c| c.is_empty()) {
-                causes.push(required("spec.containers"));
-            }
+        ("", "Pod")
+            if spec
+                .get("containers")
+                .and_then(Value::as_array)
+                .is_none_or(|c| c.is_empty()) =>
+        {
+            causes.push(required("spec.containers"));
         }
         ("", "Service") => {
             if let Some(old) = old {
                 let (o, n) = (old.pointer("/spec/clusterIP"), spec.get("clusterIP"));
                 if n.is_some() && o != n {
-                    causes.push(invalid("spec.clusterIP", n.unwrap_or(&Value::Null), "field is immutable"));
+                    causes.push(invalid(
+                        "spec.clusterIP",
+                        n.unwrap_or(&Value::Null),
+                        "field is immutable",
+                    ));
                 }
             }
         }
         ("", "ConfigMap") | ("", "Secret") => {
             if let Some(old) = old {
                 if old.get("immutable") == Some(&json!(true))
-                    && (old.get("data") != obj.get("data") || old.get("binaryData") != obj.get("binaryData"))
+                    && (old.get("data") != obj.get("data")
+                        || old.get("binaryData") != obj.get("binaryData"))
                 {
                     causes.push(Cause {
                         reason: "FieldValueForbidden",
@@ -214,10 +273,20 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
                     causes.push(required(&format!("spec.{f}")));
                 }
             }
-            let group = spec.get("group").and_then(Value::as_str).unwrap_or_default();
-            let plural = spec.pointer("/names/plural").and_then(Value::as_str).unwrap_or_default();
+            let group = spec
+                .get("group")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let plural = spec
+                .pointer("/names/plural")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !name.is_empty() && name != format!("{plural}.{group}") {
-                causes.push(invalid("metadata.name", &json!(name), &format!("must be spec.names.plural+\".\"+spec.group")));
+                causes.push(invalid(
+                    "metadata.name",
+                    &json!(name),
+                    "must be spec.names.plural+\".\"+spec.group",
+                ));
             }
         }
         _ => {}
@@ -230,7 +299,9 @@ pub fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Result<(
 }
 
 fn pod_template_checks(template: Option<&Value>, at: &str, causes: &mut Vec<Cause>) {
-    let containers = template.and_then(|t| t.pointer("/spec/containers")).and_then(Value::as_array);
+    let containers = template
+        .and_then(|t| t.pointer("/spec/containers"))
+        .and_then(Value::as_array);
     match containers {
         None => causes.push(required(&format!("{at}.spec.containers"))),
         Some(cs) if cs.is_empty() => causes.push(required(&format!("{at}.spec.containers"))),
@@ -240,9 +311,16 @@ fn pod_template_checks(template: Option<&Value>, at: &str, causes: &mut Vec<Caus
                 if cname.is_empty() {
                     causes.push(required(&format!("{at}.spec.containers[{i}].name")));
                 } else if let Some(p) = dns1123_label_error(cname) {
-                    causes.push(invalid(&format!("{at}.spec.containers[{i}].name"), &json!(cname), &p));
+                    causes.push(invalid(
+                        &format!("{at}.spec.containers[{i}].name"),
+                        &json!(cname),
+                        &p,
+                    ));
                 }
-                if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
                     causes.push(required(&format!("{at}.spec.containers[{i}].image")));
                 }
             }
@@ -273,7 +351,12 @@ mod tests {
         let err = validate(&rt, &new, Some(&old)).unwrap_err();
         assert_eq!(err.code, 422);
         assert_eq!(err.reason, "Invalid");
-        assert!(err.message.starts_with("Job.batch \"migrate\" is invalid: spec.template"), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("Job.batch \"migrate\" is invalid: spec.template"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -283,6 +366,10 @@ mod tests {
         let d = json!({"metadata": {"name": "Web_1"}, "spec": {"template": {"spec": {"containers": []}}}});
         let err = validate(&rt, &d, None).unwrap_err();
         assert!(err.message.contains("metadata.name"), "{}", err.message);
-        assert!(err.message.contains("spec.selector: Required value"), "{}", err.message);
+        assert!(
+            err.message.contains("spec.selector: Required value"),
+            "{}",
+            err.message
+        );
     }
 }

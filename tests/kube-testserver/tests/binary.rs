@@ -21,12 +21,30 @@ fn the_binary_prints_its_url_first_and_serves_kubectl() {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     stdout.read_line(&mut first).unwrap();
     let result = std::panic::catch_unwind(|| {
-        assert!(first.starts_with("listening on https://127.0.0.1:"), "{first:?}");
+        assert!(
+            first.starts_with("listening on https://127.0.0.1:"),
+            "{first:?}"
+        );
         let config = std::fs::read_to_string(&kubeconfig).unwrap();
-        assert!(config.contains(first.trim().trim_start_matches("listening on ")), "{config}");
-        assert!(config.contains("token: ") && config.contains("namespace: default"), "{config}");
-        let out = Command::new(common::KUBECTL).arg("--kubeconfig").arg(&kubeconfig).args(["get", "namespaces", "-o", "name"]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            config.contains(first.trim().trim_start_matches("listening on ")),
+            "{config}"
+        );
+        assert!(
+            config.contains("token: ") && config.contains("namespace: default"),
+            "{config}"
+        );
+        let out = Command::new(common::KUBECTL)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["get", "namespaces", "-o", "name"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("namespace/default"));
     });
     let _ = child.kill();
@@ -42,5 +60,8 @@ fn bad_fault_rates_are_rejected_with_what_was_expected() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--rate-429") && err.contains("expected a fraction between 0 and 1"), "{err}");
+    assert!(
+        err.contains("--rate-429") && err.contains("expected a fraction between 0 and 1"),
+        "{err}"
+    );
 }

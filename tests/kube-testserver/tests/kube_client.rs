@@ -7,7 +7,10 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
 use kube::core::{DynamicObject, GroupVersionKind};
 use kube::discovery::{self, Discovery};
 use kube::runtime::wait::{await_condition, conditions};
@@ -33,12 +36,22 @@ async fn configmaps_are_created_read_listed_and_conflict_like_a_cluster() {
     let client = common::client(&srv).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
 
-    let created = cms.create(&PostParams::default(), &cm("settings", json!({"mode": "fast"}))).await.unwrap();
+    let created = cms
+        .create(
+            &PostParams::default(),
+            &cm("settings", json!({"mode": "fast"})),
+        )
+        .await
+        .unwrap();
     let meta = &created.metadata;
     assert!(meta.uid.is_some() && meta.creation_timestamp.is_some());
     let rv1: u64 = meta.resource_version.as_deref().unwrap().parse().unwrap();
 
-    let err = api_error(cms.create(&PostParams::default(), &cm("settings", json!({}))).await.unwrap_err());
+    let err = api_error(
+        cms.create(&PostParams::default(), &cm("settings", json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((err.code, err.reason.as_str()), (409, "AlreadyExists"));
     assert_eq!(err.message, "configmaps \"settings\" already exists");
 
@@ -46,16 +59,38 @@ async fn configmaps_are_created_read_listed_and_conflict_like_a_cluster() {
     assert!(err.is_not_found(), "{err:?}");
 
     let elsewhere: Api<ConfigMap> = Api::namespaced(client.clone(), "no-such-ns");
-    let err = api_error(elsewhere.create(&PostParams::default(), &cm("x", json!({}))).await.unwrap_err());
+    let err = api_error(
+        elsewhere
+            .create(&PostParams::default(), &cm("x", json!({})))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(err.message, "namespaces \"no-such-ns\" not found");
 
     // Optimistic concurrency: replacing with a stale resourceVersion is a Conflict.
     let mut changed = created.clone();
-    changed.data.as_mut().unwrap().insert("mode".into(), "slow".into());
-    let replaced = cms.replace("settings", &PostParams::default(), &changed).await.unwrap();
-    let rv2: u64 = replaced.metadata.resource_version.as_deref().unwrap().parse().unwrap();
+    changed
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("mode".into(), "slow".into());
+    let replaced = cms
+        .replace("settings", &PostParams::default(), &changed)
+        .await
+        .unwrap();
+    let rv2: u64 = replaced
+        .metadata
+        .resource_version
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(rv2 > rv1);
-    let err = api_error(cms.replace("settings", &PostParams::default(), &changed).await.unwrap_err());
+    let err = api_error(
+        cms.replace("settings", &PostParams::default(), &changed)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
 
     for i in 0..5 {
@@ -63,17 +98,30 @@ async fn configmaps_are_created_read_listed_and_conflict_like_a_cluster() {
         c.metadata.labels = Some([("tier".to_string(), "paged".to_string())].into());
         cms.create(&PostParams::default(), &c).await.unwrap();
     }
-    let page = cms.list(&ListParams::default().labels("tier=paged").limit(2)).await.unwrap();
+    let page = cms
+        .list(&ListParams::default().labels("tier=paged").limit(2))
+        .await
+        .unwrap();
     assert_eq!(page.items.len(), 2);
     let rest = cms
-        .list(&ListParams::default().labels("tier=paged").limit(10).continue_token(page.metadata.continue_.as_deref().unwrap()))
+        .list(
+            &ListParams::default()
+                .labels("tier=paged")
+                .limit(10)
+                .continue_token(page.metadata.continue_.as_deref().unwrap()),
+        )
         .await
         .unwrap();
     assert_eq!(rest.items.len(), 3);
-    let by_name = cms.list(&ListParams::default().fields("metadata.name=settings")).await.unwrap();
+    let by_name = cms
+        .list(&ListParams::default().fields("metadata.name=settings"))
+        .await
+        .unwrap();
     assert_eq!(by_name.items.len(), 1);
 
-    cms.delete("settings", &DeleteParams::default()).await.unwrap();
+    cms.delete("settings", &DeleteParams::default())
+        .await
+        .unwrap();
     assert!(api_error(cms.get("settings").await.unwrap_err()).is_not_found());
 }
 
@@ -84,35 +132,80 @@ async fn server_side_apply_tracks_managers_conflicts_and_removed_fields() {
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let apply = |data: serde_json::Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": data});
 
-    let first = cms.patch("cfg", &PatchParams::apply("kubes"), &Patch::Apply(apply(json!({"a": "1", "b": "2"})))).await.unwrap();
+    let first = cms
+        .patch(
+            "cfg",
+            &PatchParams::apply("kubes"),
+            &Patch::Apply(apply(json!({"a": "1", "b": "2"}))),
+        )
+        .await
+        .unwrap();
     let managers = first.metadata.managed_fields.unwrap();
     assert_eq!(managers[0].manager.as_deref(), Some("kubes"));
     assert_eq!(managers[0].operation.as_deref(), Some("Apply"));
 
     // Same config again is a no-op: no new resourceVersion.
-    let again = cms.patch("cfg", &PatchParams::apply("kubes"), &Patch::Apply(apply(json!({"a": "1", "b": "2"})))).await.unwrap();
-    assert_eq!(again.metadata.resource_version, first.metadata.resource_version);
+    let again = cms
+        .patch(
+            "cfg",
+            &PatchParams::apply("kubes"),
+            &Patch::Apply(apply(json!({"a": "1", "b": "2"}))),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        first.metadata.resource_version
+    );
 
     let err = api_error(
-        cms.patch("cfg", &PatchParams::apply("someone-else"), &Patch::Apply(apply(json!({"a": "changed"})))).await.unwrap_err(),
+        cms.patch(
+            "cfg",
+            &PatchParams::apply("someone-else"),
+            &Patch::Apply(apply(json!({"a": "changed"}))),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
-    assert!(err.message.contains("conflict with \"kubes\""), "{}", err.message);
+    assert!(
+        err.message.contains("conflict with \"kubes\""),
+        "{}",
+        err.message
+    );
 
     let forced = cms
-        .patch("cfg", &PatchParams::apply("someone-else").force(), &Patch::Apply(apply(json!({"a": "changed"}))))
+        .patch(
+            "cfg",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(apply(json!({"a": "changed"}))),
+        )
         .await
         .unwrap();
     assert_eq!(forced.data.as_ref().unwrap()["a"], "changed");
 
     // kubes stops applying "b": it goes away; "a" now belongs to someone-else and stays.
-    let pruned = cms.patch("cfg", &PatchParams::apply("kubes").force(), &Patch::Apply(apply(json!({})))).await.unwrap();
+    let pruned = cms
+        .patch(
+            "cfg",
+            &PatchParams::apply("kubes").force(),
+            &Patch::Apply(apply(json!({}))),
+        )
+        .await
+        .unwrap();
     let data = pruned.data.unwrap_or_default();
     assert_eq!(data.get("a").map(String::as_str), Some("changed"));
     assert!(!data.contains_key("b"), "{data:?}");
 
     // Merge and JSON patches work too.
-    let merged = cms.patch("cfg", &PatchParams::default(), &Patch::Merge(json!({"data": {"m": "1"}}))).await.unwrap();
+    let merged = cms
+        .patch(
+            "cfg",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"m": "1"}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(merged.data.unwrap()["m"], "1");
 }
 
@@ -136,40 +229,105 @@ async fn a_job_that_fails_twice_then_succeeds_completes_with_logs() {
         {"logs": [{"line": "attempt failed"}], "exit_code": 1, "message": "db locked"},
         {"logs": [{"line": "attempt failed again"}], "exit_code": 1},
         {"logs": [{"line": "migrating", "after_ms": 20}, {"line": "done", "after_ms": 20}]}]}"#;
-    jobs.create(&PostParams::default(), &job("migrate", script, 3)).await.unwrap();
-
-    let done = tokio::time::timeout(Duration::from_secs(10), await_condition(jobs.clone(), "migrate", conditions::is_job_completed()))
+    jobs.create(&PostParams::default(), &job("migrate", script, 3))
         .await
-        .expect("job finishes in time")
-        .unwrap()
         .unwrap();
+
+    let done = tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(jobs.clone(), "migrate", conditions::is_job_completed()),
+    )
+    .await
+    .expect("job finishes in time")
+    .unwrap()
+    .unwrap();
     let status = done.status.unwrap();
     assert_eq!((status.succeeded, status.failed), (Some(1), Some(2)));
     let conds = status.conditions.unwrap();
-    assert!(conds.iter().any(|c| c.type_ == "Complete" && c.status == "True"));
+    assert!(conds
+        .iter()
+        .any(|c| c.type_ == "Complete" && c.status == "True"));
 
-    let list = pods.list(&ListParams::default().labels("job-name=migrate")).await.unwrap();
+    let list = pods
+        .list(&ListParams::default().labels("job-name=migrate"))
+        .await
+        .unwrap();
     assert_eq!(list.items.len(), 3);
-    let failed: Vec<&Pod> = list.items.iter().filter(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Failed")).collect();
+    let failed: Vec<&Pod> = list
+        .items
+        .iter()
+        .filter(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Failed"))
+        .collect();
     assert_eq!(failed.len(), 2);
     let terminated = failed
         .iter()
-        .map(|p| p.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0].state.as_ref().unwrap().terminated.clone().unwrap())
+        .map(|p| {
+            p.status
+                .as_ref()
+                .unwrap()
+                .container_statuses
+                .as_ref()
+                .unwrap()[0]
+                .state
+                .as_ref()
+                .unwrap()
+                .terminated
+                .clone()
+                .unwrap()
+        })
         .find(|t| t.message.is_some())
         .unwrap();
-    assert_eq!((terminated.exit_code, terminated.reason.as_deref(), terminated.message.as_deref()), (1, Some("Error"), Some("db locked")));
+    assert_eq!(
+        (
+            terminated.exit_code,
+            terminated.reason.as_deref(),
+            terminated.message.as_deref()
+        ),
+        (1, Some("Error"), Some("db locked"))
+    );
     let owner = &list.items[0].metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Job", "migrate"));
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Job", "migrate")
+    );
 
-    let ok_pod = list.items.iter().find(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Succeeded")).unwrap();
-    let logs = pods.logs(ok_pod.metadata.name.as_deref().unwrap(), &LogParams::default()).await.unwrap();
+    let ok_pod = list
+        .items
+        .iter()
+        .find(|p| p.status.as_ref().unwrap().phase.as_deref() == Some("Succeeded"))
+        .unwrap();
+    let logs = pods
+        .logs(
+            ok_pod.metadata.name.as_deref().unwrap(),
+            &LogParams::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!(logs, "migrating\ndone\n");
-    let tail = pods.logs(ok_pod.metadata.name.as_deref().unwrap(), &LogParams { tail_lines: Some(1), ..Default::default() }).await.unwrap();
+    let tail = pods
+        .logs(
+            ok_pod.metadata.name.as_deref().unwrap(),
+            &LogParams {
+                tail_lines: Some(1),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(tail, "done\n");
 
     let events: Api<Event> = Api::namespaced(client, "default");
-    let evs = events.list(&ListParams::default().fields("involvedObject.name=migrate")).await.unwrap();
-    assert!(evs.items.iter().any(|e| e.reason.as_deref() == Some("Completed")), "{:?}", evs.items);
+    let evs = events
+        .list(&ListParams::default().fields("involvedObject.name=migrate"))
+        .await
+        .unwrap();
+    assert!(
+        evs.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Completed")),
+        "{:?}",
+        evs.items
+    );
 }
 
 #[tokio::test]
@@ -177,41 +335,83 @@ async fn a_job_out_of_retries_fails_with_backoff_limit_exceeded_and_deadline_exc
     let srv = TestServer::start(Options::default()).await.unwrap();
     let client = common::client(&srv).await;
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
-    jobs.create(&PostParams::default(), &job("broken", r#"{"attempts": [{"exit_code": 3}]}"#, 1)).await.unwrap();
+    jobs.create(
+        &PostParams::default(),
+        &job("broken", r#"{"attempts": [{"exit_code": 3}]}"#, 1),
+    )
+    .await
+    .unwrap();
     let mut stuck = job("stuck", r#"{"image_pull_error": true}"#, 6);
-    stuck.spec.as_mut().unwrap().active_deadline_seconds = Some(1);
+    stuck.spec.as_mut().unwrap().active_deadline_seconds = Some(2);
     jobs.create(&PostParams::default(), &stuck).await.unwrap();
 
     let failed_reason = |j: Option<&Job>| {
         j.and_then(|j| j.status.as_ref())
             .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == "Failed" && c.status == "True"))
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.type_ == "Failed" && c.status == "True")
+            })
             .and_then(|c| c.reason.clone())
     };
-    let broken = tokio::time::timeout(Duration::from_secs(10), await_condition(jobs.clone(), "broken", move |j: Option<&Job>| failed_reason(j).is_some()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(failed_reason(broken.as_ref()).as_deref(), Some("BackoffLimitExceeded"));
+    let broken = tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(jobs.clone(), "broken", move |j: Option<&Job>| {
+            failed_reason(j).is_some()
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        failed_reason(broken.as_ref()).as_deref(),
+        Some("BackoffLimitExceeded")
+    );
     assert_eq!(broken.unwrap().status.unwrap().failed, Some(2));
 
     // The image never pulls: the pod waits in ErrImagePull/ImagePullBackOff until the deadline.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stuck_pods = pods.list(&ListParams::default().labels("job-name=stuck")).await.unwrap();
-    let waiting = stuck_pods.items[0].status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0]
-        .state
-        .as_ref()
-        .unwrap()
-        .waiting
-        .clone()
-        .unwrap();
-    assert!(matches!(waiting.reason.as_deref(), Some("ErrImagePull" | "ImagePullBackOff")), "{waiting:?}");
-    let stuck = tokio::time::timeout(Duration::from_secs(10), await_condition(jobs.clone(), "stuck", move |j: Option<&Job>| failed_reason(j).is_some()))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(failed_reason(stuck.as_ref()).as_deref(), Some("DeadlineExceeded"));
+    let waiting_reason = |p: &Pod| {
+        p.status
+            .as_ref()?
+            .container_statuses
+            .as_ref()?
+            .first()?
+            .state
+            .as_ref()?
+            .waiting
+            .clone()
+    };
+    let waiting = loop {
+        let stuck_pods = pods
+            .list(&ListParams::default().labels("job-name=stuck"))
+            .await
+            .unwrap();
+        if let Some(w) = stuck_pods.items.iter().find_map(waiting_reason) {
+            break w;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(
+        matches!(
+            waiting.reason.as_deref(),
+            Some("ErrImagePull" | "ImagePullBackOff")
+        ),
+        "{waiting:?}"
+    );
+    let stuck = tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(jobs.clone(), "stuck", move |j: Option<&Job>| {
+            failed_reason(j).is_some()
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        failed_reason(stuck.as_ref()).as_deref(),
+        Some("DeadlineExceeded")
+    );
 }
 
 #[tokio::test]
@@ -224,11 +424,26 @@ async fn job_templates_and_selectors_are_immutable() {
         json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
             "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": image}]}}}})
     };
-    jobs.patch("migrate", &pp, &Patch::Apply(j("db:1"))).await.unwrap();
-    let err = api_error(jobs.patch("migrate", &pp, &Patch::Apply(j("db:2"))).await.unwrap_err());
+    jobs.patch("migrate", &pp, &Patch::Apply(j("db:1")))
+        .await
+        .unwrap();
+    let err = api_error(
+        jobs.patch("migrate", &pp, &Patch::Apply(j("db:2")))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
-    assert!(err.message.starts_with("Job.batch \"migrate\" is invalid: spec.template"), "{}", err.message);
-    assert!(err.message.contains("field is immutable"), "{}", err.message);
+    assert!(
+        err.message
+            .starts_with("Job.batch \"migrate\" is invalid: spec.template"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("field is immutable"),
+        "{}",
+        err.message
+    );
 
     let err = api_error(
         jobs.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "Bad_Name"},
@@ -237,23 +452,55 @@ async fn job_templates_and_selectors_are_immutable() {
             .unwrap_err(),
     );
     assert_eq!(err.code, 422);
-    assert!(err.message.contains("metadata.name: Invalid value: \"Bad_Name\""), "{}", err.message);
+    assert!(
+        err.message
+            .contains("metadata.name: Invalid value: \"Bad_Name\""),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]
 async fn watches_see_changes_resume_from_versions_and_expire() {
-    let srv = TestServer::start(Options { watch_history: 20, ..Options::default() }).await.unwrap();
+    let srv = TestServer::start(Options {
+        watch_history: 20,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
     let client = common::client(&srv).await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
-    let start = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
-    let mut stream = cms.watch(&WatchParams::default().labels("app=web"), &start).await.unwrap().boxed();
+    let start = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default().labels("app=web"), &start)
+        .await
+        .unwrap()
+        .boxed();
 
-    cms.create(&PostParams::default(), &cm("w", json!({"v": "1"}))).await.unwrap();
-    cms.patch("w", &PatchParams::default(), &Patch::Merge(json!({"data": {"v": "2"}}))).await.unwrap();
+    cms.create(&PostParams::default(), &cm("w", json!({"v": "1"})))
+        .await
+        .unwrap();
+    cms.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .unwrap();
     cms.delete("w", &DeleteParams::default()).await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.unwrap().unwrap().unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         seen.push(match ev {
             WatchEvent::Added(c) => format!("ADDED {}", c.data.unwrap()["v"]),
             WatchEvent::Modified(c) => format!("MODIFIED {}", c.data.unwrap()["v"]),
@@ -265,10 +512,24 @@ async fn watches_see_changes_resume_from_versions_and_expire() {
 
     // Push the starting version out of the bounded history: 410 Gone (as an ERROR event).
     for i in 0..30 {
-        cms.create(&PostParams::default(), &cm(&format!("churn-{i}"), json!({}))).await.unwrap();
+        cms.create(
+            &PostParams::default(),
+            &cm(&format!("churn-{i}"), json!({})),
+        )
+        .await
+        .unwrap();
     }
-    let mut expired = cms.watch(&WatchParams::default(), &start).await.unwrap().boxed();
-    match tokio::time::timeout(Duration::from_secs(5), expired.try_next()).await.unwrap().unwrap().unwrap() {
+    let mut expired = cms
+        .watch(&WatchParams::default(), &start)
+        .await
+        .unwrap()
+        .boxed();
+    match tokio::time::timeout(Duration::from_secs(5), expired.try_next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
         WatchEvent::Error(e) => assert_eq!(e.code, 410),
         other => panic!("expected 410 Gone, got {other:?}"),
     }
@@ -280,36 +541,86 @@ async fn deployments_roll_out_and_scripted_never_ready_ones_exceed_their_deadlin
     let client = common::client(&srv).await;
     let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
     let d = |name: &str, annotations: serde_json::Value| -> Deployment {
-        serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        serde_json::from_value(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
                 "template": {"metadata": {"labels": {"app": name}, "annotations": annotations},
-                    "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}))
+                    "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}),
+        )
         .unwrap()
     };
-    deps.create(&PostParams::default(), &d("web", json!({"kubes.test/ready-after-ms": "100"}))).await.unwrap();
-    deps.create(&PostParams::default(), &d("stuck", json!({"kubes.test/never-ready": "true", "kubes.test/progress-deadline-ms": "200"})))
-        .await
-        .unwrap();
-    let web = tokio::time::timeout(Duration::from_secs(10), await_condition(deps.clone(), "web", conditions::is_deployment_completed()))
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    deps.create(
+        &PostParams::default(),
+        &d("web", json!({"kubes.test/ready-after-ms": "100"})),
+    )
+    .await
+    .unwrap();
+    deps.create(
+        &PostParams::default(),
+        &d(
+            "stuck",
+            json!({"kubes.test/never-ready": "true", "kubes.test/progress-deadline-ms": "200"}),
+        ),
+    )
+    .await
+    .unwrap();
+    let web = tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(deps.clone(), "web", conditions::is_deployment_completed()),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .unwrap();
     let st = web.status.unwrap();
-    assert_eq!((st.ready_replicas, st.available_replicas, st.updated_replicas, st.observed_generation), (Some(2), Some(2), Some(2), Some(1)));
+    assert_eq!(
+        (
+            st.ready_replicas,
+            st.available_replicas,
+            st.updated_replicas,
+            st.observed_generation
+        ),
+        (Some(2), Some(2), Some(2), Some(1))
+    );
 
     let exceeded = |d: Option<&Deployment>| {
-        d.and_then(|d| d.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Progressing").cloned())
-            .is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
+        d.and_then(|d| {
+            d.status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| c.type_ == "Progressing")
+                .cloned()
+        })
+        .is_some_and(|c| c.reason.as_deref() == Some("ProgressDeadlineExceeded"))
     };
-    tokio::time::timeout(Duration::from_secs(10), await_condition(deps.clone(), "stuck", exceeded)).await.unwrap().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(deps.clone(), "stuck", exceeded),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 
     // Deleting the Deployment (background propagation) collects its ReplicaSet and pods.
-    deps.delete("web", &DeleteParams::background()).await.unwrap();
+    deps.delete("web", &DeleteParams::background())
+        .await
+        .unwrap();
     let rss: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client, "default");
-    assert!(rss.list(&ListParams::default().labels("app=web")).await.unwrap().items.is_empty());
-    assert!(pods.list(&ListParams::default().labels("app=web")).await.unwrap().items.is_empty());
+    assert!(rss
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(pods
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }
 
 #[tokio::test]
@@ -327,26 +638,55 @@ async fn crds_serve_their_resources_and_discovery_finds_everything() {
     }))
     .unwrap();
     crds.create(&PostParams::default(), &crd).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(5), await_condition(crds.clone(), "databases.example.com", conditions::is_crd_established()))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_condition(
+            crds.clone(),
+            "databases.example.com",
+            conditions::is_crd_established(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    for gv in ["apps", "batch", "networking.k8s.io", "rbac.authorization.k8s.io", "policy", "example.com"] {
+    for gv in [
+        "apps",
+        "batch",
+        "networking.k8s.io",
+        "rbac.authorization.k8s.io",
+        "policy",
+        "example.com",
+    ] {
         assert!(discovery.has_group(gv), "discovery lacks {gv}");
     }
-    let (ar, _) = discovery::pinned_kind(&client, &GroupVersionKind::gvk("example.com", "v1", "Database")).await.unwrap();
-    let dbs: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
-    let db: DynamicObject = serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Database",
-        "metadata": {"name": "main"}, "spec": {"size": "small"}}))
+    let (ar, _) = discovery::pinned_kind(
+        &client,
+        &GroupVersionKind::gvk("example.com", "v1", "Database"),
+    )
+    .await
     .unwrap();
-    dbs.patch("main", &PatchParams::apply("kubes"), &Patch::Apply(&db)).await.unwrap();
+    let dbs: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    let db: DynamicObject =
+        serde_json::from_value(json!({"apiVersion": "example.com/v1", "kind": "Database",
+        "metadata": {"name": "main"}, "spec": {"size": "small"}}))
+        .unwrap();
+    dbs.patch("main", &PatchParams::apply("kubes"), &Patch::Apply(&db))
+        .await
+        .unwrap();
     let got = dbs.get("main").await.unwrap();
     assert_eq!(got.data["spec"]["size"], "small");
 
     let nss: Api<Namespace> = Api::all(client);
-    let names: Vec<String> = nss.list(&ListParams::default()).await.unwrap().items.into_iter().filter_map(|n| n.metadata.name).collect();
+    let names: Vec<String> = nss
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
     assert!(names.contains(&"default".to_string()));
 }
 
@@ -357,17 +697,38 @@ async fn follow_streams_log_lines_as_the_script_writes_them() {
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let script = r#"{"attempts": [{"logs": [{"line": "one", "after_ms": 100}, {"line": "two", "after_ms": 100}, {"line": "three", "after_ms": 100}]}]}"#;
-    jobs.create(&PostParams::default(), &job("slow", script, 0)).await.unwrap();
+    jobs.create(&PostParams::default(), &job("slow", script, 0))
+        .await
+        .unwrap();
     let pod_name = loop {
-        let running = pods.list(&ListParams::default().labels("job-name=slow")).await.unwrap();
-        if let Some(p) = running.items.iter().find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")) {
+        let running = pods
+            .list(&ListParams::default().labels("job-name=slow"))
+            .await
+            .unwrap();
+        if let Some(p) = running
+            .items
+            .iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        {
             break p.metadata.name.clone().unwrap();
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let stream = pods.log_stream(&pod_name, &LogParams { follow: true, ..Default::default() }).await.unwrap();
+    let stream = pods
+        .log_stream(
+            &pod_name,
+            &LogParams {
+                follow: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let lines: Vec<String> =
-        tokio::time::timeout(Duration::from_secs(10), stream.lines().try_collect()).await.expect("stream ends with the container").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), stream.lines().try_collect())
+            .await
+            .expect("stream ends with the container")
+            .unwrap();
     assert_eq!(lines, ["one", "two", "three"]);
 }
 
@@ -377,20 +738,197 @@ async fn on_failure_jobs_restart_the_container_and_keep_previous_logs() {
     let client = common::client(&srv).await;
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let mut j = job("restarts", r#"{"attempts": [{"logs": [{"line": "first try"}], "exit_code": 1}, {"logs": [{"line": "second try"}]}]}"#, 2);
-    j.spec.as_mut().unwrap().template.spec.as_mut().unwrap().restart_policy = Some("OnFailure".into());
+    let mut j = job(
+        "restarts",
+        r#"{"attempts": [{"logs": [{"line": "first try"}], "exit_code": 1}, {"logs": [{"line": "second try"}]}]}"#,
+        2,
+    );
+    j.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .restart_policy = Some("OnFailure".into());
     jobs.create(&PostParams::default(), &j).await.unwrap();
-    tokio::time::timeout(Duration::from_secs(10), await_condition(jobs.clone(), "restarts", conditions::is_job_completed()))
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        await_condition(jobs.clone(), "restarts", conditions::is_job_completed()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let list = pods
+        .list(&ListParams::default().labels("job-name=restarts"))
+        .await
+        .unwrap();
+    assert_eq!(
+        list.items.len(),
+        1,
+        "OnFailure restarts the container in the same pod"
+    );
+    let pod = &list.items[0];
+    let cs = &pod
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(cs.restart_count, 1);
+    assert_eq!(
+        cs.last_state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .exit_code,
+        1
+    );
+    let name = pod.metadata.name.as_deref().unwrap();
+    assert_eq!(
+        pods.logs(name, &LogParams::default()).await.unwrap(),
+        "second try\n"
+    );
+    assert_eq!(
+        pods.logs(
+            name,
+            &LogParams {
+                previous: true,
+                ..Default::default()
+            }
+        )
+        .await
+        .unwrap(),
+        "first try\n"
+    );
+}
+
+#[tokio::test]
+async fn deletion_propagates_foreground_background_and_orphan_and_honours_finalizers() {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let client = common::client(&srv).await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for name in ["fg", "orphaned"] {
+        jobs.create(
+            &PostParams::default(),
+            &job(name, r#"{"attempts": [{"run_ms": 10000}]}"#, 0),
+        )
+        .await
+        .unwrap();
+    }
+    let count = |name: &'static str| {
+        let pods = pods.clone();
+        async move {
+            pods.list(&ListParams::default().labels(&format!("job-name={name}")))
+                .await
+                .unwrap()
+                .items
+                .len()
+        }
+    };
+    while count("fg").await == 0 || count("orphaned").await == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    jobs.delete("fg", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    assert_eq!(count("fg").await, 0);
+    // No propagationPolicy: batch/v1 Jobs orphan their pods.
+    jobs.delete("orphaned", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(count("orphaned").await, 1);
+    let orphan = pods
+        .list(&ListParams::default().labels("job-name=orphaned"))
         .await
         .unwrap()
+        .items
+        .remove(0);
+    assert!(orphan
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .is_empty());
+
+    // A finalizer holds deletion until it is removed.
+    let mut held = cm("held", json!({}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    cms.create(&PostParams::default(), &held).await.unwrap();
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let marked = cms.get("held").await.unwrap();
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(api_error(cms.get("held").await.unwrap_err()).is_not_found());
+
+    // deletecollection by label.
+    for i in 0..3 {
+        cms.create(&PostParams::default(), &cm(&format!("bulk-{i}"), json!({})))
+            .await
+            .unwrap();
+    }
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app=web"),
+    )
+    .await
+    .unwrap();
+    assert!(cms
+        .list(&ListParams::default().labels("app=web"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+#[tokio::test]
+async fn statefulsets_report_ready_and_finished_jobs_expire_after_their_ttl() {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let client = common::client(&srv).await;
+    let sts: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let s: StatefulSet = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"replicas": 3, "serviceName": "db",
+        "selector": {"matchLabels": {"app": "db"}},
+        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:17"}]}}}}))
+    .unwrap();
+    sts.create(&PostParams::default(), &s).await.unwrap();
+    let ready = |s: Option<&StatefulSet>| {
+        s.and_then(|s| s.status.as_ref())
+            .is_some_and(|st| st.ready_replicas == Some(3) && st.observed_generation == Some(1))
+    };
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_condition(sts.clone(), "db", ready),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let jobs: Api<Job> = Api::namespaced(client, "default");
+    let mut j = job("short-lived", r#"{"attempts": [{}]}"#, 0);
+    j.spec.as_mut().unwrap().ttl_seconds_after_finished = Some(0);
+    let uid = jobs
+        .create(&PostParams::default(), &j)
+        .await
+        .unwrap()
+        .metadata
+        .uid
         .unwrap();
-    let list = pods.list(&ListParams::default().labels("job-name=restarts")).await.unwrap();
-    assert_eq!(list.items.len(), 1, "OnFailure restarts the container in the same pod");
-    let pod = &list.items[0];
-    let cs = &pod.status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
-    assert_eq!(cs.restart_count, 1);
-    assert_eq!(cs.last_state.as_ref().unwrap().terminated.as_ref().unwrap().exit_code, 1);
-    let name = pod.metadata.name.as_deref().unwrap();
-    assert_eq!(pods.logs(name, &LogParams::default()).await.unwrap(), "second try\n");
-    assert_eq!(pods.logs(name, &LogParams { previous: true, ..Default::default() }).await.unwrap(), "first try\n");
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_condition(jobs.clone(), "short-lived", conditions::is_deleted(&uid)),
+    )
+    .await
+    .unwrap()
+    .unwrap();
 }

@@ -16,11 +16,20 @@ use std::sync::Arc;
 
 const MANAGER: &str = "kube-controller-manager";
 
-pub fn on_event(cluster: &Arc<Cluster>, logs: &Arc<LogStore>, timing: &Timing, seen: &mut HashSet<(String, i64)>, dep: &Value) {
+pub fn on_event(
+    cluster: &Arc<Cluster>,
+    logs: &Arc<LogStore>,
+    timing: &Timing,
+    seen: &mut HashSet<(String, i64)>,
+    dep: &Value,
+) {
     if dep.pointer("/metadata/deletionTimestamp").is_some() {
         return;
     }
-    let generation = dep.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+    let generation = dep
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let key = (uid_of(dep).to_string(), generation);
     if !seen.insert(key) {
         return;
@@ -29,8 +38,14 @@ pub fn on_event(cluster: &Arc<Cluster>, logs: &Arc<LogStore>, timing: &Timing, s
         cluster: cluster.clone(),
         logs: logs.clone(),
         timing: timing.clone(),
-        deps: cluster.registry.find("apps", "v1", "deployments").expect("built in"),
-        rss: cluster.registry.find("apps", "v1", "replicasets").expect("built in"),
+        deps: cluster
+            .registry
+            .find("apps", "v1", "deployments")
+            .expect("built in"),
+        rss: cluster
+            .registry
+            .find("apps", "v1", "replicasets")
+            .expect("built in"),
         pods: cluster.registry.find("", "v1", "pods").expect("built in"),
         ns: namespace_of(dep).to_string(),
         name: name_of(dep).to_string(),
@@ -60,10 +75,15 @@ fn template_hash(template: &Value) -> String {
         h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..10).map(|i| ALPHABET[((h >> (i * 6)) % ALPHABET.len() as u64) as usize] as char).collect()
+    (0..10)
+        .map(|i| ALPHABET[((h >> (i * 6)) % ALPHABET.len() as u64) as usize] as char)
+        .collect()
 }
 
-fn owned_by<'a>(items: &'a [Arc<Value>], uid: &'a str) -> impl Iterator<Item = &'a Arc<Value>> + 'a {
+fn owned_by<'a>(
+    items: &'a [Arc<Value>],
+    uid: &'a str,
+) -> impl Iterator<Item = &'a Arc<Value>> + 'a {
     items.iter().filter(move |o| {
         o.pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
@@ -77,32 +97,60 @@ impl Rollout {
         self.cluster
             .get(&self.deps, &self.ns, &self.name)
             .ok()
-            .filter(|d| uid_of(d) == self.uid && d.pointer("/metadata/generation").and_then(Value::as_i64) == Some(self.generation))
+            .filter(|d| {
+                uid_of(d) == self.uid
+                    && d.pointer("/metadata/generation").and_then(Value::as_i64)
+                        == Some(self.generation)
+            })
     }
 
     fn list(&self, rt: &ResourceType) -> Vec<Arc<Value>> {
-        self.cluster.list(rt, Some(&self.ns), &ListOptions::default()).map(|r| r.items).unwrap_or_default()
+        self.cluster
+            .list(rt, Some(&self.ns), &ListOptions::default())
+            .map(|r| r.items)
+            .unwrap_or_default()
     }
 
     fn set_status(&self, rt: &ResourceType, name: &str, f: impl FnOnce(&mut Value)) {
-        let _ = self.cluster.modify(rt, &self.ns, name, MANAGER, "status", |o| {
-            if !o.get("status").is_some_and(Value::is_object) {
-                o["status"] = json!({});
-            }
-            f(&mut o["status"])
-        });
+        let _ = self
+            .cluster
+            .modify(rt, &self.ns, name, MANAGER, "status", |o| {
+                if !o.get("status").is_some_and(Value::is_object) {
+                    o["status"] = json!({});
+                }
+                f(&mut o["status"])
+            });
     }
 
     async fn run(self) {
         let Some(dep) = self.current() else { return };
-        let readiness = match script::readiness(&dep, self.timing.ready_after, self.timing.never_ready_deadline) {
+        let readiness = match script::readiness(
+            &dep,
+            self.timing.ready_after,
+            self.timing.never_ready_deadline,
+        ) {
             Ok(r) => r,
             Err(problem) => {
-                record(&self.cluster, &dep, true, "InvalidAnnotation", &problem, "kube-testserver");
-                script::Readiness { ready_after: self.timing.ready_after, never_ready: false, progress_deadline: std::time::Duration::from_secs(600) }
+                record(
+                    &self.cluster,
+                    &dep,
+                    true,
+                    "InvalidAnnotation",
+                    &problem,
+                    "kube-testserver",
+                );
+                script::Readiness {
+                    ready_after: self.timing.ready_after,
+                    never_ready: false,
+                    progress_deadline: std::time::Duration::from_secs(600),
+                }
             }
         };
-        let replicas = dep.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0) as usize;
+        let replicas = dep
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(0) as usize;
         let mut template = dep.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let hash = template_hash(&template);
         let rs_name = format!("{}-{hash}", self.name);
@@ -125,10 +173,21 @@ impl Rollout {
                 continue;
             }
             for pod in owned_by(&all_pods, uid_of(rs)) {
-                let _ = self.cluster.delete(&self.pods, &self.ns, name_of(pod), Some("Background"), None, false);
+                let _ = self.cluster.delete(
+                    &self.pods,
+                    &self.ns,
+                    name_of(pod),
+                    Some("Background"),
+                    None,
+                    false,
+                );
                 self.logs.forget_pod(&self.ns, name_of(pod));
             }
-            let _ = self.cluster.modify(&self.rss, &self.ns, name_of(rs), MANAGER, "", |o| o["spec"]["replicas"] = json!(0));
+            let _ = self
+                .cluster
+                .modify(&self.rss, &self.ns, name_of(rs), MANAGER, "", |o| {
+                    o["spec"]["replicas"] = json!(0)
+                });
             self.set_status(&self.rss, name_of(rs), |s| {
                 *s = json!({"replicas": 0, "observedGeneration": rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1))})
             });
@@ -136,7 +195,11 @@ impl Rollout {
 
         let rs = match self.cluster.get(&self.rss, &self.ns, &rs_name) {
             Ok(rs) => {
-                let _ = self.cluster.modify(&self.rss, &self.ns, &rs_name, MANAGER, "", |o| o["spec"]["replicas"] = json!(replicas));
+                let _ = self
+                    .cluster
+                    .modify(&self.rss, &self.ns, &rs_name, MANAGER, "", |o| {
+                        o["spec"]["replicas"] = json!(replicas)
+                    });
                 rs
             }
             Err(_) => {
@@ -151,13 +214,35 @@ impl Rollout {
                             "controller": true, "blockOwnerDeletion": true}]},
                     "spec": {"replicas": replicas, "selector": selector, "template": template},
                 });
-                match self.cluster.create(&self.rss, &self.ns, rs, &WriteOptions { manager: MANAGER.into(), ..Default::default() }) {
+                match self.cluster.create(
+                    &self.rss,
+                    &self.ns,
+                    rs,
+                    &WriteOptions {
+                        manager: MANAGER.into(),
+                        ..Default::default()
+                    },
+                ) {
                     Ok(rs) => {
-                        record(&self.cluster, &dep, false, "ScalingReplicaSet", &format!("Scaled up replica set {rs_name} from 0 to {replicas}"), "deployment-controller");
+                        record(
+                            &self.cluster,
+                            &dep,
+                            false,
+                            "ScalingReplicaSet",
+                            &format!("Scaled up replica set {rs_name} from 0 to {replicas}"),
+                            "deployment-controller",
+                        );
                         rs
                     }
                     Err(e) => {
-                        record(&self.cluster, &dep, true, "FailedCreate", &e.message, "deployment-controller");
+                        record(
+                            &self.cluster,
+                            &dep,
+                            true,
+                            "FailedCreate",
+                            &e.message,
+                            "deployment-controller",
+                        );
                         return;
                     }
                 }
@@ -166,10 +251,14 @@ impl Rollout {
         let rs_uid = uid_of(&rs).to_string();
 
         // Bring the pod count to the desired replicas.
-        let mut pods: Vec<String> = owned_by(&self.list(&self.pods), &rs_uid).map(|p| name_of(p).to_string()).collect();
+        let mut pods: Vec<String> = owned_by(&self.list(&self.pods), &rs_uid)
+            .map(|p| name_of(p).to_string())
+            .collect();
         while pods.len() > replicas {
             let p = pods.pop().expect("non-empty");
-            let _ = self.cluster.delete(&self.pods, &self.ns, &p, Some("Background"), None, false);
+            let _ = self
+                .cluster
+                .delete(&self.pods, &self.ns, &p, Some("Background"), None, false);
             self.logs.forget_pod(&self.ns, &p);
         }
         while pods.len() < replicas {
@@ -181,7 +270,19 @@ impl Rollout {
             let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
             spec["nodeName"] = json!("kube-testserver-node");
             let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
-            if self.cluster.create(&self.pods, &self.ns, pod, &WriteOptions { manager: MANAGER.into(), ..Default::default() }).is_err() {
+            if self
+                .cluster
+                .create(
+                    &self.pods,
+                    &self.ns,
+                    pod,
+                    &WriteOptions {
+                        manager: MANAGER.into(),
+                        ..Default::default()
+                    },
+                )
+                .is_err()
+            {
                 return;
             }
             pods.push(name);
@@ -210,8 +311,13 @@ impl Rollout {
         }
         self.mark_pods(&pods, &template, false);
 
-        let ready_in_time = !readiness.never_ready && readiness.ready_after <= readiness.progress_deadline;
-        let wait = if ready_in_time { readiness.ready_after } else { readiness.progress_deadline };
+        let ready_in_time =
+            !readiness.never_ready && readiness.ready_after <= readiness.progress_deadline;
+        let wait = if ready_in_time {
+            readiness.ready_after
+        } else {
+            readiness.progress_deadline
+        };
         tokio::time::sleep(wait).await;
         let Some(dep) = self.current() else { return };
         let now = now_rfc3339();
@@ -222,7 +328,14 @@ impl Rollout {
                     {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": msg,
                      "lastUpdateTime": now, "lastTransitionTime": now}]);
             });
-            record(&self.cluster, &dep, true, "ProgressDeadlineExceeded", &msg, "deployment-controller");
+            record(
+                &self.cluster,
+                &dep,
+                true,
+                "ProgressDeadlineExceeded",
+                &msg,
+                "deployment-controller",
+            );
             return;
         }
         self.mark_pods(&pods, &template, true);
@@ -247,14 +360,24 @@ impl Rollout {
         let containers: Vec<(String, String)> = template
             .pointer("/spec/containers")
             .and_then(Value::as_array)
-            .map(|cs| cs.iter().map(|c| (c["name"].as_str().unwrap_or("main").to_string(), c["image"].as_str().unwrap_or_default().to_string())).collect())
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| {
+                        (
+                            c["name"].as_str().unwrap_or("main").to_string(),
+                            c["image"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let now = now_rfc3339();
         for pod in pods {
             if !ready {
                 for (c, img) in &containers {
                     self.logs.start(&self.ns, pod, c);
-                    self.logs.append(&self.ns, pod, c, &format!("{c} ({img}) started"));
+                    self.logs
+                        .append(&self.ns, pod, c, &format!("{c} ({img}) started"));
                 }
             }
             let _ = self.cluster.modify(&self.pods, &self.ns, pod, "kubelet", "status", |p| {

@@ -4,8 +4,17 @@ use crate::cluster::{Cluster, WriteOptions};
 use crate::meta::{name_of, namespace_of, now_rfc3339, uid_of};
 use serde_json::{json, Value};
 
-pub fn record(cluster: &Cluster, involved: &Value, warning: bool, reason: &str, message: &str, component: &str) {
-    let Some(rt) = cluster.registry.find("", "v1", "events") else { return };
+pub fn record(
+    cluster: &Cluster,
+    involved: &Value,
+    warning: bool,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
+    let Some(rt) = cluster.registry.find("", "v1", "events") else {
+        return;
+    };
     let ns = namespace_of(involved);
     let now = now_rfc3339();
     let ev = json!({
@@ -28,5 +37,13 @@ pub fn record(cluster: &Cluster, involved: &Value, warning: bool, reason: &str, 
     });
     // The namespace may be going away with its objects; an event that cannot be stored
     // is simply not recorded, as in a real cluster.
-    let _ = cluster.create(&rt, ns, ev, &WriteOptions { manager: component.into(), ..Default::default() });
+    let _ = cluster.create(
+        &rt,
+        ns,
+        ev,
+        &WriteOptions {
+            manager: component.into(),
+            ..Default::default()
+        },
+    );
 }

@@ -16,7 +16,13 @@ use tokio::time::Instant;
 
 const MANAGER: &str = "kube-controller-manager";
 
-pub fn on_event(cluster: &Arc<Cluster>, logs: &Arc<LogStore>, timing: &Timing, seen: &mut HashSet<String>, job: &Value) {
+pub fn on_event(
+    cluster: &Arc<Cluster>,
+    logs: &Arc<LogStore>,
+    timing: &Timing,
+    seen: &mut HashSet<String>,
+    job: &Value,
+) {
     let uid = uid_of(job).to_string();
     if seen.contains(&uid) || job.pointer("/metadata/deletionTimestamp").is_some() {
         return;
@@ -24,7 +30,11 @@ pub fn on_event(cluster: &Arc<Cluster>, logs: &Arc<LogStore>, timing: &Timing, s
     let finished = job
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"));
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+            })
+        });
     if finished || job.pointer("/spec/suspend") == Some(&json!(true)) {
         return;
     }
@@ -33,7 +43,10 @@ pub fn on_event(cluster: &Arc<Cluster>, logs: &Arc<LogStore>, timing: &Timing, s
         cluster: cluster.clone(),
         logs: logs.clone(),
         timing: timing.clone(),
-        jobs: cluster.registry.find("batch", "v1", "jobs").expect("built in"),
+        jobs: cluster
+            .registry
+            .find("batch", "v1", "jobs")
+            .expect("built in"),
         pods: cluster.registry.find("", "v1", "pods").expect("built in"),
         ns: namespace_of(job).to_string(),
         name: name_of(job).to_string(),
@@ -44,7 +57,11 @@ pub fn on_event(cluster: &Arc<Cluster>, logs: &Arc<LogStore>, timing: &Timing, s
 
 /// How one container attempt ended.
 enum Outcome {
-    Exited { code: i32, message: Option<String>, started: String },
+    Exited {
+        code: i32,
+        message: Option<String>,
+        started: String,
+    },
     DeadlineHit,
     Gone,
 }
@@ -62,16 +79,21 @@ struct JobRun {
 
 impl JobRun {
     fn job(&self) -> Option<Arc<Value>> {
-        self.cluster.get(&self.jobs, &self.ns, &self.name).ok().filter(|j| uid_of(j) == self.uid)
+        self.cluster
+            .get(&self.jobs, &self.ns, &self.name)
+            .ok()
+            .filter(|j| uid_of(j) == self.uid)
     }
 
     fn set_status(&self, f: impl FnOnce(&mut Value)) {
-        let _ = self.cluster.modify(&self.jobs, &self.ns, &self.name, MANAGER, "status", |j| {
-            if !j.get("status").is_some_and(Value::is_object) {
-                j["status"] = json!({});
-            }
-            f(&mut j["status"])
-        });
+        let _ = self
+            .cluster
+            .modify(&self.jobs, &self.ns, &self.name, MANAGER, "status", |j| {
+                if !j.get("status").is_some_and(Value::is_object) {
+                    j["status"] = json!({});
+                }
+                f(&mut j["status"])
+            });
     }
 
     fn set_pod_status(&self, pod: &str, f: impl FnOnce(&mut Value)) -> bool {
@@ -92,7 +114,10 @@ impl JobRun {
             Ok(Some(s)) => s,
             Ok(None) => Script {
                 attempts: vec![Attempt {
-                    logs: vec![LogLine { line: format!("job {} ran", self.name), after_ms: 0 }],
+                    logs: vec![LogLine {
+                        line: format!("job {} ran", self.name),
+                        after_ms: 0,
+                    }],
                     run_ms: self.timing.default_run.as_millis() as u64,
                     ..Default::default()
                 }],
@@ -100,10 +125,20 @@ impl JobRun {
             },
             Err(problem) => {
                 // A broken script fails the pods visibly: in their logs, status and an event.
-                record(&self.cluster, &job, true, "InvalidScript", &problem, "kube-testserver");
+                record(
+                    &self.cluster,
+                    &job,
+                    true,
+                    "InvalidScript",
+                    &problem,
+                    "kube-testserver",
+                );
                 Script {
                     attempts: vec![Attempt {
-                        logs: vec![LogLine { line: format!("kube-testserver: {problem}"), after_ms: 0 }],
+                        logs: vec![LogLine {
+                            line: format!("kube-testserver: {problem}"),
+                            after_ms: 0,
+                        }],
                         exit_code: 2,
                         message: Some(problem),
                         ..Default::default()
@@ -112,7 +147,10 @@ impl JobRun {
                 }
             }
         };
-        let backoff_limit = job.pointer("/spec/backoffLimit").and_then(Value::as_i64).unwrap_or(6);
+        let backoff_limit = job
+            .pointer("/spec/backoffLimit")
+            .and_then(Value::as_i64)
+            .unwrap_or(6);
         let deadline = job
             .pointer("/spec/activeDeadlineSeconds")
             .and_then(Value::as_u64)
@@ -123,7 +161,12 @@ impl JobRun {
             .and_then(Value::as_array)
             .map(|cs| {
                 cs.iter()
-                    .map(|c| (c["name"].as_str().unwrap_or("main").to_string(), c["image"].as_str().unwrap_or_default().to_string()))
+                    .map(|c| {
+                        (
+                            c["name"].as_str().unwrap_or("main").to_string(),
+                            c["image"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -152,7 +195,9 @@ impl JobRun {
             pod = Some(pod_name.clone());
             self.set_status(|s| s["active"] = json!(1));
             let a = script.attempt(attempt);
-            let outcome = self.run_attempt(&pod_name, &a, &containers, attempt, on_failure, deadline).await;
+            let outcome = self
+                .run_attempt(&pod_name, &a, &containers, attempt, on_failure, deadline)
+                .await;
             match outcome {
                 Outcome::Gone => {
                     if self.job().is_none() {
@@ -163,13 +208,24 @@ impl JobRun {
                     pod = None;
                 }
                 Outcome::DeadlineHit => {
-                    let _ = self.cluster.delete(&self.pods, &self.ns, &pod_name, Some("Background"), None, false);
+                    let _ = self.cluster.delete(
+                        &self.pods,
+                        &self.ns,
+                        &pod_name,
+                        Some("Background"),
+                        None,
+                        false,
+                    );
                     self.logs.forget_pod(&self.ns, &pod_name);
                     let msg = "Job was active longer than specified deadline";
                     self.finish_failed(failed + 1, "DeadlineExceeded", msg);
                     return;
                 }
-                Outcome::Exited { code, message, started } => {
+                Outcome::Exited {
+                    code,
+                    message,
+                    started,
+                } => {
                     let reason = if code == 0 { "Completed" } else { "Error" };
                     let finished = now_rfc3339();
                     let will_restart = code != 0 && on_failure && failed < backoff_limit;
@@ -211,7 +267,14 @@ impl JobRun {
                     failed += 1;
                     let pod_obj = self.cluster.get(&self.pods, &self.ns, &pod_name).ok();
                     if let (Some(p), true) = (&pod_obj, will_restart) {
-                        record(&self.cluster, p, true, "BackOff", &format!("Back-off restarting failed container in pod {pod_name}"), "kubelet");
+                        record(
+                            &self.cluster,
+                            p,
+                            true,
+                            "BackOff",
+                            &format!("Back-off restarting failed container in pod {pod_name}"),
+                            "kubelet",
+                        );
                     }
                     if !on_failure {
                         pod = None;
@@ -221,7 +284,11 @@ impl JobRun {
                         s["active"] = json!(if will_restart { 1 } else { 0 });
                     });
                     if failed > backoff_limit {
-                        self.finish_failed(failed, "BackoffLimitExceeded", "Job has reached the specified backoff limit");
+                        self.finish_failed(
+                            failed,
+                            "BackoffLimitExceeded",
+                            "Job has reached the specified backoff limit",
+                        );
                         return;
                     }
                 }
@@ -243,20 +310,54 @@ impl JobRun {
         let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
         spec["nodeName"] = json!("kube-testserver-node");
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
-        let w = WriteOptions { manager: MANAGER.into(), ..Default::default() };
+        let w = WriteOptions {
+            manager: MANAGER.into(),
+            ..Default::default()
+        };
         match self.cluster.create(&self.pods, &self.ns, pod, &w) {
             Ok(p) => {
-                record(&self.cluster, job, false, "SuccessfulCreate", &format!("Created pod: {name}"), "job-controller");
-                record(&self.cluster, &p, false, "Scheduled", &format!("Successfully assigned {}/{name} to kube-testserver-node", self.ns), "default-scheduler");
+                record(
+                    &self.cluster,
+                    job,
+                    false,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {name}"),
+                    "job-controller",
+                );
+                record(
+                    &self.cluster,
+                    &p,
+                    false,
+                    "Scheduled",
+                    &format!(
+                        "Successfully assigned {}/{name} to kube-testserver-node",
+                        self.ns
+                    ),
+                    "default-scheduler",
+                );
                 // The Job may have been deleted meanwhile: its garbage must not outlive it.
                 if self.job().is_none() {
-                    let _ = self.cluster.delete(&self.pods, &self.ns, &name, Some("Background"), None, false);
+                    let _ = self.cluster.delete(
+                        &self.pods,
+                        &self.ns,
+                        &name,
+                        Some("Background"),
+                        None,
+                        false,
+                    );
                     return None;
                 }
                 Some(name)
             }
             Err(e) => {
-                record(&self.cluster, job, true, "FailedCreate", &format!("Error creating: {e}"), "job-controller");
+                record(
+                    &self.cluster,
+                    job,
+                    true,
+                    "FailedCreate",
+                    &format!("Error creating: {e}"),
+                    "job-controller",
+                );
                 None
             }
         }
@@ -295,7 +396,11 @@ impl JobRun {
             return o;
         }
         let pod_obj = self.cluster.get(&self.pods, &self.ns, pod).ok();
-        let restarts = if restarted_in_place { attempt as i64 } else { 0 };
+        let restarts = if restarted_in_place {
+            attempt as i64
+        } else {
+            0
+        };
         if a.image_pull_error {
             let image = containers.first().map(|c| c.1.clone()).unwrap_or_default();
             let pull_msg = format!("failed to pull and unpack image \"{image}\": not found (scripted by kube-testserver)");
@@ -307,8 +412,22 @@ impl JobRun {
                     "state": {"waiting": {"reason": "ErrImagePull", "message": pull_msg}}})).collect::<Vec<_>>());
             });
             if let Some(p) = &pod_obj {
-                record(&self.cluster, p, true, "Failed", &format!("Failed to pull image \"{image}\": {pull_msg}"), "kubelet");
-                record(&self.cluster, p, true, "Failed", "Error: ErrImagePull", "kubelet");
+                record(
+                    &self.cluster,
+                    p,
+                    true,
+                    "Failed",
+                    &format!("Failed to pull image \"{image}\": {pull_msg}"),
+                    "kubelet",
+                );
+                record(
+                    &self.cluster,
+                    p,
+                    true,
+                    "Failed",
+                    "Error: ErrImagePull",
+                    "kubelet",
+                );
             }
             if let Some(o) = self.wait(pod, Duration::from_millis(50), deadline).await {
                 return o;
@@ -321,7 +440,14 @@ impl JobRun {
                 }
             });
             if let Some(p) = &pod_obj {
-                record(&self.cluster, p, false, "BackOff", &format!("Back-off pulling image \"{image}\""), "kubelet");
+                record(
+                    &self.cluster,
+                    p,
+                    false,
+                    "BackOff",
+                    &format!("Back-off pulling image \"{image}\""),
+                    "kubelet",
+                );
             }
             // Stays stuck, as a real pod would, until the deadline or deletion.
             loop {
@@ -353,23 +479,54 @@ impl JobRun {
         });
         if let Some(p) = &pod_obj {
             for (c, img) in containers {
-                record(&self.cluster, p, false, "Pulled", &format!("Container image \"{img}\" already present on machine"), "kubelet");
-                record(&self.cluster, p, false, "Created", &format!("Created container {c}"), "kubelet");
-                record(&self.cluster, p, false, "Started", &format!("Started container {c}"), "kubelet");
+                record(
+                    &self.cluster,
+                    p,
+                    false,
+                    "Pulled",
+                    &format!("Container image \"{img}\" already present on machine"),
+                    "kubelet",
+                );
+                record(
+                    &self.cluster,
+                    p,
+                    false,
+                    "Created",
+                    &format!("Created container {c}"),
+                    "kubelet",
+                );
+                record(
+                    &self.cluster,
+                    p,
+                    false,
+                    "Started",
+                    &format!("Started container {c}"),
+                    "kubelet",
+                );
             }
         }
         for line in &a.logs {
-            if let Some(o) = self.wait(pod, Duration::from_millis(line.after_ms), deadline).await {
+            if let Some(o) = self
+                .wait(pod, Duration::from_millis(line.after_ms), deadline)
+                .await
+            {
                 return o;
             }
             for (c, _) in containers {
                 self.logs.append(&self.ns, pod, c, &line.line);
             }
         }
-        if let Some(o) = self.wait(pod, Duration::from_millis(a.run_ms), deadline).await {
+        if let Some(o) = self
+            .wait(pod, Duration::from_millis(a.run_ms), deadline)
+            .await
+        {
             return o;
         }
-        Outcome::Exited { code: a.exit_code, message: a.message.clone(), started }
+        Outcome::Exited {
+            code: a.exit_code,
+            message: a.message.clone(),
+            started,
+        }
     }
 
     fn finish_succeeded(&self, failed: i64) {
@@ -390,8 +547,42 @@ impl JobRun {
             ]);
         });
         if let Some(job) = self.job() {
-            record(&self.cluster, &job, false, "Completed", "Job completed", "job-controller");
+            record(
+                &self.cluster,
+                &job,
+                false,
+                "Completed",
+                "Job completed",
+                "job-controller",
+            );
         }
+        self.expire_after_ttl();
+    }
+
+    /// `ttlSecondsAfterFinished`: delete the finished Job (and its pods) after the TTL.
+    fn expire_after_ttl(&self) {
+        let Some(ttl) = self.job().and_then(|j| {
+            j.pointer("/spec/ttlSecondsAfterFinished")
+                .and_then(Value::as_u64)
+        }) else {
+            return;
+        };
+        let (cluster, jobs, ns, name, uid) = (
+            self.cluster.clone(),
+            self.jobs.clone(),
+            self.ns.clone(),
+            self.name.clone(),
+            self.uid.clone(),
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(ttl)).await;
+            if cluster
+                .get(&jobs, &ns, &name)
+                .is_ok_and(|j| uid_of(&j) == uid)
+            {
+                let _ = cluster.delete(&jobs, &ns, &name, Some("Background"), Some(&uid), false);
+            }
+        });
     }
 
     fn finish_failed(&self, failed: i64, reason: &str, message: &str) {
@@ -410,6 +601,7 @@ impl JobRun {
         if let Some(job) = self.job() {
             record(&self.cluster, &job, true, reason, message, "job-controller");
         }
+        self.expire_after_ttl();
     }
 }
 

@@ -5,6 +5,7 @@
 mod deployment;
 mod events;
 mod job;
+mod workloads;
 
 use crate::cluster::Cluster;
 use crate::logs::LogStore;
@@ -49,6 +50,7 @@ pub fn spawn(cluster: Arc<Cluster>, logs: Arc<LogStore>, timing: Timing) {
         // uids of Jobs already being run, (uid, generation) of Deployments reconciled.
         let mut jobs: HashSet<String> = HashSet::new();
         let mut deployments: HashSet<(String, i64)> = HashSet::new();
+        let mut workloads: HashSet<(String, i64)> = HashSet::new();
         loop {
             match feed.recv().await {
                 Ok(ev) => {
@@ -56,17 +58,44 @@ pub fn spawn(cluster: Arc<Cluster>, logs: Arc<LogStore>, timing: Timing) {
                         continue;
                     }
                     match ev.key.as_str() {
-                        "batch/jobs" => job::on_event(&cluster, &logs, &timing, &mut jobs, &ev.object),
-                        "apps/deployments" => deployment::on_event(&cluster, &logs, &timing, &mut deployments, &ev.object),
+                        "batch/jobs" => {
+                            job::on_event(&cluster, &logs, &timing, &mut jobs, &ev.object)
+                        }
+                        "apps/deployments" => deployment::on_event(
+                            &cluster,
+                            &logs,
+                            &timing,
+                            &mut deployments,
+                            &ev.object,
+                        ),
+                        key @ ("apps/statefulsets" | "apps/daemonsets") => {
+                            workloads::on_event(&cluster, &timing, &mut workloads, key, &ev.object)
+                        }
                         _ => {}
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
                     // Missed events: look at every Job and Deployment again.
-                    for (key, obj) in cluster.all_of(&["batch/jobs", "apps/deployments"]) {
+                    for (key, obj) in cluster.all_of(&[
+                        "batch/jobs",
+                        "apps/deployments",
+                        "apps/statefulsets",
+                        "apps/daemonsets",
+                    ]) {
                         match key.as_str() {
-                            "batch/jobs" => job::on_event(&cluster, &logs, &timing, &mut jobs, &obj),
-                            _ => deployment::on_event(&cluster, &logs, &timing, &mut deployments, &obj),
+                            "batch/jobs" => {
+                                job::on_event(&cluster, &logs, &timing, &mut jobs, &obj)
+                            }
+                            "apps/deployments" => deployment::on_event(
+                                &cluster,
+                                &logs,
+                                &timing,
+                                &mut deployments,
+                                &obj,
+                            ),
+                            other => {
+                                workloads::on_event(&cluster, &timing, &mut workloads, other, &obj)
+                            }
                         }
                     }
                 }

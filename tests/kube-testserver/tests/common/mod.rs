@@ -13,7 +13,9 @@ pub async fn client(srv: &TestServer) -> kube::Client {
 /// `retry: false` turns off kube-rs's own retrying of 429/503/504, so tests see them.
 pub async fn client_with_retry(srv: &TestServer, retry: bool) -> kube::Client {
     let kc = Kubeconfig::read_from(srv.kubeconfig_path()).expect("kubeconfig parses");
-    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("kubeconfig is usable");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig is usable");
     cfg.default_retry = retry;
     kube::Client::try_from(cfg).expect("client builds")
 }
@@ -43,7 +45,12 @@ pub fn kubectl_stdin(srv: &TestServer, args: &[&str], stdin: &str) -> Output {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("kubectl runs");
-    child.stdin.take().expect("piped").write_all(stdin.as_bytes()).expect("stdin accepts the manifest");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin.as_bytes())
+        .expect("stdin accepts the manifest");
     child.wait_with_output().expect("kubectl finishes")
 }
 
@@ -51,6 +58,10 @@ pub fn kubectl_stdin(srv: &TestServer, args: &[&str], stdin: &str) -> Output {
 pub fn ok(out: Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "kubectl failed ({}):\nstdout: {stdout}\nstderr: {stderr}", out.status);
+    assert!(
+        out.status.success(),
+        "kubectl failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
     stdout
 }

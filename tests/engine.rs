@@ -90,6 +90,16 @@ struct Recorder {
     fail_at: Option<(When, String)>,
 }
 
+/// Progress goes into the same log, to show when lines are printed relative to hooks.
+impl kubes::cluster::report::Progress for Recorder {
+    fn file_done(&self, step: kubes::lifecycle::Step, file: &kubes::cluster::report::FileReport) {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("{step} done {}", file.target));
+    }
+}
+
 impl Lifecycle for Recorder {
     fn at<'a>(&'a self, point: Point, target: Option<&'a PlannedFile>) -> LifecycleFuture<'a> {
         let name = format!(
@@ -124,30 +134,34 @@ async fn lifecycle_points_run_around_the_step_and_each_file_in_order() {
     let cluster = srv.cluster().await;
     let p = crd_and_widget();
     let rec = Recorder::default();
-    let report = apply_plan(&cluster, &p, &rec, &Silent, &ApplyOptions::default(), 4).await;
+    let report = apply_plan(&cluster, &p, &rec, &rec, &ApplyOptions::default(), 4).await;
     assert!(report.ok, "{:?}", report.failure);
     assert_eq!(
         *rec.calls.lock().unwrap(),
         [
             "before apply",
             "before apply shared/customresourcedefinition",
+            "apply done shared/customresourcedefinition",
             "after apply shared/customresourcedefinition",
             "before apply web/widget",
+            "apply done web/widget",
             "after apply web/widget",
             "after apply"
         ]
     );
 
     let rec = Recorder::default();
-    let report = delete_plan(&cluster, &p, &rec, &Silent, &DeleteOptions::default(), 4).await;
+    let report = delete_plan(&cluster, &p, &rec, &rec, &DeleteOptions::default(), 4).await;
     assert!(report.ok, "{:?}", report.failure);
     assert_eq!(
         *rec.calls.lock().unwrap(),
         [
             "before delete",
             "before delete web/widget",
+            "delete done web/widget",
             "after delete web/widget",
             "before delete shared/customresourcedefinition",
+            "delete done shared/customresourcedefinition",
             "after delete shared/customresourcedefinition",
             "after delete"
         ]

@@ -133,7 +133,6 @@ impl Walk<'_> {
                             if failure.is_some() {
                                 stop.store(true, Ordering::SeqCst);
                             }
-                            self.progress.file_done(step, &fr);
                             (i, Some((fr, failure)))
                         }
                     })
@@ -247,9 +246,13 @@ impl Walk<'_> {
                 }
             }
             if failure.is_some() {
+                self.progress.file_done(step, &fr);
                 return (fr, failure);
             }
         }
+        // Shown before the after-hook runs, so a long wait (a migration Job) follows the
+        // lines saying what was applied, as in Kubes' own output.
+        self.progress.file_done(step, &fr);
         if let Err(f) = self
             .lifecycle
             .at(

@@ -148,7 +148,8 @@ impl Report {
 pub trait Progress: Send + Sync {
     /// Called once with the number of files the step will walk.
     fn start(&self, _step: Step, _files: usize) {}
-    /// A file finished (fully or up to its failure).
+    /// A file's objects were applied (all, or up to the one that failed); called before
+    /// the file's after-hook runs.
     fn file_done(&self, step: Step, file: &FileReport);
     /// A line that is not about one file (e.g. a pruned object).
     fn note(&self, _line: &str) {}

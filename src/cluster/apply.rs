@@ -25,7 +25,13 @@ pub async fn apply_plan(
     options: &ApplyOptions,
     concurrency: usize,
 ) -> Report {
-    Walk::new(cluster, lifecycle, progress, Op::Apply(options.clone()), concurrency)
+    Walk::new(
+        cluster,
+        lifecycle,
+        progress,
+        Op::Apply(options.clone()),
+        concurrency,
+    )
     .run(plan)
     .await
 }

@@ -1,6 +1,5 @@
 //! Building the one kube client of a run: kubeconfig resolution and the retry layer.
 
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -11,7 +10,7 @@ use tower::buffer::BufferLayer;
 use tower::retry::RetryLayer;
 
 use super::retry::{RetryPolicy, RetryStats};
-use super::{discovery::DiscoveryCache, Cluster, ClusterError, ConnectOptions, Inner};
+use super::{Cluster, ClusterError, ConnectOptions};
 
 pub(super) async fn connect(opts: &ConnectOptions) -> Result<Cluster, ClusterError> {
     let mut config = load_config(opts).await?;
@@ -29,15 +28,7 @@ pub(super) async fn connect(opts: &ConnectOptions) -> Result<Cluster, ClusterErr
         .with_layer(&BufferLayer::new(1024))
         .with_layer(&RetryLayer::new(policy))
         .build();
-    Ok(Cluster {
-        inner: Arc::new(Inner {
-            client,
-            default_namespace,
-            discovery: DiscoveryCache::default(),
-            retry_stats: stats,
-            applied_crd: AtomicBool::new(false),
-        }),
-    })
+    Ok(Cluster::new(client, default_namespace, stats))
 }
 
 async fn load_config(opts: &ConnectOptions) -> Result<Config, ClusterError> {

@@ -17,7 +17,13 @@ pub async fn delete_plan(
     options: &DeleteOptions,
     concurrency: usize,
 ) -> Report {
-    Walk::new(cluster, lifecycle, progress, Op::Delete(options.clone()), concurrency)
+    Walk::new(
+        cluster,
+        lifecycle,
+        progress,
+        Op::Delete(options.clone()),
+        concurrency,
+    )
     .run(plan)
     .await
 }

@@ -172,6 +172,32 @@ impl Cluster {
         connect::connect(opts).await
     }
 
+    /// Wrap a client built elsewhere (its own retry policy, if any, applies; kubes' is not
+    /// added). `default_namespace` is used for namespaced objects that name none.
+    pub fn from_client(client: kube::Client, default_namespace: impl Into<String>) -> Cluster {
+        Cluster::new(
+            client,
+            default_namespace.into(),
+            Arc::new(RetryStats::default()),
+        )
+    }
+
+    fn new(
+        client: kube::Client,
+        default_namespace: String,
+        retry_stats: Arc<RetryStats>,
+    ) -> Cluster {
+        Cluster {
+            inner: Arc::new(Inner {
+                client,
+                default_namespace,
+                discovery: discovery::DiscoveryCache::default(),
+                retry_stats,
+                applied_crd: AtomicBool::new(false),
+            }),
+        }
+    }
+
     pub fn client(&self) -> &kube::Client {
         &self.inner.client
     }

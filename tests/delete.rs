@@ -148,3 +148,27 @@ fn delete_reports_as_json_for_ci() {
         ]
     );
 }
+
+#[test]
+fn deleting_the_whole_project_also_deletes_what_it_applied_before_and_no_longer_has() {
+    let srv = Server::start();
+    let project = copy_project(&repo().join("examples/migration"));
+    srv.kubes(project.path()).arg("apply").assert().success();
+    std::fs::remove_file(project.path().join(".kubes/resources/web/service.yaml")).unwrap();
+    let out = srv
+        .kubes(project.path())
+        .args(["delete", "-y", "--wait"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.starts_with(
+            "pruned service/web deleted\n=> delete .kubes/output/web/deployment.yaml\n"
+        ),
+        "{out}"
+    );
+    assert!(kubectl_json(srv.kubeconfig(), &["get", "service", "web", "-n", "demo"]).is_none());
+}

@@ -342,7 +342,13 @@ async fn a_job_out_of_retries_fails_with_backoff_limit_exceeded_and_deadline_exc
     .await
     .unwrap();
     let mut stuck = job("stuck", r#"{"image_pull_error": true}"#, 6);
-    stuck.spec.as_mut().unwrap().active_deadline_seconds = Some(2);
+    stuck.metadata.annotations = Some(
+        [(
+            "kubes.test/active-deadline-ms".to_string(),
+            "700".to_string(),
+        )]
+        .into(),
+    );
     jobs.create(&PostParams::default(), &stuck).await.unwrap();
 
     let failed_reason = |j: Option<&Job>| {

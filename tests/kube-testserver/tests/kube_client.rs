@@ -938,3 +938,21 @@ async fn statefulsets_report_ready_and_finished_jobs_expire_after_their_ttl() {
     .unwrap()
     .unwrap();
 }
+
+#[tokio::test]
+async fn plain_http_still_requires_the_token() {
+    let srv = TestServer::start(Options {
+        tls: false,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    assert!(srv.url().starts_with("http://127.0.0.1:"));
+    let cms: Api<ConfigMap> = Api::namespaced(common::client(&srv).await, "default");
+    cms.list(&ListParams::default()).await.unwrap();
+
+    let anonymous = kube::Client::try_from(kube::Config::new(srv.url().parse().unwrap())).unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(anonymous, "default");
+    let err = api_error(cms.list(&ListParams::default()).await.unwrap_err());
+    assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
+}

@@ -482,6 +482,9 @@ impl Cluster {
                 .unwrap_or(1);
             new["metadata"]["generation"] = json!(g + 1);
         }
+        if w.subresource != "status" {
+            validate::default_on_write(rt, &mut new);
+        }
         validate::validate(rt, &new, Some(old))?;
         if without_volatile(&new) == without_volatile(old) {
             return Ok(old.clone());

@@ -1,13 +1,13 @@
-//! The HTTP front: bearer-token auth, fault injection, discovery and OpenAPI stubs, and
-//! the REST verbs on resources (get/list/watch/create/update/patch/delete, status, logs).
+//! The HTTP front: bearer-token auth, fault injection, request parsing, and the REST verbs
+//! on resources (get/list/create/update/patch/delete, status, scale); discovery, watch and
+//! pod logs live in their own modules.
 
 use crate::cluster::{Cluster, ListOptions, PatchKind, WriteOptions};
 use crate::faults::Faults;
 use crate::logs::LogStore;
 use crate::meta::{self, Rng};
-use crate::registry::{api_resource_list, ResourceType};
+use crate::registry::ResourceType;
 use crate::status::{success_status, ApiError};
-use crate::store::{EventType, WatchEvent};
 use crate::table;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
@@ -16,8 +16,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 pub struct App {
     pub cluster: Arc<Cluster>,
@@ -32,7 +31,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(app)
 }
 
-type Query = HashMap<String, String>;
+pub(crate) type Query = HashMap<String, String>;
 
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
@@ -69,7 +68,7 @@ fn parse_query(q: Option<&str>) -> Query {
         .collect()
 }
 
-fn json_response(code: u16, body: &Value) -> Response {
+pub(crate) fn json_response(code: u16, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     Response::builder()
         .status(code)
@@ -78,7 +77,7 @@ fn json_response(code: u16, body: &Value) -> Response {
         .expect("static response parts are valid")
 }
 
-fn error_response(e: &ApiError) -> Response {
+pub(crate) fn error_response(e: &ApiError) -> Response {
     json_response(e.code, &e.to_status())
 }
 
@@ -105,7 +104,7 @@ async fn handle(
             )))
         }
     };
-    if let Some(r) = non_resource(&app, &path) {
+    if let Some(r) = crate::discovery::serve(&app, &path) {
         return r;
     }
     // Faults hit resource requests only: discovery stays reliable so clients get as far
@@ -117,108 +116,6 @@ async fn handle(
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
-}
-
-fn non_resource(app: &App, path: &str) -> Option<Response> {
-    let c = &app.cluster;
-    let r = match path {
-        "/version" => json_response(
-            200,
-            &json!({"major": "1", "minor": "32", "gitVersion": "v1.32.0-kube-testserver", "gitCommit": "0000000000000000000000000000000000000000",
-                "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"}),
-        ),
-        "/healthz" | "/readyz" | "/livez" => Response::new(Body::from("ok")),
-        "/api" => json_response(
-            200,
-            &json!({"kind": "APIVersions", "versions": ["v1"],
-                "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": app.server_address}]}),
-        ),
-        "/apis" => {
-            let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-            for (g, v) in c.registry.group_versions() {
-                if g.is_empty() {
-                    continue;
-                }
-                match groups.iter_mut().find(|(n, _)| *n == g) {
-                    Some((_, vs)) => vs.push(v),
-                    None => groups.push((g, vec![v])),
-                }
-            }
-            let groups: Vec<Value> = groups.iter().map(|(g, vs)| api_group(g, vs)).collect();
-            json_response(
-                200,
-                &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
-            )
-        }
-        // An empty protobuf OpenAPI v2 document: kubectl downloads it before validating and
-        // finds no schemas, so it skips client-side schema validation.
-        "/openapi/v2" => Response::builder()
-            .header(
-                header::CONTENT_TYPE,
-                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
-            )
-            .body(Body::empty())
-            .expect("static response parts are valid"),
-        _ => {
-            let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-            match segs.as_slice() {
-                ["api", v] => {
-                    let types = c.registry.all();
-                    if !types.iter().any(|t| t.group.is_empty() && t.version == *v) {
-                        return Some(error_response(&ApiError::new(
-                            404,
-                            "NotFound",
-                            "the server could not find the requested resource",
-                        )));
-                    }
-                    json_response(200, &api_resource_list(&types, "", v))
-                }
-                ["apis", g] => {
-                    let vs: Vec<String> = c
-                        .registry
-                        .group_versions()
-                        .into_iter()
-                        .filter(|(gg, _)| gg == g)
-                        .map(|(_, v)| v)
-                        .collect();
-                    if vs.is_empty() {
-                        return Some(error_response(&ApiError::new(
-                            404,
-                            "NotFound",
-                            "the server could not find the requested resource",
-                        )));
-                    }
-                    json_response(200, &api_group(g, &vs))
-                }
-                ["apis", g, v] => {
-                    let types = c.registry.all();
-                    if !types.iter().any(|t| t.group == *g && t.version == *v) {
-                        return Some(error_response(&ApiError::new(
-                            404,
-                            "NotFound",
-                            "the server could not find the requested resource",
-                        )));
-                    }
-                    json_response(200, &api_resource_list(&types, g, v))
-                }
-                ["openapi", ..] => error_response(&ApiError::new(
-                    404,
-                    "NotFound",
-                    "the server could not find the requested resource",
-                )),
-                _ => return None,
-            }
-        }
-    };
-    Some(r)
-}
-
-fn api_group(g: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions
-        .iter()
-        .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
-        .collect();
-    json!({"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": vs, "preferredVersion": vs[0]})
 }
 
 /// A parsed resource URL.
@@ -276,7 +173,7 @@ fn parse_target(app: &App, path: &str) -> Result<Target, ApiError> {
     })
 }
 
-fn wants_table(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_table(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -308,7 +205,7 @@ fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     }
 }
 
-fn list_options(q: &Query) -> Result<ListOptions, ApiError> {
+pub(crate) fn list_options(q: &Query) -> Result<ListOptions, ApiError> {
     Ok(ListOptions {
         labels: match q.get("labelSelector") {
             Some(s) => meta::parse_label_selector(s).map_err(ApiError::bad_request)?,
@@ -338,7 +235,7 @@ fn manager(q: &Query, headers: &HeaderMap, default: &str) -> String {
 }
 
 /// The object as served at the requested version (storage is version-agnostic).
-fn at_version(rt: &ResourceType, obj: &Value) -> Value {
+pub(crate) fn at_version(rt: &ResourceType, obj: &Value) -> Value {
     let mut o = obj.clone();
     o["apiVersion"] = json!(rt.api_version());
     o
@@ -361,7 +258,7 @@ async fn resource_request(
     match (method.clone(), &t.name) {
         (Method::GET, None) => {
             if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
-                return watch(app, rt, t.namespace.as_deref(), q, headers);
+                return crate::watch::serve(app, rt, t.namespace.as_deref(), q, headers);
             }
             let opts = list_options(q)?;
             let res = c.list(rt, t.namespace.as_deref(), &opts)?;
@@ -628,153 +525,6 @@ fn list_response(
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(out))
         .expect("static response parts are valid")
-}
-
-/// One watch stream: replayed or synthetic initial events, then the live feed, as
-/// newline-delimited JSON; ends at `timeoutSeconds`, or early when faults drop it.
-fn watch(
-    app: &App,
-    rt: &ResourceType,
-    ns: Option<&str>,
-    q: &Query,
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
-    let c = &app.cluster;
-    let opts = list_options(q)?;
-    let as_table = wants_table(headers);
-    let include = q
-        .get("includeObject")
-        .cloned()
-        .unwrap_or_else(|| "Metadata".into());
-    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
-    let send_initial = q.get("sendInitialEvents").is_some_and(|b| b == "true");
-    let rv: u64 = q
-        .get("resourceVersion")
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0);
-    let timeout = q
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let key = rt.storage_key();
-    let (initial, mut feed, replay) = if rv == 0 || send_initial {
-        let (items, feed) = c.snapshot_and_subscribe(rt, ns);
-        (items, feed, Vec::new())
-    } else {
-        match c.watch_from(rv) {
-            Ok(start) => (Vec::new(), start.feed, start.replay),
-            Err(e) => {
-                // A real apiserver answers 200 and sends the 410 as an ERROR event.
-                let (tx, rx) = mpsc::channel::<Bytes>(1);
-                let line = json!({"type": "ERROR", "object": e.to_status()});
-                let _ = tx.try_send(Bytes::from(format!("{line}\n")));
-                return Ok(stream_response(rx));
-            }
-        }
-    };
-    let matches = {
-        let key = key.clone();
-        let ns = ns.map(str::to_string);
-        move |ev: &WatchEvent| {
-            ev.key == key
-                && ns.as_deref().is_none_or(|n| n == ev.namespace)
-                && meta::labels_match(&opts.labels, ev.object.pointer("/metadata/labels"))
-                && meta::fields_match(&opts.fields, &ev.object)
-        }
-    };
-    let (bookmark_api_version, kind_name) = (rt.api_version(), rt.kind.clone());
-    let rt = rt.clone();
-    let encode = move |kind: &str, obj: &Value| -> Bytes {
-        let object = if as_table && kind != "BOOKMARK" && kind != "ERROR" {
-            let mut t = table::table(
-                &rt,
-                &[obj],
-                obj.pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or(""),
-                None,
-                &include,
-            );
-            // Column definitions only on the first event would be enough; kubectl copes either way.
-            t["metadata"] = json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))});
-            t
-        } else if kind == "BOOKMARK" || kind == "ERROR" {
-            obj.clone()
-        } else {
-            at_version(&rt, obj)
-        };
-        let mut line =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
-    };
-    let (tx, rx) = mpsc::channel::<Bytes>(256);
-    let drop_after = app.faults.drop_watch_after;
-    let initial_rv = c.resource_version();
-    tokio::spawn(async move {
-        let mut sent = 0usize;
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-        let mut last_rv = initial_rv.max(rv);
-        macro_rules! send {
-            ($bytes:expr) => {{
-                if tx.send($bytes).await.is_err() {
-                    return;
-                }
-                sent += 1;
-                if drop_after.is_some_and(|n| sent >= n) {
-                    return;
-                }
-            }};
-        }
-        for obj in &initial {
-            if matches(&WatchEvent {
-                rv: 0,
-                key: key.clone(),
-                namespace: meta::namespace_of(obj).to_string(),
-                kind: EventType::Added,
-                object: obj.clone(),
-            }) {
-                send!(encode("ADDED", obj));
-            }
-        }
-        if send_initial {
-            let bm = json!({"kind": kind_name, "apiVersion": bookmark_api_version,
-                "metadata": {"resourceVersion": initial_rv.to_string(), "annotations": {"k8s.io/initial-events-end": "true"}}});
-            send!(encode("BOOKMARK", &bm));
-        }
-        for ev in replay.iter().filter(|e| matches(e)) {
-            last_rv = ev.rv;
-            send!(encode(ev.kind.as_str(), &ev.object));
-        }
-        let mut ticker = tokio::time::interval(Duration::from_secs(5));
-        ticker.tick().await;
-        loop {
-            let sleep_until = deadline
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
-            tokio::select! {
-                ev = feed.recv() => match ev {
-                    Ok(ev) => {
-                        last_rv = last_rv.max(ev.rv);
-                        if matches(&ev) {
-                            send!(encode(ev.kind.as_str(), &ev.object));
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let e = ApiError::gone("the watch fell too far behind; the events it missed are no longer available");
-                        let _ = tx.send(encode("ERROR", &e.to_status())).await;
-                        return;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                _ = ticker.tick(), if bookmarks => {
-                    let bm = json!({"kind": kind_name, "apiVersion": bookmark_api_version, "metadata": {"resourceVersion": last_rv.to_string()}});
-                    if tx.send(encode("BOOKMARK", &bm)).await.is_err() { return; }
-                }
-                _ = tokio::time::sleep_until(sleep_until) => return,
-            }
-        }
-    });
-    Ok(stream_response(rx))
 }
 
 pub fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response {

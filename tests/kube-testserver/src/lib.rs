@@ -11,6 +11,7 @@
 pub mod apply;
 pub mod cluster;
 pub mod controllers;
+mod discovery;
 pub mod faults;
 mod http;
 pub mod logs;
@@ -25,6 +26,7 @@ pub mod store;
 pub mod table;
 mod tls;
 pub mod validate;
+mod watch;
 
 pub use faults::Faults;
 

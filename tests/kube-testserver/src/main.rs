@@ -45,6 +45,10 @@ struct Args {
     /// Seed of the fault decisions.
     #[arg(long, default_value_t = 1)]
     fault_seed: u64,
+    /// Serve plain http instead of https. kube-rs still sends the token; kubectl never
+    /// sends tokens over http, so it cannot authenticate then.
+    #[arg(long)]
+    plain_http: bool,
     /// Watch events kept for resuming; older resourceVersions get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
@@ -58,6 +62,7 @@ fn main() -> anyhow::Result<()> {
         kubeconfig_path: Some(a.kubeconfig),
         seed: a.seed,
         watch_history: a.watch_history,
+        tls: !a.plain_http,
         faults: Faults {
             latency: Duration::from_millis(a.latency_ms),
             rate_429: a.rate_429,

@@ -10,6 +10,8 @@ pub const SCRIPT_ANNOTATION: &str = "kubes.test/script";
 pub const READY_AFTER_ANNOTATION: &str = "kubes.test/ready-after-ms";
 pub const NEVER_READY_ANNOTATION: &str = "kubes.test/never-ready";
 pub const PROGRESS_DEADLINE_ANNOTATION: &str = "kubes.test/progress-deadline-ms";
+/// On a Job's own annotations: `activeDeadlineSeconds` in milliseconds.
+pub const ACTIVE_DEADLINE_ANNOTATION: &str = "kubes.test/active-deadline-ms";
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]

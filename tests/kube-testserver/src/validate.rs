@@ -39,8 +39,64 @@ fn unsupported(field: &str, value: &Value, allowed: &[&str]) -> Cause {
     }
 }
 
+/// Defaults the apiserver applies on every write: pod specs (in pods and in the
+/// templates of workloads) get the fields a real cluster fills in, so clients see live
+/// objects shaped like a cluster's.
+pub fn default_on_write(rt: &ResourceType, obj: &mut Value) {
+    let spec = match (rt.group.as_str(), rt.kind.as_str()) {
+        ("", "Pod") => obj.get_mut("spec"),
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") | ("batch", "Job") => {
+            obj.pointer_mut("/spec/template/spec")
+        }
+        ("batch", "CronJob") => obj.pointer_mut("/spec/jobTemplate/spec/template/spec"),
+        _ => None,
+    };
+    if let Some(spec) = spec.filter(|s| s.is_object()) {
+        default_pod_spec(spec);
+    }
+}
+
+fn set_default(obj: &mut Value, key: &str, value: Value) {
+    if let Some(m) = obj.as_object_mut() {
+        m.entry(key.to_string()).or_insert(value);
+    }
+}
+
+fn default_pod_spec(spec: &mut Value) {
+    set_default(spec, "restartPolicy", json!("Always"));
+    set_default(spec, "dnsPolicy", json!("ClusterFirst"));
+    set_default(spec, "schedulerName", json!("default-scheduler"));
+    set_default(spec, "securityContext", json!({}));
+    set_default(spec, "terminationGracePeriodSeconds", json!(30));
+    for list in ["initContainers", "containers"] {
+        let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in cs.iter_mut().filter(|c| c.is_object()) {
+            let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+            let last = image.rsplit('/').next().unwrap_or_default();
+            let latest = !last.contains(':') || last.ends_with(":latest");
+            let policy = if latest && !image.contains('@') {
+                "Always"
+            } else {
+                "IfNotPresent"
+            };
+            set_default(c, "imagePullPolicy", json!(policy));
+            set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
+            set_default(c, "terminationMessagePolicy", json!("File"));
+            set_default(c, "resources", json!({}));
+            if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports.iter_mut() {
+                    set_default(p, "protocol", json!("TCP"));
+                }
+            }
+        }
+    }
+}
+
 /// Fill in the defaults a real apiserver adds on create.
 pub fn default_on_create(rt: &ResourceType, obj: &mut Value, uid: &str) {
+    default_on_write(rt, obj);
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Namespace") => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
@@ -357,6 +413,21 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn pod_templates_get_cluster_defaults() {
+        let reg = Registry::default();
+        let rt = reg.find("apps", "v1", "deployments").unwrap();
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "web:1.2", "ports": [{"containerPort": 80}]},
+            {"name": "b", "image": "registry.local:5000/web"}]}}}});
+        default_on_write(&rt, &mut d);
+        let spec = &d["spec"]["template"]["spec"];
+        assert_eq!(spec["restartPolicy"], "Always");
+        assert_eq!(spec["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(spec["containers"][0]["ports"][0]["protocol"], "TCP");
+        assert_eq!(spec["containers"][1]["imagePullPolicy"], "Always");
     }
 
     #[test]

@@ -342,7 +342,13 @@ async fn a_job_out_of_retries_fails_with_backoff_limit_exceeded_and_deadline_exc
     .await
     .unwrap();
     let mut stuck = job("stuck", r#"{"image_pull_error": true}"#, 6);
-    stuck.spec.as_mut().unwrap().active_deadline_seconds = Some(2);
+    stuck.metadata.annotations = Some(
+        [(
+            "kubes.test/active-deadline-ms".to_string(),
+            "700".to_string(),
+        )]
+        .into(),
+    );
     jobs.create(&PostParams::default(), &stuck).await.unwrap();
 
     let failed_reason = |j: Option<&Job>| {
@@ -931,4 +937,22 @@ async fn statefulsets_report_ready_and_finished_jobs_expire_after_their_ttl() {
     .await
     .unwrap()
     .unwrap();
+}
+
+#[tokio::test]
+async fn plain_http_still_requires_the_token() {
+    let srv = TestServer::start(Options {
+        tls: false,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    assert!(srv.url().starts_with("http://127.0.0.1:"));
+    let cms: Api<ConfigMap> = Api::namespaced(common::client(&srv).await, "default");
+    cms.list(&ListParams::default()).await.unwrap();
+
+    let anonymous = kube::Client::try_from(kube::Config::new(srv.url().parse().unwrap())).unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(anonymous, "default");
+    let err = api_error(cms.list(&ListParams::default()).await.unwrap_err());
+    assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
 }

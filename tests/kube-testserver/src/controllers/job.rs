@@ -151,10 +151,35 @@ impl JobRun {
             .pointer("/spec/backoffLimit")
             .and_then(Value::as_i64)
             .unwrap_or(6);
-        let deadline = job
-            .pointer("/spec/activeDeadlineSeconds")
-            .and_then(Value::as_u64)
-            .map(|s| Instant::now() + Duration::from_secs(s));
+        // Tests want deadlines shorter than the field's whole seconds: an annotation on the
+        // Job may give it in milliseconds.
+        let deadline_ms = job
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(script::ACTIVE_DEADLINE_ANNOTATION))
+            .and_then(Value::as_str);
+        let deadline = match deadline_ms.map(|v| v.trim().parse::<u64>()) {
+            Some(Ok(ms)) => Some(Instant::now() + Duration::from_millis(ms)),
+            Some(Err(_)) => {
+                let problem = format!(
+                    "annotation {}: expected whole milliseconds, found {:?}",
+                    script::ACTIVE_DEADLINE_ANNOTATION,
+                    deadline_ms.unwrap_or_default()
+                );
+                record(
+                    &self.cluster,
+                    &job,
+                    true,
+                    "InvalidAnnotation",
+                    &problem,
+                    "kube-testserver",
+                );
+                None
+            }
+            None => job
+                .pointer("/spec/activeDeadlineSeconds")
+                .and_then(Value::as_u64)
+                .map(|s| Instant::now() + Duration::from_secs(s)),
+        };
         let on_failure = template.pointer("/spec/restartPolicy") == Some(&json!("OnFailure"));
         let containers: Vec<(String, String)> = template
             .pointer("/spec/containers")

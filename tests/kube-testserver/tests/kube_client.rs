@@ -956,3 +956,34 @@ async fn plain_http_still_requires_the_token() {
     let err = api_error(cms.list(&ListParams::default()).await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
 }
+
+#[tokio::test]
+async fn strict_field_validation_rejects_typos_and_the_default_lets_them_through() {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let deps: Api<Deployment> = Api::namespaced(common::client(&srv).await, "default");
+    let typo = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replica": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}});
+    let err = api_error(
+        deps.patch(
+            "web",
+            &PatchParams::apply("kubes").validation_strict(),
+            &Patch::Apply(&typo),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (400, "BadRequest"));
+    assert!(
+        err.message
+            .contains("strict decoding error: unknown field \"spec.replica\""),
+        "{}",
+        err.message
+    );
+    // Without Strict the apiserver only warns, and the typo is dropped on the floor.
+    let created = deps
+        .patch("web", &PatchParams::apply("kubes"), &Patch::Apply(&typo))
+        .await
+        .unwrap();
+    assert_eq!(created.spec.unwrap().replicas, Some(1));
+}

@@ -635,18 +635,7 @@ impl Cluster {
     /// Garbage collection of objects whose ownerReferences name `owner`.
     fn collect_dependents(&self, store: &mut Store, owner: &Value, policy: &str) {
         let uid = meta::uid_of(owner).to_string();
-        let dependents: Vec<(String, Arc<Value>)> = store
-            .all()
-            .filter(|(_, o)| {
-                o.pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| {
-                        refs.iter()
-                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
-                    })
-            })
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
+        let dependents = store.dependents_of(&uid);
         for (key, dep) in dependents {
             let (ns, name) = (
                 meta::namespace_of(&dep).to_string(),

@@ -12,6 +12,13 @@ use crate::validate;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Outcome of preparing an update outside the store lock.
+enum Prepared {
+    Unchanged,
+    DryRun(Value),
+    Write(Value),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchKind {
     Apply,
@@ -217,7 +224,6 @@ impl Cluster {
                 "the body of the request was not a JSON object",
             ));
         }
-        let mut store = self.lock();
         let ns = if rt.namespaced {
             let body_ns = obj
                 .pointer("/metadata/namespace")
@@ -236,7 +242,8 @@ impl Cluster {
         } else {
             String::new()
         };
-        self.check_namespace(&store, rt, &ns)?;
+        // Namespace admission comes before validation, as in the apiserver.
+        self.check_namespace(&self.lock(), rt, &ns)?;
         if obj.get("metadata").is_none_or(|m| !m.is_object()) {
             obj["metadata"] = json!({});
         }
@@ -249,9 +256,6 @@ impl Cluster {
                 name = format!("{prefix}{}", self.rng.suffix(5));
                 obj["metadata"]["name"] = json!(name);
             }
-        }
-        if store.get(&rt.storage_key(), &ns, &name).is_some() {
-            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         let uid = self.rng.uid();
         {
@@ -282,14 +286,57 @@ impl Cluster {
             Some(m) => obj["metadata"]["managedFields"] = m,
             None => apply::record_update(None, &mut obj, &w.manager, ""),
         }
+        if rt.kind == "CustomResourceDefinition" {
+            obj["status"] = crd_status(&obj);
+        }
+        // Everything above ran without the store lock; only the checks that depend on
+        // other objects and the commit hold it.
+        let mut store = self.lock();
+        self.check_namespace(&store, rt, &ns)?;
+        if store.get(&rt.storage_key(), &ns, &name).is_some() {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
         if w.dry_run {
             return Ok(Arc::new(obj));
         }
         if rt.kind == "CustomResourceDefinition" {
             self.registry.install_crd(&obj);
-            obj["status"] = crd_status(&obj);
         }
         Ok(store.put(&rt.storage_key(), obj, EventType::Added))
+    }
+
+    /// Optimistic read-modify-write: `compute` builds the new object from the current one
+    /// without the store lock held (so writes to different objects run in parallel); the
+    /// commit takes the lock and retries when the object changed meanwhile.
+    fn write_optimistic(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        w: &WriteOptions,
+        mut compute: impl FnMut(&Arc<Value>) -> Result<Value, ApiError>,
+    ) -> Result<Arc<Value>, ApiError> {
+        let key = rt.storage_key();
+        loop {
+            let old = self
+                .lock()
+                .get(&key, ns, name)
+                .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+            let new = compute(&old)?;
+            let new = match self.prepare_update(rt, &old, new, w)? {
+                Prepared::Unchanged => return Ok(old),
+                Prepared::DryRun(new) => return Ok(Arc::new(new)),
+                Prepared::Write(new) => new,
+            };
+            let mut store = self.lock();
+            match store.get(&key, ns, name) {
+                Some(current) if Arc::ptr_eq(&current, &old) => {
+                    return Ok(self.finish_update(&mut store, rt, new));
+                }
+                Some(_) => continue,
+                None => return Err(ApiError::not_found(&rt.group, &rt.plural, name)),
+            }
+        }
     }
 
     /// PUT: replace the object (optimistic concurrency on metadata.resourceVersion).
@@ -301,9 +348,8 @@ impl Cluster {
         body: Value,
         w: &WriteOptions,
     ) -> Result<Arc<Value>, ApiError> {
-        let mut store = self.lock();
-        let Some(old) = store.get(&rt.storage_key(), ns, name) else {
-            drop(store);
+        let exists = self.lock().get(&rt.storage_key(), ns, name).is_some();
+        if !exists {
             // PUT creates when the object is missing (allowCreateOnUpdate for most kinds).
             if w.subresource.is_empty() {
                 let mut body = body;
@@ -313,19 +359,6 @@ impl Cluster {
                 return self.create(rt, ns, body, w);
             }
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
-        };
-        if let Some(rv) = body
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-        {
-            if !rv.is_empty()
-                && Some(rv)
-                    != old
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-            {
-                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-            }
         }
         let body_name = meta::name_of(&body);
         if !body_name.is_empty() && body_name != name {
@@ -333,9 +366,24 @@ impl Cluster {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        let mut new = body;
-        apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
-        self.commit_update(&mut store, rt, &old, new, w)
+        self.write_optimistic(rt, ns, name, w, |old| {
+            if let Some(rv) = body
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+            {
+                if !rv.is_empty()
+                    && Some(rv)
+                        != old
+                            .pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str)
+                {
+                    return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+                }
+            }
+            let mut new = body.clone();
+            apply::record_update(Some(old), &mut new, &w.manager, &w.subresource);
+            Ok(new)
+        })
     }
 
     pub fn patch(
@@ -347,76 +395,93 @@ impl Cluster {
         body: &Value,
         w: &WriteOptions,
     ) -> Result<(Arc<Value>, bool), ApiError> {
-        let mut store = self.lock();
-        let old = store.get(&rt.storage_key(), ns, name);
-        let Some(old) = old else {
-            if kind != PatchKind::Apply || !w.subresource.is_empty() {
-                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        if kind == PatchKind::Apply {
+            if let Some(bn) = body.pointer("/metadata/name").and_then(Value::as_str) {
+                if bn != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({bn}) does not match the name on the URL ({name})"
+                    )));
+                }
             }
-            drop(store);
-            let mut fresh = json!({});
-            apply::apply(&mut fresh, body, &w.manager, w.force, "")?;
-            let managed = fresh.pointer("/metadata/managedFields").cloned();
-            if fresh.pointer("/metadata/name").is_none() {
-                fresh["metadata"]["name"] = json!(name);
+        }
+        loop {
+            let exists = self.lock().get(&rt.storage_key(), ns, name).is_some();
+            if !exists {
+                if kind != PatchKind::Apply || !w.subresource.is_empty() {
+                    return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+                }
+                let mut fresh = json!({});
+                apply::apply(&mut fresh, body, &w.manager, w.force, "")?;
+                let managed = fresh.pointer("/metadata/managedFields").cloned();
+                if fresh.pointer("/metadata/name").is_none() {
+                    fresh["metadata"]["name"] = json!(name);
+                }
+                match self.create_inner(rt, ns, fresh, w, managed) {
+                    // Someone else created it meanwhile: apply to theirs instead.
+                    Err(e) if e.reason == "AlreadyExists" => continue,
+                    other => return other.map(|o| (o, true)),
+                }
             }
-            return self
-                .create_inner(rt, ns, fresh, w, managed)
-                .map(|o| (o, true));
-        };
-        let mut new = (*old).clone();
-        match kind {
-            PatchKind::Apply => {
-                if let Some(bn) = body.pointer("/metadata/name").and_then(Value::as_str) {
-                    if bn != name {
-                        return Err(ApiError::bad_request(format!(
-                            "the name of the object ({bn}) does not match the name on the URL ({name})"
-                        )));
+            let result = self.write_optimistic(rt, ns, name, w, |old| {
+                let mut new = (**old).clone();
+                match kind {
+                    PatchKind::Apply => {
+                        apply::apply(&mut new, body, &w.manager, w.force, &w.subresource)?;
+                    }
+                    PatchKind::Merge => {
+                        patch::merge_patch(&mut new, body);
+                        apply::record_update(Some(old), &mut new, &w.manager, &w.subresource);
+                    }
+                    PatchKind::Strategic => {
+                        patch::strategic_merge_patch(&mut new, body)
+                            .map_err(ApiError::bad_request)?;
+                        apply::record_update(Some(old), &mut new, &w.manager, &w.subresource);
+                    }
+                    PatchKind::Json => {
+                        patch::json_patch(&mut new, body)
+                            .map_err(|e| ApiError::new(422, "Invalid", e))?;
+                        apply::record_update(Some(old), &mut new, &w.manager, &w.subresource);
                     }
                 }
-                apply::apply(&mut new, body, &w.manager, w.force, &w.subresource)?;
-            }
-            PatchKind::Merge => {
-                patch::merge_patch(&mut new, body);
-                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
-            }
-            PatchKind::Strategic => {
-                patch::strategic_merge_patch(&mut new, body).map_err(ApiError::bad_request)?;
-                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
-            }
-            PatchKind::Json => {
-                patch::json_patch(&mut new, body).map_err(|e| ApiError::new(422, "Invalid", e))?;
-                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
+                if let Some(rv) = body
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                {
+                    if kind != PatchKind::Apply
+                        && rv
+                            != old
+                                .pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                    {
+                        return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+                    }
+                }
+                Ok(new)
+            });
+            match result {
+                // Deleted between the existence check and the write: an apply creates it.
+                Err(e)
+                    if e.reason == "NotFound"
+                        && kind == PatchKind::Apply
+                        && w.subresource.is_empty() =>
+                {
+                    continue
+                }
+                other => return other.map(|o| (o, false)),
             }
         }
-        if let Some(rv) = body
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-        {
-            if kind != PatchKind::Apply
-                && rv
-                    != old
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-            {
-                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-            }
-        }
-        self.commit_update(&mut store, rt, &old, new, w)
-            .map(|o| (o, false))
     }
 
-    /// Shared tail of update and patch: identity, status subresource rules, generation,
-    /// validation, no-op detection, finalizer completion.
-    fn commit_update(
+    /// Shared part of update and patch, without the store: identity, status subresource
+    /// rules, generation, defaults, validation, no-op detection.
+    fn prepare_update(
         &self,
-        store: &mut Store,
         rt: &ResourceType,
         old: &Arc<Value>,
         mut new: Value,
         w: &WriteOptions,
-    ) -> Result<Arc<Value>, ApiError> {
+    ) -> Result<Prepared, ApiError> {
         if !new.is_object() || new.get("metadata").is_none_or(|m| !m.is_object()) {
             return Err(ApiError::bad_request("the object has no metadata"));
         }
@@ -481,11 +546,16 @@ impl Cluster {
         }
         validate::validate(rt, &new, Some(old))?;
         if without_volatile(&new) == without_volatile(old) {
-            return Ok(old.clone());
+            return Ok(Prepared::Unchanged);
         }
         if w.dry_run {
-            return Ok(Arc::new(new));
+            return Ok(Prepared::DryRun(new));
         }
+        Ok(Prepared::Write(new))
+    }
+
+    /// Commit a prepared update under the store lock (finalizer completion included).
+    fn finish_update(&self, store: &mut Store, rt: &ResourceType, new: Value) -> Arc<Value> {
         let key = rt.storage_key();
         let finalizing = new.pointer("/metadata/deletionTimestamp").is_some()
             && new
@@ -500,15 +570,16 @@ impl Cluster {
             store.put(&key, new, EventType::Modified);
             let gone = store.remove(&key, &ns, &name).expect("just stored");
             self.collect_dependents(store, &gone, "Background");
-            return Ok(gone);
+            return gone;
         }
         if rt.kind == "CustomResourceDefinition" {
             self.registry.install_crd(&new);
         }
-        Ok(store.put(&key, new, EventType::Modified))
+        store.put(&key, new, EventType::Modified)
     }
 
-    /// Read-modify-write for controllers: `f` edits a copy of the current object.
+    /// Read-modify-write for controllers: `f` edits a copy of the current object (it may
+    /// run more than once if the object changes concurrently).
     pub fn modify(
         &self,
         rt: &ResourceType,
@@ -516,21 +587,19 @@ impl Cluster {
         name: &str,
         manager: &str,
         subresource: &str,
-        f: impl FnOnce(&mut Value),
+        mut f: impl FnMut(&mut Value),
     ) -> Result<Arc<Value>, ApiError> {
-        let mut store = self.lock();
-        let old = store
-            .get(&rt.storage_key(), ns, name)
-            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
-        let mut new = (*old).clone();
-        f(&mut new);
-        apply::record_update(Some(&old), &mut new, manager, subresource);
         let w = WriteOptions {
             manager: manager.into(),
             subresource: subresource.into(),
             ..Default::default()
         };
-        self.commit_update(&mut store, rt, &old, new, &w)
+        self.write_optimistic(rt, ns, name, &w, |old| {
+            let mut new = (**old).clone();
+            f(&mut new);
+            apply::record_update(Some(old), &mut new, manager, subresource);
+            Ok(new)
+        })
     }
 
     /// Delete one object. Returns the object and whether it is gone (false: finalizers
@@ -803,6 +872,34 @@ mod tests {
                 .reason,
             "Conflict"
         );
+    }
+
+    #[test]
+    fn concurrent_writes_to_one_object_lose_no_update() {
+        let c = Cluster::new(1, 10_000);
+        let rt = c.registry.find("", "v1", "configmaps").unwrap();
+        c.create(&rt, "default", cm("shared"), &w("t")).unwrap();
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let (c, rt) = (&c, &rt);
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        let patch = json!({"data": {format!("k{t}-{i}"): "v"}});
+                        c.patch(
+                            rt,
+                            "default",
+                            "shared",
+                            PatchKind::Merge,
+                            &patch,
+                            &w(&format!("m{t}")),
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let obj = c.get(&rt, "default", "shared").unwrap();
+        assert_eq!(obj["data"].as_object().unwrap().len(), 1 + 4 * 50);
     }
 
     #[test]

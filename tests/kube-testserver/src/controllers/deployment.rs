@@ -194,7 +194,7 @@ impl Rollout {
             .unwrap_or_default()
     }
 
-    fn set_status(&self, rt: &ResourceType, name: &str, f: impl FnOnce(&mut Value)) {
+    fn set_status(&self, rt: &ResourceType, name: &str, mut f: impl FnMut(&mut Value)) {
         let _ = self
             .cluster
             .modify(rt, &self.ns, name, MANAGER, "status", |o| {

@@ -534,7 +534,7 @@ impl Cluster {
                 }
             }
         }
-        if rt.has_generation() && spec_of(&new) != spec_of(old) {
+        if rt.has_generation() && !same_spec(&new, old) {
             let g = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -545,7 +545,7 @@ impl Cluster {
             validate::default_on_write(rt, &mut new);
         }
         validate::validate(rt, &new, Some(old))?;
-        if without_volatile(&new) == without_volatile(old) {
+        if same_ignoring_volatile(&new, old) {
             return Ok(Prepared::Unchanged);
         }
         if w.dry_run {
@@ -771,29 +771,71 @@ impl Cluster {
     }
 }
 
-fn spec_of(v: &Value) -> Value {
-    let mut c = v.clone();
-    if let Some(m) = c.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
+/// Whether everything but metadata and status is equal (a spec change bumps generation).
+fn same_spec(a: &Value, b: &Value) -> bool {
+    let skip = |k: &String| k != "metadata" && k != "status";
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => a
+            .iter()
+            .filter(|(k, _)| skip(k))
+            .eq(b.iter().filter(|(k, _)| skip(k))),
+        _ => a == b,
     }
-    c
 }
 
-/// The object without the fields that change on every write, for no-op detection.
-fn without_volatile(v: &Value) -> Value {
-    let mut c = v.clone();
-    if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
-            for e in mf {
-                if let Some(e) = e.as_object_mut() {
-                    e.remove("time");
-                }
-            }
-        }
+/// Equality ignoring what changes on every write (resourceVersion, managedFields times),
+/// for no-op detection; compares in place instead of cloning both objects.
+fn same_ignoring_volatile(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let not_meta = |k: &String| k != "metadata";
+    if !a
+        .iter()
+        .filter(|(k, _)| not_meta(k))
+        .eq(b.iter().filter(|(k, _)| not_meta(k)))
+    {
+        return false;
     }
-    c
+    let empty = serde_json::Map::new();
+    let ma = a
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mb = b
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let plain = |k: &String| k != "resourceVersion" && k != "managedFields";
+    if !ma
+        .iter()
+        .filter(|(k, _)| plain(k))
+        .eq(mb.iter().filter(|(k, _)| plain(k)))
+    {
+        return false;
+    }
+    let no_entries = Vec::new();
+    let fa = ma
+        .get("managedFields")
+        .and_then(Value::as_array)
+        .unwrap_or(&no_entries);
+    let fb = mb
+        .get("managedFields")
+        .and_then(Value::as_array)
+        .unwrap_or(&no_entries);
+    fa.len() == fb.len()
+        && fa
+            .iter()
+            .zip(fb)
+            .all(|(x, y)| match (x.as_object(), y.as_object()) {
+                (Some(x), Some(y)) => {
+                    let no_time = |k: &String| k != "time";
+                    x.iter()
+                        .filter(|(k, _)| no_time(k))
+                        .eq(y.iter().filter(|(k, _)| no_time(k)))
+                }
+                _ => x == y,
+            })
 }
 
 fn crd_status(crd: &Value) -> Value {

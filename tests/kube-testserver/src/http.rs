@@ -241,6 +241,16 @@ pub(crate) fn at_version(rt: &ResourceType, obj: &Value) -> Value {
     o
 }
 
+/// An object response, serialized straight from the stored object when it is already at
+/// the requested version (no copy of the object).
+fn object_response(code: u16, rt: &ResourceType, obj: &Value) -> Response {
+    if obj.get("apiVersion").and_then(Value::as_str) == Some(rt.api_version().as_str()) {
+        json_response(code, obj)
+    } else {
+        json_response(code, &at_version(rt, obj))
+    }
+}
+
 async fn resource_request(
     app: &App,
     method: &Method,
@@ -335,7 +345,7 @@ async fn resource_request(
                     ),
                 ));
             }
-            Ok(json_response(200, &at_version(rt, &obj)))
+            Ok(object_response(200, rt, &obj))
         }
         (Method::POST, None) => {
             let body = parse_body(headers, &body)?;
@@ -346,10 +356,7 @@ async fn resource_request(
                 ..Default::default()
             };
             let obj = c.create(rt, &ns, body, &w)?;
-            Ok(with_warnings(
-                json_response(201, &at_version(rt, &obj)),
-                &warnings,
-            ))
+            Ok(with_warnings(object_response(201, rt, &obj), &warnings))
         }
         (Method::PUT, Some(name)) => {
             let body = parse_body(headers, &body)?;
@@ -363,7 +370,7 @@ async fn resource_request(
             let existed = c.get(rt, &ns, name).is_ok();
             let obj = c.update(rt, &ns, name, body, &w)?;
             Ok(with_warnings(
-                json_response(if existed { 200 } else { 201 }, &at_version(rt, &obj)),
+                object_response(if existed { 200 } else { 201 }, rt, &obj),
                 &warnings,
             ))
         }
@@ -408,7 +415,7 @@ async fn resource_request(
             };
             let (obj, created) = c.patch(rt, &ns, name, kind, &body, &w)?;
             Ok(with_warnings(
-                json_response(if created { 201 } else { 200 }, &at_version(rt, &obj)),
+                object_response(if created { 201 } else { 200 }, rt, &obj),
                 &warnings,
             ))
         }

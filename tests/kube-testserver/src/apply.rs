@@ -117,6 +117,7 @@ fn key_json(key: &str, item: &Value) -> String {
 
 /// Serialize a field set as `fieldsV1`.
 pub fn to_fields_v1(set: &FieldSet) -> Value {
+    use serde_json::map::Entry;
     let mut root = Map::new();
     for path in set {
         let mut node = &mut root;
@@ -126,35 +127,32 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
                 Pe::K(k) => format!("k:{k}"),
                 Pe::V(v) => format!("v:{v}"),
             };
-            let entry = node.entry(key).or_insert_with(|| Value::Object(Map::new()));
+            let last = i == path.len() - 1;
+            let entry = match node.entry(key) {
+                Entry::Occupied(o) => {
+                    let existing = o.into_mut();
+                    // Every intermediate node has children once its path is written, so an
+                    // existing empty node is an earlier member leaf (paths come sorted);
+                    // giving it children makes it a member with children: ".".
+                    if let Value::Object(m) = existing {
+                        if !last && m.is_empty() {
+                            m.insert(".".into(), json!({}));
+                        }
+                    }
+                    existing
+                }
+                Entry::Vacant(v) => v.insert(Value::Object(Map::new())),
+            };
             let Value::Object(next) = entry else {
                 unreachable!("field nodes are objects")
             };
             node = next;
-            if i == path.len() - 1 && !node.is_empty() {
+            if last && !node.is_empty() {
                 node.insert(".".into(), json!({}));
             }
         }
     }
-    // A node that is both a member and has children gets "." (added above when the
-    // children came first; handle the other order here).
-    mark_members(&mut root, set, &mut Vec::new());
     Value::Object(root)
-}
-
-fn mark_members(node: &mut Map<String, Value>, set: &FieldSet, path: &mut Path) {
-    let keys: Vec<String> = node.keys().cloned().collect();
-    for k in keys {
-        let Some(pe) = parse_pe(&k) else { continue };
-        path.push(pe);
-        if let Some(Value::Object(child)) = node.get_mut(&k) {
-            if !child.is_empty() && set.contains(path) {
-                child.insert(".".into(), json!({}));
-            }
-            mark_members(child, set, path);
-        }
-        path.pop();
-    }
 }
 
 fn parse_pe(k: &str) -> Option<Pe> {
@@ -405,6 +403,7 @@ pub fn apply(
         .unwrap_or_default()
         .to_string();
     let mut managers = read_managers(live);
+    let mut managers_changed = false;
 
     // Conflicts: another manager owns a field this config sets to a different value.
     let mut causes = Vec::new();
@@ -423,6 +422,7 @@ pub fn apply(
             continue;
         }
         if force {
+            managers_changed = true;
             for p in &clashing {
                 other.fields.remove(p);
             }
@@ -506,11 +506,18 @@ pub fn apply(
         Some(m) => {
             if m.fields != entry.fields || m.api_version != entry.api_version {
                 *m = entry;
+                managers_changed = true;
             }
         }
-        None => managers.push(entry),
+        None => {
+            managers.push(entry);
+            managers_changed = true;
+        }
     }
-    write_managers(live, &managers);
+    // Unchanged ownership keeps the stored managedFields as they are (cheaper, and exact).
+    if managers_changed {
+        write_managers(live, &managers);
+    }
     Ok(())
 }
 

@@ -12,6 +12,13 @@ use crate::validate;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Outcome of preparing an update outside the store lock.
+enum Prepared {
+    Unchanged,
+    DryRun(Value),
+    Write(Value),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchKind {
     Apply,
@@ -184,19 +191,13 @@ impl Cluster {
         })
     }
 
+    /// Namespaced objects need an existing namespace. (Namespace deletion is immediate
+    /// here, so there is no Terminating phase to refuse new content in.)
     fn check_namespace(&self, store: &Store, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
-        if !rt.namespaced {
-            return Ok(());
+        if rt.namespaced && store.get("/namespaces", "", ns).is_none() {
+            return Err(ApiError::not_found("", "namespaces", ns));
         }
-        match store.get("/namespaces", ns, ns).or_else(|| store.get("/namespaces", "", ns)) {
-            None => Err(ApiError::not_found("", "namespaces", ns)),
-            Some(n) if n.pointer("/status/phase") == Some(&json!("Terminating")) => Err(ApiError::new(
-                403,
-                "Forbidden",
-                format!("{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", rt.plural, "")
-            )),
-            Some(_) => Ok(()),
-        }
+        Ok(())
     }
 
     pub fn create(
@@ -223,7 +224,6 @@ impl Cluster {
                 "the body of the request was not a JSON object",
             ));
         }
-        let mut store = self.lock();
         let ns = if rt.namespaced {
             let body_ns = obj
                 .pointer("/metadata/namespace")
@@ -242,7 +242,8 @@ impl Cluster {
         } else {
             String::new()
         };
-        self.check_namespace(&store, rt, &ns)?;
+        // Namespace admission comes before validation, as in the apiserver.
+        self.check_namespace(&self.lock(), rt, &ns)?;
         if obj.get("metadata").is_none_or(|m| !m.is_object()) {
             obj["metadata"] = json!({});
         }
@@ -255,9 +256,6 @@ impl Cluster {
                 name = format!("{prefix}{}", self.rng.suffix(5));
                 obj["metadata"]["name"] = json!(name);
             }
-        }
-        if store.get(&rt.storage_key(), &ns, &name).is_some() {
-            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
         let uid = self.rng.uid();
         {
@@ -288,14 +286,57 @@ impl Cluster {
             Some(m) => obj["metadata"]["managedFields"] = m,
             None => apply::record_update(None, &mut obj, &w.manager, ""),
         }
+        if rt.kind == "CustomResourceDefinition" {
+            obj["status"] = crd_status(&obj);
+        }
+        // Everything above ran without the store lock; only the checks that depend on
+        // other objects and the commit hold it.
+        let mut store = self.lock();
+        self.check_namespace(&store, rt, &ns)?;
+        if store.get(&rt.storage_key(), &ns, &name).is_some() {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
         if w.dry_run {
             return Ok(Arc::new(obj));
         }
         if rt.kind == "CustomResourceDefinition" {
             self.registry.install_crd(&obj);
-            obj["status"] = crd_status(&obj);
         }
         Ok(store.put(&rt.storage_key(), obj, EventType::Added))
+    }
+
+    /// Optimistic read-modify-write: `compute` builds the new object from the current one
+    /// without the store lock held (so writes to different objects run in parallel); the
+    /// commit takes the lock and retries when the object changed meanwhile.
+    fn write_optimistic(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        w: &WriteOptions,
+        mut compute: impl FnMut(&Arc<Value>) -> Result<Value, ApiError>,
+    ) -> Result<Arc<Value>, ApiError> {
+        let key = rt.storage_key();
+        loop {
+            let old = self
+                .lock()
+                .get(&key, ns, name)
+                .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+            let new = compute(&old)?;
+            let new = match self.prepare_update(rt, &old, new, w)? {
+                Prepared::Unchanged => return Ok(old),
+                Prepared::DryRun(new) => return Ok(Arc::new(new)),
+                Prepared::Write(new) => new,
+            };
+            let mut store = self.lock();
+            match store.get(&key, ns, name) {
+                Some(current) if Arc::ptr_eq(&current, &old) => {
+                    return Ok(self.finish_update(&mut store, rt, new));
+                }
+                Some(_) => continue,
+                None => return Err(ApiError::not_found(&rt.group, &rt.plural, name)),
+            }
+        }
     }
 
     /// PUT: replace the object (optimistic concurrency on metadata.resourceVersion).
@@ -307,9 +348,8 @@ impl Cluster {
         body: Value,
         w: &WriteOptions,
     ) -> Result<Arc<Value>, ApiError> {
-        let mut store = self.lock();
-        let Some(old) = store.get(&rt.storage_key(), ns, name) else {
-            drop(store);
+        let exists = self.lock().get(&rt.storage_key(), ns, name).is_some();
+        if !exists {
             // PUT creates when the object is missing (allowCreateOnUpdate for most kinds).
             if w.subresource.is_empty() {
                 let mut body = body;
@@ -319,19 +359,6 @@ impl Cluster {
                 return self.create(rt, ns, body, w);
             }
             return Err(ApiError::not_found(&rt.group, &rt.plural, name));
-        };
-        if let Some(rv) = body
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-        {
-            if !rv.is_empty()
-                && Some(rv)
-                    != old
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-            {
-                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-            }
         }
         let body_name = meta::name_of(&body);
         if !body_name.is_empty() && body_name != name {
@@ -339,9 +366,24 @@ impl Cluster {
                 "the name of the object ({body_name}) does not match the name on the URL ({name})"
             )));
         }
-        let mut new = body;
-        apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
-        self.commit_update(&mut store, rt, &old, new, w)
+        self.write_optimistic(rt, ns, name, w, |old| {
+            if let Some(rv) = body
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+            {
+                if !rv.is_empty()
+                    && Some(rv)
+                        != old
+                            .pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str)
+                {
+                    return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+                }
+            }
+            let mut new = body.clone();
+            apply::record_update(Some(old), &mut new, &w.manager, &w.subresource);
+            Ok(new)
+        })
     }
 
     pub fn patch(
@@ -353,76 +395,93 @@ impl Cluster {
         body: &Value,
         w: &WriteOptions,
     ) -> Result<(Arc<Value>, bool), ApiError> {
-        let mut store = self.lock();
-        let old = store.get(&rt.storage_key(), ns, name);
-        let Some(old) = old else {
-            if kind != PatchKind::Apply || !w.subresource.is_empty() {
-                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        if kind == PatchKind::Apply {
+            if let Some(bn) = body.pointer("/metadata/name").and_then(Value::as_str) {
+                if bn != name {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({bn}) does not match the name on the URL ({name})"
+                    )));
+                }
             }
-            drop(store);
-            let mut fresh = json!({});
-            apply::apply(&mut fresh, body, &w.manager, w.force, "")?;
-            let managed = fresh.pointer("/metadata/managedFields").cloned();
-            if fresh.pointer("/metadata/name").is_none() {
-                fresh["metadata"]["name"] = json!(name);
+        }
+        loop {
+            let exists = self.lock().get(&rt.storage_key(), ns, name).is_some();
+            if !exists {
+                if kind != PatchKind::Apply || !w.subresource.is_empty() {
+                    return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+                }
+                let mut fresh = json!({});
+                apply::apply(&mut fresh, body, &w.manager, w.force, "")?;
+                let managed = fresh.pointer("/metadata/managedFields").cloned();
+                if fresh.pointer("/metadata/name").is_none() {
+                    fresh["metadata"]["name"] = json!(name);
+                }
+                match self.create_inner(rt, ns, fresh, w, managed) {
+                    // Someone else created it meanwhile: apply to theirs instead.
+                    Err(e) if e.reason == "AlreadyExists" => continue,
+                    other => return other.map(|o| (o, true)),
+                }
             }
-            return self
-                .create_inner(rt, ns, fresh, w, managed)
-                .map(|o| (o, true));
-        };
-        let mut new = (*old).clone();
-        match kind {
-            PatchKind::Apply => {
-                if let Some(bn) = body.pointer("/metadata/name").and_then(Value::as_str) {
-                    if bn != name {
-                        return Err(ApiError::bad_request(format!(
-                            "the name of the object ({bn}) does not match the name on the URL ({name})"
-                        )));
+            let result = self.write_optimistic(rt, ns, name, w, |old| {
+                let mut new = (**old).clone();
+                match kind {
+                    PatchKind::Apply => {
+                        apply::apply(&mut new, body, &w.manager, w.force, &w.subresource)?;
+                    }
+                    PatchKind::Merge => {
+                        patch::merge_patch(&mut new, body);
+                        apply::record_update(Some(old), &mut new, &w.manager, &w.subresource);
+                    }
+                    PatchKind::Strategic => {
+                        patch::strategic_merge_patch(&mut new, body)
+                            .map_err(ApiError::bad_request)?;
+                        apply::record_update(Some(old), &mut new, &w.manager, &w.subresource);
+                    }
+                    PatchKind::Json => {
+                        patch::json_patch(&mut new, body)
+                            .map_err(|e| ApiError::new(422, "Invalid", e))?;
+                        apply::record_update(Some(old), &mut new, &w.manager, &w.subresource);
                     }
                 }
-                apply::apply(&mut new, body, &w.manager, w.force, &w.subresource)?;
-            }
-            PatchKind::Merge => {
-                patch::merge_patch(&mut new, body);
-                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
-            }
-            PatchKind::Strategic => {
-                patch::strategic_merge_patch(&mut new, body).map_err(ApiError::bad_request)?;
-                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
-            }
-            PatchKind::Json => {
-                patch::json_patch(&mut new, body).map_err(|e| ApiError::new(422, "Invalid", e))?;
-                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
+                if let Some(rv) = body
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                {
+                    if kind != PatchKind::Apply
+                        && rv
+                            != old
+                                .pointer("/metadata/resourceVersion")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                    {
+                        return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+                    }
+                }
+                Ok(new)
+            });
+            match result {
+                // Deleted between the existence check and the write: an apply creates it.
+                Err(e)
+                    if e.reason == "NotFound"
+                        && kind == PatchKind::Apply
+                        && w.subresource.is_empty() =>
+                {
+                    continue
+                }
+                other => return other.map(|o| (o, false)),
             }
         }
-        if let Some(rv) = body
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-        {
-            if kind != PatchKind::Apply
-                && rv
-                    != old
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-            {
-                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
-            }
-        }
-        self.commit_update(&mut store, rt, &old, new, w)
-            .map(|o| (o, false))
     }
 
-    /// Shared tail of update and patch: identity, status subresource rules, generation,
-    /// validation, no-op detection, finalizer completion.
-    fn commit_update(
+    /// Shared part of update and patch, without the store: identity, status subresource
+    /// rules, generation, defaults, validation, no-op detection.
+    fn prepare_update(
         &self,
-        store: &mut Store,
         rt: &ResourceType,
         old: &Arc<Value>,
         mut new: Value,
         w: &WriteOptions,
-    ) -> Result<Arc<Value>, ApiError> {
+    ) -> Result<Prepared, ApiError> {
         if !new.is_object() || new.get("metadata").is_none_or(|m| !m.is_object()) {
             return Err(ApiError::bad_request("the object has no metadata"));
         }
@@ -475,7 +534,7 @@ impl Cluster {
                 }
             }
         }
-        if rt.has_generation() && spec_of(&new) != spec_of(old) {
+        if rt.has_generation() && !same_spec(&new, old) {
             let g = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -486,12 +545,17 @@ impl Cluster {
             validate::default_on_write(rt, &mut new);
         }
         validate::validate(rt, &new, Some(old))?;
-        if without_volatile(&new) == without_volatile(old) {
-            return Ok(old.clone());
+        if same_ignoring_volatile(&new, old) {
+            return Ok(Prepared::Unchanged);
         }
         if w.dry_run {
-            return Ok(Arc::new(new));
+            return Ok(Prepared::DryRun(new));
         }
+        Ok(Prepared::Write(new))
+    }
+
+    /// Commit a prepared update under the store lock (finalizer completion included).
+    fn finish_update(&self, store: &mut Store, rt: &ResourceType, new: Value) -> Arc<Value> {
         let key = rt.storage_key();
         let finalizing = new.pointer("/metadata/deletionTimestamp").is_some()
             && new
@@ -506,15 +570,16 @@ impl Cluster {
             store.put(&key, new, EventType::Modified);
             let gone = store.remove(&key, &ns, &name).expect("just stored");
             self.collect_dependents(store, &gone, "Background");
-            return Ok(gone);
+            return gone;
         }
         if rt.kind == "CustomResourceDefinition" {
             self.registry.install_crd(&new);
         }
-        Ok(store.put(&key, new, EventType::Modified))
+        store.put(&key, new, EventType::Modified)
     }
 
-    /// Read-modify-write for controllers: `f` edits a copy of the current object.
+    /// Read-modify-write for controllers: `f` edits a copy of the current object (it may
+    /// run more than once if the object changes concurrently).
     pub fn modify(
         &self,
         rt: &ResourceType,
@@ -522,21 +587,19 @@ impl Cluster {
         name: &str,
         manager: &str,
         subresource: &str,
-        f: impl FnOnce(&mut Value),
+        mut f: impl FnMut(&mut Value),
     ) -> Result<Arc<Value>, ApiError> {
-        let mut store = self.lock();
-        let old = store
-            .get(&rt.storage_key(), ns, name)
-            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
-        let mut new = (*old).clone();
-        f(&mut new);
-        apply::record_update(Some(&old), &mut new, manager, subresource);
         let w = WriteOptions {
             manager: manager.into(),
             subresource: subresource.into(),
             ..Default::default()
         };
-        self.commit_update(&mut store, rt, &old, new, &w)
+        self.write_optimistic(rt, ns, name, &w, |old| {
+            let mut new = (**old).clone();
+            f(&mut new);
+            apply::record_update(Some(old), &mut new, manager, subresource);
+            Ok(new)
+        })
     }
 
     /// Delete one object. Returns the object and whether it is gone (false: finalizers
@@ -641,18 +704,7 @@ impl Cluster {
     /// Garbage collection of objects whose ownerReferences name `owner`.
     fn collect_dependents(&self, store: &mut Store, owner: &Value, policy: &str) {
         let uid = meta::uid_of(owner).to_string();
-        let dependents: Vec<(String, Arc<Value>)> = store
-            .all()
-            .filter(|(_, o)| {
-                o.pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| {
-                        refs.iter()
-                            .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
-                    })
-            })
-            .map(|(k, o)| (k.clone(), o.clone()))
-            .collect();
+        let dependents = store.dependents_of(&uid);
         for (key, dep) in dependents {
             let (ns, name) = (
                 meta::namespace_of(&dep).to_string(),
@@ -719,29 +771,71 @@ impl Cluster {
     }
 }
 
-fn spec_of(v: &Value) -> Value {
-    let mut c = v.clone();
-    if let Some(m) = c.as_object_mut() {
-        m.remove("metadata");
-        m.remove("status");
+/// Whether everything but metadata and status is equal (a spec change bumps generation).
+fn same_spec(a: &Value, b: &Value) -> bool {
+    let skip = |k: &String| k != "metadata" && k != "status";
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => a
+            .iter()
+            .filter(|(k, _)| skip(k))
+            .eq(b.iter().filter(|(k, _)| skip(k))),
+        _ => a == b,
     }
-    c
 }
 
-/// The object without the fields that change on every write, for no-op detection.
-fn without_volatile(v: &Value) -> Value {
-    let mut c = v.clone();
-    if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
-            for e in mf {
-                if let Some(e) = e.as_object_mut() {
-                    e.remove("time");
-                }
-            }
-        }
+/// Equality ignoring what changes on every write (resourceVersion, managedFields times),
+/// for no-op detection; compares in place instead of cloning both objects.
+fn same_ignoring_volatile(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let not_meta = |k: &String| k != "metadata";
+    if !a
+        .iter()
+        .filter(|(k, _)| not_meta(k))
+        .eq(b.iter().filter(|(k, _)| not_meta(k)))
+    {
+        return false;
     }
-    c
+    let empty = serde_json::Map::new();
+    let ma = a
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let mb = b
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let plain = |k: &String| k != "resourceVersion" && k != "managedFields";
+    if !ma
+        .iter()
+        .filter(|(k, _)| plain(k))
+        .eq(mb.iter().filter(|(k, _)| plain(k)))
+    {
+        return false;
+    }
+    let no_entries = Vec::new();
+    let fa = ma
+        .get("managedFields")
+        .and_then(Value::as_array)
+        .unwrap_or(&no_entries);
+    let fb = mb
+        .get("managedFields")
+        .and_then(Value::as_array)
+        .unwrap_or(&no_entries);
+    fa.len() == fb.len()
+        && fa
+            .iter()
+            .zip(fb)
+            .all(|(x, y)| match (x.as_object(), y.as_object()) {
+                (Some(x), Some(y)) => {
+                    let no_time = |k: &String| k != "time";
+                    x.iter()
+                        .filter(|(k, _)| no_time(k))
+                        .eq(y.iter().filter(|(k, _)| no_time(k)))
+                }
+                _ => x == y,
+            })
 }
 
 fn crd_status(crd: &Value) -> Value {
@@ -820,6 +914,34 @@ mod tests {
                 .reason,
             "Conflict"
         );
+    }
+
+    #[test]
+    fn concurrent_writes_to_one_object_lose_no_update() {
+        let c = Cluster::new(1, 10_000);
+        let rt = c.registry.find("", "v1", "configmaps").unwrap();
+        c.create(&rt, "default", cm("shared"), &w("t")).unwrap();
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let (c, rt) = (&c, &rt);
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        let patch = json!({"data": {format!("k{t}-{i}"): "v"}});
+                        c.patch(
+                            rt,
+                            "default",
+                            "shared",
+                            PatchKind::Merge,
+                            &patch,
+                            &w(&format!("m{t}")),
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        let obj = c.get(&rt, "default", "shared").unwrap();
+        assert_eq!(obj["data"].as_object().unwrap().len(), 1 + 4 * 50);
     }
 
     #[test]

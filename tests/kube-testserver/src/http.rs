@@ -241,6 +241,16 @@ pub(crate) fn at_version(rt: &ResourceType, obj: &Value) -> Value {
     o
 }
 
+/// An object response, serialized straight from the stored object when it is already at
+/// the requested version (no copy of the object).
+fn object_response(code: u16, rt: &ResourceType, obj: &Value) -> Response {
+    if obj.get("apiVersion").and_then(Value::as_str) == Some(rt.api_version().as_str()) {
+        json_response(code, obj)
+    } else {
+        json_response(code, &at_version(rt, obj))
+    }
+}
+
 async fn resource_request(
     app: &App,
     method: &Method,
@@ -335,20 +345,22 @@ async fn resource_request(
                     ),
                 ));
             }
-            Ok(json_response(200, &at_version(rt, &obj)))
+            Ok(object_response(200, rt, &obj))
         }
         (Method::POST, None) => {
             let body = parse_body(headers, &body)?;
+            let warnings = field_validation(rt, &body, q)?;
             let w = WriteOptions {
                 manager: manager(q, headers, "unknown"),
                 dry_run,
                 ..Default::default()
             };
             let obj = c.create(rt, &ns, body, &w)?;
-            Ok(json_response(201, &at_version(rt, &obj)))
+            Ok(with_warnings(object_response(201, rt, &obj), &warnings))
         }
         (Method::PUT, Some(name)) => {
             let body = parse_body(headers, &body)?;
+            let warnings = field_validation(rt, &body, q)?;
             let w = WriteOptions {
                 manager: manager(q, headers, "unknown"),
                 dry_run,
@@ -357,9 +369,9 @@ async fn resource_request(
             };
             let existed = c.get(rt, &ns, name).is_ok();
             let obj = c.update(rt, &ns, name, body, &w)?;
-            Ok(json_response(
-                if existed { 200 } else { 201 },
-                &at_version(rt, &obj),
+            Ok(with_warnings(
+                object_response(if existed { 200 } else { 201 }, rt, &obj),
+                &warnings,
             ))
         }
         (Method::PATCH, Some(name)) => {
@@ -384,6 +396,12 @@ async fn resource_request(
                 }
             };
             let body = parse_body(headers, &body)?;
+            // JSON patches are operation lists, not objects: nothing to check field-wise.
+            let warnings = if kind == PatchKind::Json {
+                Vec::new()
+            } else {
+                field_validation(rt, &body, q)?
+            };
             if kind == PatchKind::Apply && q.get("fieldManager").is_none_or(|m| m.is_empty()) {
                 return Err(ApiError::bad_request(
                     "PATCH /apply requires the fieldManager query parameter",
@@ -396,9 +414,9 @@ async fn resource_request(
                 subresource: sub,
             };
             let (obj, created) = c.patch(rt, &ns, name, kind, &body, &w)?;
-            Ok(json_response(
-                if created { 201 } else { 200 },
-                &at_version(rt, &obj),
+            Ok(with_warnings(
+                object_response(if created { 201 } else { 200 }, rt, &obj),
+                &warnings,
             ))
         }
         (Method::DELETE, Some(name)) => {
@@ -461,6 +479,42 @@ async fn resource_request(
             "the server does not allow this method on the requested resource ({method} {path})"
         ))),
     }
+}
+
+/// `fieldValidation`: Strict rejects unknown fields (400, as the apiserver's strict
+/// decoding does), Warn (the default) returns them as warnings, Ignore skips the check.
+fn field_validation(rt: &ResourceType, body: &Value, q: &Query) -> Result<Vec<String>, ApiError> {
+    let mode = q
+        .get("fieldValidation")
+        .map(String::as_str)
+        .unwrap_or("Warn");
+    if mode == "Ignore" || rt.from_crd {
+        return Ok(Vec::new());
+    }
+    let unknown: Vec<String> = crate::fields::unknown_fields(&rt.kind, body)
+        .into_iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    if mode == "Strict" && !unknown.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+            unknown.join(", "),
+            kind = rt.kind,
+            v = rt.version,
+        )));
+    }
+    Ok(unknown)
+}
+
+/// Attach apiserver-style `Warning: 299 - "..."` headers.
+fn with_warnings(mut r: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            r.headers_mut().append(header::WARNING, v);
+        }
+    }
+    r
 }
 
 /// The `autoscaling/v1 Scale` view of a workload.

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod controllers;
 mod discovery;
 pub mod faults;
+pub mod fields;
 mod http;
 pub mod logs;
 pub mod meta;

@@ -73,20 +73,34 @@ impl LogStore {
     }
 
     /// The current or previous instance of a container.
+    /// The current or previous instance of a container, with its index.
     pub fn instance(
         &self,
         ns: &str,
         pod: &str,
         container: &str,
         previous: bool,
-    ) -> Option<Instance> {
+    ) -> Option<(usize, Instance)> {
         self.with(|p| {
             let inst = p.get(&(ns.into(), pod.into()))?.get(container)?;
-            if previous {
-                inst.len().checked_sub(2).map(|i| inst[i].clone())
-            } else {
-                inst.last().cloned()
-            }
+            let i = inst.len().checked_sub(if previous { 2 } else { 1 })?;
+            Some((i, inst[i].clone()))
+        })
+    }
+
+    /// One instance by index (a follower keeps reading the instance it started on).
+    pub fn instance_at(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        index: usize,
+    ) -> Option<Instance> {
+        self.with(|p| {
+            p.get(&(ns.into(), pod.into()))?
+                .get(container)?
+                .get(index)
+                .cloned()
         })
     }
 

@@ -50,7 +50,7 @@ pub async fn serve(
     let follow = q.get("follow").is_some_and(|p| p == "true");
     let timestamps = q.get("timestamps").is_some_and(|p| p == "true");
     let tail: Option<usize> = q.get("tailLines").and_then(|t| t.parse().ok());
-    let Some(inst) = app.logs.instance(ns, pod_name, &container, previous) else {
+    let Some((index, inst)) = app.logs.instance(ns, pod_name, &container, previous) else {
         if previous {
             return Err(ApiError::bad_request(format!(
                 "previous terminated container \"{container}\" in pod \"{pod_name}\" not found"
@@ -100,7 +100,7 @@ pub async fn serve(
             let changed = logs.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let Some(inst) = logs.instance(&ns, &pod_name, &container, false) else {
+            let Some(inst) = logs.instance_at(&ns, &pod_name, &container, index) else {
                 return;
             };
             for l in inst.lines.iter().skip(next) {

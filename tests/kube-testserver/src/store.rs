@@ -2,7 +2,7 @@
 //! and a bounded history of change events for watches (older versions answer 410 Gone).
 
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -35,6 +35,8 @@ pub struct WatchEvent {
 }
 
 type Objects = BTreeMap<(String, String), Arc<Value>>;
+/// (storage key, namespace, name) of a stored object.
+type ObjectId = (String, String, String);
 
 pub struct Store {
     objects: HashMap<String, Objects>,
@@ -44,6 +46,16 @@ pub struct Store {
     /// Every event with `rv <= compacted` has left the history.
     compacted: u64,
     tx: broadcast::Sender<Arc<WatchEvent>>,
+    /// ownerReference uid -> dependents, so garbage collection does not scan everything.
+    dependents: HashMap<String, HashSet<ObjectId>>,
+}
+
+fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
 }
 
 /// What a watch starting at some resourceVersion gets: the missed events and a live feed.
@@ -62,6 +74,7 @@ impl Store {
             history_cap,
             compacted: 0,
             tx,
+            dependents: HashMap::new(),
         }
     }
 
@@ -123,6 +136,16 @@ impl Store {
             .unwrap_or_default()
             .to_string();
         let obj = Arc::new(obj);
+        let id = (key.to_string(), ns.clone(), name.clone());
+        if let Some(old) = self.get(key, &ns, &name) {
+            self.unindex(&old, &id);
+        }
+        for uid in owner_uids(&obj) {
+            self.dependents
+                .entry(uid.to_string())
+                .or_default()
+                .insert(id.clone());
+        }
         self.objects
             .entry(key.to_string())
             .or_default()
@@ -136,12 +159,34 @@ impl Store {
             .objects
             .get_mut(key)?
             .remove(&(ns.to_string(), name.to_string()))?;
+        self.unindex(&old, &(key.to_string(), ns.to_string(), name.to_string()));
         self.rv += 1;
         let mut gone = (*old).clone();
         gone["metadata"]["resourceVersion"] = Value::String(self.rv.to_string());
         let gone = Arc::new(gone);
         self.record(key, ns.to_string(), EventType::Deleted, gone.clone());
         Some(gone)
+    }
+
+    fn unindex(&mut self, obj: &Value, id: &ObjectId) {
+        for uid in owner_uids(obj) {
+            if let Some(set) = self.dependents.get_mut(uid) {
+                set.remove(id);
+                if set.is_empty() {
+                    self.dependents.remove(uid);
+                }
+            }
+        }
+    }
+
+    /// Objects whose ownerReferences name this uid.
+    pub fn dependents_of(&self, uid: &str) -> Vec<(String, Arc<Value>)> {
+        let Some(ids) = self.dependents.get(uid) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .filter_map(|(k, ns, name)| self.get(k, ns, name).map(|o| (k.clone(), o)))
+            .collect()
     }
 
     fn record(&mut self, key: &str, namespace: String, kind: EventType, object: Arc<Value>) {
@@ -187,6 +232,23 @@ mod tests {
 
     fn cm(name: &str) -> Value {
         json!({"metadata": {"name": name, "namespace": "default"}})
+    }
+
+    #[test]
+    fn dependents_are_indexed_by_owner_uid() {
+        let mut s = Store::new(10);
+        let mut dep = cm("dep");
+        dep["metadata"]["ownerReferences"] = json!([{"uid": "owner-1"}]);
+        s.put("/configmaps", dep.clone(), EventType::Added);
+        assert_eq!(s.dependents_of("owner-1").len(), 1);
+        dep["metadata"]["ownerReferences"] = json!([]);
+        s.put("/configmaps", dep, EventType::Modified);
+        assert!(s.dependents_of("owner-1").is_empty());
+        let mut again = cm("dep2");
+        again["metadata"]["ownerReferences"] = json!([{"uid": "owner-1"}]);
+        s.put("/configmaps", again, EventType::Added);
+        s.remove("/configmaps", "default", "dep2");
+        assert!(s.dependents_of("owner-1").is_empty());
     }
 
     #[test]

@@ -956,3 +956,100 @@ async fn plain_http_still_requires_the_token() {
     let err = api_error(cms.list(&ListParams::default()).await.unwrap_err());
     assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
 }
+
+#[tokio::test]
+async fn strict_field_validation_rejects_typos_and_the_default_lets_them_through() {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let deps: Api<Deployment> = Api::namespaced(common::client(&srv).await, "default");
+    let typo = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replica": 2, "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}});
+    let err = api_error(
+        deps.patch(
+            "web",
+            &PatchParams::apply("kubes").validation_strict(),
+            &Patch::Apply(&typo),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (400, "BadRequest"));
+    assert!(
+        err.message
+            .contains("strict decoding error: unknown field \"spec.replica\""),
+        "{}",
+        err.message
+    );
+    // Without Strict the apiserver only warns, and the typo is dropped on the floor.
+    let created = deps
+        .patch("web", &PatchParams::apply("kubes"), &Patch::Apply(&typo))
+        .await
+        .unwrap();
+    assert_eq!(created.spec.unwrap().replicas, Some(1));
+}
+
+#[tokio::test]
+async fn pods_deleted_from_a_deployment_are_replaced_once() {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let client = common::client(&srv).await;
+    let deps: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let d: Deployment = serde_json::from_value(json!({"metadata": {"name": "heal"},
+        "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "heal"}},
+            "template": {"metadata": {"labels": {"app": "heal"}}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}}}))
+    .unwrap();
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_condition(deps.clone(), "heal", conditions::is_deployment_completed()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let lp = ListParams::default().labels("app=heal");
+    let before: Vec<String> = pods
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(before.len(), 3);
+    pods.delete(&before[0], &DeleteParams::default())
+        .await
+        .unwrap();
+    pods.delete(&before[1], &DeleteParams::default())
+        .await
+        .unwrap();
+
+    let ready = |p: &Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|cs| cs.iter().all(|c| c.ready))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now: Vec<Pod> = pods.list(&lp).await.unwrap().items;
+        if now.len() == 3
+            && now.iter().all(ready)
+            && !now
+                .iter()
+                .any(|p| before[..2].contains(p.metadata.name.as_ref().unwrap()))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pods not replaced: {:?}",
+            now.iter().map(|p| &p.metadata.name).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Both deletions were seen, yet exactly the missing two were created.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(pods.list(&lp).await.unwrap().items.len(), 3);
+    let st = deps.get("heal").await.unwrap().status.unwrap();
+    assert_eq!(st.ready_replicas, Some(3));
+}

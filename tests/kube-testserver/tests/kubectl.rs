@@ -165,6 +165,24 @@ fn immutable_job_template_is_rejected_like_a_real_cluster() {
 }
 
 #[test]
+fn typos_are_rejected_by_server_side_field_validation() {
+    let srv = start();
+    let typo = APP.replace("replicas: 2", "replica: 2");
+    for args in [
+        &["apply", "--server-side", "-f", "-"][..],
+        &["apply", "-f", "-"][..],
+    ] {
+        let out = kubectl_stdin(&srv, args, &typo);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("strict decoding error: unknown field \"spec.replica\""),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn logs_follow_and_wait_for_complete_on_a_passing_job() {
     let srv = start();
     let script = r#"{"attempts": [{"logs": [{"line": "migrating", "after_ms": 50}, {"line": "migrated 3 tables", "after_ms": 100}]}]}"#;

@@ -11,16 +11,24 @@ use crate::meta::{name_of, namespace_of, now_rfc3339, uid_of};
 use crate::registry::ResourceType;
 use crate::script;
 use serde_json::{json, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 const MANAGER: &str = "kube-controller-manager";
+
+/// Rollouts started, and one lock per Deployment so two rollouts never count and create
+/// pods at the same time.
+#[derive(Default)]
+pub struct Tracker {
+    seen: HashSet<(String, i64)>,
+    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
 
 pub fn on_event(
     cluster: &Arc<Cluster>,
     logs: &Arc<LogStore>,
     timing: &Timing,
-    seen: &mut HashSet<(String, i64)>,
+    tracker: &mut Tracker,
     dep: &Value,
 ) {
     if dep.pointer("/metadata/deletionTimestamp").is_some() {
@@ -31,10 +39,16 @@ pub fn on_event(
         .and_then(Value::as_i64)
         .unwrap_or(1);
     let key = (uid_of(dep).to_string(), generation);
-    if !seen.insert(key) {
+    if !tracker.seen.insert(key) {
         return;
     }
+    let lock = tracker
+        .locks
+        .entry(uid_of(dep).to_string())
+        .or_default()
+        .clone();
     let r = Rollout {
+        lock,
         cluster: cluster.clone(),
         logs: logs.clone(),
         timing: timing.clone(),
@@ -55,7 +69,76 @@ pub fn on_event(
     tokio::spawn(async move { r.run().await });
 }
 
+/// A pod of a Deployment's ReplicaSet went away while the ReplicaSet still wants it:
+/// roll the Deployment's current generation again, which recreates the missing pods.
+pub fn on_pod_deleted(
+    cluster: &Arc<Cluster>,
+    logs: &Arc<LogStore>,
+    timing: &Timing,
+    tracker: &mut Tracker,
+    pod: &Value,
+) {
+    let owner = |obj: &Value, kind: &str| -> Option<(String, String)> {
+        obj.pointer("/metadata/ownerReferences")?
+            .as_array()?
+            .iter()
+            .find(|r| r["kind"] == kind)
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    r["uid"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+    };
+    let ns = namespace_of(pod);
+    let (Some(rss), Some(deps), Some(pods)) = (
+        cluster.registry.find("apps", "v1", "replicasets"),
+        cluster.registry.find("apps", "v1", "deployments"),
+        cluster.registry.find("", "v1", "pods"),
+    ) else {
+        return;
+    };
+    let Some((rs_name, rs_uid)) = owner(pod, "ReplicaSet") else {
+        return;
+    };
+    let Some(rs) = cluster
+        .get(&rss, ns, &rs_name)
+        .ok()
+        .filter(|r| uid_of(r) == rs_uid)
+    else {
+        return;
+    };
+    let want = rs
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let all = cluster
+        .list(&pods, Some(ns), &ListOptions::default())
+        .map(|r| r.items)
+        .unwrap_or_default();
+    if owned_by(&all, &rs_uid).count() as i64 >= want {
+        return;
+    }
+    let Some((dep_name, dep_uid)) = owner(&rs, "Deployment") else {
+        return;
+    };
+    let Some(dep) = cluster
+        .get(&deps, ns, &dep_name)
+        .ok()
+        .filter(|d| uid_of(d) == dep_uid)
+    else {
+        return;
+    };
+    let generation = dep
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    tracker.seen.remove(&(dep_uid, generation));
+    on_event(cluster, logs, timing, tracker, &dep);
+}
+
 struct Rollout {
+    lock: Arc<tokio::sync::Mutex<()>>,
     cluster: Arc<Cluster>,
     logs: Arc<LogStore>,
     timing: Timing,
@@ -111,7 +194,7 @@ impl Rollout {
             .unwrap_or_default()
     }
 
-    fn set_status(&self, rt: &ResourceType, name: &str, f: impl FnOnce(&mut Value)) {
+    fn set_status(&self, rt: &ResourceType, name: &str, mut f: impl FnMut(&mut Value)) {
         let _ = self
             .cluster
             .modify(rt, &self.ns, name, MANAGER, "status", |o| {
@@ -158,6 +241,12 @@ impl Rollout {
         let mut selector = dep.pointer("/spec/selector").cloned().unwrap_or(json!({}));
         selector["matchLabels"]["pod-template-hash"] = json!(hash);
 
+        // One rollout at a time counts and creates this Deployment's objects.
+        let guard = self.lock.clone().lock_owned().await;
+        if self.current().is_none() {
+            return;
+        }
+
         // Scale down and clean up ReplicaSets of older templates.
         let all_rs = self.list(&self.rss);
         let all_pods = self.list(&self.pods);
@@ -172,6 +261,13 @@ impl Rollout {
             if name_of(rs) == rs_name {
                 continue;
             }
+            // Scale to zero before deleting pods, so the deletions do not look like pods
+            // to replace.
+            let _ = self
+                .cluster
+                .modify(&self.rss, &self.ns, name_of(rs), MANAGER, "", |o| {
+                    o["spec"]["replicas"] = json!(0)
+                });
             for pod in owned_by(&all_pods, uid_of(rs)) {
                 let _ = self.cluster.delete(
                     &self.pods,
@@ -183,11 +279,6 @@ impl Rollout {
                 );
                 self.logs.forget_pod(&self.ns, name_of(pod));
             }
-            let _ = self
-                .cluster
-                .modify(&self.rss, &self.ns, name_of(rs), MANAGER, "", |o| {
-                    o["spec"]["replicas"] = json!(0)
-                });
             self.set_status(&self.rss, name_of(rs), |s| {
                 *s = json!({"replicas": 0, "observedGeneration": rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1))})
             });
@@ -287,6 +378,8 @@ impl Rollout {
             }
             pods.push(name);
         }
+
+        drop(guard);
 
         let now = now_rfc3339();
         let progressing = json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",

@@ -85,7 +85,7 @@ impl JobRun {
             .filter(|j| uid_of(j) == self.uid)
     }
 
-    fn set_status(&self, f: impl FnOnce(&mut Value)) {
+    fn set_status(&self, mut f: impl FnMut(&mut Value)) {
         let _ = self
             .cluster
             .modify(&self.jobs, &self.ns, &self.name, MANAGER, "status", |j| {
@@ -96,7 +96,7 @@ impl JobRun {
             });
     }
 
-    fn set_pod_status(&self, pod: &str, f: impl FnOnce(&mut Value)) -> bool {
+    fn set_pod_status(&self, pod: &str, mut f: impl FnMut(&mut Value)) -> bool {
         self.cluster
             .modify(&self.pods, &self.ns, pod, "kubelet", "status", |p| {
                 if !p.get("status").is_some_and(Value::is_object) {

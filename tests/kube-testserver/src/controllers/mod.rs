@@ -49,12 +49,21 @@ pub fn spawn(cluster: Arc<Cluster>, logs: Arc<LogStore>, timing: Timing) {
     tokio::spawn(async move {
         // uids of Jobs already being run, (uid, generation) of Deployments reconciled.
         let mut jobs: HashSet<String> = HashSet::new();
-        let mut deployments: HashSet<(String, i64)> = HashSet::new();
+        let mut deployments = deployment::Tracker::default();
         let mut workloads: HashSet<(String, i64)> = HashSet::new();
         loop {
             match feed.recv().await {
                 Ok(ev) => {
                     if ev.kind == EventType::Deleted {
+                        if ev.key == "/pods" {
+                            deployment::on_pod_deleted(
+                                &cluster,
+                                &logs,
+                                &timing,
+                                &mut deployments,
+                                &ev.object,
+                            );
+                        }
                         continue;
                     }
                     match ev.key.as_str() {

@@ -9,3 +9,4 @@
 pub mod cli;
 pub mod lifecycle;
 pub mod plan;
+pub mod hooks;

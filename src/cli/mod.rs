@@ -64,9 +64,15 @@ pub enum Command {
     Plan(project_cmds::PlanArgs),
     /// Print a shell completion script.
     Completion(project_cmds::CompletionArgs),
+
+    // --- hooks: list, run, inspect ---
+    /// Inspect and run the project's WebAssembly hooks.
+    Hooks(hooks_cmds::HooksArgs),
 }
 
 mod project_cmds;
+// hooks
+mod hooks_cmds;
 
 /// Parse arguments, run the command, map errors to an exit code.
 pub fn main() -> ExitCode {
@@ -87,5 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compile(a) => project_cmds::compile(g, a),
         Command::Plan(a) => project_cmds::plan(g, a),
         Command::Completion(a) => project_cmds::completion(a),
+        // hooks
+        Command::Hooks(a) => hooks_cmds::hooks(g, a),
     }
 }

@@ -7,6 +7,11 @@
 //! Nothing in `project` talks to the cluster; nothing in `cluster` knows about templates.
 
 pub mod cli;
+// --- cluster: kube-rs client, apply/delete/diff/prune engines ---
+pub mod cluster;
+// --- foundation: project (config, variables, templates, layering, ordering) and compile ---
+pub mod compile;
+pub mod project;
 pub mod lifecycle;
 pub mod plan;
 pub mod hooks;

@@ -78,3 +78,32 @@ impl Plan {
         self.steps.retain(|s| !s.files.is_empty());
     }
 }
+
+/// The plan for a compiled project: every compiled file not skipped (`skip`, `KUBES_SKIP`),
+/// in apply order (see [`crate::project::ordering`]: roles first, then kinds).
+///
+/// Each step holds one file: Kubes' order is total (role, then kind, ties by name), and the
+/// seed's flow needs `migrate/job` and its hooks to finish before `web/*` starts.
+pub fn build(project: &crate::project::Project, compiled: &crate::compile::Compiled) -> Plan {
+    use crate::project::ordering::RankKey;
+    let order = &project.config.order;
+    let mut files: Vec<(RankKey, PlannedFile)> = compiled
+        .files
+        .iter()
+        .filter(|f| !project.is_skipped(&f.role, &f.kind))
+        .map(|f| {
+            let object_kind = f.objects.first().map(|o| o.kind.as_str());
+            let key = RankKey::new(&order.roles, &order.kinds, &f.role, &f.kind, object_kind);
+            let file = PlannedFile {
+                role: f.role.clone(),
+                kind: f.kind.clone(),
+                output: f.output.clone(),
+                source: f.source.clone(),
+                objects: f.objects.clone(),
+            };
+            (key, file)
+        })
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    Plan { steps: files.into_iter().map(|(_, f)| PlanStep { files: vec![f] }).collect() }
+}

@@ -64,12 +64,24 @@ pub enum Command {
     Plan(project_cmds::PlanArgs),
     /// Print a shell completion script.
     Completion(project_cmds::CompletionArgs),
+    // --- cluster side: apply, deploy, delete, diff, prune ---
+    /// Compile, then server-side apply every planned resource in plan order.
+    Apply(apply_cmds::ApplyArgs),
+    /// Compile and apply, with `--image` setting `docker_image`.
+    Deploy(apply_cmds::DeployArgs),
+    /// Delete the planned resources, in reverse order.
+    Delete(apply_cmds::DeleteArgs),
+    /// Show what apply would change (exit 0: nothing, 1: something, 2: error).
+    Diff(apply_cmds::DiffArgs),
+    /// Delete objects applied before that are no longer planned.
+    Prune(apply_cmds::PruneArgs),
 
     // --- hooks: list, run, inspect ---
     /// Inspect and run the project's WebAssembly hooks.
     Hooks(hooks_cmds::HooksArgs),
 }
 
+mod apply_cmds;
 mod project_cmds;
 // hooks
 mod hooks_cmds;
@@ -93,6 +105,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compile(a) => project_cmds::compile(g, a),
         Command::Plan(a) => project_cmds::plan(g, a),
         Command::Completion(a) => project_cmds::completion(a),
+        // cluster side
+        Command::Apply(a) => apply_cmds::apply(g, a),
+        Command::Deploy(a) => apply_cmds::deploy(g, a),
+        Command::Delete(a) => apply_cmds::delete(g, a),
+        Command::Diff(a) => apply_cmds::diff(g, a),
+        Command::Prune(a) => apply_cmds::prune(g, a),
         // hooks
         Command::Hooks(a) => hooks_cmds::hooks(g, a),
     }

@@ -1,0 +1,123 @@
+//! `kubes apply`: server-side apply of every planned object, in plan order.
+
+use std::collections::HashSet;
+
+use super::engine::{Op, Walk};
+use super::inventory::{Entry, Inventory, InventoryKey};
+use super::prune::{is_hashed, planned_entries, prune_entries};
+use super::report::{Failure, Progress, Report};
+use super::{ApplyOptions, Cluster};
+use crate::lifecycle::{Lifecycle, Step};
+use crate::plan::Plan;
+
+/// Files of one step applied at once by default: enough to hide round trips, few enough
+/// not to trip API priority and fairness on a busy cluster.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// Apply `plan` in order. Stops at the first failure (an API error after retries, or a
+/// lifecycle failure); the report says what was applied, what failed and what was not
+/// attempted. Objects are applied as they are: callers add labels and hashes first.
+pub async fn apply_plan(
+    cluster: &Cluster,
+    plan: &Plan,
+    lifecycle: &dyn Lifecycle,
+    progress: &dyn Progress,
+    options: &ApplyOptions,
+    concurrency: usize,
+) -> Report {
+    Walk { cluster, lifecycle, progress, op: Op::Apply(options.clone()), concurrency }.run(plan).await
+}
+
+/// How an apply records what it applied.
+#[derive(Debug, Clone)]
+pub struct RecordOptions<'a> {
+    pub inventory: InventoryKey,
+    /// Delete objects the previous inventory has and the plan no longer does.
+    pub prune: bool,
+    /// Everything the project plans, when the apply is restricted to some roles: objects
+    /// of the other roles are still the project's and must not be pruned.
+    pub whole_plan: Option<&'a Plan>,
+}
+
+/// Apply `plan`, then prune and record the inventory:
+/// - the previous inventory is read first (a failure to read stops before applying);
+/// - after a successful apply, stale objects are pruned when `prune` is set, and stale
+///   suffix-hashed ConfigMaps/Secrets always are; the new inventory is the plan plus
+///   whatever stale objects were kept;
+/// - after a failed apply nothing is pruned and the inventory keeps the previous entries
+///   plus what was applied, so nothing is orphaned.
+///
+/// A dry run reads but writes nothing.
+pub async fn apply_and_record(
+    cluster: &Cluster,
+    plan: &Plan,
+    lifecycle: &dyn Lifecycle,
+    progress: &dyn Progress,
+    options: &ApplyOptions,
+    concurrency: usize,
+    record: &RecordOptions<'_>,
+) -> Report {
+    let previous = match Inventory::read(cluster, &record.inventory).await {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => {
+            let mut report = Report::new(Step::Apply, options.dry_run);
+            report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("reading inventory: {e}") });
+            report.not_attempted = plan.files().map(|f| f.output.clone()).collect();
+            return report;
+        }
+    };
+    let mut report = apply_plan(cluster, plan, lifecycle, progress, options, concurrency).await;
+
+    let hashed: HashSet<(String, String)> = plan
+        .files()
+        .flat_map(|f| f.objects.iter())
+        .filter(|o| is_hashed(&o.body))
+        .map(|o| (o.kind.clone(), o.name.clone()))
+        .collect();
+    let mut current = Inventory::default();
+    for o in report.objects() {
+        let is_hashed = hashed.contains(&(o.object.kind.clone(), o.object.name.clone()));
+        current.push_unique(Entry { object: o.object.clone(), hashed: is_hashed });
+    }
+
+    let next = if report.ok {
+        let mut planned = current.clone();
+        if let Some(whole) = record.whole_plan {
+            match planned_entries(cluster, whole).await {
+                Ok(inv) => inv.objects.into_iter().for_each(|e| planned.push_unique(e)),
+                Err(e) => {
+                    report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("listing planned objects: {e}") });
+                    return report;
+                }
+            }
+        }
+        let stale = previous.stale(&planned);
+        let to_prune: Vec<Entry> = stale.iter().filter(|e| record.prune || e.hashed).cloned().collect();
+        let pruned = prune_entries(cluster, &to_prune, lifecycle, progress, options.dry_run).await;
+        report.pruned = pruned.results;
+        if let Some(f) = pruned.failure {
+            report.fail(f);
+        }
+        let mut next = planned;
+        // Stale objects not pruned stay recorded, so a later prune still finds them.
+        for e in stale.into_iter().rev() {
+            if !to_prune.contains(&e) || pruned.kept.contains(&e) {
+                next.push_unique(e);
+            }
+        }
+        next
+    } else {
+        let mut next = previous;
+        for e in current.objects {
+            next.push_unique(e);
+        }
+        next
+    };
+    if !options.dry_run {
+        if let Err(e) = next.write(cluster, &record.inventory).await {
+            report.fail(Failure { file: None, object: None, hook: None, kind: e.kind().into(), message: format!("writing inventory: {e}") });
+        }
+    }
+    report.retries = cluster.retries();
+    report
+}

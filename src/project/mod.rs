@@ -1,0 +1,207 @@
+//! The user's project: `.kubes/` config, variables, templates, layering and ordering.
+//!
+//! Pure: reads files under the project root and the process environment (`KUBES_SKIP`,
+//! `env_var` in templates), never talks to a cluster.
+
+pub mod config;
+pub mod layering;
+pub mod ordering;
+pub mod template;
+pub mod variables;
+
+use std::path::{Path, PathBuf};
+
+pub use config::{Config, Order};
+pub use ordering::target_matches;
+
+/// What selects a project and its settings; filled from the CLI's global flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectOptions {
+    /// Directory holding `.kubes/`.
+    pub root: PathBuf,
+    /// Environment (`--env`/`KUBES_ENV`, default `dev`).
+    pub env: String,
+    /// App (`--app`/`KUBES_APP`): selects `config/app/<app>...`, app variables and app layers.
+    pub app: Option<String>,
+    /// `--image`: wins over the configured `image`.
+    pub image: Option<String>,
+    /// `-n/--namespace`: wins over the configured `namespace`.
+    pub namespace: Option<String>,
+}
+
+impl ProjectOptions {
+    /// Options for `root` in env `dev`, no app and no overrides.
+    pub fn new(root: impl Into<PathBuf>) -> ProjectOptions {
+        ProjectOptions { root: root.into(), env: "dev".into(), app: None, image: None, namespace: None }
+    }
+}
+
+/// A loaded project: merged config and variables, ready to compile.
+#[derive(Debug)]
+pub struct Project {
+    pub root: PathBuf,
+    pub env: String,
+    /// The selected app (`--app`/`KUBES_APP`), which picks app config, variables and layers.
+    pub app: Option<String>,
+    /// Merged config, with `--image`, `-n` and `KUBES_SKIP` applied (and `app` defaulted to `--app`).
+    pub config: Config,
+    /// Config files that were read, in merge order.
+    pub config_files: Vec<PathBuf>,
+    pub variables: variables::Variables,
+}
+
+impl Project {
+    /// Read `.kubes/` under `opts.root`. Fails with a how-to if there is none.
+    pub fn load(opts: &ProjectOptions) -> Result<Project, ProjectError> {
+        let kubes_dir = opts.root.join(".kubes");
+        if !kubes_dir.is_dir() {
+            return Err(ProjectError::NoKubesDir { root: opts.root.clone() });
+        }
+        validate_name("env", &opts.env)?;
+        if let Some(app) = &opts.app {
+            validate_name("app", app)?;
+        }
+        let (mut config, config_files) = config::load(&kubes_dir, &opts.env, opts.app.as_deref())?;
+        // `--app` selects app files; the name in templates is the configured `app` (which an
+        // app's own config file may set), or the selected app when no file names one.
+        if config.app.is_none() {
+            config.app = opts.app.clone();
+        }
+        if let Some(image) = &opts.image {
+            config.image = Some(image.clone());
+        }
+        if let Some(ns) = &opts.namespace {
+            config.namespace = Some(ns.clone());
+        }
+        if let Ok(skip) = std::env::var("KUBES_SKIP") {
+            config.skip.extend(skip.split_whitespace().map(str::to_string));
+        }
+        let variables = variables::Variables::load(&kubes_dir, &opts.env, opts.app.as_deref())?;
+        Ok(Project {
+            root: opts.root.clone(),
+            env: opts.env.clone(),
+            app: opts.app.clone(),
+            config,
+            config_files,
+            variables,
+        })
+    }
+
+    /// `<root>/.kubes`
+    pub fn kubes_dir(&self) -> PathBuf {
+        self.root.join(".kubes")
+    }
+
+    /// `<root>/.kubes/resources`
+    pub fn resources_dir(&self) -> PathBuf {
+        self.kubes_dir().join("resources")
+    }
+
+    /// `<root>/.kubes/output`
+    pub fn output_dir(&self) -> PathBuf {
+        self.kubes_dir().join("output")
+    }
+
+    /// Is the file `role/kind` left out of the plan by `skip`/`KUBES_SKIP`?
+    pub fn is_skipped(&self, role: &str, kind: &str) -> bool {
+        self.config.skip.iter().any(|p| target_matches(p, role, kind))
+    }
+}
+
+/// Env and app names become path segments: keep them to one plain segment.
+fn validate_name(what: &'static str, name: &str) -> Result<(), ProjectError> {
+    let ok = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ProjectError::BadName { what, name: name.to_string() })
+    }
+}
+
+/// Why a project could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("no .kubes/ directory in {}: run `kubes init` there to create one, or point --project at a directory that has one", root.display())]
+    NoKubesDir { root: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {message}", location(path, *line, *column))]
+    Yaml { path: PathBuf, line: Option<usize>, column: Option<usize>, message: String },
+    #[error("{}: unknown key `{key}` (known keys: {known})", location(path, *line, None))]
+    UnknownKey { path: PathBuf, line: Option<usize>, key: String, known: String },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("invalid {what} name `{name}`: use letters, digits, `-`, `_` or `.`")]
+    BadName { what: &'static str, name: String },
+}
+
+impl ProjectError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> ProjectError {
+        ProjectError::Io { path: path.to_path_buf(), source }
+    }
+
+    pub(crate) fn yaml(path: &Path, err: &serde_yaml::Error) -> ProjectError {
+        let loc = err.location();
+        ProjectError::Yaml {
+            path: path.to_path_buf(),
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            message: strip_location(&err.to_string()),
+        }
+    }
+}
+
+/// `file:line:column`, as much of it as is known.
+pub(crate) fn location(path: &Path, line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!("{}:{l}:{c}", path.display()),
+        (Some(l), None) => format!("{}:{l}", path.display()),
+        _ => path.display().to_string(),
+    }
+}
+
+/// serde_yaml appends " at line X column Y"; we print the location up front instead.
+pub(crate) fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
+        _ => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_kubes_dir_says_how_to_create_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Project::load(&ProjectOptions::new(dir.path())).unwrap_err().to_string();
+        assert!(err.contains("no .kubes/ directory") && err.contains("kubes init"), "{err}");
+    }
+
+    #[test]
+    fn flags_win_over_config() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".kubes")).unwrap();
+        std::fs::write(dir.path().join(".kubes/config.yaml"), "app: demo\nnamespace: demo\nimage: a:1\n").unwrap();
+        let mut opts = ProjectOptions::new(dir.path());
+        opts.image = Some("b:2".into());
+        opts.namespace = Some("other".into());
+        let p = Project::load(&opts).unwrap();
+        assert_eq!(p.config.image.as_deref(), Some("b:2"));
+        assert_eq!(p.config.namespace.as_deref(), Some("other"));
+        assert_eq!(p.config.app.as_deref(), Some("demo"));
+    }
+
+    #[test]
+    fn env_names_cannot_escape_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".kubes")).unwrap();
+        let mut opts = ProjectOptions::new(dir.path());
+        opts.env = "../../etc".into();
+        assert!(matches!(Project::load(&opts), Err(ProjectError::BadName { .. })));
+    }
+}

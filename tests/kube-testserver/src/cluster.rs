@@ -1,0 +1,681 @@
+//! API semantics over the store: create/get/list/update/patch/delete with uids,
+//! resourceVersions, generations, namespaces, status subresources, finalizers and
+//! ownerReference garbage collection. HTTP-free so controllers call it directly.
+
+use crate::apply;
+use crate::meta::{self, now_rfc3339, Requirement, Rng};
+use crate::patch;
+use crate::registry::{Registry, ResourceType};
+use crate::status::ApiError;
+use crate::store::{EventType, Store, WatchStart};
+use crate::validate;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    Apply,
+    Merge,
+    Strategic,
+    Json,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ListOptions {
+    pub labels: Vec<Requirement>,
+    pub fields: Vec<(String, bool, String)>,
+    pub limit: Option<usize>,
+    pub continue_token: Option<String>,
+}
+
+pub struct ListResult {
+    pub items: Vec<Arc<Value>>,
+    pub resource_version: u64,
+    pub continue_token: Option<String>,
+    pub remaining: Option<usize>,
+}
+
+/// Who is writing and how (query parameters common to writes).
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub manager: String,
+    pub force: bool,
+    pub dry_run: bool,
+    pub subresource: String,
+}
+
+pub struct Cluster {
+    pub registry: Registry,
+    store: Mutex<Store>,
+    pub rng: Rng,
+}
+
+impl Cluster {
+    pub fn new(seed: u64, history_cap: usize) -> Self {
+        let c = Cluster { registry: Registry::default(), store: Mutex::new(Store::new(history_cap)), rng: Rng::new(seed) };
+        let ns_rt = c.registry.find("", "v1", "namespaces").expect("namespaces are built in");
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            c.create(&ns_rt, "", obj, &WriteOptions { manager: "kube-apiserver".into(), ..Default::default() })
+                .expect("built-in namespaces are valid");
+        }
+        c
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock is a bug already reported by that panic; keep serving.
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn resource_version(&self) -> u64 {
+        self.lock().resource_version()
+    }
+
+    pub fn object_count(&self) -> usize {
+        self.lock().count()
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::store::WatchEvent>> {
+        self.lock().subscribe()
+    }
+
+    pub fn watch_from(&self, rv: u64) -> Result<WatchStart, ApiError> {
+        self.lock().watch_from(rv).map_err(|oldest| {
+            ApiError::gone(format!("too old resource version: {rv} ({oldest})"))
+        })
+    }
+
+    /// Atomically list current objects and subscribe (a watch without a resourceVersion
+    /// starts with synthetic ADDED events for everything that exists).
+    pub fn snapshot_and_subscribe(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+    ) -> (Vec<Arc<Value>>, tokio::sync::broadcast::Receiver<Arc<crate::store::WatchEvent>>) {
+        let store = self.lock();
+        let items = store.list(&rt.storage_key(), ns).cloned().collect();
+        (items, store.subscribe())
+    }
+
+    /// Every object stored under these storage keys (controllers resyncing).
+    pub fn all_of(&self, keys: &[&str]) -> Vec<(String, Arc<Value>)> {
+        let store = self.lock();
+        keys.iter().flat_map(|k| store.list(k, None).map(|o| (k.to_string(), o.clone())).collect::<Vec<_>>()).collect()
+    }
+
+    pub fn get(&self, rt: &ResourceType, ns: &str, name: &str) -> Result<Arc<Value>, ApiError> {
+        self.lock()
+            .get(&rt.storage_key(), ns, name)
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+    }
+
+    pub fn list(&self, rt: &ResourceType, ns: Option<&str>, opts: &ListOptions) -> Result<ListResult, ApiError> {
+        let store = self.lock();
+        let rv = store.resource_version();
+        let start_after = match &opts.continue_token {
+            Some(t) => Some(decode_continue(t)?),
+            None => None,
+        };
+        let mut items = Vec::new();
+        let mut remaining = 0usize;
+        let mut last_key = None;
+        for obj in store.list(&rt.storage_key(), ns) {
+            let key = (meta::namespace_of(obj).to_string(), meta::name_of(obj).to_string());
+            if let Some(after) = &start_after {
+                if key <= *after {
+                    continue;
+                }
+            }
+            if !meta::labels_match(&opts.labels, obj.pointer("/metadata/labels")) || !meta::fields_match(&opts.fields, obj) {
+                continue;
+            }
+            if opts.limit.is_some_and(|l| l > 0 && items.len() >= l) {
+                remaining += 1;
+                continue;
+            }
+            last_key = Some(key);
+            items.push(obj.clone());
+        }
+        let continue_token = if remaining > 0 { last_key.map(|k| encode_continue(&k)) } else { None };
+        Ok(ListResult { items, resource_version: rv, continue_token, remaining: (remaining > 0).then_some(remaining) })
+    }
+
+    fn check_namespace(&self, store: &Store, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
+        if !rt.namespaced {
+            return Ok(());
+        }
+        match store.get("/namespaces", ns, ns).or_else(|| store.get("/namespaces", "", ns)) {
+            None => Err(ApiError::not_found("", "namespaces", ns)),
+            Some(n) if n.pointer("/status/phase") == Some(&json!("Terminating")) => Err(ApiError::new(
+                403,
+                "Forbidden",
+                format!("{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated", rt.plural, "")
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub fn create(&self, rt: &ResourceType, ns: &str, obj: Value, w: &WriteOptions) -> Result<Arc<Value>, ApiError> {
+        self.create_inner(rt, ns, obj, w, None)
+    }
+
+    /// `applied_fields`: the managedFields of a create-by-apply (else recorded as an Update).
+    fn create_inner(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        mut obj: Value,
+        w: &WriteOptions,
+        applied_fields: Option<Value>,
+    ) -> Result<Arc<Value>, ApiError> {
+        if !obj.is_object() {
+            return Err(ApiError::bad_request("the body of the request was not a JSON object"));
+        }
+        let mut store = self.lock();
+        let ns = if rt.namespaced {
+            let body_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
+            if !body_ns.is_empty() && !ns.is_empty() && body_ns != ns {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            if ns.is_empty() { body_ns.to_string() } else { ns.to_string() }
+        } else {
+            String::new()
+        };
+        self.check_namespace(&store, rt, &ns)?;
+        if obj.get("metadata").is_none_or(|m| !m.is_object()) {
+            obj["metadata"] = json!({});
+        }
+        let mut name = meta::name_of(&obj).to_string();
+        if name.is_empty() {
+            if let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str) {
+                name = format!("{prefix}{}", self.rng.suffix(5));
+                obj["metadata"]["name"] = json!(name);
+            }
+        }
+        if store.get(&rt.storage_key(), &ns, &name).is_some() {
+            return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
+        }
+        let uid = self.rng.uid();
+        {
+            let m = obj["metadata"].as_object_mut().expect("metadata is an object");
+            if rt.namespaced {
+                m.insert("namespace".into(), json!(ns));
+            } else {
+                m.remove("namespace");
+            }
+            m.insert("uid".into(), json!(uid));
+            m.insert("creationTimestamp".into(), json!(now_rfc3339()));
+            m.insert("generation".into(), json!(1));
+            m.remove("resourceVersion");
+            m.remove("deletionTimestamp");
+            m.remove("managedFields");
+        }
+        obj["apiVersion"] = json!(rt.api_version());
+        obj["kind"] = json!(rt.kind);
+        validate::default_on_create(rt, &mut obj, &uid);
+        validate::validate(rt, &obj, None)?;
+        match applied_fields {
+            Some(m) => obj["metadata"]["managedFields"] = m,
+            None => apply::record_update(None, &mut obj, &w.manager, ""),
+        }
+        if w.dry_run {
+            return Ok(Arc::new(obj));
+        }
+        if rt.kind == "CustomResourceDefinition" {
+            self.registry.install_crd(&obj);
+            obj["status"] = crd_status(&obj);
+        }
+        Ok(store.put(&rt.storage_key(), obj, EventType::Added))
+    }
+
+    /// PUT: replace the object (optimistic concurrency on metadata.resourceVersion).
+    pub fn update(&self, rt: &ResourceType, ns: &str, name: &str, body: Value, w: &WriteOptions) -> Result<Arc<Value>, ApiError> {
+        let mut store = self.lock();
+        let Some(old) = store.get(&rt.storage_key(), ns, name) else {
+            drop(store);
+            // PUT creates when the object is missing (allowCreateOnUpdate for most kinds).
+            if w.subresource.is_empty() {
+                return self.create(rt, ns, body, w);
+            }
+            return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+        };
+        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+            if !rv.is_empty() && Some(rv) != old.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+            }
+        }
+        let body_name = meta::name_of(&body);
+        if !body_name.is_empty() && body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let mut new = body;
+        apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
+        self.commit_update(&mut store, rt, &old, new, w)
+    }
+
+    pub fn patch(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        kind: PatchKind,
+        body: &Value,
+        w: &WriteOptions,
+    ) -> Result<(Arc<Value>, bool), ApiError> {
+        let mut store = self.lock();
+        let old = store.get(&rt.storage_key(), ns, name);
+        let Some(old) = old else {
+            if kind != PatchKind::Apply || !w.subresource.is_empty() {
+                return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+            }
+            drop(store);
+            let mut fresh = json!({});
+            apply::apply(&mut fresh, body, &w.manager, w.force, "")?;
+            let managed = fresh.pointer("/metadata/managedFields").cloned();
+            if fresh.pointer("/metadata/name").is_none() {
+                fresh["metadata"]["name"] = json!(name);
+            }
+            return self.create_inner(rt, ns, fresh, w, managed).map(|o| (o, true));
+        };
+        let mut new = (*old).clone();
+        match kind {
+            PatchKind::Apply => {
+                if let Some(bn) = body.pointer("/metadata/name").and_then(Value::as_str) {
+                    if bn != name {
+                        return Err(ApiError::bad_request(format!(
+                            "the name of the object ({bn}) does not match the name on the URL ({name})"
+                        )));
+                    }
+                }
+                apply::apply(&mut new, body, &w.manager, w.force, &w.subresource)?;
+            }
+            PatchKind::Merge => {
+                patch::merge_patch(&mut new, body);
+                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
+            }
+            PatchKind::Strategic => {
+                patch::strategic_merge_patch(&mut new, body).map_err(ApiError::bad_request)?;
+                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
+            }
+            PatchKind::Json => {
+                patch::json_patch(&mut new, body).map_err(|e| ApiError::new(422, "Invalid", e))?;
+                apply::record_update(Some(&old), &mut new, &w.manager, &w.subresource);
+            }
+        }
+        if let Some(rv) = body.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+            if kind != PatchKind::Apply && rv != old.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default() {
+                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+            }
+        }
+        self.commit_update(&mut store, rt, &old, new, w).map(|o| (o, false))
+    }
+
+    /// Shared tail of update and patch: identity, status subresource rules, generation,
+    /// validation, no-op detection, finalizer completion.
+    fn commit_update(
+        &self,
+        store: &mut Store,
+        rt: &ResourceType,
+        old: &Arc<Value>,
+        mut new: Value,
+        w: &WriteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        if !new.is_object() || new.get("metadata").is_none_or(|m| !m.is_object()) {
+            return Err(ApiError::bad_request("the object has no metadata"));
+        }
+        for k in ["uid", "creationTimestamp", "name", "namespace", "deletionTimestamp", "generation"] {
+            match old["metadata"].get(k) {
+                Some(v) => new["metadata"][k] = v.clone(),
+                None => {
+                    if let Some(m) = new["metadata"].as_object_mut() {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+        new["apiVersion"] = old["apiVersion"].clone();
+        new["kind"] = old["kind"].clone();
+        if w.subresource == "status" {
+            let status = new.get("status").cloned();
+            let managed = new.pointer("/metadata/managedFields").cloned();
+            new = (**old).clone();
+            match status {
+                Some(s) => new["status"] = s,
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+            match managed {
+                Some(m) => new["metadata"]["managedFields"] = m,
+                None => {
+                    if let Some(m) = new["metadata"].as_object_mut() {
+                        m.remove("managedFields");
+                    }
+                }
+            }
+        } else if rt.has_status() || rt.kind == "Namespace" {
+            match old.get("status") {
+                Some(s) => new["status"] = s.clone(),
+                None => {
+                    if let Some(m) = new.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+        }
+        if spec_of(&new) != spec_of(old) {
+            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+            new["metadata"]["generation"] = json!(g + 1);
+        }
+        validate::validate(rt, &new, Some(old))?;
+        if without_volatile(&new) == without_volatile(old) {
+            return Ok(old.clone());
+        }
+        if w.dry_run {
+            return Ok(Arc::new(new));
+        }
+        let key = rt.storage_key();
+        let finalizing = new.pointer("/metadata/deletionTimestamp").is_some()
+            && new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
+        if finalizing {
+            let (ns, name) = (meta::namespace_of(&new).to_string(), meta::name_of(&new).to_string());
+            store.put(&key, new, EventType::Modified);
+            let gone = store.remove(&key, &ns, &name).expect("just stored");
+            self.collect_dependents(store, &gone, "Background");
+            return Ok(gone);
+        }
+        if rt.kind == "CustomResourceDefinition" {
+            self.registry.install_crd(&new);
+        }
+        Ok(store.put(&key, new, EventType::Modified))
+    }
+
+    /// Read-modify-write for controllers: `f` edits a copy of the current object.
+    pub fn modify(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        manager: &str,
+        subresource: &str,
+        f: impl FnOnce(&mut Value),
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut store = self.lock();
+        let old = store.get(&rt.storage_key(), ns, name).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        let mut new = (*old).clone();
+        f(&mut new);
+        apply::record_update(Some(&old), &mut new, manager, subresource);
+        let w = WriteOptions { manager: manager.into(), subresource: subresource.into(), ..Default::default() };
+        self.commit_update(&mut store, rt, &old, new, &w)
+    }
+
+    /// Delete one object. Returns the object and whether it is gone (false: finalizers
+    /// pending, deletionTimestamp set).
+    pub fn delete(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        propagation: Option<&str>,
+        precondition_uid: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(Arc<Value>, bool), ApiError> {
+        let mut store = self.lock();
+        let key = rt.storage_key();
+        let old = store.get(&key, ns, name).ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        if let Some(uid) = precondition_uid {
+            if meta::uid_of(&old) != uid {
+                return Err(ApiError::conflict(&rt.group, &rt.plural, name));
+            }
+        }
+        if dry_run {
+            return Ok((old, true));
+        }
+        // batch/v1 Jobs orphan their pods unless told otherwise, as in Kubernetes.
+        let default_policy = if rt.kind == "Job" { "Orphan" } else { "Background" };
+        let policy = propagation.unwrap_or(default_policy);
+        if !matches!(policy, "Background" | "Foreground" | "Orphan") {
+            return Err(ApiError::bad_request(format!(
+                "propagationPolicy: Unsupported value: \"{policy}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            )));
+        }
+        let has_finalizers = old.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        if has_finalizers {
+            if old.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok((old, false));
+            }
+            let mut marked = (*old).clone();
+            marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            return Ok((store.put(&key, marked, EventType::Modified), false));
+        }
+        if rt.kind == "Namespace" {
+            self.empty_namespace(&mut store, name);
+        }
+        if policy == "Foreground" {
+            self.collect_dependents(&mut store, &old, "Foreground");
+        }
+        let gone = store.remove(&key, ns, name).expect("present under the lock");
+        if rt.kind == "CustomResourceDefinition" {
+            self.registry.remove_crd(&gone);
+        }
+        if policy != "Foreground" {
+            self.collect_dependents(&mut store, &gone, policy);
+        }
+        Ok((gone, true))
+    }
+
+    fn empty_namespace(&self, store: &mut Store, ns: &str) {
+        let doomed: Vec<(String, String)> = store
+            .all()
+            .filter(|(k, o)| k.as_str() != "/namespaces" && meta::namespace_of(o) == ns)
+            .map(|(k, o)| (k.clone(), meta::name_of(o).to_string()))
+            .collect();
+        for (key, name) in doomed {
+            store.remove(&key, ns, &name);
+        }
+    }
+
+    /// Garbage collection of objects whose ownerReferences name `owner`.
+    fn collect_dependents(&self, store: &mut Store, owner: &Value, policy: &str) {
+        let uid = meta::uid_of(owner).to_string();
+        let dependents: Vec<(String, Arc<Value>)> = store
+            .all()
+            .filter(|(_, o)| {
+                o.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| refs.iter().any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str())))
+            })
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        for (key, dep) in dependents {
+            let (ns, name) = (meta::namespace_of(&dep).to_string(), meta::name_of(&dep).to_string());
+            if policy == "Orphan" {
+                let mut freed = (*dep).clone();
+                if let Some(refs) = freed["metadata"]["ownerReferences"].as_array_mut() {
+                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
+                }
+                store.put(&key, freed, EventType::Modified);
+                continue;
+            }
+            let has_finalizers = dep.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+            if has_finalizers {
+                if dep.pointer("/metadata/deletionTimestamp").is_none() {
+                    let mut marked = (*dep).clone();
+                    marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                    store.put(&key, marked, EventType::Modified);
+                }
+                continue;
+            }
+            if let Some(gone) = store.remove(&key, &ns, &name) {
+                self.collect_dependents(store, &gone, "Background");
+            }
+        }
+    }
+
+    pub fn delete_collection(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        opts: &ListOptions,
+        propagation: Option<&str>,
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
+        let items = self.list(rt, ns, &ListOptions { limit: None, continue_token: None, ..opts.clone() })?.items;
+        let mut out = Vec::new();
+        for obj in items {
+            if let Ok((o, _)) = self.delete(rt, meta::namespace_of(&obj), meta::name_of(&obj), propagation, None, false) {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn spec_of(v: &Value) -> Value {
+    let mut c = v.clone();
+    if let Some(m) = c.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+    }
+    c
+}
+
+/// The object without the fields that change on every write, for no-op detection.
+fn without_volatile(v: &Value) -> Value {
+    let mut c = v.clone();
+    if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
+            for e in mf {
+                if let Some(e) = e.as_object_mut() {
+                    e.remove("time");
+                }
+            }
+        }
+    }
+    c
+}
+
+fn crd_status(crd: &Value) -> Value {
+    let now = now_rfc3339();
+    json!({
+        "acceptedNames": crd.pointer("/spec/names").cloned().unwrap_or(json!({})),
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": now},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": now}
+        ],
+        "storedVersions": crd.pointer("/spec/versions").and_then(Value::as_array).map(|vs| vs.iter()
+            .filter(|v| v.get("storage") == Some(&json!(true))).filter_map(|v| v.get("name").cloned()).collect::<Vec<_>>()).unwrap_or_default(),
+    })
+}
+
+fn encode_continue(key: &(String, String)) -> String {
+    let raw = serde_json::to_vec(&[&key.0, &key.1]).unwrap_or_default();
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
+    let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
+    if token.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes: Result<Vec<u8>, _> = (0..token.len()).step_by(2).map(|i| u8::from_str_radix(&token[i..i + 2], 16)).collect();
+    let parts: Vec<String> = serde_json::from_slice(&bytes.map_err(|_| bad())?).map_err(|_| bad())?;
+    match parts.as_slice() {
+        [ns, name] => Ok((ns.clone(), name.clone())),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(manager: &str) -> WriteOptions {
+        WriteOptions { manager: manager.into(), ..Default::default() }
+    }
+
+    fn cm(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}})
+    }
+
+    #[test]
+    fn create_get_conflict_and_namespace_checks() {
+        let c = Cluster::new(1, 100);
+        let rt = c.registry.find("", "v1", "configmaps").unwrap();
+        let obj = c.create(&rt, "default", cm("a"), &w("t")).unwrap();
+        assert_eq!(obj["metadata"]["namespace"], "default");
+        assert_eq!(c.create(&rt, "default", cm("a"), &w("t")).unwrap_err().reason, "AlreadyExists");
+        assert_eq!(c.create(&rt, "nope", cm("a"), &w("t")).unwrap_err().reason, "NotFound");
+        let mut stale = (*obj).clone();
+        stale["data"]["k"] = json!("2");
+        c.update(&rt, "default", "a", stale.clone(), &w("t")).unwrap();
+        assert_eq!(c.update(&rt, "default", "a", stale, &w("t")).unwrap_err().reason, "Conflict");
+    }
+
+    #[test]
+    fn lists_page_with_continue() {
+        let c = Cluster::new(1, 100);
+        let rt = c.registry.find("", "v1", "configmaps").unwrap();
+        for i in 0..5 {
+            c.create(&rt, "default", cm(&format!("c{i}")), &w("t")).unwrap();
+        }
+        let opts = ListOptions { limit: Some(2), ..Default::default() };
+        let page = c.list(&rt, Some("default"), &opts).unwrap();
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.remaining, Some(3));
+        let next = ListOptions { continue_token: page.continue_token, ..opts };
+        let page2 = c.list(&rt, Some("default"), &next).unwrap();
+        assert_eq!(meta::name_of(&page2.items[0]), "c2");
+    }
+
+    #[test]
+    fn background_deletion_collects_dependents_and_orphan_keeps_them() {
+        let c = Cluster::new(1, 100);
+        let rt = c.registry.find("", "v1", "configmaps").unwrap();
+        let owner = c.create(&rt, "default", cm("owner"), &w("t")).unwrap();
+        let mut dep = cm("dep");
+        dep["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": meta::uid_of(&owner)}]);
+        c.create(&rt, "default", dep.clone(), &w("t")).unwrap();
+        c.delete(&rt, "default", "owner", Some("Orphan"), None, false).unwrap();
+        assert!(c.get(&rt, "default", "dep").is_ok());
+        let owner = c.create(&rt, "default", cm("owner2"), &w("t")).unwrap();
+        dep["metadata"]["name"] = json!("dep2");
+        dep["metadata"]["ownerReferences"][0]["uid"] = json!(meta::uid_of(&owner));
+        c.create(&rt, "default", dep, &w("t")).unwrap();
+        c.delete(&rt, "default", "owner2", None, None, false).unwrap();
+        assert!(c.get(&rt, "default", "dep2").is_err());
+    }
+
+    #[test]
+    fn finalizers_hold_deletion_until_removed() {
+        let c = Cluster::new(1, 100);
+        let rt = c.registry.find("", "v1", "configmaps").unwrap();
+        let mut obj = cm("f");
+        obj["metadata"]["finalizers"] = json!(["example.com/hold"]);
+        c.create(&rt, "default", obj, &w("t")).unwrap();
+        let (marked, gone) = c.delete(&rt, "default", "f", None, None, false).unwrap();
+        assert!(!gone);
+        assert!(marked.pointer("/metadata/deletionTimestamp").is_some());
+        c.modify(&rt, "default", "f", "t", "", |o| o["metadata"]["finalizers"] = json!([])).unwrap();
+        assert!(c.get(&rt, "default", "f").is_err());
+    }
+
+    #[test]
+    fn generation_moves_on_spec_change_only() {
+        let c = Cluster::new(1, 100);
+        let rt = c.registry.find("", "v1", "configmaps").unwrap();
+        c.create(&rt, "default", cm("g"), &w("t")).unwrap();
+        let o = c.modify(&rt, "default", "g", "t", "", |o| o["metadata"]["labels"] = json!({"a": "b"})).unwrap();
+        assert_eq!(o["metadata"]["generation"], 1);
+        let o = c.modify(&rt, "default", "g", "t", "", |o| o["data"]["k"] = json!("changed")).unwrap();
+        assert_eq!(o["metadata"]["generation"], 2);
+    }
+}

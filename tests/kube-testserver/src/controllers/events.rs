@@ -1,0 +1,32 @@
+//! core/v1 Events for object transitions, as the controllers and kubelet would record.
+
+use crate::cluster::{Cluster, WriteOptions};
+use crate::meta::{name_of, namespace_of, now_rfc3339, uid_of};
+use serde_json::{json, Value};
+
+pub fn record(cluster: &Cluster, involved: &Value, warning: bool, reason: &str, message: &str, component: &str) {
+    let Some(rt) = cluster.registry.find("", "v1", "events") else { return };
+    let ns = namespace_of(involved);
+    let now = now_rfc3339();
+    let ev = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": format!("{}.{:016x}", name_of(involved), cluster.rng.next_u64()), "namespace": ns},
+        "involvedObject": {
+            "apiVersion": involved["apiVersion"], "kind": involved["kind"], "name": name_of(involved),
+            "namespace": ns, "uid": uid_of(involved),
+            "resourceVersion": involved.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")),
+        },
+        "reason": reason,
+        "message": message,
+        "type": if warning { "Warning" } else { "Normal" },
+        "source": {"component": component},
+        "reportingComponent": component,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    // The namespace may be going away with its objects; an event that cannot be stored
+    // is simply not recorded, as in a real cluster.
+    let _ = cluster.create(&rt, ns, ev, &WriteOptions { manager: component.into(), ..Default::default() });
+}

@@ -2,6 +2,7 @@
 //! and, as the config asks, gets one object, reads one file, or fails.
 //!
 //! Config (all optional): `{"get": {"apiVersion", "kind", "name", "namespace"?},
+//! "wait": {"apiVersion"?, "kind"?, "name", "timeout_ms"?} (Job Complete or Failed),
 //! "read": "/path", "fail": "message", "stderr": "line"}`.
 wit_bindgen::generate!({ path: "../../../wit", world: "hook", generate_all });
 
@@ -58,6 +59,24 @@ impl Guest for Hook {
                     );
                 }
                 Err(e) => return Err(format!("get {}/{} failed: {e:?}", obj.kind, obj.name)),
+            }
+        }
+        if let Some(w) = config.get("wait") {
+            let s = |k: &str| w.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let obj = ObjectRef {
+                api_version: s("apiVersion").unwrap_or_else(|| "batch/v1".into()),
+                kind: s("kind").unwrap_or_else(|| "Job".into()),
+                name: s("name").ok_or("config wait.name missing")?,
+                namespace: s("namespace"),
+            };
+            let timeout = w
+                .get("timeout_ms")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(60_000) as u32;
+            let conditions = vec!["Complete".to_string(), "Failed".to_string()];
+            match cluster::wait_for(&obj, &conditions, timeout) {
+                Ok(met) => println!("{}/{} is {}", obj.kind, obj.name, met.condition),
+                Err(e) => return Err(format!("wait for {}/{} failed: {e:?}", obj.kind, obj.name)),
             }
         }
         if let Some(path) = config.get("read").and_then(|v| v.as_str()) {

@@ -52,6 +52,35 @@ impl HookLifecycle {
         }
     }
 
+    /// The lifecycle for a project's deploy, or `None` when it declares no hooks. Every
+    /// hook's module is loaded (compiled or taken from the cache) up front, so a missing or
+    /// broken module stops the deploy before anything is applied.
+    pub fn for_project(
+        project_root: &Path,
+        info: RunInfo,
+        cluster: Option<ClusterAccess>,
+        reporter: Arc<dyn HookReporter>,
+    ) -> anyhow::Result<Option<HookLifecycle>> {
+        let config = HooksConfig::load(project_root)?;
+        if config.hooks.is_empty() {
+            return Ok(None);
+        }
+        let engine = Arc::new(HookEngine::new()?);
+        for spec in &config.hooks {
+            engine.load(&project_root.join(&spec.module)).map_err(|e| {
+                anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
+            })?;
+        }
+        Ok(Some(HookLifecycle::new(
+            engine,
+            config,
+            project_root,
+            info,
+            cluster,
+            reporter,
+        )))
+    }
+
     pub fn config(&self) -> &HooksConfig {
         &self.config
     }

@@ -18,12 +18,18 @@ impl Server {
     }
 
     pub fn start_with(opts: Options) -> Server {
-        Server { srv: TestServer::start_blocking(opts).expect("test API server starts") }
+        Server {
+            srv: TestServer::start_blocking(opts).expect("test API server starts"),
+        }
     }
 
     /// From inside a tokio test.
     pub async fn start_async() -> Server {
-        Server { srv: TestServer::start(Options::default()).await.expect("test API server starts") }
+        Server {
+            srv: TestServer::start(Options::default())
+                .await
+                .expect("test API server starts"),
+        }
     }
 
     pub fn kubeconfig(&self) -> &Path {
@@ -33,7 +39,10 @@ impl Server {
     /// `kubes --project DIR --kubeconfig K`, with no kubes or kube variables inherited.
     pub fn kubes(&self, project: &Path) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::cargo_bin("kubes").unwrap();
-        cmd.arg("--project").arg(project).arg("--kubeconfig").arg(self.kubeconfig());
+        cmd.arg("--project")
+            .arg(project)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig());
         for var in ["KUBES_ENV", "KUBES_APP", "KUBES_SKIP", "KUBECONFIG"] {
             cmd.env_remove(var);
         }
@@ -80,7 +89,12 @@ pub fn file(role: &str, kind: &str, yaml: &str) -> PlannedFile {
 
 /// A plan with one step per file, in the order given.
 pub fn plan(files: Vec<PlannedFile>) -> Plan {
-    Plan { steps: files.into_iter().map(|f| PlanStep { files: vec![f] }).collect() }
+    Plan {
+        steps: files
+            .into_iter()
+            .map(|f| PlanStep { files: vec![f] })
+            .collect(),
+    }
 }
 
 /// `kubectl --kubeconfig K <args> -o json`, parsed; `None` when kubectl says NotFound.

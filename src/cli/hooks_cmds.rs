@@ -23,6 +23,18 @@ pub struct HooksArgs {
 pub enum HooksCommand {
     /// List the hooks in .kubes/config/hooks.yaml: name, lifecycle point, `on`, module digest, grants.
     List,
+    /// Run one hook as a separate step, at its declared lifecycle point, against the cluster.
+    Run {
+        /// The hook's name in hooks.yaml.
+        name: String,
+        /// The file (`role/kind`) a per-resource hook runs around (default: the first
+        /// planned file its `on:` matches).
+        #[arg(long, value_name = "ROLE/KIND")]
+        target: Option<String>,
+        /// Tell the hook it is a dry run (its applies and deletes become server-side dry runs).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show a component's imports and exports and whether it fits the kubes:hook world.
     Inspect {
         /// The .wasm file.
@@ -33,6 +45,11 @@ pub enum HooksCommand {
 pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
     match a.command {
         HooksCommand::List => list(g),
+        HooksCommand::Run {
+            name,
+            target,
+            dry_run,
+        } => run(g, &name, target.as_deref(), dry_run),
         HooksCommand::Inspect { file } => inspect_file(g, &file),
     }
 }
@@ -203,5 +220,133 @@ fn inspect_file(g: &GlobalArgs, file: &Path) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+fn run(
+    g: &GlobalArgs,
+    name: &str,
+    target: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::cluster::{Cluster, ConnectOptions};
+    use crate::hooks::host::ClusterAccess;
+    use crate::hooks::lifecycle::RunInfo;
+    use crate::hooks::{ConsoleReporter, HookLifecycle};
+    use crate::project::ProjectOptions;
+
+    let opts = ProjectOptions {
+        root: g.project.clone(),
+        env: g.env.clone(),
+        app: g.app.clone(),
+        image: None,
+        namespace: g.namespace.clone(),
+    };
+    let (project, plan) = crate::compile::compile_and_plan(&opts)?;
+    let config = HooksConfig::load(&project.root)?;
+    let Some(spec) = config.hooks.iter().find(|h| h.name == name) else {
+        let names: Vec<&str> = config.hooks.iter().map(|h| h.name.as_str()).collect();
+        anyhow::bail!(
+            "no hook named {name:?} in {} (hooks: {})",
+            config.file.display(),
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        );
+    };
+    let file = match (spec.is_step_hook(), target) {
+        (true, None) => None,
+        (true, Some(t)) => anyhow::bail!(
+            "hook {name} runs once around the whole step ({}); it takes no --target {t}",
+            spec.point
+        ),
+        (false, Some(t)) => {
+            if !spec.matches_target(t) {
+                anyhow::bail!("hook {name} runs on {}, not on {t}", spec.on.join(","));
+            }
+            Some(
+                plan.files()
+                    .find(|f| f.target() == t)
+                    .with_context(|| format!("no planned file {t}"))?,
+            )
+        }
+        (false, None) => Some(
+            plan.files()
+                .find(|f| spec.matches_target(&f.target()))
+                .with_context(|| {
+                    format!(
+                        "no planned file matches hook {name}'s on: {}; pass --target",
+                        spec.on.join(",")
+                    )
+                })?,
+        ),
+    };
+    let app = project
+        .config
+        .app
+        .clone()
+        .or_else(|| project.app.clone())
+        .or_else(|| {
+            project
+                .root
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| "app".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let cluster = Cluster::connect(&ConnectOptions {
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone().or_else(|| project.config.context.clone()),
+            namespace: g
+                .namespace
+                .clone()
+                .or_else(|| project.config.namespace.clone()),
+            ..Default::default()
+        })
+        .await
+        .context("connecting to the cluster")?;
+        let info = RunInfo {
+            app,
+            env: project.env.clone(),
+            namespace: cluster.default_namespace().to_string(),
+            dry_run,
+        };
+        let reporter = std::sync::Arc::new(ConsoleReporter {
+            verbose: g.verbose > 0,
+            quiet: g.quiet,
+        });
+        let access = ClusterAccess { cluster, dry_run };
+        let lifecycle =
+            HookLifecycle::for_project(&project.root, info, Some(access), reporter.clone())?
+                .context("the project declares no hooks")?;
+        match file {
+            Some(f) => println!("Running hook: {} on: {}", spec.point, f.target()),
+            None => println!("Running hook: {}", spec.point),
+        }
+        println!("=> hook {} ({})", spec.name, spec.module.display());
+        match lifecycle.run_hook(spec, spec.point, file).await {
+            Ok(report) => {
+                println!(
+                    "hook {} succeeded in {} ms",
+                    spec.name,
+                    report.elapsed.as_millis()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(failure) => {
+                eprintln!(
+                    "hook {} failed at {}: {failure}",
+                    spec.name,
+                    spec.describe_point()
+                );
+                Ok(ExitCode::FAILURE)
+            }
+        }
     })
 }

@@ -14,3 +14,4 @@ pub mod compile;
 pub mod project;
 pub mod lifecycle;
 pub mod plan;
+pub mod hooks;

@@ -91,12 +91,20 @@ pub struct PruneArgs {
 }
 
 /// The lifecycle for a run: the one place hooks get wired in.
-fn lifecycle_for(
-    _project: &Project,
-    _cluster: &Cluster,
-    _g: &GlobalArgs,
-) -> anyhow::Result<Box<dyn Lifecycle>> {
-    Ok(Box::new(NoHooks))
+fn lifecycle_for(project: &Project, cluster: &Cluster, g: &GlobalArgs, dry_run: bool) -> anyhow::Result<Box<dyn Lifecycle>> {
+    // hooks: the project's WASM hooks from .kubes/config/hooks.yaml, if it declares any.
+    let info = crate::hooks::lifecycle::RunInfo {
+        app: app_name(project),
+        env: project.env.clone(),
+        namespace: cluster.default_namespace().to_string(),
+        dry_run,
+    };
+    let access = crate::hooks::host::ClusterAccess { cluster: cluster.clone(), dry_run };
+    let reporter = std::sync::Arc::new(crate::hooks::ConsoleReporter { verbose: g.verbose > 0, quiet: g.quiet });
+    match crate::hooks::HookLifecycle::for_project(&project.root, info, Some(access), reporter)? {
+        Some(hooks) => Ok(Box::new(hooks)),
+        None => Ok(Box::new(NoHooks)),
+    }
 }
 
 pub fn apply(g: &GlobalArgs, a: ApplyArgs) -> anyhow::Result<ExitCode> {
@@ -132,7 +140,7 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     prepare(&project, &mut plan);
     runtime()?.block_on(async {
         let cluster = connect(g, &project).await?;
-        let lifecycle = lifecycle_for(&project, &cluster, g)?;
+        let lifecycle = lifecycle_for(&project, &cluster, g, a.dry_run)?;
         let printer = Printer::new(g, "delete", a.dry_run);
         let opts = DeleteOptions {
             propagation: if a.foreground {
@@ -206,7 +214,7 @@ pub fn prune(g: &GlobalArgs, a: PruneArgs) -> anyhow::Result<ExitCode> {
     prepare(&project, &mut plan);
     runtime()?.block_on(async {
         let cluster = connect(g, &project).await?;
-        let lifecycle = lifecycle_for(&project, &cluster, g)?;
+        let lifecycle = lifecycle_for(&project, &cluster, g, a.dry_run)?;
         let printer = Printer::new(g, "prune", a.dry_run);
         let key = inventory_key(&project, &cluster);
         let report = prune_plan(
@@ -228,7 +236,7 @@ fn run_apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
     prepare(&project, &mut whole);
     runtime()?.block_on(async {
         let cluster = connect(g, &project).await?;
-        let lifecycle = lifecycle_for(&project, &cluster, g)?;
+        let lifecycle = lifecycle_for(&project, &cluster, g, a.dry_run)?;
         let printer = Printer::new(g, "apply", a.dry_run);
         let opts = ApplyOptions {
             force_conflicts: !a.no_force_conflicts,

@@ -75,10 +75,16 @@ pub enum Command {
     Diff(apply_cmds::DiffArgs),
     /// Delete objects applied before that are no longer planned.
     Prune(apply_cmds::PruneArgs),
+
+    // --- hooks: list, run, inspect ---
+    /// Inspect and run the project's WebAssembly hooks.
+    Hooks(hooks_cmds::HooksArgs),
 }
 
 mod apply_cmds;
 mod project_cmds;
+// hooks
+mod hooks_cmds;
 
 /// Parse arguments, run the command, map errors to an exit code.
 pub fn main() -> ExitCode {
@@ -105,5 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(a) => apply_cmds::delete(g, a),
         Command::Diff(a) => apply_cmds::diff(g, a),
         Command::Prune(a) => apply_cmds::prune(g, a),
+        // hooks
+        Command::Hooks(a) => hooks_cmds::hooks(g, a),
     }
 }

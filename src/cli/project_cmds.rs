@@ -271,9 +271,11 @@ pub fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<ExitCode> {
     let compiled = compile_project(&project)?;
     let mut plan = crate::plan::build(&project, &compiled);
     plan.restrict_to_roles(&a.roles);
+    // hooks: attached hooks are shown under their files (and step hooks around the list).
+    let hooks = crate::hooks::HooksConfig::load(&project.root)?;
     match g.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-        OutputFormat::Text => print_plan(&plan, &mut std::io::stdout().lock())?,
+        OutputFormat::Text => print_plan(&plan, &hooks, &mut std::io::stdout().lock())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -281,7 +283,8 @@ pub fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<ExitCode> {
 /// The text form of a plan: one line per object, in apply order, e.g.
 /// `shared/namespace  Namespace/demo` or `web/service  Service/web  (namespace demo)`.
 /// Keep all plan printing here: hooks attached to a file are printed under its lines.
-pub fn print_plan(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
+pub fn print_plan(plan: &Plan, hooks: &crate::hooks::HooksConfig, w: &mut dyn Write) -> std::io::Result<()> {
+    use crate::lifecycle::{Point, Step, When};
     let width = plan.files().map(|f| f.target().len()).max().unwrap_or(0);
     if plan.steps.is_empty() {
         writeln!(
@@ -289,8 +292,18 @@ pub fn print_plan(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
             "Nothing to apply: no resources in .kubes/resources (or all skipped)."
         )?;
     }
+    // hooks: `  hook NAME (POINT, MODULE)` lines, step hooks before/after the list.
+    let hook_lines = |w: &mut dyn Write, when: When, target: Option<&str>| -> std::io::Result<()> {
+        for h in hooks.hooks_at(Point { when, step: Step::Apply }, target) {
+            let indent = if target.is_some() { " ".repeat(width + 2) } else { String::new() };
+            writeln!(w, "{indent}hook {} ({}, {})", h.name, h.point, h.module.display())?;
+        }
+        Ok(())
+    };
+    hook_lines(w, When::Before, None)?;
     for file in plan.files() {
         let target = file.target();
+        hook_lines(w, When::Before, Some(&target))?;
         if file.objects.is_empty() {
             writeln!(w, "{target:<width$}  (no objects)")?;
         }
@@ -304,7 +317,9 @@ pub fn print_plan(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
                 None => writeln!(w, "{target:<width$}  {}/{}", o.kind, o.name)?,
             }
         }
+        hook_lines(w, When::After, Some(&target))?;
     }
+    hook_lines(w, When::After, None)?;
     Ok(())
 }
 

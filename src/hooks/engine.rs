@@ -1,0 +1,350 @@
+//! The hook engine: one wasmtime engine (async, component model, epoch interruption) with a
+//! linker holding WASI p2 and the `kubes:hook` host interfaces; components loaded through
+//! the on-disk cache; and [`HookEngine::run`], which runs one hook in a fresh sandboxed store
+//! with a memory cap and a deadline.
+//!
+//! The deadline is enforced twice over, because a guest can be in one of two places when it
+//! runs out of time: executing wasm (an epoch tick every [`EPOCH_TICK`] checks the deadline
+//! and traps), or waiting in a host call such as a watch (the whole call is raced against a
+//! tokio timer and dropped, which cancels the host future and tears down the store).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+
+use super::cache::{self, CacheOutcome, ModuleCache};
+use super::error::{HookError, RunFailure};
+use super::grants::{Denial, Grant, Grants};
+use super::host::bindings::{self as host_bindings, HookPre};
+use super::host::{ClusterAccess, HookState, HostCtx, RunContext, Target, WitStep, WitWhen};
+use super::inspect;
+use super::output::HookReporter;
+use super::sandbox::{self, MemoryLimiter};
+use crate::lifecycle::{Point, Step, When};
+
+/// How often the epoch advances: the granularity of deadlines for running wasm.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Default memory cap for a hook.
+pub const DEFAULT_MEMORY: u64 = 256 * 1024 * 1024;
+
+/// A component ready to instantiate, known by its content digest.
+#[derive(Clone)]
+pub struct LoadedHook {
+    pub path: PathBuf,
+    /// Hex SHA-256 of the component file.
+    pub digest: String,
+    /// Whether it came from the on-disk cache.
+    pub cache: CacheOutcome,
+    pre: HookPre<HookState>,
+}
+
+/// Everything one run needs besides the component.
+pub struct HookInvocation {
+    pub name: String,
+    pub point: Point,
+    /// The file a per-resource hook runs around.
+    pub target: Option<Target>,
+    pub app: String,
+    pub env: String,
+    pub namespace: String,
+    pub dry_run: bool,
+    /// The hook's `config` as JSON.
+    pub config_json: String,
+    pub timeout: Duration,
+    /// Memory cap in bytes.
+    pub memory: u64,
+    /// Host directory to preopen read-only at [`sandbox::OUTPUT_GUEST_DIR`].
+    pub read_output: Option<PathBuf>,
+    pub grants: Vec<Grant>,
+    pub cluster: Option<ClusterAccess>,
+    pub reporter: Arc<dyn HookReporter>,
+}
+
+/// A successful run.
+#[derive(Debug)]
+pub struct RunReport {
+    pub elapsed: Duration,
+    /// Calls the grants refused (the hook carried on regardless).
+    pub denials: Vec<Denial>,
+}
+
+pub struct HookEngine {
+    engine: Engine,
+    linker: Linker<HookState>,
+    cache: ModuleCache,
+    /// Components already loaded in this process, by digest.
+    loaded: Mutex<HashMap<String, LoadedHook>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for HookEngine {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl HookEngine {
+    /// An engine caching compiled components in the default place (see [`cache::default_root`]).
+    pub fn new() -> anyhow::Result<Self> {
+        Self::with_cache_root(cache::default_root())
+    }
+
+    /// An engine caching under `root` (`None`: no on-disk cache).
+    pub fn with_cache_root(root: Option<PathBuf>) -> anyhow::Result<Self> {
+        let mut cfg = Config::new();
+        // Async host calls are on by default in this wasmtime; backtraces (20 frames) too.
+        cfg.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&cfg)?;
+        let mut linker = Linker::new(&engine);
+        // All of WASI p2 is linked because every guest toolchain imports some of it; what
+        // the sandbox allows is decided per run by the WASI context (see `sandbox`).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Our interfaces only: `Hook::add_to_linker` would add wasi:io a second time.
+        host_bindings::kubes::hook::types::add_to_linker::<_, HasSelf<HookState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        host_bindings::kubes::hook::cluster::add_to_linker::<_, HasSelf<HookState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        host_bindings::kubes::hook::log::add_to_linker::<_, HasSelf<HookState>>(
+            &mut linker,
+            |s| s,
+        )?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (e, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("kubes-hook-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    e.increment_epoch();
+                }
+            })?;
+
+        let cache = ModuleCache::new(root, &engine);
+        Ok(HookEngine {
+            engine,
+            linker,
+            cache,
+            loaded: Mutex::new(HashMap::new()),
+            ticker_stop,
+        })
+    }
+
+    pub fn wasmtime(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn cache(&self) -> &ModuleCache {
+        &self.cache
+    }
+
+    /// Read `path`, check it is a component, and compile it (or take it from the cache).
+    /// Does not check the world: see [`HookEngine::load`].
+    pub fn compile(&self, path: &Path) -> Result<(Component, String, CacheOutcome), HookError> {
+        let bytes = read_module(path)?;
+        let digest = cache::digest(&bytes);
+        let (component, outcome) = self
+            .cache
+            .load_or_compile(&self.engine, &bytes, &digest)
+            .map_err(|e| HookError::Compile {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
+        Ok((component, digest, outcome))
+    }
+
+    /// Load a hook module: compile or take from cache, and check it fits the `hook` world.
+    pub fn load(&self, path: &Path) -> Result<LoadedHook, HookError> {
+        let bytes = read_module(path)?;
+        let digest = cache::digest(&bytes);
+        if let Some(h) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&digest)
+        {
+            return Ok(LoadedHook {
+                path: path.to_path_buf(),
+                cache: CacheOutcome::Hit,
+                ..h.clone()
+            });
+        }
+        let (component, outcome) = self
+            .cache
+            .load_or_compile(&self.engine, &bytes, &digest)
+            .map_err(|e| HookError::Compile {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
+        let pre = self.prepare(path, &component)?;
+        let hook = LoadedHook {
+            path: path.to_path_buf(),
+            digest: digest.clone(),
+            cache: outcome,
+            pre,
+        };
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(digest, hook.clone());
+        Ok(hook)
+    }
+
+    /// Link `component` against the hook world, naming every gap.
+    fn prepare(&self, path: &Path, component: &Component) -> Result<HookPre<HookState>, HookError> {
+        let wrong = |missing: Vec<String>| HookError::WrongWorld {
+            path: path.to_path_buf(),
+            missing,
+        };
+        let gaps = inspect::world_gaps(&self.engine, component);
+        if !gaps.is_empty() {
+            return Err(wrong(gaps));
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| wrong(vec![format!("{e:#}")]))?;
+        HookPre::new(pre).map_err(|e| wrong(vec![format!("{e:#}")]))
+    }
+
+    /// Run one hook to completion, its deadline, its memory cap or a trap.
+    pub async fn run(
+        &self,
+        hook: &LoadedHook,
+        inv: HookInvocation,
+    ) -> Result<RunReport, RunFailure> {
+        let start = Instant::now();
+        let (wasi, stdout, stderr) =
+            sandbox::wasi_context(&inv.name, inv.reporter.clone(), inv.read_output.as_deref())
+                .map_err(|e| HookError::Host(format!("could not set up the sandbox: {e:#}")))?;
+        let state = HookState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                cap: inv.memory,
+                refused: None,
+            },
+            deadline: start + inv.timeout,
+            deadline_hit: false,
+            host: HostCtx {
+                hook: inv.name.clone(),
+                grants: Grants {
+                    hook: inv.name.clone(),
+                    app_namespace: inv.namespace.clone(),
+                    grants: inv.grants,
+                },
+                cluster: inv.cluster,
+                reporter: inv.reporter.clone(),
+                denials: Vec::new(),
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let s = ctx.data_mut();
+            if Instant::now() >= s.deadline {
+                s.deadline_hit = true;
+                return Err(Trap::Interrupt.into());
+            }
+            // Yield to the executor each tick so timers (and other hooks' tasks) run.
+            Ok(UpdateDeadline::Yield(1))
+        });
+
+        let ctx = RunContext {
+            hook: inv.name.clone(),
+            app: inv.app,
+            env: inv.env,
+            namespace: inv.namespace,
+            when: match inv.point.when {
+                When::Before => WitWhen::Before,
+                When::After => WitWhen::After,
+            },
+            step: match inv.point.step {
+                Step::Compile => WitStep::Compile,
+                Step::Apply => WitStep::Apply,
+                Step::Delete => WitStep::Delete,
+                Step::Prune => WitStep::Prune,
+            },
+            target: inv.target,
+            config_json: inv.config_json,
+            dry_run: inv.dry_run,
+        };
+
+        let outcome = tokio::time::timeout(inv.timeout, async {
+            let instance = hook.pre.instantiate_async(&mut store).await?;
+            instance.call_run(&mut store, &ctx).await
+        })
+        .await;
+        stdout.finish();
+        stderr.finish();
+        let state = store.data_mut();
+        let denials = std::mem::take(&mut state.host.denials);
+        let error = match outcome {
+            Ok(Ok(Ok(()))) => {
+                return Ok(RunReport {
+                    elapsed: start.elapsed(),
+                    denials,
+                })
+            }
+            Ok(Ok(Err(message))) => HookError::Failed(message),
+            Ok(Err(e)) => classify(e, state, inv.timeout),
+            Err(_elapsed) => HookError::Deadline {
+                timeout: inv.timeout,
+            },
+        };
+        Err(RunFailure { error, denials })
+    }
+}
+
+fn read_module(path: &Path) -> Result<Vec<u8>, HookError> {
+    let bytes = fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => HookError::ModuleMissing {
+            path: path.to_path_buf(),
+        },
+        _ => HookError::ModuleUnreadable {
+            path: path.to_path_buf(),
+            source: e,
+        },
+    })?;
+    match inspect::binary_kind(&bytes) {
+        inspect::BinaryKind::Component => Ok(bytes),
+        inspect::BinaryKind::CoreModule => Err(HookError::NotAComponent {
+            path: path.to_path_buf(),
+        }),
+        inspect::BinaryKind::NotWasm(detail) => Err(HookError::NotWasm {
+            path: path.to_path_buf(),
+            detail,
+        }),
+    }
+}
+
+/// Turn a wasmtime error from a run into what the user should read.
+fn classify(e: wasmtime::Error, state: &HookState, timeout: Duration) -> HookError {
+    if state.deadline_hit || e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return HookError::Deadline { timeout };
+    }
+    if let Some(wanted) = state.limiter.refused {
+        return HookError::MemoryCap {
+            cap: state.limiter.cap,
+            wanted,
+        };
+    }
+    let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+    let message = match e.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
+    };
+    HookError::Trap { message, backtrace }
+}

@@ -1,0 +1,562 @@
+//! The host side of the WIT `cluster` interface: each call is resolved to a resource name,
+//! checked against the hook's grants (a denial returns `forbidden` and prints an audit
+//! line), and only then passed to [`crate::cluster::Cluster`], the client `kubes apply` uses.
+//! Watches and log streams run as background tasks feeding the guest's resources.
+
+use std::time::Duration;
+
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, LogParams, WatchEvent, WatchParams};
+use wasmtime::component::Resource;
+
+use super::bindings::kubes::hook::cluster::{
+    Change, ConditionMet, Host, HostLogStream, HostWatcher, KindRef, LogItem, LogOptions,
+    WatchEvent as WitWatchEvent, WatchItem,
+};
+use super::streams::{Feed, LogStream, Next, WatchStream};
+use super::{ClusterError, HookState, ObjectRef};
+use crate::cluster::{
+    self as kc, ApplyOptions, Cluster, DeleteOptions, DeleteOutcome, ResolvedKind,
+};
+use crate::hooks::grants::{Request, Verb};
+
+/// The field manager hook applies use, so `managedFields` tell them from kubes' own.
+pub const HOOK_FIELD_MANAGER: &str = "kubes-hook";
+
+/// The cluster connection a hook run may use, and whether the run is a dry run (then
+/// applies and deletes are server-side dry runs).
+#[derive(Clone)]
+pub struct ClusterAccess {
+    pub cluster: Cluster,
+    pub dry_run: bool,
+}
+
+type R<T> = wasmtime::Result<Result<T, ClusterError>>;
+
+fn no_cluster() -> ClusterError {
+    ClusterError::Unavailable("this hook run has no cluster connection".into())
+}
+
+/// Our cluster errors in the WIT's terms.
+pub fn to_wit(e: kc::ClusterError) -> ClusterError {
+    match e {
+        kc::ClusterError::NotFound(_) => ClusterError::NotFound,
+        kc::ClusterError::Forbidden(m) => ClusterError::Forbidden(m),
+        kc::ClusterError::Conflict(m) => ClusterError::Conflict(m),
+        kc::ClusterError::Invalid(m) => ClusterError::Invalid(m),
+        kc::ClusterError::Timeout(_) => ClusterError::Timeout,
+        kc::ClusterError::Unavailable(m) => ClusterError::Unavailable(m),
+        kc::ClusterError::Other(e) => ClusterError::Other(format!("{e:#}")),
+    }
+}
+
+fn kube_err(e: kube::Error) -> ClusterError {
+    to_wit(kc::ClusterError::from(e))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, ClusterError> {
+    serde_json::to_string(v)
+        .map_err(|e| ClusterError::Other(format!("cannot encode the object: {e}")))
+}
+
+/// Return early from a host function with a WIT error.
+macro_rules! tryc {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
+impl HookState {
+    fn cluster(&self) -> Result<Cluster, ClusterError> {
+        self.host
+            .cluster
+            .as_ref()
+            .map(|c| c.cluster.clone())
+            .ok_or_else(no_cluster)
+    }
+
+    fn dry_run(&self) -> bool {
+        self.host.cluster.as_ref().is_some_and(|c| c.dry_run)
+    }
+
+    /// Resolve a kind. The future borrows nothing from the state (which is not `Sync`).
+    fn resolve(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> impl std::future::Future<Output = Result<(Cluster, ResolvedKind), ClusterError>> + Send + 'static
+    {
+        let c = self.cluster();
+        let (api_version, kind) = (api_version.to_string(), kind.to_string());
+        async move {
+            let c = c?;
+            let rk = c.resolve_kind(&api_version, &kind).await.map_err(to_wit)?;
+            Ok((c, rk))
+        }
+    }
+
+    /// The namespace a call works in: none for cluster-scoped kinds, else the one asked
+    /// for, else the app's.
+    fn namespace_for(&self, rk: &ResolvedKind, asked: Option<&str>) -> Option<String> {
+        rk.namespaced.then(|| {
+            asked
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&self.host.grants.app_namespace)
+                .to_string()
+        })
+    }
+
+    /// Check a call against the grants; a denial is recorded, printed and returned as
+    /// `forbidden` naming what was missing.
+    fn authorize(
+        &mut self,
+        verb: Verb,
+        resource: &str,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<(), ClusterError> {
+        let req = Request {
+            verb,
+            resource,
+            name,
+            namespace,
+        };
+        self.host.grants.check(&req).map_err(|d| {
+            self.host.reporter.audit(&d);
+            let msg = format!(
+                "hook {} has no grant to {} {}{}{}",
+                d.hook,
+                d.verb,
+                d.resource,
+                d.name
+                    .as_deref()
+                    .map(|n| format!(" {n}"))
+                    .unwrap_or_default(),
+                d.namespace
+                    .as_deref()
+                    .map(|n| format!(" in namespace {n}"))
+                    .unwrap_or_default()
+            );
+            self.host.denials.push(d);
+            ClusterError::Forbidden(msg)
+        })
+    }
+}
+
+impl Host for HookState {
+    async fn get(&mut self, obj: ObjectRef) -> R<String> {
+        let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
+        let ns = self.namespace_for(&rk, obj.namespace.as_deref());
+        tryc!(self.authorize(
+            Verb::Get,
+            &rk.resource_name(),
+            Some(&obj.name),
+            ns.as_deref()
+        ));
+        Ok(match c.get_object(&rk, ns.as_deref(), &obj.name).await {
+            Ok(Some(o)) => json(&o),
+            Ok(None) => Err(ClusterError::NotFound),
+            Err(e) => Err(to_wit(e)),
+        })
+    }
+
+    async fn list(
+        &mut self,
+        kind: KindRef,
+        namespace: Option<String>,
+        label_selector: Option<String>,
+    ) -> R<Vec<String>> {
+        let (c, rk) = tryc!(self.resolve(&kind.api_version, &kind.kind).await);
+        let ns = self.namespace_for(&rk, namespace.as_deref());
+        tryc!(self.authorize(Verb::List, &rk.resource_name(), None, ns.as_deref()));
+        let mut lp = ListParams::default();
+        if let Some(sel) = label_selector.as_deref().filter(|s| !s.is_empty()) {
+            lp = lp.labels(sel);
+        }
+        let list = tryc!(c.api(&rk, ns.as_deref()).list(&lp).await.map_err(kube_err));
+        Ok(list.items.iter().map(json).collect())
+    }
+
+    async fn apply(&mut self, object_json: String) -> R<String> {
+        let mut obj: serde_json::Value = tryc!(serde_json::from_str(&object_json)
+            .map_err(|e| ClusterError::Invalid(format!("object is not JSON: {e}"))));
+        let r = tryc!(kc::ObjectRef::of(&obj).map_err(to_wit));
+        let (c, rk) = tryc!(self.resolve(&r.api_version, &r.kind).await);
+        let ns = self.namespace_for(&rk, r.namespace.as_deref());
+        tryc!(self.authorize(
+            Verb::Apply,
+            &rk.resource_name(),
+            Some(&r.name),
+            ns.as_deref()
+        ));
+        // Pin the namespace the grant was checked for (the client would otherwise use its
+        // kubeconfig default).
+        if let (Some(ns), Some(meta)) =
+            (&ns, obj.get_mut("metadata").and_then(|m| m.as_object_mut()))
+        {
+            meta.insert("namespace".into(), serde_json::Value::String(ns.clone()));
+        }
+        let opts = ApplyOptions {
+            field_manager: HOOK_FIELD_MANAGER.into(),
+            force_conflicts: true,
+            dry_run: self.dry_run(),
+        };
+        Ok(match c.apply_object_returning(&obj, &opts).await {
+            Ok(applied) => json(&applied.object),
+            Err(e) => Err(to_wit(e)),
+        })
+    }
+
+    async fn delete(&mut self, obj: ObjectRef, wait_ms: Option<u32>) -> R<bool> {
+        let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
+        let ns = self.namespace_for(&rk, obj.namespace.as_deref());
+        tryc!(self.authorize(
+            Verb::Delete,
+            &rk.resource_name(),
+            Some(&obj.name),
+            ns.as_deref()
+        ));
+        let opts = DeleteOptions {
+            wait: wait_ms.map(|ms| Duration::from_millis(ms.into())),
+            dry_run: self.dry_run(),
+            ..Default::default()
+        };
+        Ok(
+            match c.delete_object(&rk, ns.as_deref(), &obj.name, &opts).await {
+                Ok(DeleteOutcome::Deleted) => Ok(true),
+                Ok(DeleteOutcome::Absent) => Ok(false),
+                Err(e) => Err(to_wit(e)),
+            },
+        )
+    }
+
+    async fn events(&mut self, obj: ObjectRef) -> R<Vec<String>> {
+        let c = tryc!(self.cluster());
+        let rk = tryc!(c
+            .resolve_kind(&obj.api_version, &obj.kind)
+            .await
+            .map_err(to_wit));
+        let ns = self.namespace_for(&rk, obj.namespace.as_deref());
+        let events = tryc!(c.resolve_resource("events").await.map_err(to_wit));
+        tryc!(self.authorize(Verb::List, "events", None, ns.as_deref()));
+        let lp = ListParams::default().fields(&format!(
+            "involvedObject.name={},involvedObject.kind={}",
+            obj.name, obj.kind
+        ));
+        let list = tryc!(c
+            .api(&events, ns.as_deref())
+            .list(&lp)
+            .await
+            .map_err(kube_err));
+        // Filter again: a server may ignore field selectors it does not index.
+        let mut items: Vec<serde_json::Value> = list
+            .items
+            .iter()
+            .filter_map(|e| serde_json::to_value(e).ok())
+            .filter(|e| {
+                e["involvedObject"]["name"] == obj.name.as_str()
+                    && e["involvedObject"]["kind"] == obj.kind.as_str()
+            })
+            .collect();
+        items.sort_by_key(event_time);
+        Ok(items.iter().map(json).collect())
+    }
+
+    async fn wait_for(
+        &mut self,
+        obj: ObjectRef,
+        conditions: Vec<String>,
+        timeout_ms: u32,
+    ) -> R<ConditionMet> {
+        let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
+        let ns = self.namespace_for(&rk, obj.namespace.as_deref());
+        let resource = rk.resource_name();
+        // A wait reads the object: `get` or `watch` on it is enough.
+        if self
+            .host
+            .grants
+            .check(&Request {
+                verb: Verb::Watch,
+                resource: &resource,
+                name: Some(&obj.name),
+                namespace: ns.as_deref(),
+            })
+            .is_err()
+        {
+            tryc!(self.authorize(Verb::Get, &resource, Some(&obj.name), ns.as_deref()));
+        }
+        if conditions.is_empty() {
+            return Ok(Err(ClusterError::Invalid(
+                "wait-for needs at least one condition".into(),
+            )));
+        }
+        let api = c.api(&rk, ns.as_deref());
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.into());
+        let mut pause = Duration::from_millis(20);
+        loop {
+            if let Some(o) = tryc!(api.get_opt(&obj.name).await.map_err(kube_err)) {
+                let v =
+                    tryc!(serde_json::to_value(&o).map_err(|e| ClusterError::Other(e.to_string())));
+                if let Some(met) = condition_met(&v, &conditions) {
+                    return Ok(Ok(met));
+                }
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Err(ClusterError::Timeout));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    async fn watch(
+        &mut self,
+        kind: KindRef,
+        namespace: Option<String>,
+        name: Option<String>,
+        label_selector: Option<String>,
+    ) -> R<Resource<WatchStream>> {
+        let (c, rk) = tryc!(self.resolve(&kind.api_version, &kind.kind).await);
+        let ns = self.namespace_for(&rk, namespace.as_deref());
+        tryc!(self.authorize(
+            Verb::Watch,
+            &rk.resource_name(),
+            name.as_deref(),
+            ns.as_deref()
+        ));
+        let api = c.api(&rk, ns.as_deref());
+        let mut lp = ListParams::default();
+        let mut wp = WatchParams::default();
+        if let Some(n) = &name {
+            lp = lp.fields(&format!("metadata.name={n}"));
+            wp = wp.fields(&format!("metadata.name={n}"));
+        }
+        if let Some(sel) = label_selector.as_deref().filter(|s| !s.is_empty()) {
+            lp = lp.labels(sel);
+            wp = wp.labels(sel);
+        }
+        // List first (so the call fails here, not later, when the API says no), then
+        // stream changes from that version.
+        let list = tryc!(api.list(&lp).await.map_err(kube_err));
+        let (mut feed, tx) = Feed::channel();
+        let task = tokio::spawn(async move {
+            let wanted = |o: &kube::api::DynamicObject| {
+                name.as_ref()
+                    .is_none_or(|n| o.metadata.name.as_ref() == Some(n))
+            };
+            for o in list.items.iter().filter(|o| wanted(o)) {
+                let ev = WitWatchEvent {
+                    change: Change::Added,
+                    object_json: serde_json::to_string(o).unwrap_or_default(),
+                };
+                if tx.send(Ok(ev)).await.is_err() {
+                    return;
+                }
+            }
+            let mut version = list.metadata.resource_version.unwrap_or_default();
+            loop {
+                let stream = match api.watch(&wp, &version).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = tx.send(Err(kube_err(e))).await;
+                        return;
+                    }
+                };
+                let mut stream = Box::pin(stream);
+                // A server ends watches now and then; resume from the last version seen.
+                while let Some(item) = stream.next().await {
+                    let (change, o) = match item {
+                        Ok(WatchEvent::Added(o)) => (Change::Added, o),
+                        Ok(WatchEvent::Modified(o)) => (Change::Modified, o),
+                        Ok(WatchEvent::Deleted(o)) => (Change::Deleted, o),
+                        Ok(WatchEvent::Bookmark(b)) => {
+                            version = b.metadata.resource_version;
+                            continue;
+                        }
+                        Ok(WatchEvent::Error(e)) => {
+                            let _ = tx
+                                .send(Err(to_wit(kc::ClusterError::Other(anyhow::anyhow!(
+                                    "watch ended: {}",
+                                    e.message
+                                )))))
+                                .await;
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(kube_err(e))).await;
+                            return;
+                        }
+                    };
+                    if let Some(v) = &o.metadata.resource_version {
+                        version = v.clone();
+                    }
+                    if !wanted(&o) {
+                        continue;
+                    }
+                    let ev = WitWatchEvent {
+                        change,
+                        object_json: serde_json::to_string(&o).unwrap_or_default(),
+                    };
+                    if tx.send(Ok(ev)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        feed.attach(task.abort_handle());
+        Ok(Ok(self.table.push(WatchStream(feed))?))
+    }
+
+    async fn logs(
+        &mut self,
+        pod: String,
+        namespace: Option<String>,
+        options: LogOptions,
+    ) -> R<Resource<LogStream>> {
+        let c = tryc!(self.cluster());
+        let ns = namespace
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| self.host.grants.app_namespace.clone());
+        tryc!(self.authorize(Verb::Logs, "pods", Some(&pod), Some(&ns)));
+        let api: kube::Api<Pod> = kube::Api::namespaced(c.client().clone(), &ns);
+        let lp = LogParams {
+            container: options.container,
+            follow: options.follow,
+            tail_lines: options.tail_lines.map(i64::from),
+            ..Default::default()
+        };
+        // Open here so a missing pod or container is this call's error.
+        let reader = tryc!(api.log_stream(&pod, &lp).await.map_err(kube_err));
+        let (mut feed, tx) = Feed::channel();
+        let task = tokio::spawn(async move {
+            let mut lines = Box::pin(reader.lines());
+            loop {
+                match lines.try_next().await {
+                    Ok(Some(line)) => {
+                        if tx.send(Ok(line)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = tx
+                            .send(Err(ClusterError::Unavailable(format!(
+                                "log stream broke: {e}"
+                            ))))
+                            .await;
+                        return;
+                    }
+                }
+            }
+        });
+        feed.attach(task.abort_handle());
+        Ok(Ok(self.table.push(LogStream(feed))?))
+    }
+}
+
+/// The first of `wanted` conditions with status True, if any.
+fn condition_met(obj: &serde_json::Value, wanted: &[String]) -> Option<ConditionMet> {
+    let conds = obj["status"]["conditions"].as_array()?;
+    for w in wanted {
+        let hit = conds.iter().find(|c| {
+            c["type"].as_str() == Some(w.as_str()) && c["status"].as_str() == Some("True")
+        });
+        if let Some(c) = hit {
+            return Some(ConditionMet {
+                condition: w.clone(),
+                message: c["message"]
+                    .as_str()
+                    .or(c["reason"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                object_json: obj.to_string(),
+            });
+        }
+    }
+    None
+}
+
+/// Events sort by when they last happened (RFC 3339 text sorts in time order).
+fn event_time(e: &serde_json::Value) -> String {
+    ["lastTimestamp", "eventTime", "firstTimestamp"]
+        .iter()
+        .find_map(|k| e[*k].as_str().map(str::to_string))
+        .or_else(|| {
+            e["metadata"]["creationTimestamp"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
+
+impl HostWatcher for HookState {
+    async fn subscribe(
+        &mut self,
+        this: Resource<WatchStream>,
+    ) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynPollable>> {
+        wasmtime_wasi::p2::subscribe(&mut self.table, this)
+    }
+
+    async fn try_next(&mut self, this: Resource<WatchStream>) -> R<WatchItem> {
+        let w = self.table.get_mut(&this)?;
+        Ok(match w.0.try_next() {
+            Next::Item(ev) => Ok(WatchItem::Event(ev)),
+            Next::Failed(e) => Err(e),
+            Next::Pending => Ok(WatchItem::Pending),
+            Next::End => Ok(WatchItem::End),
+        })
+    }
+
+    async fn drop(&mut self, this: Resource<WatchStream>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl HostLogStream for HookState {
+    async fn subscribe(
+        &mut self,
+        this: Resource<LogStream>,
+    ) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynPollable>> {
+        wasmtime_wasi::p2::subscribe(&mut self.table, this)
+    }
+
+    async fn try_next(&mut self, this: Resource<LogStream>) -> R<LogItem> {
+        let l = self.table.get_mut(&this)?;
+        Ok(match l.0.try_next() {
+            Next::Item(line) => Ok(LogItem::Line(line)),
+            Next::Failed(e) => Err(e),
+            Next::Pending => Ok(LogItem::Pending),
+            Next::End => Ok(LogItem::End),
+        })
+    }
+
+    async fn drop(&mut self, this: Resource<LogStream>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_first_true_condition_asked_for() {
+        let job = serde_json::json!({"status": {"conditions": [
+            {"type": "FailureTarget", "status": "True"},
+            {"type": "Failed", "status": "True", "message": "Job has reached the specified backoff limit"},
+            {"type": "Complete", "status": "False"}
+        ]}});
+        let met = condition_met(&job, &["Complete".into(), "Failed".into()]).unwrap();
+        assert_eq!(met.condition, "Failed");
+        assert_eq!(met.message, "Job has reached the specified backoff limit");
+        assert!(condition_met(&job, &["Complete".into()]).is_none());
+        assert!(condition_met(&serde_json::json!({}), &["Complete".into()]).is_none());
+    }
+}

@@ -1,0 +1,102 @@
+//! The host side of the `kubes:hook` WIT package: generated bindings, the per-run store
+//! state, and one thin adapter per interface (`log` here, `cluster` in [`cluster`]).
+
+pub mod cluster;
+pub mod streams;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::grants::{Denial, Grants};
+use super::output::{HookReporter, OutputKind};
+use super::sandbox::MemoryLimiter;
+
+pub use cluster::ClusterAccess;
+
+/// Bindings generated from `wit/` (the one source of truth). Cluster calls are async so a
+/// watch or wait does not block a thread, and the deadline can cancel them.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "hook",
+        imports: {
+            "kubes:hook/cluster": async | trappable,
+            default: trappable,
+        },
+        exports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "kubes:hook/cluster.watcher": super::streams::WatchStream,
+            "kubes:hook/cluster.log-stream": super::streams::LogStream,
+        },
+    });
+}
+
+pub use bindings::kubes::hook::types::{
+    ClusterError, Context as RunContext, ObjectRef, Step as WitStep, Target, When as WitWhen,
+};
+
+/// Everything one hook run's store holds. Created fresh for each run and dropped after it,
+/// so nothing leaks from one run (or hook) to the next.
+pub struct HookState {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: MemoryLimiter,
+    /// When the run must stop; checked on every epoch tick.
+    pub deadline: Instant,
+    /// Set when the epoch callback stopped the guest at its deadline.
+    pub deadline_hit: bool,
+    pub host: HostCtx,
+}
+
+/// What the host-side adapters need: who is calling, what it may do, and where to report.
+pub struct HostCtx {
+    pub hook: String,
+    pub grants: Grants,
+    pub cluster: Option<ClusterAccess>,
+    pub reporter: Arc<dyn HookReporter>,
+    /// Calls the grants refused during this run.
+    pub denials: Vec<Denial>,
+}
+
+impl WasiView for HookState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl bindings::kubes::hook::types::Host for HookState {}
+
+impl bindings::kubes::hook::log::Host for HookState {
+    fn debug(&mut self, message: String) -> wasmtime::Result<()> {
+        self.log(OutputKind::Debug, &message);
+        Ok(())
+    }
+    fn info(&mut self, message: String) -> wasmtime::Result<()> {
+        self.log(OutputKind::Info, &message);
+        Ok(())
+    }
+    fn warn(&mut self, message: String) -> wasmtime::Result<()> {
+        self.log(OutputKind::Warn, &message);
+        Ok(())
+    }
+    fn error(&mut self, message: String) -> wasmtime::Result<()> {
+        self.log(OutputKind::Error, &message);
+        Ok(())
+    }
+}
+
+impl HookState {
+    fn log(&self, kind: OutputKind, message: &str) {
+        // One message may span lines; each is prefixed so the deploy log stays readable.
+        for line in message.lines() {
+            self.host.reporter.hook_line(&self.host.hook, kind, line);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The hook engine as the steps see it: [`HookLifecycle`] implements
+//! [`crate::lifecycle::Lifecycle`], running the hooks declared for each point in declaration
+//! order, printing what runs, and turning a failed hook into a [`LifecycleFailure`] unless it
+//! has `exit_on_fail: false`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::config::{HookSpec, HooksConfig};
+use super::engine::{HookEngine, HookInvocation, RunReport};
+use super::error::RunFailure;
+use super::host::{ClusterAccess, ObjectRef, Target};
+use super::output::HookReporter;
+use crate::lifecycle::{Lifecycle, LifecycleFailure, LifecycleFuture, Point};
+use crate::plan::PlannedFile;
+
+/// What every hook in one deploy is told about it.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub app: String,
+    pub env: String,
+    /// The app's namespace: the default for the hooks' cluster calls and grants.
+    pub namespace: String,
+    pub dry_run: bool,
+}
+
+pub struct HookLifecycle {
+    engine: Arc<HookEngine>,
+    config: HooksConfig,
+    project_root: PathBuf,
+    info: RunInfo,
+    cluster: Option<ClusterAccess>,
+    reporter: Arc<dyn HookReporter>,
+}
+
+impl HookLifecycle {
+    pub fn new(
+        engine: Arc<HookEngine>,
+        config: HooksConfig,
+        project_root: &Path,
+        info: RunInfo,
+        cluster: Option<ClusterAccess>,
+        reporter: Arc<dyn HookReporter>,
+    ) -> Self {
+        HookLifecycle {
+            engine,
+            config,
+            project_root: project_root.to_path_buf(),
+            info,
+            cluster,
+            reporter,
+        }
+    }
+
+    /// The lifecycle for a project's deploy, or `None` when it declares no hooks. Every
+    /// hook's module is loaded (compiled or taken from the cache) up front, so a missing or
+    /// broken module stops the deploy before anything is applied.
+    pub fn for_project(
+        project_root: &Path,
+        info: RunInfo,
+        cluster: Option<ClusterAccess>,
+        reporter: Arc<dyn HookReporter>,
+    ) -> anyhow::Result<Option<HookLifecycle>> {
+        let config = HooksConfig::load(project_root)?;
+        if config.hooks.is_empty() {
+            return Ok(None);
+        }
+        let engine = Arc::new(HookEngine::new()?);
+        for spec in &config.hooks {
+            engine.load(&project_root.join(&spec.module)).map_err(|e| {
+                anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
+            })?;
+        }
+        Ok(Some(HookLifecycle::new(
+            engine,
+            config,
+            project_root,
+            info,
+            cluster,
+            reporter,
+        )))
+    }
+
+    pub fn config(&self) -> &HooksConfig {
+        &self.config
+    }
+
+    /// Run one hook as declared, at `point`, around `target` if given. Prints nothing but the
+    /// hook's own output: callers announce and report.
+    pub async fn run_hook(
+        &self,
+        spec: &HookSpec,
+        point: Point,
+        target: Option<&PlannedFile>,
+    ) -> Result<RunReport, RunFailure> {
+        let module = self.project_root.join(&spec.module);
+        let loaded = self.engine.load(&module)?;
+        let inv = HookInvocation {
+            name: spec.name.clone(),
+            point,
+            target: target.map(|f| to_target(f, &self.info.namespace)),
+            app: self.info.app.clone(),
+            env: self.info.env.clone(),
+            namespace: self.info.namespace.clone(),
+            dry_run: self.info.dry_run,
+            config_json: spec.config_json.clone(),
+            timeout: spec.timeout,
+            memory: spec.memory,
+            read_output: spec
+                .read_output
+                .then(|| self.project_root.join(".kubes").join("output")),
+            grants: spec.grants.clone(),
+            cluster: self.cluster.clone(),
+            reporter: self.reporter.clone(),
+        };
+        self.engine.run(&loaded, inv).await
+    }
+
+    async fn run_point(
+        &self,
+        point: Point,
+        target: Option<&PlannedFile>,
+    ) -> Result<(), LifecycleFailure> {
+        let target_name = target.map(|t| t.target());
+        let hooks: Vec<&HookSpec> = self
+            .config
+            .hooks_at(point, target_name.as_deref())
+            .collect();
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        match &target_name {
+            Some(t) => self
+                .reporter
+                .note(&format!("Running hook: {point} on: {t}")),
+            None => self.reporter.note(&format!("Running hook: {point}")),
+        }
+        for spec in hooks {
+            self.reporter.note(&format!(
+                "=> hook {} ({})",
+                spec.name,
+                spec.module.display()
+            ));
+            let Err(failure) = self.run_hook(spec, point, target).await else {
+                continue;
+            };
+            let mut reason = failure.to_string();
+            let at = match &target_name {
+                Some(t) => format!("{point} on {t}"),
+                None => point.to_string(),
+            };
+            if spec.exit_on_fail {
+                self.reporter
+                    .note(&format!("hook {} failed at {at}: {reason}", spec.name));
+                if reason.is_empty() {
+                    reason = "failed".into();
+                }
+                return Err(LifecycleFailure {
+                    hook: spec.name.clone(),
+                    point,
+                    target: target_name.clone(),
+                    reason,
+                });
+            }
+            self.reporter.note(&format!(
+                "hook {} failed at {at} (exit_on_fail: false, continuing): {reason}",
+                spec.name
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Lifecycle for HookLifecycle {
+    fn at<'a>(&'a self, point: Point, target: Option<&'a PlannedFile>) -> LifecycleFuture<'a> {
+        Box::pin(self.run_point(point, target))
+    }
+}
+
+/// The WIT view of a planned file.
+pub fn to_target(f: &PlannedFile, app_namespace: &str) -> Target {
+    Target {
+        role: f.role.clone(),
+        kind: f.kind.clone(),
+        objects: f
+            .objects
+            .iter()
+            .map(|o| ObjectRef {
+                api_version: o.api_version.clone(),
+                kind: o.kind.clone(),
+                name: o.name.clone(),
+                namespace: o
+                    .namespace
+                    .clone()
+                    .or_else(|| Some(app_namespace.to_string())),
+            })
+            .collect(),
+    }
+}

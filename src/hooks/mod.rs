@@ -1,0 +1,30 @@
+//! The WASM hook engine: hooks declared in `.kubes/config/hooks.yaml` are WebAssembly
+//! components of the `kubes:hook` world (see `wit/`), run in a sandbox at lifecycle points.
+//!
+//! - [`config`]: parsing and validating hooks.yaml into [`config::HookSpec`]s.
+//! - [`grants`]: what a hook may do in the cluster; every cluster call is checked here.
+//! - [`cache`]: precompiled components on disk, keyed by content digest and engine settings.
+//! - [`engine`]: loading components and running one hook in a fresh sandboxed store.
+//! - [`sandbox`]: the WASI context (no files, env or sockets), memory cap, captured output.
+//! - [`host`]: the host side of the WIT interfaces (`log`, `cluster`), a thin adapter.
+//! - [`inspect`]: a component's imports/exports and whether it fits the `hook` world.
+//! - [`lifecycle`]: the [`crate::lifecycle::Lifecycle`] implementation the steps call.
+//! - [`output`]: how hook output, audit lines and run notices reach the user.
+
+pub mod cache;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod grants;
+pub mod host;
+pub mod inspect;
+pub mod lifecycle;
+pub mod output;
+pub mod sandbox;
+
+pub use config::{HookSpec, HooksConfig};
+pub use engine::{HookEngine, HookInvocation, LoadedHook, RunReport};
+pub use error::{HookError, RunFailure};
+pub use grants::{Denial, Grant, Verb};
+pub use lifecycle::HookLifecycle;
+pub use output::{ConsoleReporter, HookReporter, MemoryReporter, OutputKind};

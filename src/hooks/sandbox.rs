@@ -1,0 +1,213 @@
+//! The sandbox of one hook run: a WASI context that gives the guest nothing of the host (no
+//! preopened directories unless `read_output`, no environment, no arguments but the hook's
+//! name, no sockets or name lookup, an empty stdin), stdout/stderr captured line by line, and
+//! a memory limiter that records when the cap was hit so the failure can say so.
+
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+
+use super::output::{HookReporter, OutputKind};
+
+/// Where `.kubes/output` appears inside the guest when `read_output: true`.
+pub const OUTPUT_GUEST_DIR: &str = "/output";
+
+/// A line longer than this is cut and printed in pieces, so a guest that never prints a
+/// newline cannot grow the host's buffer without bound.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Build the WASI context for one run. Returns the two captured streams so the engine can
+/// print a last unterminated line when the run ends.
+pub fn wasi_context(
+    hook: &str,
+    reporter: Arc<dyn HookReporter>,
+    read_output: Option<&Path>,
+) -> anyhow::Result<(WasiCtx, CapturedStream, CapturedStream)> {
+    let stdout = CapturedStream::new(hook, OutputKind::Stdout, reporter.clone());
+    let stderr = CapturedStream::new(hook, OutputKind::Stderr, reporter);
+    let mut b = WasiCtxBuilder::new();
+    // Default stdin is empty; default env and preopens are none. Sockets are denied
+    // explicitly: the defaults allow them (with an address check that allows nothing, but
+    // name lookup would still reach the host resolver).
+    b.stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .arg(hook)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+    if let Some(dir) = read_output {
+        b.preopened_dir(dir, OUTPUT_GUEST_DIR, FsPerms::ReadOnly)?;
+    }
+    Ok((b.build(), stdout, stderr))
+}
+
+/// A guest output stream: bytes are split into lines, each handed to the reporter with the
+/// hook's name. Clones share the partial-line buffer.
+#[derive(Clone)]
+pub struct CapturedStream {
+    inner: Arc<Mutex<LineBuffer>>,
+}
+
+struct LineBuffer {
+    hook: String,
+    kind: OutputKind,
+    reporter: Arc<dyn HookReporter>,
+    pending: Vec<u8>,
+}
+
+impl LineBuffer {
+    fn emit(&self, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        self.reporter
+            .hook_line(&self.hook, self.kind, text.trim_end_matches('\r'));
+    }
+
+    fn write(&mut self, mut buf: &[u8]) {
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            if self.pending.is_empty() {
+                self.emit(&buf[..pos]);
+            } else {
+                let mut line = std::mem::take(&mut self.pending);
+                line.extend_from_slice(&buf[..pos]);
+                self.emit(&line);
+            }
+            buf = &buf[pos + 1..];
+        }
+        self.pending.extend_from_slice(buf);
+        while self.pending.len() >= MAX_LINE {
+            let rest = self.pending.split_off(MAX_LINE);
+            let line = std::mem::replace(&mut self.pending, rest);
+            self.emit(&line);
+        }
+    }
+}
+
+impl CapturedStream {
+    pub fn new(hook: &str, kind: OutputKind, reporter: Arc<dyn HookReporter>) -> Self {
+        CapturedStream {
+            inner: Arc::new(Mutex::new(LineBuffer {
+                hook: hook.to_string(),
+                kind,
+                reporter,
+                pending: Vec::new(),
+            })),
+        }
+    }
+
+    /// Print what is left without a trailing newline.
+    pub fn finish(&self) {
+        let mut b = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if !b.pending.is_empty() {
+            let line = std::mem::take(&mut b.pending);
+            b.emit(&line);
+        }
+    }
+}
+
+impl IsTerminal for CapturedStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedStream {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl AsyncWrite for CapturedStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Caps linear memory (and table) growth; remembers a refused growth so the engine can
+/// report "memory cap hit" instead of a bare trap.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    pub cap: u64,
+    /// The size a refused growth asked for.
+    pub refused: Option<u64>,
+}
+
+/// Tables hold function references; a hook has no business with millions of them.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired as u64 > self.cap {
+            self.refused = Some(desired as u64);
+            // An error (not `false`) traps at once: a guest allocator would otherwise turn
+            // the refusal into an abort with a less helpful message.
+            wasmtime::bail!("memory cap of {} bytes hit (wanted {desired})", self.cap);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hooks::output::MemoryReporter;
+
+    #[test]
+    fn output_is_split_into_prefixed_lines() {
+        let mem = MemoryReporter::new();
+        let s = CapturedStream::new("h", OutputKind::Stdout, Arc::new(mem.clone()));
+        s.inner.lock().unwrap().write(b"one\ntw");
+        s.inner.lock().unwrap().write(b"o\r\nthree");
+        assert_eq!(mem.lines(), vec!["[h] one", "[h] two"]);
+        s.finish();
+        assert_eq!(mem.lines(), vec!["[h] one", "[h] two", "[h] three"]);
+    }
+
+    #[test]
+    fn endless_lines_are_cut() {
+        let mem = MemoryReporter::new();
+        let s = CapturedStream::new("h", OutputKind::Stderr, Arc::new(mem.clone()));
+        s.inner.lock().unwrap().write(&vec![b'x'; MAX_LINE * 2 + 5]);
+        assert_eq!(mem.lines().len(), 2);
+        s.finish();
+        assert_eq!(mem.lines().len(), 3);
+        assert_eq!(mem.lines()[2], "[h] xxxxx");
+    }
+}

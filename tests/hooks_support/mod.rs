@@ -1,0 +1,85 @@
+//! Shared by the hook tests: builds the guest hooks in `examples/hooks` once per test binary
+//! (a real `cargo build --target wasm32-wasip2`) and finds their components.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use kubes::hooks::engine::HookInvocation;
+use kubes::hooks::HookReporter;
+use kubes::lifecycle::{Point, Step, When};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn build_guests() -> Result<PathBuf, String> {
+    let root = repo_root();
+    let manifest = root.join("examples/hooks/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        // The host build's flags (e.g. coverage or target dir) must not leak into guests.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building guest hooks failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(root.join("examples/hooks/target/wasm32-wasip2/debug"))
+}
+
+/// Path of a built guest component, e.g. `guest("hostile_spin")` or `guest("hostile-wrong-world")`.
+pub fn guest(name: &str) -> PathBuf {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = DIR
+        .get_or_init(build_guests)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(p.exists(), "guest {name} was not built at {}", p.display());
+    p
+}
+
+/// An invocation with test defaults: before apply, namespace `demo`, no grants, no cluster.
+pub fn invocation(name: &str, reporter: Arc<dyn HookReporter>) -> HookInvocation {
+    HookInvocation {
+        name: name.to_string(),
+        point: Point {
+            when: When::Before,
+            step: Step::Apply,
+        },
+        target: None,
+        app: "demo".into(),
+        env: "dev".into(),
+        namespace: "demo".into(),
+        dry_run: false,
+        config_json: "null".into(),
+        timeout: Duration::from_secs(20),
+        memory: 64 << 20,
+        read_output: None,
+        grants: Vec::new(),
+        cluster: None,
+        reporter,
+    }
+}
+
+pub fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}

@@ -317,7 +317,8 @@ fn plan_can_be_restricted_to_roles_and_reordered_by_config() {
 
 #[test]
 fn hook_declarations_beside_the_config_do_not_disturb_compile() {
-    // `.kubes/config/hooks.yaml` belongs to the hook engine: compile neither reads nor rejects it.
+    // `.kubes/config/hooks.yaml` belongs to the hook engine: compile neither reads nor rejects
+    // it, and plan lists the hook under the resource it runs around.
     let dir = copy_project(&repo().join("examples/migration"));
     write(
         dir.path(),
@@ -325,7 +326,13 @@ fn hook_declarations_beside_the_config_do_not_disturb_compile() {
         "hooks:\n  - name: migrate-wait\n    after: apply\n    on: migrate/job\n    module: hooks/migrate_wait.wasm\n",
     );
     let plan = stdout(kubes(dir.path()).arg("plan"));
-    assert_eq!(plan.lines().count(), 4, "{plan}");
+    let lines: Vec<&str> = plan.lines().map(str::trim).collect();
+    assert_eq!(lines.len(), 5, "{plan}");
+    assert!(lines[0].starts_with("shared/namespace"), "{plan}");
+    assert!(lines[1].starts_with("migrate/job"), "{plan}");
+    assert_eq!(lines[2], "hook migrate-wait (after apply, hooks/migrate_wait.wasm)", "{plan}");
+    assert!(lines[3].starts_with("web/service"), "{plan}");
+    assert!(lines[4].starts_with("web/deployment"), "{plan}");
 }
 
 #[test]

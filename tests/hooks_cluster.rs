@@ -190,3 +190,34 @@ async fn without_a_cluster_calls_answer_unavailable() {
         .unwrap_err();
     assert!(err.to_string().contains("Unavailable"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_without_a_container_name_read_the_first_container_of_a_multi_container_pod() {
+    // The API server refuses a log request for a pod with several containers unless one is
+    // named; the WIT promises the first container, so the host has to pick it.
+    let (_srv, cluster) = setup().await;
+    let job = serde_json::json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "two", "namespace": "demo"},
+        "spec": {"template": {"metadata": {"annotations": {"kubes.test/script": "attempts:\n- logs:\n  - {line: migrating, after_ms: 1}\n  exit_code: 0\n"}},
+            "spec": {"restartPolicy": "Never", "containers": [
+                {"name": "proxy", "image": "proxy:1"}, {"name": "m", "image": "db-migrate:1"}]}}}});
+    cluster.apply_object(&job, &ApplyOptions::default()).await.unwrap();
+    let e = HookEngine::with_cache_root(None).unwrap();
+    let mem = MemoryReporter::new();
+    let mut inv = invocation("probe", Arc::new(mem.clone()));
+    inv.config_json = r#"{"wait":{"name":"two","timeout_ms":10000},"logs":{"job":"two"}}"#.into();
+    inv.grants = vec![
+        grant(&[Verb::Get], &["jobs.batch"]),
+        grant(&[Verb::List, Verb::Logs], &["pods"]),
+    ];
+    inv.cluster = Some(ClusterAccess {
+        cluster: cluster.clone(),
+        dry_run: false,
+    });
+    let report = e.run(&e.load(&guest("hook_probe")).unwrap(), inv).await;
+    let lines = mem.lines();
+    assert!(report.is_ok(), "{:?}\n{lines:?}", report.err().map(|e| e.to_string()));
+    assert!(
+        lines.iter().any(|l| l.starts_with("[probe] log two-") && l.ends_with(": migrating")),
+        "{lines:?}"
+    );
+}

@@ -424,8 +424,19 @@ impl Host for HookState {
             .unwrap_or_else(|| self.host.grants.app_namespace.clone());
         tryc!(self.authorize(Verb::Logs, "pods", Some(&pod), Some(&ns)));
         let api: kube::Api<Pod> = kube::Api::namespaced(c.client().clone(), &ns);
+        // The WIT promises "the pod's only (or first) container" when none is named; the API
+        // server refuses a multi-container pod without a name, so pick the first one here.
+        let container = match options.container.filter(|s| !s.is_empty()) {
+            Some(name) => Some(name),
+            None => {
+                let p = tryc!(api.get(&pod).await.map_err(kube_err));
+                p.spec
+                    .and_then(|s| s.containers.into_iter().next())
+                    .map(|c| c.name)
+            }
+        };
         let lp = LogParams {
-            container: options.container,
+            container,
             follow: options.follow,
             tail_lines: options.tail_lines.map(i64::from),
             ..Default::default()

@@ -3,6 +3,7 @@
 //!
 //! Config (all optional): `{"get": {"apiVersion", "kind", "name", "namespace"?},
 //! "wait": {"apiVersion"?, "kind"?, "name", "timeout_ms"?} (Job Complete or Failed),
+//! "logs": {"job"} (prints the log of the Job's first pod, no container named),
 //! "read": "/path", "fail": "message", "stderr": "line"}`.
 wit_bindgen::generate!({ path: "../../../wit", world: "hook", generate_all });
 
@@ -10,7 +11,7 @@ struct Hook;
 
 export!(Hook);
 
-use kubes::hook::types::{ObjectRef, Step, When};
+use kubes::hook::types::{KindRef, ObjectRef, Step, When};
 use kubes::hook::{cluster, log};
 
 impl Guest for Hook {
@@ -77,6 +78,28 @@ impl Guest for Hook {
             match cluster::wait_for(&obj, &conditions, timeout) {
                 Ok(met) => println!("{}/{} is {}", obj.kind, obj.name, met.condition),
                 Err(e) => return Err(format!("wait for {}/{} failed: {e:?}", obj.kind, obj.name)),
+            }
+        }
+        if let Some(job) = config.get("logs").and_then(|l| l.get("job")).and_then(|v| v.as_str()) {
+            let pods = cluster::list(
+                &KindRef { api_version: "v1".into(), kind: "Pod".into() },
+                None,
+                Some(&format!("job-name={job}")),
+            )
+            .map_err(|e| format!("list pods of job {job} failed: {e:?}"))?;
+            let pod: serde_json::Value =
+                serde_json::from_str(pods.first().ok_or(format!("job {job} has no pod"))?)
+                    .map_err(|e| e.to_string())?;
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let opts = cluster::LogOptions { container: None, follow: false, tail_lines: None };
+            let stream = cluster::logs(&name, None, &opts)
+                .map_err(|e| format!("logs of pod {name} failed: {e:?}"))?;
+            loop {
+                match stream.try_next().map_err(|e| format!("log of {name} broke: {e:?}"))? {
+                    cluster::LogItem::Line(l) => println!("log {name}: {l}"),
+                    cluster::LogItem::Pending => stream.subscribe().block(),
+                    cluster::LogItem::End => break,
+                }
             }
         }
         if let Some(path) = config.get("read").and_then(|v| v.as_str()) {

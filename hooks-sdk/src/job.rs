@@ -1,0 +1,501 @@
+//! Waiting for a Job while following the logs of every pod it creates, retries included,
+//! and ending at once when it can no longer succeed.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::bindings::wasi::io::poll::Pollable;
+use crate::client::{self, Change, LogNext, LogOptions, LogStream, Next};
+use crate::waiting::wait_any;
+use crate::{k8s, HookError, KindRef, ObjectRef};
+
+/// Container waiting reasons after which a pod will not start without a change to the Job.
+pub const CANNOT_START: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+];
+
+/// How [`wait_for_job`] waits.
+#[derive(Debug, Clone)]
+pub struct JobWaitOptions {
+    /// The Job's namespace; `None`: the app's.
+    pub namespace: Option<String>,
+    /// Give up after this long (return [`JobOutcome::Timeout`]). Keep it below the hook's
+    /// own `timeout` in hooks.yaml, or the host stops the hook first.
+    pub timeout: Duration,
+    /// How many of the last log lines to keep for a failure or timeout report.
+    pub tail_lines: usize,
+    /// Print each log line (`[pod/NAME] line`), each pod failure and each retry as they
+    /// happen. Off: only the outcome carries them.
+    pub print: bool,
+    /// After the Job finished, how long to keep reading logs that are still arriving.
+    pub settle: Duration,
+}
+
+impl Default for JobWaitOptions {
+    fn default() -> Self {
+        JobWaitOptions {
+            namespace: None,
+            timeout: Duration::from_secs(300),
+            tail_lines: 20,
+            print: true,
+            settle: Duration::from_millis(500),
+        }
+    }
+}
+
+/// How a Job ended, as far as [`wait_for_job`] saw.
+#[derive(Debug, Clone)]
+pub enum JobOutcome {
+    /// The Job has its `Complete` condition.
+    Complete {
+        /// Pods the Job ran (1 + retries).
+        attempts: u32,
+    },
+    /// The Job failed, or its pod cannot start.
+    Failed(JobFailure),
+    /// Still not finished after the timeout.
+    Timeout {
+        waited: Duration,
+        attempts: u32,
+        /// The last log lines of the newest pod (`[pod/NAME] line`).
+        last_lines: Vec<String>,
+        /// The Job's events, oldest first.
+        events: Vec<k8s::Event>,
+        /// Why the events could not be read (e.g. no `list` grant on `events`).
+        events_error: Option<String>,
+    },
+}
+
+/// Why a Job failed.
+#[derive(Debug, Clone, Default)]
+pub struct JobFailure {
+    /// `BackoffLimitExceeded`, `DeadlineExceeded` (the Job's `Failed` condition), a
+    /// container waiting reason from [`CANNOT_START`], or `Deleted`.
+    pub reason: String,
+    /// The condition's (or the waiting container's) message.
+    pub message: String,
+    /// The pod the failure report is about (the last one that ran).
+    pub pod: Option<String>,
+    /// That pod's container exit code, if it terminated.
+    pub exit_code: Option<i32>,
+    /// That container's termination message (`terminationMessagePath`).
+    pub termination_message: Option<String>,
+    /// The last log lines of that pod (`[pod/NAME] line`).
+    pub last_lines: Vec<String>,
+    /// Pods the Job ran.
+    pub attempts: u32,
+}
+
+impl std::fmt::Display for JobFailure {
+    /// `BackoffLimitExceeded: Job has reached the specified backoff limit (pod migrate-x1, exit code 1)`
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.reason)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        match (&self.pod, self.exit_code) {
+            (Some(p), Some(c)) => write!(f, " (pod {p}, exit code {c})"),
+            (Some(p), None) => write!(f, " (pod {p})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Wait for Job `name` to finish, following the logs of every pod it creates (retries
+/// included), and return as soon as the outcome is known:
+///
+/// - `Complete` when the Job has its Complete condition;
+/// - `Failed` at once when the Job has its Failed condition (`BackoffLimitExceeded`,
+///   `DeadlineExceeded`), when a pod cannot start (a container waiting with a reason in
+///   [`CANNOT_START`], e.g. `ErrImagePull`), or when the Job is deleted: with the reason,
+///   the last pod's exit code and termination message and its last log lines;
+/// - `Timeout` after `opts.timeout`, with the last log lines and the Job's events.
+///
+/// Pods are matched by the label `job-name=NAME` and then by owner uid, so pods of an
+/// earlier Job of the same name that are still being removed are ignored.
+///
+/// Grants: `get`+`watch` on `jobs.batch`, `watch`+`logs` on `pods`, and `list` on `events`
+/// (for the timeout report only; without it the report says why the events are missing).
+///
+/// ```no_run
+/// # use kubes_hook_sdk::prelude::*;
+/// # fn f() -> Result<(), HookError> {
+/// match wait_for_job("migrate", &JobWaitOptions::default())? {
+///     JobOutcome::Complete { .. } => println!("Migration complete"),
+///     JobOutcome::Failed(f) => return Err(HookError::msg(format!("migration failed: {f}"))),
+///     JobOutcome::Timeout { waited, .. } => {
+///         return Err(HookError::msg(format!("migration still running after {waited:?}")))
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, HookError> {
+    let start = Instant::now();
+    let deadline = start + opts.timeout;
+    let ns = opts.namespace.as_deref();
+    let jobs = client::watch(&KindRef::jobs(), ns, Some(name), None)?;
+    let pods = client::watch(&KindRef::pods(), ns, None, Some(&format!("job-name={name}")))?;
+    let mut w = JobWatch {
+        name: name.to_string(),
+        opts: opts.clone(),
+        job: None,
+        unclaimed: Vec::new(),
+        pods: Vec::new(),
+        finished: None,
+        retry_open_at: None,
+        jobs_ended: false,
+        pods_ended: false,
+    };
+    let mut settle_until: Option<Instant> = None;
+    loop {
+        w.take_job_changes(&jobs)?;
+        w.take_pod_changes(&pods)?;
+        w.open_logs()?;
+        w.take_log_lines();
+        let now = Instant::now();
+        if let Some(fin) = &w.finished {
+            // A pod that cannot start is final now; a finished Job gets a moment for the
+            // last log lines (bounded by `settle`).
+            let at = *settle_until.get_or_insert(now + w.opts.settle);
+            let immediate = matches!(fin, Finish::CannotStart { .. });
+            if immediate || w.logs_settled() || now >= at {
+                return Ok(w.outcome());
+            }
+        } else if now >= deadline {
+            return Ok(w.timeout_outcome(now - start));
+        }
+        let mut pollables: Vec<Pollable> = Vec::new();
+        if !w.jobs_ended {
+            pollables.push(jobs.subscribe());
+        }
+        if !w.pods_ended {
+            pollables.push(pods.subscribe());
+        }
+        for p in &w.pods {
+            if let Some(s) = &p.stream {
+                pollables.push(s.subscribe());
+            }
+        }
+        let mut until = deadline;
+        for t in [settle_until, w.retry_open_at].into_iter().flatten() {
+            until = until.min(t);
+        }
+        let refs: Vec<&Pollable> = pollables.iter().collect();
+        wait_any(&refs, Some(until));
+    }
+}
+
+/// Why the wait is over (before the report is assembled).
+enum Finish {
+    Complete,
+    Failed { reason: String, message: String },
+    CannotStart { pod: usize, reason: String, message: String },
+}
+
+/// One pod of the Job, in creation order.
+struct PodTrack {
+    name: String,
+    pod: k8s::Pod,
+    stream: Option<LogStream>,
+    log_done: bool,
+    lines: VecDeque<String>,
+    failure_reported: bool,
+}
+
+struct JobWatch {
+    name: String,
+    opts: JobWaitOptions,
+    job: Option<k8s::Job>,
+    /// Pods seen before the Job's uid was known.
+    unclaimed: Vec<k8s::Pod>,
+    pods: Vec<PodTrack>,
+    finished: Option<Finish>,
+    /// When to try again to open logs that were not ready yet.
+    retry_open_at: Option<Instant>,
+    jobs_ended: bool,
+    pods_ended: bool,
+}
+
+impl JobWatch {
+    fn say(&self, line: &str) {
+        if self.opts.print {
+            println!("{line}");
+        }
+    }
+
+    fn take_job_changes(&mut self, jobs: &client::Watcher) -> Result<(), HookError> {
+        loop {
+            match client::next_change::<k8s::Job>(jobs)? {
+                Next::Change(c) => {
+                    if c.change == Change::Deleted {
+                        if self.finished.is_none() {
+                            self.finished = Some(Finish::Failed {
+                                reason: "Deleted".into(),
+                                message: format!("Job {} was deleted while waiting for it", self.name),
+                            });
+                        }
+                        continue;
+                    }
+                    if let Some(cond) = c.object.finished() {
+                        if self.finished.is_none() {
+                            self.finished = Some(if cond.type_ == "Complete" {
+                                Finish::Complete
+                            } else {
+                                Finish::Failed {
+                                    reason: cond.reason.clone().unwrap_or_else(|| "Failed".into()),
+                                    message: cond.message.clone().unwrap_or_default(),
+                                }
+                            });
+                        }
+                    }
+                    let first = self.job.is_none();
+                    self.job = Some(c.object);
+                    if first {
+                        for pod in std::mem::take(&mut self.unclaimed) {
+                            self.on_pod(pod);
+                        }
+                    }
+                }
+                Next::Pending => return Ok(()),
+                Next::End => {
+                    self.jobs_ended = true;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn take_pod_changes(&mut self, pods: &client::Watcher) -> Result<(), HookError> {
+        loop {
+            match client::next_change::<k8s::Pod>(pods)? {
+                Next::Change(c) if c.change == Change::Deleted => {
+                    // Its log stream ends by itself; keep what was read.
+                }
+                Next::Change(c) => match &self.job {
+                    Some(_) => self.on_pod(c.object),
+                    None => {
+                        self.unclaimed.retain(|p| p.metadata.name != c.object.metadata.name);
+                        self.unclaimed.push(c.object);
+                    }
+                },
+                Next::Pending => return Ok(()),
+                Next::End => {
+                    self.pods_ended = true;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn backoff_limit(&self) -> i32 {
+        self.job
+            .as_ref()
+            .and_then(|j| j.spec.backoff_limit)
+            .unwrap_or(6)
+    }
+
+    fn on_pod(&mut self, pod: k8s::Pod) {
+        let uid = self.job.as_ref().map(|j| j.metadata.uid.as_str()).unwrap_or("");
+        if !uid.is_empty() && !pod.owned_by(uid) {
+            return;
+        }
+        let index = match self.pods.iter().position(|p| p.name == pod.metadata.name) {
+            Some(i) => {
+                self.pods[i].pod = pod;
+                i
+            }
+            None => {
+                let attempt = self.pods.len() + 1;
+                if attempt > 1 {
+                    self.say(&format!(
+                        "retry {}: attempt {attempt} of {} in pod {}",
+                        attempt - 1,
+                        self.backoff_limit() + 1,
+                        pod.metadata.name
+                    ));
+                }
+                self.pods.push(PodTrack {
+                    name: pod.metadata.name.clone(),
+                    pod,
+                    stream: None,
+                    log_done: false,
+                    lines: VecDeque::new(),
+                    failure_reported: false,
+                });
+                self.pods.len() - 1
+            }
+        };
+        let track = &self.pods[index];
+        if let Some((c, w)) = track.pod.waiting_with(CANNOT_START) {
+            if !matches!(self.finished, Some(Finish::Complete | Finish::Failed { .. })) {
+                let reason = w.reason.clone().unwrap_or_default();
+                let message = w.message.clone().unwrap_or_default();
+                self.say(&format!(
+                    "pod {} cannot start: container {} is waiting: {reason}{}",
+                    track.name,
+                    c.name,
+                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                ));
+                self.finished = Some(Finish::CannotStart {
+                    pod: index,
+                    reason,
+                    message,
+                });
+            }
+        }
+        let track = &self.pods[index];
+        if !track.failure_reported {
+            if let Some((c, t)) = track.pod.failed_container() {
+                let line = format!(
+                    "pod {} failed: container {} exited with code {}{}",
+                    track.name,
+                    c.name,
+                    t.exit_code,
+                    t.message
+                        .as_deref()
+                        .filter(|m| !m.is_empty())
+                        .map(|m| format!(": {}", m.trim_end()))
+                        .unwrap_or_default()
+                );
+                self.pods[index].failure_reported = true;
+                self.say(&line);
+            }
+        }
+    }
+
+    /// Open the log of every started pod that has none open yet.
+    fn open_logs(&mut self) -> Result<(), HookError> {
+        let now = Instant::now();
+        if self.retry_open_at.is_some_and(|t| now < t) {
+            return Ok(());
+        }
+        self.retry_open_at = None;
+        let ns = self.opts.namespace.clone();
+        for p in &mut self.pods {
+            if p.stream.is_some() || p.log_done || !p.pod.has_started() {
+                continue;
+            }
+            let opts = LogOptions {
+                container: None,
+                follow: true,
+                tail_lines: None,
+            };
+            match client::logs(&p.name, ns.as_deref(), &opts) {
+                Ok(s) => p.stream = Some(s),
+                Err(e) if e.is_forbidden() => return Err(e),
+                Err(e) if e.is_not_found() => p.log_done = true,
+                // Not readable yet (e.g. the container is still being created): try again.
+                Err(_) => self.retry_open_at = Some(now + Duration::from_millis(200)),
+            }
+        }
+        Ok(())
+    }
+
+    fn take_log_lines(&mut self) {
+        let print = self.opts.print;
+        let keep = self.opts.tail_lines.max(1);
+        for p in &mut self.pods {
+            let Some(stream) = &p.stream else { continue };
+            loop {
+                match client::next_line(stream) {
+                    Ok(LogNext::Line(l)) => {
+                        let line = format!("[pod/{}] {l}", p.name);
+                        if print {
+                            println!("{line}");
+                        }
+                        if p.lines.len() == keep {
+                            p.lines.pop_front();
+                        }
+                        p.lines.push_back(line);
+                    }
+                    Ok(LogNext::Pending) => break,
+                    Ok(LogNext::End) => {
+                        p.stream = None;
+                        p.log_done = true;
+                        break;
+                    }
+                    Err(e) => {
+                        if print {
+                            println!("log of pod {} broke off: {e}", p.name);
+                        }
+                        p.stream = None;
+                        p.log_done = true;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when every pod the Job reports has been seen and its log read to the end.
+    fn logs_settled(&self) -> bool {
+        let reported = self
+            .job
+            .as_ref()
+            .map(|j| j.status.succeeded.unwrap_or(0) + j.status.failed.unwrap_or(0))
+            .unwrap_or(0) as usize;
+        self.pods.len() >= reported
+            && self
+                .pods
+                .iter()
+                .all(|p| p.log_done || (p.stream.is_none() && !p.pod.has_started()))
+    }
+
+    fn last_lines(&self, index: Option<usize>) -> Vec<String> {
+        index
+            .and_then(|i| self.pods.get(i))
+            .map(|p| p.lines.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn outcome(&mut self) -> JobOutcome {
+        let attempts = self.pods.len() as u32;
+        let (reason, message, index) = match self.finished.take() {
+            Some(Finish::Complete) | None => return JobOutcome::Complete { attempts },
+            Some(Finish::Failed { reason, message }) => {
+                // Report on the last pod that failed, else the newest one.
+                let i = self
+                    .pods
+                    .iter()
+                    .rposition(|p| p.pod.failed_container().is_some())
+                    .or(self.pods.len().checked_sub(1));
+                (reason, message, i)
+            }
+            Some(Finish::CannotStart { pod, reason, message }) => (reason, message, Some(pod)),
+        };
+        let track = index.and_then(|i| self.pods.get(i));
+        let term = track.and_then(|p| p.pod.failed_container().map(|(_, t)| t.clone()));
+        JobOutcome::Failed(JobFailure {
+            reason,
+            message,
+            pod: track.map(|p| p.name.clone()),
+            exit_code: term.as_ref().map(|t| t.exit_code),
+            termination_message: term
+                .and_then(|t| t.message)
+                .map(|m| m.trim_end().to_string())
+                .filter(|m| !m.is_empty()),
+            last_lines: self.last_lines(index),
+            attempts,
+        })
+    }
+
+    fn timeout_outcome(&self, waited: Duration) -> JobOutcome {
+        let mut job = ObjectRef::job(&self.name);
+        job.namespace = self.opts.namespace.clone();
+        let (events, events_error) = match client::events(&job) {
+            Ok(ev) => (ev, None),
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        JobOutcome::Timeout {
+            waited,
+            attempts: self.pods.len() as u32,
+            last_lines: self.last_lines(self.pods.len().checked_sub(1)),
+            events,
+            events_error,
+        }
+    }
+}

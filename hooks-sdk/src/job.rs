@@ -189,6 +189,23 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
     }
 }
 
+/// Order pods the way a Job creates them: by creation time (whole seconds in Kubernetes),
+/// then failed ones first (a retry starts only after its predecessor failed), then by
+/// resourceVersion (etcd revisions grow; an older attempt finished earlier).
+fn sort_by_attempt(pods: &mut [k8s::Pod]) {
+    pods.sort_by_key(|p| {
+        (
+            p.metadata.creation_timestamp.clone().unwrap_or_default(),
+            p.status.phase.as_deref() != Some("Failed"),
+            p.metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(u64::MAX),
+        )
+    });
+}
+
 /// Why the wait is over (before the report is assembled).
 enum Finish {
     Complete,
@@ -255,7 +272,9 @@ impl JobWatch {
                     let first = self.job.is_none();
                     self.job = Some(c.object);
                     if first {
-                        for pod in std::mem::take(&mut self.unclaimed) {
+                        let mut unclaimed = std::mem::take(&mut self.unclaimed);
+                        sort_by_attempt(&mut unclaimed);
+                        for pod in unclaimed {
                             self.on_pod(pod);
                         }
                     }
@@ -270,25 +289,32 @@ impl JobWatch {
     }
 
     fn take_pod_changes(&mut self, pods: &client::Watcher) -> Result<(), HookError> {
+        let mut batch = Vec::new();
         loop {
             match client::next_change::<k8s::Pod>(pods)? {
                 Next::Change(c) if c.change == Change::Deleted => {
                     // Its log stream ends by itself; keep what was read.
                 }
-                Next::Change(c) => match &self.job {
-                    Some(_) => self.on_pod(c.object),
-                    None => {
-                        self.unclaimed.retain(|p| p.metadata.name != c.object.metadata.name);
-                        self.unclaimed.push(c.object);
-                    }
-                },
-                Next::Pending => return Ok(()),
+                Next::Change(c) => batch.push(c.object),
+                Next::Pending => break,
                 Next::End => {
                     self.pods_ended = true;
-                    return Ok(());
+                    break;
                 }
             }
         }
+        // A watch starts with a list in name order: put pods in the order the Job made them.
+        sort_by_attempt(&mut batch);
+        for pod in batch {
+            match &self.job {
+                Some(_) => self.on_pod(pod),
+                None => {
+                    self.unclaimed.retain(|p| p.metadata.name != pod.metadata.name);
+                    self.unclaimed.push(pod);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn backoff_limit(&self) -> i32 {
@@ -497,5 +523,32 @@ impl JobWatch {
             events,
             events_error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, created: &str, phase: &str, rv: &str) -> k8s::Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "creationTimestamp": created, "resourceVersion": rv},
+            "status": {"phase": phase}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_sort_in_attempt_order_not_name_order() {
+        let t = "2026-11-25T10:00:00Z";
+        let mut pods = vec![
+            pod("migrate-aaaaa", t, "Running", "90"),
+            pod("migrate-bbbbb", t, "Failed", "70"),
+            pod("migrate-ccccc", "2026-11-25T09:59:59Z", "Failed", "80"),
+            pod("migrate-ddddd", t, "Failed", "60"),
+        ];
+        sort_by_attempt(&mut pods);
+        let names: Vec<&str> = pods.iter().map(|p| p.metadata.name.as_str()).collect();
+        assert_eq!(names, ["migrate-ccccc", "migrate-ddddd", "migrate-bbbbb", "migrate-aaaaa"]);
     }
 }

@@ -1,0 +1,489 @@
+//! Story: the example hooks written with the Rust SDK do the seed's migration chores against
+//! a cluster whose Job and Deployment controllers follow a script.
+//!
+//! - `migrate-wait` streams every pod's log (prefixed with the pod's name), reports retries,
+//!   says "Migration complete" on success, and fails as soon as the Job fails
+//!   (BackoffLimitExceeded, DeadlineExceeded) or its pod cannot pull its image, with the reason,
+//!   the termination message and the last log lines; on timeout it shows the Job's events.
+//! - `migrate-cleanup` deletes the previous Job with its pods (absent is fine) and cannot
+//!   delete without its grant.
+//! - `rollout-wait` returns when the Deployment is ready and fails fast on
+//!   ProgressDeadlineExceeded.
+//!
+//! Real components (examples/hooks, built for wasm32-wasip2) run by the real engine against
+//! the test API server.
+
+mod hooks_support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hooks_support::{guest, invocation};
+use kube::api::ListParams;
+use kube_testserver::{Options, TestServer};
+use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions};
+use kubes::hooks::host::{ClusterAccess, ObjectRef, Target};
+use kubes::hooks::{Grant, HookEngine, HookError, MemoryReporter, RunFailure, RunReport, Verb};
+use kubes::lifecycle::{Point, Step, When};
+use serde_json::json;
+
+async fn setup() -> (TestServer, Cluster) {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let cluster = Cluster::connect(&ConnectOptions {
+        kubeconfig: Some(srv.kubeconfig_path().to_path_buf()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    apply(
+        &cluster,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+    )
+    .await;
+    (srv, cluster)
+}
+
+async fn apply(cluster: &Cluster, obj: serde_json::Value) {
+    cluster
+        .apply_object(&obj, &ApplyOptions::default())
+        .await
+        .unwrap();
+}
+
+/// The seed's migrate Job, its pods following `script` (the test server's pod script).
+fn migrate_job(script: &str, backoff_limit: u32) -> serde_json::Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": "demo"},
+        "spec": {"backoffLimit": backoff_limit, "template": {
+            "metadata": {"annotations": {"kubes.test/script": script}},
+            "spec": {"restartPolicy": "Never",
+                     "containers": [{"name": "migrate", "image": "db-migrate:1", "command": ["bin/job/migrate.sh"]}]}}}})
+}
+
+fn grant(verbs: &[Verb], resources: &[&str]) -> Grant {
+    Grant {
+        verbs: verbs.to_vec(),
+        resources: resources.iter().map(|s| s.to_string()).collect(),
+        names: vec![],
+        namespaces: vec![],
+    }
+}
+
+/// What migrate-wait needs: read and watch the Job, watch and read its pods, list events.
+fn wait_grants() -> Vec<Grant> {
+    vec![
+        grant(&[Verb::Get, Verb::Watch], &["jobs.batch"]),
+        grant(&[Verb::Watch, Verb::Logs], &["pods"]),
+        grant(&[Verb::List], &["events"]),
+    ]
+}
+
+fn target(role: &str, kind: &str, api_version: &str, k: &str, name: &str) -> Target {
+    Target {
+        role: role.into(),
+        kind: kind.into(),
+        objects: vec![ObjectRef {
+            api_version: api_version.into(),
+            kind: k.into(),
+            name: name.into(),
+            namespace: Some("demo".into()),
+        }],
+    }
+}
+
+struct Run {
+    result: Result<RunReport, RunFailure>,
+    lines: Vec<String>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn failure(&self) -> String {
+        match &self.result {
+            Err(RunFailure {
+                error: HookError::Failed(m),
+                ..
+            }) => m.clone(),
+            other => panic!(
+                "expected the hook to fail, got {:?}\n{}",
+                other.as_ref().map(|_| ()),
+                self.lines.join("\n")
+            ),
+        }
+    }
+
+    fn assert_ok(&self) {
+        if let Err(e) = &self.result {
+            panic!("hook failed: {e}\n{}", self.lines.join("\n"));
+        }
+    }
+
+    fn has(&self, line: &str) -> bool {
+        self.lines.iter().any(|l| l == line)
+    }
+
+    fn position(&self, pred: impl Fn(&str) -> bool) -> Option<usize> {
+        self.lines.iter().position(|l| pred(l))
+    }
+
+    fn dump(&self) -> String {
+        self.lines.join("\n")
+    }
+}
+
+/// Run an example hook (after apply of `target`) with `config` and `grants`.
+async fn run_hook(
+    cluster: &Cluster,
+    component: &str,
+    name: &str,
+    target: Target,
+    config: serde_json::Value,
+    grants: Vec<Grant>,
+) -> Run {
+    let engine = HookEngine::with_cache_root(None).unwrap();
+    let mem = MemoryReporter::new();
+    let mut inv = invocation(name, Arc::new(mem.clone()));
+    inv.point = Point {
+        when: if name.ends_with("cleanup") {
+            When::Before
+        } else {
+            When::After
+        },
+        step: Step::Apply,
+    };
+    inv.target = Some(target);
+    inv.config_json = config.to_string();
+    inv.grants = grants;
+    inv.timeout = Duration::from_secs(60);
+    inv.cluster = Some(ClusterAccess {
+        cluster: cluster.clone(),
+        dry_run: false,
+    });
+    let hook = engine.load(&guest(component)).unwrap();
+    let start = Instant::now();
+    let result = engine.run(&hook, inv).await;
+    // `SHOW_HOOK_OUTPUT=1 cargo test --test example_hooks -- --nocapture` shows what a user sees.
+    if std::env::var_os("SHOW_HOOK_OUTPUT").is_some() {
+        eprintln!("--- {name}: {:?} after {:?}\n{}", result.as_ref().map(|_| ()).map_err(|e| e.to_string()), start.elapsed(), mem.lines().join("\n"));
+    }
+    Run {
+        result,
+        lines: mem.lines(),
+        elapsed: start.elapsed(),
+    }
+}
+
+async fn migrate_wait(cluster: &Cluster, config: serde_json::Value) -> Run {
+    run_hook(
+        cluster,
+        "migrate_wait",
+        "migrate-wait",
+        target("migrate", "job", "batch/v1", "Job", "migrate"),
+        config,
+        wait_grants(),
+    )
+    .await
+}
+
+/// Distinct pod names in `[migrate-wait] [pod/NAME] ...` lines, in order of first appearance.
+fn pods_logged(run: &Run) -> Vec<String> {
+    let mut pods: Vec<String> = Vec::new();
+    for l in &run.lines {
+        if let Some(rest) = l.strip_prefix("[migrate-wait] [pod/") {
+            let pod = rest.split(']').next().unwrap().to_string();
+            if !pods.contains(&pod) {
+                pods.push(pod);
+            }
+        }
+    }
+    pods
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_streams_the_logs_and_reports_success() {
+    let (_srv, cluster) = setup().await;
+    apply(
+        &cluster,
+        migrate_job(
+            "attempts:\n- logs:\n  - {line: 'Sun Oct 11 03:22:35 UTC 2020', after_ms: 50}\n  - {line: 'migrated 3 tables', after_ms: 100}\n",
+            4,
+        ),
+    )
+    .await;
+    let run = migrate_wait(&cluster, json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    let pods = pods_logged(&run);
+    assert_eq!(pods.len(), 1, "{}", run.dump());
+    let first = run
+        .position(|l| l == format!("[migrate-wait] [pod/{}] Sun Oct 11 03:22:35 UTC 2020", pods[0]))
+        .expect("first log line");
+    let second = run
+        .position(|l| l == format!("[migrate-wait] [pod/{}] migrated 3 tables", pods[0]))
+        .expect("second log line");
+    let done = run
+        .position(|l| l == "[migrate-wait] Migration complete")
+        .expect("Migration complete");
+    assert!(first < second && second < done, "{}", run.dump());
+    assert!(!run.lines.iter().any(|l| l.contains("retry")), "{}", run.dump());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_follows_every_retry_until_success() {
+    let (_srv, cluster) = setup().await;
+    let script = "attempts:\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    apply(&cluster, migrate_job(script, 4)).await;
+    let run = migrate_wait(&cluster, json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    let pods = pods_logged(&run);
+    assert_eq!(pods.len(), 3, "three attempts, three pods:\n{}", run.dump());
+    for (i, pod) in pods.iter().enumerate() {
+        assert!(
+            run.has(&format!("[migrate-wait] [pod/{pod}] connecting to db")),
+            "{}",
+            run.dump()
+        );
+        if i < 2 {
+            assert!(
+                run.has(&format!("[migrate-wait] pod {pod} failed: container migrate exited with code 1: could not take the migration lock")),
+                "{}",
+                run.dump()
+            );
+        }
+    }
+    assert!(run.has(&format!("[migrate-wait] retry 1: attempt 2 of 5 in pod {}", pods[1])), "{}", run.dump());
+    assert!(run.has(&format!("[migrate-wait] retry 2: attempt 3 of 5 in pod {}", pods[2])), "{}", run.dump());
+    let last_line = run
+        .position(|l| l == format!("[migrate-wait] [pod/{}] migrated 3 tables", pods[2]))
+        .expect("the successful attempt's log");
+    let done = run.position(|l| l == "[migrate-wait] Migration complete").expect("done");
+    assert!(last_line < done, "{}", run.dump());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_fails_at_once_with_the_reason_and_last_lines() {
+    let (_srv, cluster) = setup().await;
+    let script = "attempts:\n\
+        - logs: [{line: '== 20201011 CreateUsers: migrating', after_ms: 10}, {line: 'PG::DuplicateTable: relation users already exists', after_ms: 10}]\n  exit_code: 1\n  message: 'rake aborted: relation users already exists'\n";
+    apply(&cluster, migrate_job(script, 1)).await;
+    let run = migrate_wait(&cluster, json!({"timeout": "30s", "tail_lines": 5})).await;
+    let msg = run.failure();
+    assert_eq!(msg, "migration Job migrate failed: BackoffLimitExceeded");
+    // Well before its own 30 s timeout (which would give a Timeout outcome instead).
+    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
+    assert!(!run.lines.iter().any(|l| l.contains("still running")), "{}", run.dump());
+    let pods = pods_logged(&run);
+    assert_eq!(pods.len(), 2, "backoffLimit 1: two attempts\n{}", run.dump());
+    assert!(
+        run.lines.iter().any(|l| l.starts_with("[migrate-wait] Migration failed: BackoffLimitExceeded:")
+            && l.ends_with(&format!("(pod {}, exit code 1)", pods[1]))),
+        "{}",
+        run.dump()
+    );
+    assert!(run.has("[migrate-wait] Termination message: rake aborted: relation users already exists"), "{}", run.dump());
+    let title = run.position(|l| l == "[migrate-wait] Last log lines (2):").expect("last lines title");
+    assert_eq!(
+        run.lines[title + 1..title + 3],
+        [
+            format!("[migrate-wait]   [pod/{}] == 20201011 CreateUsers: migrating", pods[1]),
+            format!("[migrate-wait]   [pod/{}] PG::DuplicateTable: relation users already exists", pods[1]),
+        ],
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_fails_at_once_on_the_deadline() {
+    let (_srv, cluster) = setup().await;
+    let mut job = migrate_job(
+        "attempts:\n- logs: [{line: 'migrating a big table', after_ms: 10}]\n  run_ms: 600000\n",
+        4,
+    );
+    job["metadata"]["annotations"] = json!({"kubes.test/active-deadline-ms": "1500"});
+    apply(&cluster, job).await;
+    let run = migrate_wait(&cluster, json!({"timeout": "30s"})).await;
+    assert_eq!(run.failure(), "migration Job migrate failed: DeadlineExceeded");
+    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
+    let pods = pods_logged(&run);
+    assert!(
+        run.has(&format!("[migrate-wait]   [pod/{}] migrating a big table", pods[0])),
+        "the last lines are shown:\n{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
+    let (_srv, cluster) = setup().await;
+    apply(&cluster, migrate_job("attempts:\n- image_pull_error: true\n", 4)).await;
+    let run = migrate_wait(&cluster, json!({"timeout": "30s"})).await;
+    let msg = run.failure();
+    assert!(
+        msg == "migration Job migrate failed: ErrImagePull"
+            || msg == "migration Job migrate failed: ImagePullBackOff",
+        "{msg}\n{}",
+        run.dump()
+    );
+    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
+    assert!(
+        run.lines.iter().any(|l| l.starts_with("[migrate-wait] pod migrate-") && l.contains("cannot start: container migrate is waiting: ")),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_times_out_with_the_last_lines_and_the_events() {
+    let (_srv, cluster) = setup().await;
+    apply(
+        &cluster,
+        migrate_job(
+            "attempts:\n- logs: [{line: 'waiting for the db lock', after_ms: 10}]\n  run_ms: 600000\n",
+            4,
+        ),
+    )
+    .await;
+    let run = migrate_wait(&cluster, json!({"timeout": "1500ms"})).await;
+    let msg = run.failure();
+    assert!(msg.starts_with("migration Job migrate timed out after 1.5"), "{msg}");
+    let pods = pods_logged(&run);
+    let title = run.position(|l| l == "[migrate-wait] Last log lines (1):").expect("last lines");
+    assert_eq!(run.lines[title + 1], format!("[migrate-wait]   [pod/{}] waiting for the db lock", pods[0]));
+    let events = run.position(|l| l == "[migrate-wait] Events of Job/migrate in demo:").expect("events title");
+    assert!(
+        run.lines[events + 1..].iter().any(|l| l.starts_with("[migrate-wait]   Normal SuccessfulCreate: Created pod: migrate-")),
+        "{}",
+        run.dump()
+    );
+}
+
+async fn pods_of_job(cluster: &Cluster) -> Vec<String> {
+    let rk = cluster.resolve_kind("v1", "Pod").await.unwrap();
+    cluster
+        .api(&rk, Some("demo"))
+        .list(&ListParams::default().labels("job-name=migrate"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect()
+}
+
+async fn job_exists(cluster: &Cluster) -> bool {
+    let rk = cluster.resolve_kind("batch/v1", "Job").await.unwrap();
+    cluster
+        .get_object(&rk, Some("demo"), "migrate")
+        .await
+        .unwrap()
+        .is_some()
+}
+
+async fn migrate_cleanup(cluster: &Cluster, grants: Vec<Grant>) -> Run {
+    run_hook(
+        cluster,
+        "migrate_cleanup",
+        "migrate-cleanup",
+        target("migrate", "job", "batch/v1", "Job", "migrate"),
+        serde_json::Value::Null,
+        grants,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_cleanup_deletes_the_previous_job_with_its_pods() {
+    let (_srv, cluster) = setup().await;
+    apply(
+        &cluster,
+        migrate_job("attempts:\n- logs: [{line: 'still running', after_ms: 1}]\n  run_ms: 600000\n", 4),
+    )
+    .await;
+    // Wait for the Job controller to start its pod.
+    let start = Instant::now();
+    while pods_of_job(&cluster).await.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no pod started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let run = migrate_cleanup(&cluster, vec![grant(&[Verb::Delete], &["jobs.batch"])]).await;
+    run.assert_ok();
+    assert!(run.has("[migrate-cleanup] job.batch \"migrate\" deleted"), "{}", run.dump());
+    assert!(!job_exists(&cluster).await, "the Job is still there");
+    assert_eq!(pods_of_job(&cluster).await, Vec::<String>::new(), "its pods are still there");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_cleanup_is_fine_when_there_is_no_job() {
+    let (_srv, cluster) = setup().await;
+    let run = migrate_cleanup(&cluster, vec![grant(&[Verb::Delete], &["jobs.batch"])]).await;
+    run.assert_ok();
+    assert!(
+        run.has("[migrate-cleanup] job.batch \"migrate\" not found: nothing to clean up"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_cleanup_cannot_delete_without_its_grant() {
+    let (_srv, cluster) = setup().await;
+    apply(&cluster, migrate_job("attempts:\n- run_ms: 600000\n", 4)).await;
+    let run = migrate_cleanup(&cluster, vec![grant(&[Verb::Get], &["jobs.batch"])]).await;
+    let msg = run.failure();
+    assert_eq!(
+        msg,
+        "delete Job/migrate in demo: forbidden: hook migrate-cleanup has no grant to delete jobs.batch migrate in namespace demo"
+    );
+    assert!(job_exists(&cluster).await, "the Job was deleted");
+}
+
+async fn rollout_wait(cluster: &Cluster, annotations: serde_json::Value) -> Run {
+    apply(
+        cluster,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "demo"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}, "annotations": annotations},
+                    "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}),
+    )
+    .await;
+    run_hook(
+        cluster,
+        "rollout_wait",
+        "rollout-wait",
+        target("web", "deployment", "apps/v1", "Deployment", "web"),
+        json!({"timeout": "30s"}),
+        vec![grant(&[Verb::Watch], &["deployments.apps"])],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_wait_returns_when_the_deployment_is_ready() {
+    let (_srv, cluster) = setup().await;
+    let run = rollout_wait(&cluster, json!({"kubes.test/ready-after-ms": "200"})).await;
+    run.assert_ok();
+    assert!(
+        run.has("[rollout-wait] Deployment/web in demo rolled out (2 replicas available)"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_wait_fails_fast_on_progress_deadline_exceeded() {
+    let (_srv, cluster) = setup().await;
+    let run = rollout_wait(
+        &cluster,
+        json!({"kubes.test/never-ready": "true", "kubes.test/progress-deadline-ms": "300"}),
+    )
+    .await;
+    assert_eq!(
+        run.failure(),
+        "Deployment/web in demo rollout failed: ProgressDeadlineExceeded"
+    );
+    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
+}

@@ -131,7 +131,9 @@ impl Run {
     }
 }
 
-/// Run an example hook (after apply of `target`) with `config` and `grants`.
+/// Run an example hook around `target` with `config` and `grants`. `objects` are applied
+/// after the component is loaded and just before the hook runs, as `kubes deploy` does, so
+/// the hook sees the Job's pods live rather than after the fact.
 async fn run_hook(
     cluster: &Cluster,
     component: &str,
@@ -139,6 +141,7 @@ async fn run_hook(
     target: Target,
     config: serde_json::Value,
     grants: Vec<Grant>,
+    objects: Vec<serde_json::Value>,
 ) -> Run {
     let engine = HookEngine::with_cache_root(None).unwrap();
     let mem = MemoryReporter::new();
@@ -160,11 +163,19 @@ async fn run_hook(
         dry_run: false,
     });
     let hook = engine.load(&guest(component)).unwrap();
+    for obj in objects {
+        apply(cluster, obj).await;
+    }
     let start = Instant::now();
     let result = engine.run(&hook, inv).await;
     // `SHOW_HOOK_OUTPUT=1 cargo test --test example_hooks -- --nocapture` shows what a user sees.
     if std::env::var_os("SHOW_HOOK_OUTPUT").is_some() {
-        eprintln!("--- {name}: {:?} after {:?}\n{}", result.as_ref().map(|_| ()).map_err(|e| e.to_string()), start.elapsed(), mem.lines().join("\n"));
+        eprintln!(
+            "--- {name}: {:?} after {:?}\n{}",
+            result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+            start.elapsed(),
+            mem.lines().join("\n")
+        );
     }
     Run {
         result,
@@ -173,7 +184,7 @@ async fn run_hook(
     }
 }
 
-async fn migrate_wait(cluster: &Cluster, config: serde_json::Value) -> Run {
+async fn migrate_wait(cluster: &Cluster, job: serde_json::Value, config: serde_json::Value) -> Run {
     run_hook(
         cluster,
         "migrate_wait",
@@ -181,6 +192,7 @@ async fn migrate_wait(cluster: &Cluster, config: serde_json::Value) -> Run {
         target("migrate", "job", "batch/v1", "Job", "migrate"),
         config,
         wait_grants(),
+        vec![job],
     )
     .await
 }
@@ -202,20 +214,21 @@ fn pods_logged(run: &Run) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_streams_the_logs_and_reports_success() {
     let (_srv, cluster) = setup().await;
-    apply(
-        &cluster,
-        migrate_job(
-            "attempts:\n- logs:\n  - {line: 'Sun Oct 11 03:22:35 UTC 2020', after_ms: 50}\n  - {line: 'migrated 3 tables', after_ms: 100}\n",
-            4,
-        ),
-    )
-    .await;
-    let run = migrate_wait(&cluster, json!({"timeout": "30s"})).await;
+    let job = migrate_job(
+        "attempts:\n- logs:\n  - {line: 'Sun Oct 11 03:22:35 UTC 2020', after_ms: 50}\n  - {line: 'migrated 3 tables', after_ms: 100}\n",
+        4,
+    );
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
     run.assert_ok();
     let pods = pods_logged(&run);
     assert_eq!(pods.len(), 1, "{}", run.dump());
     let first = run
-        .position(|l| l == format!("[migrate-wait] [pod/{}] Sun Oct 11 03:22:35 UTC 2020", pods[0]))
+        .position(|l| {
+            l == format!(
+                "[migrate-wait] [pod/{}] Sun Oct 11 03:22:35 UTC 2020",
+                pods[0]
+            )
+        })
         .expect("first log line");
     let second = run
         .position(|l| l == format!("[migrate-wait] [pod/{}] migrated 3 tables", pods[0]))
@@ -224,7 +237,11 @@ async fn migrate_wait_streams_the_logs_and_reports_success() {
         .position(|l| l == "[migrate-wait] Migration complete")
         .expect("Migration complete");
     assert!(first < second && second < done, "{}", run.dump());
-    assert!(!run.lines.iter().any(|l| l.contains("retry")), "{}", run.dump());
+    assert!(
+        !run.lines.iter().any(|l| l.contains("retry")),
+        "{}",
+        run.dump()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -234,8 +251,7 @@ async fn migrate_wait_follows_every_retry_until_success() {
         - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
         - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
         - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
-    apply(&cluster, migrate_job(script, 4)).await;
-    let run = migrate_wait(&cluster, json!({"timeout": "30s"})).await;
+    let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
     let pods = pods_logged(&run);
     assert_eq!(pods.len(), 3, "three attempts, three pods:\n{}", run.dump());
@@ -253,12 +269,28 @@ async fn migrate_wait_follows_every_retry_until_success() {
             );
         }
     }
-    assert!(run.has(&format!("[migrate-wait] retry 1: attempt 2 of 5 in pod {}", pods[1])), "{}", run.dump());
-    assert!(run.has(&format!("[migrate-wait] retry 2: attempt 3 of 5 in pod {}", pods[2])), "{}", run.dump());
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] retry 1: attempt 2 of 5 in pod {}",
+            pods[1]
+        )),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] retry 2: attempt 3 of 5 in pod {}",
+            pods[2]
+        )),
+        "{}",
+        run.dump()
+    );
     let last_line = run
         .position(|l| l == format!("[migrate-wait] [pod/{}] migrated 3 tables", pods[2]))
         .expect("the successful attempt's log");
-    let done = run.position(|l| l == "[migrate-wait] Migration complete").expect("done");
+    let done = run
+        .position(|l| l == "[migrate-wait] Migration complete")
+        .expect("done");
     assert!(last_line < done, "{}", run.dump());
 }
 
@@ -267,28 +299,58 @@ async fn migrate_wait_fails_at_once_with_the_reason_and_last_lines() {
     let (_srv, cluster) = setup().await;
     let script = "attempts:\n\
         - logs: [{line: '== 20201011 CreateUsers: migrating', after_ms: 10}, {line: 'PG::DuplicateTable: relation users already exists', after_ms: 10}]\n  exit_code: 1\n  message: 'rake aborted: relation users already exists'\n";
-    apply(&cluster, migrate_job(script, 1)).await;
-    let run = migrate_wait(&cluster, json!({"timeout": "30s", "tail_lines": 5})).await;
+    let run = migrate_wait(
+        &cluster,
+        migrate_job(script, 1),
+        json!({"timeout": "30s", "tail_lines": 5}),
+    )
+    .await;
     let msg = run.failure();
     assert_eq!(msg, "migration Job migrate failed: BackoffLimitExceeded");
     // Well before its own 30 s timeout (which would give a Timeout outcome instead).
-    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
-    assert!(!run.lines.iter().any(|l| l.contains("still running")), "{}", run.dump());
-    let pods = pods_logged(&run);
-    assert_eq!(pods.len(), 2, "backoffLimit 1: two attempts\n{}", run.dump());
     assert!(
-        run.lines.iter().any(|l| l.starts_with("[migrate-wait] Migration failed: BackoffLimitExceeded:")
+        run.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        !run.lines.iter().any(|l| l.contains("still running")),
+        "{}",
+        run.dump()
+    );
+    let pods = pods_logged(&run);
+    assert_eq!(
+        pods.len(),
+        2,
+        "backoffLimit 1: two attempts\n{}",
+        run.dump()
+    );
+    assert!(
+        run.lines.iter().any(|l| l
+            .starts_with("[migrate-wait] Migration failed: BackoffLimitExceeded:")
             && l.ends_with(&format!("(pod {}, exit code 1)", pods[1]))),
         "{}",
         run.dump()
     );
-    assert!(run.has("[migrate-wait] Termination message: rake aborted: relation users already exists"), "{}", run.dump());
-    let title = run.position(|l| l == "[migrate-wait] Last log lines (2):").expect("last lines title");
+    assert!(
+        run.has("[migrate-wait] Termination message: rake aborted: relation users already exists"),
+        "{}",
+        run.dump()
+    );
+    let title = run
+        .position(|l| l == "[migrate-wait] Last log lines (2):")
+        .expect("last lines title");
     assert_eq!(
         run.lines[title + 1..title + 3],
         [
-            format!("[migrate-wait]   [pod/{}] == 20201011 CreateUsers: migrating", pods[1]),
-            format!("[migrate-wait]   [pod/{}] PG::DuplicateTable: relation users already exists", pods[1]),
+            format!(
+                "[migrate-wait]   [pod/{}] == 20201011 CreateUsers: migrating",
+                pods[1]
+            ),
+            format!(
+                "[migrate-wait]   [pod/{}] PG::DuplicateTable: relation users already exists",
+                pods[1]
+            ),
         ],
         "{}",
         run.dump()
@@ -302,14 +364,23 @@ async fn migrate_wait_fails_at_once_on_the_deadline() {
         "attempts:\n- logs: [{line: 'migrating a big table', after_ms: 10}]\n  run_ms: 600000\n",
         4,
     );
-    job["metadata"]["annotations"] = json!({"kubes.test/active-deadline-ms": "1500"});
-    apply(&cluster, job).await;
-    let run = migrate_wait(&cluster, json!({"timeout": "30s"})).await;
-    assert_eq!(run.failure(), "migration Job migrate failed: DeadlineExceeded");
-    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
+    job["metadata"]["annotations"] = json!({"kubes.test/active-deadline-ms": "800"});
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
+    assert_eq!(
+        run.failure(),
+        "migration Job migrate failed: DeadlineExceeded"
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
     let pods = pods_logged(&run);
     assert!(
-        run.has(&format!("[migrate-wait]   [pod/{}] migrating a big table", pods[0])),
+        run.has(&format!(
+            "[migrate-wait]   [pod/{}] migrating a big table",
+            pods[0]
+        )),
         "the last lines are shown:\n{}",
         run.dump()
     );
@@ -318,8 +389,8 @@ async fn migrate_wait_fails_at_once_on_the_deadline() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
     let (_srv, cluster) = setup().await;
-    apply(&cluster, migrate_job("attempts:\n- image_pull_error: true\n", 4)).await;
-    let run = migrate_wait(&cluster, json!({"timeout": "30s"})).await;
+    let job = migrate_job("attempts:\n- image_pull_error: true\n", 4);
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
     let msg = run.failure();
     assert!(
         msg == "migration Job migrate failed: ErrImagePull"
@@ -327,9 +398,16 @@ async fn migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
         "{msg}\n{}",
         run.dump()
     );
-    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
     assert!(
-        run.lines.iter().any(|l| l.starts_with("[migrate-wait] pod migrate-") && l.contains("cannot start: container migrate is waiting: ")),
+        run.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.lines
+            .iter()
+            .any(|l| l.starts_with("[migrate-wait] pod migrate-")
+                && l.contains("cannot start: container migrate is waiting: ")),
         "{}",
         run.dump()
     );
@@ -338,23 +416,32 @@ async fn migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_times_out_with_the_last_lines_and_the_events() {
     let (_srv, cluster) = setup().await;
-    apply(
-        &cluster,
-        migrate_job(
-            "attempts:\n- logs: [{line: 'waiting for the db lock', after_ms: 10}]\n  run_ms: 600000\n",
-            4,
-        ),
-    )
-    .await;
-    let run = migrate_wait(&cluster, json!({"timeout": "1500ms"})).await;
+    let job = migrate_job(
+        "attempts:\n- logs: [{line: 'waiting for the db lock', after_ms: 10}]\n  run_ms: 600000\n",
+        4,
+    );
+    let run = migrate_wait(&cluster, job, json!({"timeout": "1500ms"})).await;
     let msg = run.failure();
-    assert!(msg.starts_with("migration Job migrate timed out after 1.5"), "{msg}");
-    let pods = pods_logged(&run);
-    let title = run.position(|l| l == "[migrate-wait] Last log lines (1):").expect("last lines");
-    assert_eq!(run.lines[title + 1], format!("[migrate-wait]   [pod/{}] waiting for the db lock", pods[0]));
-    let events = run.position(|l| l == "[migrate-wait] Events of Job/migrate in demo:").expect("events title");
     assert!(
-        run.lines[events + 1..].iter().any(|l| l.starts_with("[migrate-wait]   Normal SuccessfulCreate: Created pod: migrate-")),
+        msg.starts_with("migration Job migrate timed out after 1.5"),
+        "{msg}"
+    );
+    let pods = pods_logged(&run);
+    let title = run
+        .position(|l| l == "[migrate-wait] Last log lines (1):")
+        .expect("last lines");
+    assert_eq!(
+        run.lines[title + 1],
+        format!("[migrate-wait]   [pod/{}] waiting for the db lock", pods[0])
+    );
+    let events = run
+        .position(|l| l == "[migrate-wait] Events of Job/migrate in demo:")
+        .expect("events title");
+    assert!(
+        run.lines[events + 1..]
+            .iter()
+            .any(|l| l
+                .starts_with("[migrate-wait]   Normal SuccessfulCreate: Created pod: migrate-")),
         "{}",
         run.dump()
     );
@@ -390,6 +477,7 @@ async fn migrate_cleanup(cluster: &Cluster, grants: Vec<Grant>) -> Run {
         target("migrate", "job", "batch/v1", "Job", "migrate"),
         serde_json::Value::Null,
         grants,
+        vec![],
     )
     .await
 }
@@ -399,7 +487,10 @@ async fn migrate_cleanup_deletes_the_previous_job_with_its_pods() {
     let (_srv, cluster) = setup().await;
     apply(
         &cluster,
-        migrate_job("attempts:\n- logs: [{line: 'still running', after_ms: 1}]\n  run_ms: 600000\n", 4),
+        migrate_job(
+            "attempts:\n- logs: [{line: 'still running', after_ms: 1}]\n  run_ms: 600000\n",
+            4,
+        ),
     )
     .await;
     // Wait for the Job controller to start its pod.
@@ -410,9 +501,17 @@ async fn migrate_cleanup_deletes_the_previous_job_with_its_pods() {
     }
     let run = migrate_cleanup(&cluster, vec![grant(&[Verb::Delete], &["jobs.batch"])]).await;
     run.assert_ok();
-    assert!(run.has("[migrate-cleanup] job.batch \"migrate\" deleted"), "{}", run.dump());
+    assert!(
+        run.has("[migrate-cleanup] job.batch \"migrate\" deleted"),
+        "{}",
+        run.dump()
+    );
     assert!(!job_exists(&cluster).await, "the Job is still there");
-    assert_eq!(pods_of_job(&cluster).await, Vec::<String>::new(), "its pods are still there");
+    assert_eq!(
+        pods_of_job(&cluster).await,
+        Vec::<String>::new(),
+        "its pods are still there"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -441,15 +540,11 @@ async fn migrate_cleanup_cannot_delete_without_its_grant() {
 }
 
 async fn rollout_wait(cluster: &Cluster, annotations: serde_json::Value) -> Run {
-    apply(
-        cluster,
-        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "web", "namespace": "demo"},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                 "template": {"metadata": {"labels": {"app": "web"}, "annotations": annotations},
-                    "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}),
-    )
-    .await;
+                    "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}});
     run_hook(
         cluster,
         "rollout_wait",
@@ -457,6 +552,7 @@ async fn rollout_wait(cluster: &Cluster, annotations: serde_json::Value) -> Run 
         target("web", "deployment", "apps/v1", "Deployment", "web"),
         json!({"timeout": "30s"}),
         vec![grant(&[Verb::Watch], &["deployments.apps"])],
+        vec![deployment],
     )
     .await
 }
@@ -485,5 +581,9 @@ async fn rollout_wait_fails_fast_on_progress_deadline_exceeded() {
         run.failure(),
         "Deployment/web in demo rollout failed: ProgressDeadlineExceeded"
     );
-    assert!(run.elapsed < Duration::from_secs(30), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
 }

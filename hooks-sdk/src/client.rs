@@ -66,7 +66,8 @@ pub fn list<T: DeserializeOwned>(
 /// # Ok(()) }
 /// ```
 pub fn apply<T: Serialize, R: DeserializeOwned>(obj: &T) -> Result<R, HookError> {
-    let json = serde_json::to_string(obj).map_err(|e| HookError::json("encoding an object to apply", e))?;
+    let json = serde_json::to_string(obj)
+        .map_err(|e| HookError::json("encoding an object to apply", e))?;
     let what = serde_json::from_str::<serde_json::Value>(&json)
         .ok()
         .map(|v| {
@@ -110,7 +111,11 @@ pub fn watch(
 pub use wit::LogOptions;
 
 /// Open a pod's log as a stream of lines. Grant: `logs` on `pods`.
-pub fn logs(pod: &str, namespace: Option<&str>, options: &LogOptions) -> Result<LogStream, HookError> {
+pub fn logs(
+    pod: &str,
+    namespace: Option<&str>,
+    options: &LogOptions,
+) -> Result<LogStream, HookError> {
     wit::logs(pod, namespace, options).context(format!("logs of pod {pod}"))
 }
 

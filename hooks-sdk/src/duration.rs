@@ -98,7 +98,9 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("5 min").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("5 min")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_duration("-3s").is_err());
     }
 }

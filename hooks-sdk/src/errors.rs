@@ -10,7 +10,10 @@ use crate::ClusterError;
 #[derive(Debug, Clone)]
 pub enum HookError {
     /// A cluster call failed; `context` says what the hook was doing.
-    Cluster { context: String, error: ClusterError },
+    Cluster {
+        context: String,
+        error: ClusterError,
+    },
     /// The hook's `config` in hooks.yaml does not have the shape the hook expects.
     Config(String),
     /// An object from the cluster (or one the hook built) is not the JSON expected.
@@ -155,9 +158,11 @@ mod tests {
 
     #[test]
     fn context_nests_outermost_first() {
-        let e = HookError::from(ClusterError::Forbidden("no grant to delete jobs.batch".into()))
-            .context("deleting Job/migrate")
-            .context("cleanup");
+        let e = HookError::from(ClusterError::Forbidden(
+            "no grant to delete jobs.batch".into(),
+        ))
+        .context("deleting Job/migrate")
+        .context("cleanup");
         assert_eq!(
             e.to_string(),
             "cleanup: deleting Job/migrate: forbidden: no grant to delete jobs.batch"

@@ -138,7 +138,12 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
     let deadline = start + opts.timeout;
     let ns = opts.namespace.as_deref();
     let jobs = client::watch(&KindRef::jobs(), ns, Some(name), None)?;
-    let pods = client::watch(&KindRef::pods(), ns, None, Some(&format!("job-name={name}")))?;
+    let pods = client::watch(
+        &KindRef::pods(),
+        ns,
+        None,
+        Some(&format!("job-name={name}")),
+    )?;
     let mut w = JobWatch {
         name: name.to_string(),
         opts: opts.clone(),
@@ -155,7 +160,7 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
         w.take_job_changes(&jobs)?;
         w.take_pod_changes(&pods)?;
         w.open_logs()?;
-        w.take_log_lines();
+        w.take_log_lines(true);
         let now = Instant::now();
         if let Some(fin) = &w.finished {
             // A pod that cannot start is final now; a finished Job gets a moment for the
@@ -163,9 +168,12 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
             let at = *settle_until.get_or_insert(now + w.opts.settle);
             let immediate = matches!(fin, Finish::CannotStart { .. });
             if immediate || w.logs_settled() || now >= at {
+                // Whatever was held back for ordering is shown before the outcome.
+                w.take_log_lines(false);
                 return Ok(w.outcome());
             }
         } else if now >= deadline {
+            w.take_log_lines(false);
             return Ok(w.timeout_outcome(now - start));
         }
         let mut pollables: Vec<Pollable> = Vec::new();
@@ -209,8 +217,15 @@ fn sort_by_attempt(pods: &mut [k8s::Pod]) {
 /// Why the wait is over (before the report is assembled).
 enum Finish {
     Complete,
-    Failed { reason: String, message: String },
-    CannotStart { pod: usize, reason: String, message: String },
+    Failed {
+        reason: String,
+        message: String,
+    },
+    CannotStart {
+        pod: usize,
+        reason: String,
+        message: String,
+    },
 }
 
 /// One pod of the Job, in creation order.
@@ -219,8 +234,19 @@ struct PodTrack {
     pod: k8s::Pod,
     stream: Option<LogStream>,
     log_done: bool,
+    /// Deleted (e.g. by the Job's deadline).
+    gone: bool,
     lines: VecDeque<String>,
+    /// Its retry line has been printed.
+    announced: bool,
     failure_reported: bool,
+}
+
+impl PodTrack {
+    /// Nothing more will come from this pod's log.
+    fn log_finished(&self) -> bool {
+        self.log_done || (self.stream.is_none() && (self.gone || self.pod.is_finished()))
+    }
 }
 
 struct JobWatch {
@@ -252,7 +278,10 @@ impl JobWatch {
                         if self.finished.is_none() {
                             self.finished = Some(Finish::Failed {
                                 reason: "Deleted".into(),
-                                message: format!("Job {} was deleted while waiting for it", self.name),
+                                message: format!(
+                                    "Job {} was deleted while waiting for it",
+                                    self.name
+                                ),
                             });
                         }
                         continue;
@@ -294,6 +323,10 @@ impl JobWatch {
             match client::next_change::<k8s::Pod>(pods)? {
                 Next::Change(c) if c.change == Change::Deleted => {
                     // Its log stream ends by itself; keep what was read.
+                    let name = &c.object.metadata.name;
+                    if let Some(p) = self.pods.iter_mut().find(|p| &p.name == name) {
+                        p.gone = true;
+                    }
                 }
                 Next::Change(c) => batch.push(c.object),
                 Next::Pending => break,
@@ -309,7 +342,8 @@ impl JobWatch {
             match &self.job {
                 Some(_) => self.on_pod(pod),
                 None => {
-                    self.unclaimed.retain(|p| p.metadata.name != pod.metadata.name);
+                    self.unclaimed
+                        .retain(|p| p.metadata.name != pod.metadata.name);
                     self.unclaimed.push(pod);
                 }
             }
@@ -325,7 +359,11 @@ impl JobWatch {
     }
 
     fn on_pod(&mut self, pod: k8s::Pod) {
-        let uid = self.job.as_ref().map(|j| j.metadata.uid.as_str()).unwrap_or("");
+        let uid = self
+            .job
+            .as_ref()
+            .map(|j| j.metadata.uid.as_str())
+            .unwrap_or("");
         if !uid.is_empty() && !pod.owned_by(uid) {
             return;
         }
@@ -335,21 +373,14 @@ impl JobWatch {
                 i
             }
             None => {
-                let attempt = self.pods.len() + 1;
-                if attempt > 1 {
-                    self.say(&format!(
-                        "retry {}: attempt {attempt} of {} in pod {}",
-                        attempt - 1,
-                        self.backoff_limit() + 1,
-                        pod.metadata.name
-                    ));
-                }
                 self.pods.push(PodTrack {
                     name: pod.metadata.name.clone(),
                     pod,
                     stream: None,
                     log_done: false,
+                    gone: false,
                     lines: VecDeque::new(),
+                    announced: false,
                     failure_reported: false,
                 });
                 self.pods.len() - 1
@@ -357,38 +388,27 @@ impl JobWatch {
         };
         let track = &self.pods[index];
         if let Some((c, w)) = track.pod.waiting_with(CANNOT_START) {
-            if !matches!(self.finished, Some(Finish::Complete | Finish::Failed { .. })) {
+            if !matches!(
+                self.finished,
+                Some(Finish::Complete | Finish::Failed { .. })
+            ) {
                 let reason = w.reason.clone().unwrap_or_default();
                 let message = w.message.clone().unwrap_or_default();
                 self.say(&format!(
                     "pod {} cannot start: container {} is waiting: {reason}{}",
                     track.name,
                     c.name,
-                    if message.is_empty() { String::new() } else { format!(": {message}") }
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {message}")
+                    }
                 ));
                 self.finished = Some(Finish::CannotStart {
                     pod: index,
                     reason,
                     message,
                 });
-            }
-        }
-        let track = &self.pods[index];
-        if !track.failure_reported {
-            if let Some((c, t)) = track.pod.failed_container() {
-                let line = format!(
-                    "pod {} failed: container {} exited with code {}{}",
-                    track.name,
-                    c.name,
-                    t.exit_code,
-                    t.message
-                        .as_deref()
-                        .filter(|m| !m.is_empty())
-                        .map(|m| format!(": {}", m.trim_end()))
-                        .unwrap_or_default()
-                );
-                self.pods[index].failure_reported = true;
-                self.say(&line);
             }
         }
     }
@@ -421,39 +441,76 @@ impl JobWatch {
         Ok(())
     }
 
-    fn take_log_lines(&mut self) {
-        let print = self.opts.print;
+    /// Read what the log streams have and tell the story in attempt order: a pod's log
+    /// lines, then its failure, then the next attempt. A later pod's lines wait until the
+    /// earlier pod's log has ended (a retry starts only after the failure, so that is soon).
+    fn take_log_lines(&mut self, gated: bool) {
         let keep = self.opts.tail_lines.max(1);
-        for p in &mut self.pods {
-            let Some(stream) = &p.stream else { continue };
-            loop {
-                match client::next_line(stream) {
-                    Ok(LogNext::Line(l)) => {
-                        let line = format!("[pod/{}] {l}", p.name);
-                        if print {
-                            println!("{line}");
+        let limit = self.backoff_limit() + 1;
+        let mut out: Vec<String> = Vec::new();
+        for i in 0..self.pods.len() {
+            let p = &mut self.pods[i];
+            if !p.announced {
+                p.announced = true;
+                if i > 0 {
+                    out.push(format!(
+                        "retry {i}: attempt {} of {limit} in pod {}",
+                        i + 1,
+                        p.name
+                    ));
+                }
+            }
+            if let Some(stream) = &p.stream {
+                loop {
+                    match client::next_line(stream) {
+                        Ok(LogNext::Line(l)) => {
+                            let line = format!("[pod/{}] {l}", p.name);
+                            if p.lines.len() == keep {
+                                p.lines.pop_front();
+                            }
+                            p.lines.push_back(line.clone());
+                            out.push(line);
                         }
-                        if p.lines.len() == keep {
-                            p.lines.pop_front();
+                        Ok(LogNext::Pending) => break,
+                        Ok(LogNext::End) => {
+                            p.stream = None;
+                            p.log_done = true;
+                            break;
                         }
-                        p.lines.push_back(line);
-                    }
-                    Ok(LogNext::Pending) => break,
-                    Ok(LogNext::End) => {
-                        p.stream = None;
-                        p.log_done = true;
-                        break;
-                    }
-                    Err(e) => {
-                        if print {
-                            println!("log of pod {} broke off: {e}", p.name);
+                        Err(e) => {
+                            out.push(format!("log of pod {} broke off: {e}", p.name));
+                            p.stream = None;
+                            p.log_done = true;
+                            break;
                         }
-                        p.stream = None;
-                        p.log_done = true;
-                        break;
                     }
                 }
             }
+            if !p.log_finished() {
+                if gated {
+                    break;
+                }
+                continue;
+            }
+            if !p.failure_reported {
+                if let Some((c, t)) = p.pod.failed_container() {
+                    p.failure_reported = true;
+                    out.push(format!(
+                        "pod {} failed: container {} exited with code {}{}",
+                        p.name,
+                        c.name,
+                        t.exit_code,
+                        t.message
+                            .as_deref()
+                            .filter(|m| !m.is_empty())
+                            .map(|m| format!(": {}", m.trim_end()))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        for line in out {
+            self.say(&line);
         }
     }
 
@@ -468,7 +525,7 @@ impl JobWatch {
             && self
                 .pods
                 .iter()
-                .all(|p| p.log_done || (p.stream.is_none() && !p.pod.has_started()))
+                .all(|p| p.log_finished() || !p.pod.has_started())
     }
 
     fn last_lines(&self, index: Option<usize>) -> Vec<String> {
@@ -491,7 +548,11 @@ impl JobWatch {
                     .or(self.pods.len().checked_sub(1));
                 (reason, message, i)
             }
-            Some(Finish::CannotStart { pod, reason, message }) => (reason, message, Some(pod)),
+            Some(Finish::CannotStart {
+                pod,
+                reason,
+                message,
+            }) => (reason, message, Some(pod)),
         };
         let track = index.and_then(|i| self.pods.get(i));
         let term = track.and_then(|p| p.pod.failed_container().map(|(_, t)| t.clone()));
@@ -549,6 +610,14 @@ mod tests {
         ];
         sort_by_attempt(&mut pods);
         let names: Vec<&str> = pods.iter().map(|p| p.metadata.name.as_str()).collect();
-        assert_eq!(names, ["migrate-ccccc", "migrate-ddddd", "migrate-bbbbb", "migrate-aaaaa"]);
+        assert_eq!(
+            names,
+            [
+                "migrate-ccccc",
+                "migrate-ddddd",
+                "migrate-bbbbb",
+                "migrate-aaaaa"
+            ]
+        );
     }
 }

@@ -124,7 +124,10 @@ impl Pod {
     }
 
     /// The first container stuck waiting with one of `reasons` (e.g. `ErrImagePull`).
-    pub fn waiting_with<'a>(&'a self, reasons: &[&str]) -> Option<(&'a ContainerStatus, &'a Waiting)> {
+    pub fn waiting_with<'a>(
+        &'a self,
+        reasons: &[&str],
+    ) -> Option<(&'a ContainerStatus, &'a Waiting)> {
         self.status
             .init_container_statuses
             .iter()
@@ -145,7 +148,10 @@ impl Pod {
 
     /// True when the pod has finished (Succeeded or Failed).
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.phase.as_deref(), Some("Succeeded") | Some("Failed"))
+        matches!(
+            self.status.phase.as_deref(),
+            Some("Succeeded") | Some("Failed")
+        )
     }
 }
 

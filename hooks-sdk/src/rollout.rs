@@ -51,7 +51,10 @@ pub fn rollout_state(d: &k8s::Deployment) -> (Option<RolloutOutcome>, String) {
     } else if available < updated {
         format!("{available} of {updated} updated replicas are available")
     } else {
-        return (Some(RolloutOutcome::Ready { replicas: want }), String::new());
+        return (
+            Some(RolloutOutcome::Ready { replicas: want }),
+            String::new(),
+        );
     };
     (None, progress)
 }
@@ -70,7 +73,10 @@ pub fn rollout_state(d: &k8s::Deployment) -> (Option<RolloutOutcome>, String) {
 /// }
 /// # Ok(()) }
 /// ```
-pub fn rollout_wait(deployment: &ObjectRef, timeout: Duration) -> Result<RolloutOutcome, HookError> {
+pub fn rollout_wait(
+    deployment: &ObjectRef,
+    timeout: Duration,
+) -> Result<RolloutOutcome, HookError> {
     let start = Instant::now();
     let deadline = start + timeout;
     let watcher = client::watch(
@@ -142,7 +148,10 @@ mod tests {
         let d = deployment(serde_json::json!({
             "metadata": {"generation": 2}, "spec": {"replicas": 2},
             "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}}));
-        assert_eq!(rollout_state(&d).0, Some(RolloutOutcome::Ready { replicas: 2 }));
+        assert_eq!(
+            rollout_state(&d).0,
+            Some(RolloutOutcome::Ready { replicas: 2 })
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@ use kubes_hook_sdk::prelude::*;
 struct Config {
     #[serde(default)]
     job: Option<String>,
-    #[serde(default = "default_timeout", deserialize_with = "kubes_hook_sdk::duration::deserialize")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "kubes_hook_sdk::duration::deserialize"
+    )]
     timeout: Duration,
 }
 

@@ -17,7 +17,10 @@ use kubes_hook_sdk::prelude::*;
 struct Config {
     #[serde(default)]
     job: Option<String>,
-    #[serde(default = "default_timeout", deserialize_with = "duration::deserialize")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
     timeout: Duration,
     #[serde(default = "default_tail")]
     tail_lines: usize,
@@ -56,9 +59,18 @@ impl Hook for MigrateWait {
                     println!("Termination message: {msg}");
                 }
                 print_lines("Last log lines", &f.last_lines);
-                Err(HookError::msg(format!("migration Job {} failed: {}", job.name, f.reason)))
+                Err(HookError::msg(format!(
+                    "migration Job {} failed: {}",
+                    job.name, f.reason
+                )))
             }
-            JobOutcome::Timeout { waited, last_lines, events, events_error, .. } => {
+            JobOutcome::Timeout {
+                waited,
+                last_lines,
+                events,
+                events_error,
+                ..
+            } => {
                 println!("Migration still running after {waited:.1?}");
                 print_lines("Last log lines", &last_lines);
                 println!("Events of {job}:");
@@ -66,7 +78,10 @@ impl Hook for MigrateWait {
                 if let Some(why) = events_error {
                     println!("  (cannot read events: {why})");
                 }
-                Err(HookError::msg(format!("migration Job {} timed out after {waited:.1?}", job.name)))
+                Err(HookError::msg(format!(
+                    "migration Job {} timed out after {waited:.1?}",
+                    job.name
+                )))
             }
         }
     }

@@ -13,7 +13,10 @@ use kubes_hook_sdk::prelude::*;
 struct Config {
     #[serde(default)]
     deployment: Option<String>,
-    #[serde(default = "default_timeout", deserialize_with = "kubes_hook_sdk::duration::deserialize")]
+    #[serde(
+        default = "default_timeout",
+        deserialize_with = "kubes_hook_sdk::duration::deserialize"
+    )]
     timeout: Duration,
 }
 
@@ -37,11 +40,15 @@ impl Hook for RolloutWait {
             }
             RolloutOutcome::Failed { reason, message } => {
                 println!("{deployment} rollout failed: {reason}: {message}");
-                Err(HookError::msg(format!("{deployment} rollout failed: {reason}")))
+                Err(HookError::msg(format!(
+                    "{deployment} rollout failed: {reason}"
+                )))
             }
             RolloutOutcome::Timeout { waited, progress } => {
                 println!("{deployment} still rolling out after {waited:.1?}: {progress}");
-                Err(HookError::msg(format!("{deployment} rollout timed out after {waited:.1?}")))
+                Err(HookError::msg(format!(
+                    "{deployment} rollout timed out after {waited:.1?}"
+                )))
             }
         }
     }

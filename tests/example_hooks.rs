@@ -218,10 +218,19 @@ async fn migrate_wait_streams_the_logs_and_reports_success() {
         "attempts:\n- logs:\n  - {line: 'Sun Oct 11 03:22:35 UTC 2020', after_ms: 50}\n  - {line: 'migrated 3 tables', after_ms: 100}\n",
         4,
     );
+    // A leftover pod of an earlier Job of the same name (not owned by this one) is ignored.
+    apply(
+        &cluster,
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "migrate-old01", "namespace": "demo", "labels": {"job-name": "migrate"}},
+            "spec": {"containers": [{"name": "migrate", "image": "db-migrate:0"}]}}),
+    )
+    .await;
     let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
     run.assert_ok();
     let pods = pods_logged(&run);
     assert_eq!(pods.len(), 1, "{}", run.dump());
+    assert!(!run.lines.iter().any(|l| l.contains("migrate-old01")), "{}", run.dump());
     let first = run
         .position(|l| {
             l == format!(

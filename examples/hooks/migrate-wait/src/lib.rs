@@ -41,6 +41,10 @@ impl Hook for MigrateWait {
             Some(name) => ObjectRef::job(&name),
             None => ctx.target_object("Job")?,
         };
+        if ctx.dry_run {
+            println!("dry run: would wait for {job}");
+            return Ok(());
+        }
         let opts = JobWaitOptions {
             timeout: config.timeout,
             tail_lines: config.tail_lines,

@@ -33,6 +33,10 @@ impl Hook for RolloutWait {
             Some(name) => ObjectRef::deployment(&name),
             None => ctx.target_object("Deployment")?,
         };
+        if ctx.dry_run {
+            println!("dry run: would wait for the rollout of {deployment}");
+            return Ok(());
+        }
         match rollout_wait(&deployment, config.timeout)? {
             RolloutOutcome::Ready { replicas } => {
                 println!("{deployment} rolled out ({replicas} replicas available)");

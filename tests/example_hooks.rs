@@ -69,10 +69,16 @@ fn grant(verbs: &[Verb], resources: &[&str]) -> Grant {
     }
 }
 
-/// What migrate-wait needs: read and watch the Job, watch and read its pods, list events.
+fn named(mut g: Grant, names: &[&str]) -> Grant {
+    g.names = names.iter().map(|s| s.to_string()).collect();
+    g
+}
+
+/// The least migrate-wait needs (as hooks-sdk/README.md documents): watch its Job, watch
+/// and read the Job's pods, list events.
 fn wait_grants() -> Vec<Grant> {
     vec![
-        grant(&[Verb::Get, Verb::Watch], &["jobs.batch"]),
+        named(grant(&[Verb::Watch], &["jobs.batch"]), &["migrate"]),
         grant(&[Verb::Watch, Verb::Logs], &["pods"]),
         grant(&[Verb::List], &["events"]),
     ]
@@ -112,9 +118,11 @@ impl Run {
         }
     }
 
+    /// Succeeded, and never asked for more than its grants.
     fn assert_ok(&self) {
-        if let Err(e) = &self.result {
-            panic!("hook failed: {e}\n{}", self.lines.join("\n"));
+        match &self.result {
+            Err(e) => panic!("hook failed: {e}\n{}", self.lines.join("\n")),
+            Ok(r) => assert!(r.denials.is_empty(), "denied: {:?}", r.denials),
         }
     }
 
@@ -230,7 +238,11 @@ async fn migrate_wait_streams_the_logs_and_reports_success() {
     run.assert_ok();
     let pods = pods_logged(&run);
     assert_eq!(pods.len(), 1, "{}", run.dump());
-    assert!(!run.lines.iter().any(|l| l.contains("migrate-old01")), "{}", run.dump());
+    assert!(
+        !run.lines.iter().any(|l| l.contains("migrate-old01")),
+        "{}",
+        run.dump()
+    );
     let first = run
         .position(|l| {
             l == format!(
@@ -508,7 +520,11 @@ async fn migrate_cleanup_deletes_the_previous_job_with_its_pods() {
         assert!(start.elapsed() < Duration::from_secs(10), "no pod started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let run = migrate_cleanup(&cluster, vec![grant(&[Verb::Delete], &["jobs.batch"])]).await;
+    let run = migrate_cleanup(
+        &cluster,
+        vec![named(grant(&[Verb::Delete], &["jobs.batch"]), &["migrate"])],
+    )
+    .await;
     run.assert_ok();
     assert!(
         run.has("[migrate-cleanup] job.batch \"migrate\" deleted"),
@@ -560,7 +576,10 @@ async fn rollout_wait(cluster: &Cluster, annotations: serde_json::Value) -> Run 
         "rollout-wait",
         target("web", "deployment", "apps/v1", "Deployment", "web"),
         json!({"timeout": "30s"}),
-        vec![grant(&[Verb::Watch], &["deployments.apps"])],
+        vec![named(
+            grant(&[Verb::Watch], &["deployments.apps"]),
+            &["web"],
+        )],
         vec![deployment],
     )
     .await

@@ -118,7 +118,7 @@ impl std::fmt::Display for JobFailure {
 /// Pods are matched by the label `job-name=NAME` and then by owner uid, so pods of an
 /// earlier Job of the same name that are still being removed are ignored.
 ///
-/// Grants: `get`+`watch` on `jobs.batch`, `watch`+`logs` on `pods`, and `list` on `events`
+/// Grants: `watch` on `jobs.batch`, `watch`+`logs` on `pods`, and `list` on `events`
 /// (for the timeout report only; without it the report says why the events are missing).
 ///
 /// ```no_run

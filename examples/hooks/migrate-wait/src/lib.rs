@@ -4,7 +4,7 @@
 //! message and the last log lines; on timeout prints the last lines and the Job's events.
 //!
 //! Config (all optional): `job` (default: the Job in the target file), `timeout` (`300s`),
-//! `tail_lines` (20). Grants: `get`+`watch` on `jobs.batch`, `watch`+`logs` on `pods`,
+//! `tail_lines` (20). Grants: `watch` on `jobs.batch`, `watch`+`logs` on `pods`,
 //! `list` on `events`.
 
 use std::time::Duration;

@@ -20,17 +20,22 @@ use std::time::{Duration, Instant};
 
 use hooks_support::{guest, invocation};
 use kube::api::ListParams;
-use kube_testserver::{Options, TestServer};
-use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions};
+use kube_testserver::{Faults, Options, TestServer};
+use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions, RetryConfig};
 use kubes::hooks::host::{ClusterAccess, ObjectRef, Target};
 use kubes::hooks::{Grant, HookEngine, HookError, MemoryReporter, RunFailure, RunReport, Verb};
 use kubes::lifecycle::{Point, Step, When};
 use serde_json::json;
 
 async fn setup() -> (TestServer, Cluster) {
-    let srv = TestServer::start(Options::default()).await.unwrap();
+    setup_with(Options::default(), RetryConfig::default()).await
+}
+
+async fn setup_with(options: Options, retry: RetryConfig) -> (TestServer, Cluster) {
+    let srv = TestServer::start(options).await.unwrap();
     let cluster = Cluster::connect(&ConnectOptions {
         kubeconfig: Some(srv.kubeconfig_path().to_path_buf()),
+        retry,
         ..Default::default()
     })
     .await
@@ -43,11 +48,14 @@ async fn setup() -> (TestServer, Cluster) {
     (srv, cluster)
 }
 
+/// Apply, trying again while the server injects faults (the hooks are under test, not this).
 async fn apply(cluster: &Cluster, obj: serde_json::Value) {
-    cluster
-        .apply_object(&obj, &ApplyOptions::default())
-        .await
-        .unwrap();
+    let mut tries = 0;
+    while let Err(e) = cluster.apply_object(&obj, &ApplyOptions::default()).await {
+        tries += 1;
+        assert!(tries < 50, "cannot apply: {e:#}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The seed's migrate Job, its pods following `script` (the test server's pod script).
@@ -313,6 +321,66 @@ async fn migrate_wait_follows_every_retry_until_success() {
         .position(|l| l == "[migrate-wait] Migration complete")
         .expect("done");
     assert!(last_line < done, "{}", run.dump());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
+    // One resource request in five answers 500, and every watch is cut after 2 events. The
+    // client does not retry (kubes' own retry layer would hide the faults from the hook).
+    // The fault sequence is seeded and the requests up to the hook's first watch come in a
+    // fixed order, so with this seed that first watch is always one that fails.
+    let (_srv, cluster) = setup_with(
+        Options {
+            faults: Faults {
+                rate_500: 0.2,
+                drop_watch_after: Some(2),
+                seed: 11,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        RetryConfig {
+            max_retries: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    let script = "attempts:\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    assert!(
+        run.lines
+            .iter()
+            .any(|l| l.starts_with("[migrate-wait] debug: the watch of ") && l.contains("broke")),
+        "no fault reached the hook, so this test shows nothing:\n{}",
+        run.dump()
+    );
+    let pods = pods_logged(&run);
+    assert_eq!(pods.len(), 2, "{}", run.dump());
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] retry 1: attempt 2 of 5 in pod {}",
+            pods[1]
+        )),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] [pod/{}] migrated 3 tables",
+            pods[1]
+        )),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.lines.last().map(String::as_str),
+        Some("[migrate-wait] Migration complete"),
+        "{}",
+        run.dump()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

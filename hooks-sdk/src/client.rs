@@ -165,3 +165,111 @@ pub fn next_line(stream: &LogStream) -> Result<LogNext, HookError> {
         wit::LogItem::End => LogNext::End,
     })
 }
+
+/// A watch that survives the API server: when the host reports the watch broken (or ended),
+/// it is opened again after a short pause, and the fresh watch's initial `added` events
+/// resend the current objects. Only a denial (`forbidden`) is an error. Waits use it so a
+/// transient 500 or a dropped connection does not fail the hook.
+pub struct Rewatch {
+    kind: KindRef,
+    namespace: Option<String>,
+    name: Option<String>,
+    label_selector: Option<String>,
+    watcher: Option<Watcher>,
+    retry_at: Option<std::time::Instant>,
+    /// The last error that broke the watch, for a report.
+    pub last_error: Option<HookError>,
+}
+
+/// Pause before opening a broken watch again.
+const REWATCH_PAUSE: Duration = Duration::from_millis(200);
+
+impl Rewatch {
+    /// Start watching (see [`watch`]). Fails only when the grants deny the watch.
+    pub fn new(
+        kind: &KindRef,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        label_selector: Option<&str>,
+    ) -> Result<Self, HookError> {
+        let mut w = Rewatch {
+            kind: kind.clone(),
+            namespace: namespace.map(str::to_string),
+            name: name.map(str::to_string),
+            label_selector: label_selector.map(str::to_string),
+            watcher: None,
+            retry_at: None,
+            last_error: None,
+        };
+        w.open()?;
+        Ok(w)
+    }
+
+    fn open(&mut self) -> Result<(), HookError> {
+        match watch(
+            &self.kind,
+            self.namespace.as_deref(),
+            self.name.as_deref(),
+            self.label_selector.as_deref(),
+        ) {
+            Ok(w) => {
+                self.watcher = Some(w);
+                self.retry_at = None;
+                Ok(())
+            }
+            Err(e) if e.is_forbidden() => Err(e),
+            Err(e) => {
+                self.broken(e);
+                Ok(())
+            }
+        }
+    }
+
+    fn broken(&mut self, e: HookError) {
+        crate::logging::debug(&format!(
+            "the watch of {} broke ({e}); watching again",
+            self.kind
+        ));
+        self.watcher = None;
+        self.retry_at = Some(std::time::Instant::now() + REWATCH_PAUSE);
+        self.last_error = Some(e);
+    }
+
+    /// The next change, if any; `Pending` while the watch is being reopened.
+    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Next<T>, HookError> {
+        if self.watcher.is_none() {
+            if self.retry_at.is_some_and(|t| std::time::Instant::now() < t) {
+                return Ok(Next::Pending);
+            }
+            self.open()?;
+        }
+        let Some(w) = &self.watcher else {
+            return Ok(Next::Pending);
+        };
+        match next_change(w) {
+            Ok(Next::End) => {
+                self.broken(HookError::msg(format!("the watch of {} ended", self.kind)));
+                Ok(Next::Pending)
+            }
+            Ok(n) => Ok(n),
+            Err(e) if e.is_forbidden() => Err(e),
+            // A change that is not the JSON expected is the caller's problem, not the watch's.
+            Err(e @ HookError::Json { .. }) => Err(e),
+            Err(e) => {
+                self.broken(e);
+                Ok(Next::Pending)
+            }
+        }
+    }
+
+    /// A pollable ready when [`Rewatch::next`] may have something (none while reopening:
+    /// wake at [`Rewatch::retry_at`] instead).
+    pub fn subscribe(&self) -> Option<crate::bindings::wasi::io::poll::Pollable> {
+        self.watcher.as_ref().map(|w| w.subscribe())
+    }
+
+    /// When a broken watch will be opened again.
+    pub fn retry_at(&self) -> Option<std::time::Instant> {
+        self.retry_at
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::bindings::wasi::io::poll::Pollable;
-use crate::client::{self, Change, LogNext, LogOptions, LogStream, Next};
+use crate::client::{self, Change, LogNext, LogOptions, LogStream, Next, Rewatch};
 use crate::waiting::wait_any;
 use crate::{k8s, HookError, KindRef, ObjectRef};
 
@@ -137,8 +137,8 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
     let start = Instant::now();
     let deadline = start + opts.timeout;
     let ns = opts.namespace.as_deref();
-    let jobs = client::watch(&KindRef::jobs(), ns, Some(name), None)?;
-    let pods = client::watch(
+    let mut jobs = Rewatch::new(&KindRef::jobs(), ns, Some(name), None)?;
+    let mut pods = Rewatch::new(
         &KindRef::pods(),
         ns,
         None,
@@ -152,13 +152,11 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
         pods: Vec::new(),
         finished: None,
         retry_open_at: None,
-        jobs_ended: false,
-        pods_ended: false,
     };
     let mut settle_until: Option<Instant> = None;
     loop {
-        w.take_job_changes(&jobs)?;
-        w.take_pod_changes(&pods)?;
+        w.take_job_changes(&mut jobs)?;
+        w.take_pod_changes(&mut pods)?;
         w.open_logs()?;
         w.take_log_lines(true);
         let now = Instant::now();
@@ -177,19 +175,21 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
             return Ok(w.timeout_outcome(now - start));
         }
         let mut pollables: Vec<Pollable> = Vec::new();
-        if !w.jobs_ended {
-            pollables.push(jobs.subscribe());
-        }
-        if !w.pods_ended {
-            pollables.push(pods.subscribe());
-        }
+        pollables.extend(jobs.subscribe());
+        pollables.extend(pods.subscribe());
         for p in &w.pods {
             if let Some(s) = &p.stream {
                 pollables.push(s.subscribe());
             }
         }
         let mut until = deadline;
-        for t in [settle_until, w.retry_open_at].into_iter().flatten() {
+        let wake = [
+            settle_until,
+            w.retry_open_at,
+            jobs.retry_at(),
+            pods.retry_at(),
+        ];
+        for t in wake.into_iter().flatten() {
             until = until.min(t);
         }
         let refs: Vec<&Pollable> = pollables.iter().collect();
@@ -259,8 +259,6 @@ struct JobWatch {
     finished: Option<Finish>,
     /// When to try again to open logs that were not ready yet.
     retry_open_at: Option<Instant>,
-    jobs_ended: bool,
-    pods_ended: bool,
 }
 
 impl JobWatch {
@@ -270,9 +268,9 @@ impl JobWatch {
         }
     }
 
-    fn take_job_changes(&mut self, jobs: &client::Watcher) -> Result<(), HookError> {
+    fn take_job_changes(&mut self, jobs: &mut Rewatch) -> Result<(), HookError> {
         loop {
-            match client::next_change::<k8s::Job>(jobs)? {
+            match jobs.next::<k8s::Job>()? {
                 Next::Change(c) => {
                     if c.change == Change::Deleted {
                         if self.finished.is_none() {
@@ -308,19 +306,15 @@ impl JobWatch {
                         }
                     }
                 }
-                Next::Pending => return Ok(()),
-                Next::End => {
-                    self.jobs_ended = true;
-                    return Ok(());
-                }
+                Next::Pending | Next::End => return Ok(()),
             }
         }
     }
 
-    fn take_pod_changes(&mut self, pods: &client::Watcher) -> Result<(), HookError> {
+    fn take_pod_changes(&mut self, pods: &mut Rewatch) -> Result<(), HookError> {
         let mut batch = Vec::new();
         loop {
-            match client::next_change::<k8s::Pod>(pods)? {
+            match pods.next::<k8s::Pod>()? {
                 Next::Change(c) if c.change == Change::Deleted => {
                     // Its log stream ends by itself; keep what was read.
                     let name = &c.object.metadata.name;
@@ -329,11 +323,7 @@ impl JobWatch {
                     }
                 }
                 Next::Change(c) => batch.push(c.object),
-                Next::Pending => break,
-                Next::End => {
-                    self.pods_ended = true;
-                    break;
-                }
+                Next::Pending | Next::End => break,
             }
         }
         // A watch starts with a list in name order: put pods in the order the Job made them.

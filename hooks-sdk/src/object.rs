@@ -108,6 +108,6 @@ impl KindRef {
 
 impl fmt::Display for KindRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.kind, self.api_version)
+        write!(f, "{} ({})", self.kind, self.api_version)
     }
 }

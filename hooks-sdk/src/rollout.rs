@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::client::{self, Change, Next};
+use crate::client::{Change, Next, Rewatch};
 use crate::waiting::wait_any;
 use crate::{k8s, HookError, ObjectRef};
 
@@ -79,17 +79,16 @@ pub fn rollout_wait(
 ) -> Result<RolloutOutcome, HookError> {
     let start = Instant::now();
     let deadline = start + timeout;
-    let watcher = client::watch(
+    let mut watcher = Rewatch::new(
         &deployment.kind_ref(),
         deployment.namespace.as_deref(),
         Some(&deployment.name),
         None,
     )?;
     let mut last_progress = String::from("the Deployment does not exist yet");
-    let mut ended = false;
     loop {
         loop {
-            match client::next_change::<k8s::Deployment>(&watcher)? {
+            match watcher.next::<k8s::Deployment>()? {
                 Next::Change(c) if c.change == Change::Deleted => {
                     return Ok(RolloutOutcome::Failed {
                         reason: "Deleted".into(),
@@ -106,11 +105,7 @@ pub fn rollout_wait(
                         last_progress = progress;
                     }
                 }
-                Next::Pending => break,
-                Next::End => {
-                    ended = true;
-                    break;
-                }
+                Next::Pending | Next::End => break,
             }
         }
         if Instant::now() >= deadline {
@@ -119,11 +114,9 @@ pub fn rollout_wait(
                 progress: last_progress,
             });
         }
-        if ended {
-            crate::waiting::sleep(deadline.saturating_duration_since(Instant::now()));
-            continue;
-        }
-        wait_any(&[&watcher.subscribe()], Some(deadline));
+        let until = watcher.retry_at().map_or(deadline, |t| t.min(deadline));
+        let pollables: Vec<_> = watcher.subscribe().into_iter().collect();
+        wait_any(&pollables.iter().collect::<Vec<_>>(), Some(until));
     }
 }
 

@@ -683,3 +683,52 @@ async fn rollout_wait_fails_fast_on_progress_deadline_exceeded() {
         run.elapsed
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_without_the_events_grant_still_reports_its_timeout() {
+    let (_srv, cluster) = setup().await;
+    let job = migrate_job(
+        "attempts:\n- logs: [{line: 'waiting for the db lock', after_ms: 10}]\n  run_ms: 600000\n",
+        4,
+    );
+    let mut grants = wait_grants();
+    grants.retain(|g| g.resources != ["events"]);
+    let run = run_hook(
+        &cluster,
+        "migrate_wait",
+        "migrate-wait",
+        target("migrate", "job", "batch/v1", "Job", "migrate"),
+        json!({"timeout": "1s"}),
+        grants,
+        vec![job],
+    )
+    .await;
+    assert!(run
+        .failure()
+        .starts_with("migration Job migrate timed out after 1.0"));
+    assert!(
+        run.has("[migrate-wait]   (cannot read events: events of Job/migrate in demo: forbidden: hook migrate-wait has no grant to list events in namespace demo)"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistake_in_the_hook_config_is_named() {
+    let (_srv, cluster) = setup().await;
+    let job = migrate_job("attempts:\n- run_ms: 10\n", 4);
+    let run = migrate_wait(&cluster, job, json!({"timeout": "5 minutes"})).await;
+    let msg = run.failure();
+    assert!(
+        msg.starts_with("hook config: hook migrate-wait: `config` in hooks.yaml: unknown unit `minutes` in `5 minutes`"),
+        "{msg}"
+    );
+    let job = migrate_job("attempts:\n- run_ms: 10\n", 4);
+    let run = migrate_wait(&cluster, job, json!({"tail": 5})).await;
+    assert!(
+        run.failure()
+            .contains("unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`"),
+        "{}",
+        run.failure()
+    );
+}

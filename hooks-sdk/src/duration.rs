@@ -15,7 +15,9 @@ use serde::{Deserialize, Deserializer};
 /// assert!(parse_duration("soon").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
+    // Spaces carry no meaning: `1m 30s`, `5 m`.
+    let t: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let t = t.as_str();
     if t.is_empty() {
         return Err("expected a duration like `30s`, `5m` or `1500ms`, got an empty string".into());
     }

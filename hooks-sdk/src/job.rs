@@ -60,6 +60,8 @@ pub enum JobOutcome {
     /// Still not finished after the timeout.
     Timeout {
         waited: Duration,
+        /// Whether the Job was seen at all (false: it never appeared).
+        job_found: bool,
         attempts: u32,
         /// The last log lines of the newest pod (`[pod/NAME] line`).
         last_lines: Vec<String>,
@@ -569,6 +571,7 @@ impl JobWatch {
         };
         JobOutcome::Timeout {
             waited,
+            job_found: self.job.is_some(),
             attempts: self.pods.len() as u32,
             last_lines: self.last_lines(self.pods.len().checked_sub(1)),
             events,

@@ -13,23 +13,23 @@ use kubes_hook_sdk::duration;
 use kubes_hook_sdk::prelude::*;
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
-    #[serde(default)]
     job: Option<String>,
-    #[serde(
-        default = "default_timeout",
-        deserialize_with = "duration::deserialize"
-    )]
+    #[serde(deserialize_with = "duration::deserialize")]
     timeout: Duration,
-    #[serde(default = "default_tail")]
     tail_lines: usize,
 }
-fn default_timeout() -> Duration {
-    Duration::from_secs(300)
-}
-fn default_tail() -> usize {
-    20
+
+impl Default for Config {
+    fn default() -> Self {
+        let timeout = Duration::from_secs(300);
+        Config {
+            job: None,
+            timeout,
+            tail_lines: 20,
+        }
+    }
 }
 
 struct MigrateWait;
@@ -70,12 +70,16 @@ impl Hook for MigrateWait {
             }
             JobOutcome::Timeout {
                 waited,
+                job_found,
                 last_lines,
                 events,
                 events_error,
                 ..
             } => {
-                println!("Migration still running after {waited:.1?}");
+                match job_found {
+                    true => println!("Migration still running after {waited:.1?}"),
+                    false => println!("{job} did not appear within {waited:.1?}"),
+                }
                 print_lines("Last log lines", &last_lines);
                 println!("Events of {job}:");
                 events.iter().for_each(|e| println!("  {e}"));

@@ -9,19 +9,21 @@ use std::time::Duration;
 use kubes_hook_sdk::prelude::*;
 
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 struct Config {
-    #[serde(default)]
     deployment: Option<String>,
-    #[serde(
-        default = "default_timeout",
-        deserialize_with = "kubes_hook_sdk::duration::deserialize"
-    )]
+    #[serde(deserialize_with = "kubes_hook_sdk::duration::deserialize")]
     timeout: Duration,
 }
 
-fn default_timeout() -> Duration {
-    Duration::from_secs(300)
+impl Default for Config {
+    fn default() -> Self {
+        let timeout = Duration::from_secs(300);
+        Config {
+            deployment: None,
+            timeout,
+        }
+    }
 }
 
 struct RolloutWait;

@@ -6,3 +6,10 @@ export CARGO_TERM_COLOR=never
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
+# The tests check state with the real kubectl too. Machines here ship one; if a fresh one does
+# not, Debian's client is enough for what the tests ask of it.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "setup: kubectl not found, installing Debian's kubernetes-client" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kubernetes-client >/dev/null
+fi

@@ -236,7 +236,7 @@ impl Rewatch {
     }
 
     /// The next change, if any; `Pending` while the watch is being reopened.
-    pub fn next<T: DeserializeOwned>(&mut self) -> Result<Next<T>, HookError> {
+    pub fn next_change<T: DeserializeOwned>(&mut self) -> Result<Next<T>, HookError> {
         if self.watcher.is_none() {
             if self.retry_at.is_some_and(|t| std::time::Instant::now() < t) {
                 return Ok(Next::Pending);
@@ -262,7 +262,7 @@ impl Rewatch {
         }
     }
 
-    /// A pollable ready when [`Rewatch::next`] may have something (none while reopening:
+    /// A pollable ready when [`Rewatch::next_change`] may have something (none while reopening:
     /// wake at [`Rewatch::retry_at`] instead).
     pub fn subscribe(&self) -> Option<crate::bindings::wasi::io::poll::Pollable> {
         self.watcher.as_ref().map(|w| w.subscribe())

@@ -272,7 +272,7 @@ impl JobWatch {
 
     fn take_job_changes(&mut self, jobs: &mut Rewatch) -> Result<(), HookError> {
         loop {
-            match jobs.next::<k8s::Job>()? {
+            match jobs.next_change::<k8s::Job>()? {
                 Next::Change(c) => {
                     if c.change == Change::Deleted {
                         if self.finished.is_none() {
@@ -316,7 +316,7 @@ impl JobWatch {
     fn take_pod_changes(&mut self, pods: &mut Rewatch) -> Result<(), HookError> {
         let mut batch = Vec::new();
         loop {
-            match pods.next::<k8s::Pod>()? {
+            match pods.next_change::<k8s::Pod>()? {
                 Next::Change(c) if c.change == Change::Deleted => {
                     // Its log stream ends by itself; keep what was read.
                     let name = &c.object.metadata.name;

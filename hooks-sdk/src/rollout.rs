@@ -88,7 +88,7 @@ pub fn rollout_wait(
     let mut last_progress = String::from("the Deployment does not exist yet");
     loop {
         loop {
-            match watcher.next::<k8s::Deployment>()? {
+            match watcher.next_change::<k8s::Deployment>()? {
                 Next::Change(c) if c.change == Change::Deleted => {
                     return Ok(RolloutOutcome::Failed {
                         reason: "Deleted".into(),

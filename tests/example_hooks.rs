@@ -324,6 +324,36 @@ async fn migrate_wait_follows_every_retry_until_success() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_follows_containers_restarting_in_place() {
+    let (_srv, cluster) = setup().await;
+    let script = "attempts:\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let mut job = migrate_job(script, 4);
+    job["spec"]["template"]["spec"]["restartPolicy"] = json!("OnFailure");
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    let pods = pods_logged(&run);
+    assert_eq!(
+        pods.len(),
+        1,
+        "one pod, restarted in place:\n{}",
+        run.dump()
+    );
+    let pod = &pods[0];
+    let expected = [
+        format!("[migrate-wait] [pod/{pod}] connecting to db"),
+        format!("[migrate-wait] [pod/{pod}] lock timeout"),
+        format!("[migrate-wait] pod {pod} failed: container migrate exited with code 1: could not take the migration lock"),
+        format!("[migrate-wait] retry 1: attempt 2 of 5: container restarted in pod {pod}"),
+        format!("[migrate-wait] [pod/{pod}] connecting to db"),
+        format!("[migrate-wait] [pod/{pod}] migrated 3 tables"),
+        "[migrate-wait] Migration complete".to_string(),
+    ];
+    assert_eq!(run.lines[1..], expected, "{}", run.dump());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
     // One resource request in five answers 500, and every watch is cut after 2 events. The
     // client does not retry (kubes' own retry layer would hide the faults from the hook).

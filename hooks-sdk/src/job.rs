@@ -154,6 +154,7 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
         pods: Vec::new(),
         finished: None,
         retry_open_at: None,
+        attempts: 0,
     };
     let mut settle_until: Option<Instant> = None;
     loop {
@@ -199,6 +200,18 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
     }
 }
 
+fn failure_line(pod: &str, container: &str, t: &k8s::Terminated) -> String {
+    format!(
+        "pod {pod} failed: container {container} exited with code {}{}",
+        t.exit_code,
+        t.message
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .map(|m| format!(": {}", m.trim_end()))
+            .unwrap_or_default()
+    )
+}
+
 /// Order pods the way a Job creates them: by creation time (whole seconds in Kubernetes),
 /// then failed ones first (a retry starts only after its predecessor failed), then by
 /// resourceVersion (etcd revisions grow; an older attempt finished earlier).
@@ -242,6 +255,9 @@ struct PodTrack {
     /// Its retry line has been printed.
     announced: bool,
     failure_reported: bool,
+    /// In-place container failures and restarts already told (`restartPolicy: OnFailure`).
+    crashes_told: i32,
+    restarts_told: i32,
 }
 
 impl PodTrack {
@@ -261,6 +277,8 @@ struct JobWatch {
     finished: Option<Finish>,
     /// When to try again to open logs that were not ready yet.
     retry_open_at: Option<Instant>,
+    /// Attempts told so far: pods, plus in-place restarts.
+    attempts: u32,
 }
 
 impl JobWatch {
@@ -374,6 +392,8 @@ impl JobWatch {
                     lines: VecDeque::new(),
                     announced: false,
                     failure_reported: false,
+                    crashes_told: 0,
+                    restarts_told: 0,
                 });
                 self.pods.len() - 1
             }
@@ -439,15 +459,16 @@ impl JobWatch {
     fn take_log_lines(&mut self, gated: bool) {
         let keep = self.opts.tail_lines.max(1);
         let limit = self.backoff_limit() + 1;
+        let mut attempts = self.attempts;
         let mut out: Vec<String> = Vec::new();
-        for i in 0..self.pods.len() {
-            let p = &mut self.pods[i];
+        for p in &mut self.pods {
             if !p.announced {
                 p.announced = true;
-                if i > 0 {
+                attempts += 1;
+                if attempts > 1 {
                     out.push(format!(
-                        "retry {i}: attempt {} of {limit} in pod {}",
-                        i + 1,
+                        "retry {}: attempt {attempts} of {limit} in pod {}",
+                        attempts - 1,
                         p.name
                     ));
                 }
@@ -484,36 +505,50 @@ impl JobWatch {
                 }
                 continue;
             }
+            // `restartPolicy: OnFailure`: the container failed and restarts in the same pod.
+            let crashes = p.pod.crashes_in_place();
+            if crashes > p.crashes_told {
+                p.crashes_told = crashes;
+                if let Some((c, t)) = p.pod.last_crash() {
+                    out.push(failure_line(&p.name, &c.name, t));
+                }
+            }
+            let restarts = p.pod.restart_count();
+            if restarts > p.restarts_told {
+                p.restarts_told = restarts;
+                attempts += 1;
+                out.push(format!(
+                    "retry {}: attempt {attempts} of {limit}: container restarted in pod {}",
+                    attempts - 1,
+                    p.name
+                ));
+                // Follow the new container's log.
+                p.log_done = false;
+                p.lines.clear();
+                continue;
+            }
             if !p.failure_reported {
                 if let Some((c, t)) = p.pod.failed_container() {
                     p.failure_reported = true;
-                    out.push(format!(
-                        "pod {} failed: container {} exited with code {}{}",
-                        p.name,
-                        c.name,
-                        t.exit_code,
-                        t.message
-                            .as_deref()
-                            .filter(|m| !m.is_empty())
-                            .map(|m| format!(": {}", m.trim_end()))
-                            .unwrap_or_default()
-                    ));
+                    out.push(failure_line(&p.name, &c.name, t));
                 }
             }
         }
+        self.attempts = attempts;
         for line in out {
             self.say(&line);
         }
     }
 
-    /// True when every pod the Job reports has been seen and its log read to the end.
+    /// True when every attempt the Job reports (pods, or in-place restarts) has been told
+    /// and every log read to the end.
     fn logs_settled(&self) -> bool {
         let reported = self
             .job
             .as_ref()
             .map(|j| j.status.succeeded.unwrap_or(0) + j.status.failed.unwrap_or(0))
-            .unwrap_or(0) as usize;
-        self.pods.len() >= reported
+            .unwrap_or(0);
+        self.attempts as i64 >= i64::from(reported)
             && self
                 .pods
                 .iter()
@@ -528,7 +563,7 @@ impl JobWatch {
     }
 
     fn outcome(&mut self) -> JobOutcome {
-        let attempts = self.pods.len() as u32;
+        let attempts = self.attempts;
         let (reason, message, index) = match self.finished.take() {
             Some(Finish::Complete) | None => return JobOutcome::Complete { attempts },
             Some(Finish::Failed { reason, message }) => {
@@ -572,7 +607,7 @@ impl JobWatch {
         JobOutcome::Timeout {
             waited,
             job_found: self.job.is_some(),
-            attempts: self.pods.len() as u32,
+            attempts: self.attempts,
             last_lines: self.last_lines(self.pods.len().checked_sub(1)),
             events,
             events_error,

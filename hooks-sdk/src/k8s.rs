@@ -146,6 +146,33 @@ impl Pod {
         })
     }
 
+    /// How often its containers restarted in place (`restartPolicy: OnFailure`).
+    pub fn restart_count(&self) -> i32 {
+        self.status
+            .container_statuses
+            .iter()
+            .map(|c| c.restart_count)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// In-place container failures so far: the restarts, plus one while a failed container
+    /// waits to restart (`CrashLoopBackOff` with its last run `terminated`).
+    pub fn crashes_in_place(&self) -> i32 {
+        let waiting_to_restart = self.status.container_statuses.iter().any(|c| {
+            c.state.waiting.is_some() && c.last_state.terminated.as_ref().is_some_and(|t| t.exit_code != 0)
+        });
+        self.restart_count() + i32::from(waiting_to_restart)
+    }
+
+    /// The last failed run of a container that restarts in place.
+    pub fn last_crash(&self) -> Option<(&ContainerStatus, &Terminated)> {
+        self.status.container_statuses.iter().find_map(|c| {
+            let t = c.last_state.terminated.as_ref()?;
+            (t.exit_code != 0).then_some((c, t))
+        })
+    }
+
     /// True when the pod has finished (Succeeded or Failed).
     pub fn is_finished(&self) -> bool {
         matches!(

@@ -353,6 +353,66 @@ async fn migrate_wait_follows_containers_restarting_in_place() {
     assert_eq!(run.lines[1..], expected, "{}", run.dump());
 }
 
+/// The migrate Job with a database proxy sidecar listed before the migration container.
+fn migrate_job_with_sidecar(script: &str) -> serde_json::Value {
+    let mut job = migrate_job(script, 4);
+    job["spec"]["template"]["spec"]["containers"] = json!([
+        {"name": "db-proxy", "image": "cloud-sql-proxy:2"},
+        {"name": "migrate", "image": "db-migrate:1"},
+    ]);
+    job
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_reads_the_log_of_the_container_asked_for_beside_a_sidecar() {
+    let (_srv, cluster) = setup().await;
+    let script = "attempts:\n- logs: [{line: 'migrated 3 tables', after_ms: 200}]\n";
+    // The API server wants a container name for a pod with two; the default is the first.
+    for config in [json!({}), json!({"container": "migrate"})] {
+        let run = migrate_wait(&cluster, migrate_job_with_sidecar(script), config.clone()).await;
+        run.assert_ok();
+        let pods = pods_logged(&run);
+        assert_eq!(pods.len(), 1, "{config}: {}", run.dump());
+        assert!(
+            run.has(&format!(
+                "[migrate-wait] [pod/{}] migrated 3 tables",
+                pods[0]
+            )),
+            "{config}: {}",
+            run.dump()
+        );
+        let rk = cluster.resolve_kind("batch/v1", "Job").await.unwrap();
+        cluster
+            .delete_object(&rk, Some("demo"), "migrate", &Default::default())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_says_why_it_cannot_read_a_log_and_carries_on() {
+    let (_srv, cluster) = setup().await;
+    let script = "attempts:\n- logs: [{line: 'migrating', after_ms: 10}]\n  run_ms: 4500\n";
+    let run = migrate_wait(
+        &cluster,
+        migrate_job_with_sidecar(script),
+        json!({"container": "nope"}),
+    )
+    .await;
+    run.assert_ok();
+    assert!(
+        run.lines.iter().any(|l| l
+            .starts_with("[migrate-wait] cannot read the log of pod migrate-")
+            && l.contains("nope")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.lines.last().map(String::as_str),
+        Some("[migrate-wait] Migration complete")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
     // One resource request in five answers 500, and every watch is cut after 2 events. The

@@ -96,6 +96,34 @@ pub fn events(obj: &ObjectRef) -> Result<Vec<k8s::Event>, HookError> {
     items.iter().map(|j| decode(j, "an event")).collect()
 }
 
+/// The condition [`wait_for`] saw (re-exported from the WIT).
+pub use wit::ConditionMet;
+
+/// Wait until `obj` has one of `conditions` with status True (e.g. a Job's `Complete` or
+/// `Failed`: a failure ends the wait at once, unlike `kubectl wait`). A timeout is an error
+/// for which `is_timeout()` is true. Grant: `get` or `watch` on the object's type. For a Job
+/// whose pods' logs should be shown too, use [`crate::job::wait_for_job`].
+///
+/// ```no_run
+/// # use kubes_hook_sdk::prelude::*;
+/// # use std::time::Duration;
+/// # fn f() -> Result<(), HookError> {
+/// let met = client::wait_for(&ObjectRef::job("seed"), &["Complete", "Failed"], Duration::from_secs(60))?;
+/// if met.condition == "Failed" {
+///     return Err(HookError::msg(format!("seed job failed: {}", met.message)));
+/// }
+/// # Ok(()) }
+/// ```
+pub fn wait_for(
+    obj: &ObjectRef,
+    conditions: &[&str],
+    timeout: Duration,
+) -> Result<ConditionMet, HookError> {
+    let conditions: Vec<String> = conditions.iter().map(|c| c.to_string()).collect();
+    let ms = timeout.as_millis().min(u32::MAX as u128) as u32;
+    wit::wait_for(obj, &conditions, ms).context(format!("wait for {obj}"))
+}
+
 /// Start a watch: the current objects arrive first as `added`. Grant: `watch`. See
 /// [`crate::waiting`] for waiting on several watches and logs at once.
 pub fn watch(

@@ -18,6 +18,11 @@ pub const CANNOT_START: &[&str] = &[
     "CreateContainerError",
 ];
 
+/// Pause between attempts to open a log that is not readable yet.
+const LOG_OPEN_PAUSE: Duration = Duration::from_millis(200);
+/// Attempts to open one pod's log before going on without it (about 4 s).
+const MAX_LOG_OPEN_FAILURES: u32 = 20;
+
 /// How [`wait_for_job`] waits.
 #[derive(Debug, Clone)]
 pub struct JobWaitOptions {
@@ -33,6 +38,9 @@ pub struct JobWaitOptions {
     pub print: bool,
     /// After the Job finished, how long to keep reading logs that are still arriving.
     pub settle: Duration,
+    /// The container whose log to follow; `None`: the pod's first container. Set it when
+    /// the migration runs beside a sidecar (e.g. a database proxy) listed first.
+    pub container: Option<String>,
 }
 
 impl Default for JobWaitOptions {
@@ -43,6 +51,7 @@ impl Default for JobWaitOptions {
             tail_lines: 20,
             print: true,
             settle: Duration::from_millis(500),
+            container: None,
         }
     }
 }
@@ -258,6 +267,8 @@ struct PodTrack {
     /// In-place container failures and restarts already told (`restartPolicy: OnFailure`).
     crashes_told: i32,
     restarts_told: i32,
+    /// Failed attempts to open its log in a row.
+    open_failures: u32,
 }
 
 impl PodTrack {
@@ -394,6 +405,7 @@ impl JobWatch {
                     failure_reported: false,
                     crashes_told: 0,
                     restarts_told: 0,
+                    open_failures: 0,
                 });
                 self.pods.len() - 1
             }
@@ -433,22 +445,45 @@ impl JobWatch {
         }
         self.retry_open_at = None;
         let ns = self.opts.namespace.clone();
+        let mut notes = Vec::new();
         for p in &mut self.pods {
             if p.stream.is_some() || p.log_done || !p.pod.has_started() {
                 continue;
             }
+            // The API server wants a container name for pods with several; default to the
+            // first, as the WIT documents.
+            let container = self
+                .opts
+                .container
+                .clone()
+                .or_else(|| p.pod.spec.containers.first().map(|c| c.name.clone()));
             let opts = LogOptions {
-                container: None,
+                container,
                 follow: true,
                 tail_lines: None,
             };
             match client::logs(&p.name, ns.as_deref(), &opts) {
-                Ok(s) => p.stream = Some(s),
+                Ok(s) => {
+                    p.stream = Some(s);
+                    p.open_failures = 0;
+                }
                 Err(e) if e.is_forbidden() => return Err(e),
                 Err(e) if e.is_not_found() => p.log_done = true,
-                // Not readable yet (e.g. the container is still being created): try again.
-                Err(_) => self.retry_open_at = Some(now + Duration::from_millis(200)),
+                Err(e) => {
+                    // Not readable yet (e.g. the container is still being created): try
+                    // again, for a while; then say why and go on without this log.
+                    p.open_failures += 1;
+                    if p.open_failures >= MAX_LOG_OPEN_FAILURES {
+                        p.log_done = true;
+                        notes.push(format!("cannot read the log of pod {}: {e}", p.name));
+                    } else {
+                        self.retry_open_at = Some(now + LOG_OPEN_PAUSE);
+                    }
+                }
             }
+        }
+        for n in notes {
+            self.say(&n);
         }
         Ok(())
     }

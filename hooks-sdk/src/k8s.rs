@@ -92,7 +92,22 @@ impl Job {
 #[serde(default, rename_all = "camelCase")]
 pub struct Pod {
     pub metadata: ObjectMeta,
+    pub spec: PodSpec,
     pub status: PodStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodSpec {
+    pub containers: Vec<Container>,
+    pub restart_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Container {
+    pub name: String,
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -160,7 +175,11 @@ impl Pod {
     /// waits to restart (`CrashLoopBackOff` with its last run `terminated`).
     pub fn crashes_in_place(&self) -> i32 {
         let waiting_to_restart = self.status.container_statuses.iter().any(|c| {
-            c.state.waiting.is_some() && c.last_state.terminated.as_ref().is_some_and(|t| t.exit_code != 0)
+            c.state.waiting.is_some()
+                && c.last_state
+                    .terminated
+                    .as_ref()
+                    .is_some_and(|t| t.exit_code != 0)
         });
         self.restart_count() + i32::from(waiting_to_restart)
     }

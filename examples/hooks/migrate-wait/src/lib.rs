@@ -4,8 +4,8 @@
 //! message and the last log lines; on timeout prints the last lines and the Job's events.
 //!
 //! Config (all optional): `job` (default: the Job in the target file), `timeout` (`300s`),
-//! `tail_lines` (20). Grants: `watch` on `jobs.batch`, `watch`+`logs` on `pods`,
-//! `list` on `events`.
+//! `tail_lines` (20), `container` (whose log to follow; default the pod's first).
+//! Grants: `watch` on `jobs.batch`, `watch`+`logs` on `pods`, `list` on `events`.
 
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ struct Config {
     #[serde(deserialize_with = "duration::deserialize")]
     timeout: Duration,
     tail_lines: usize,
+    container: Option<String>,
 }
 
 impl Default for Config {
@@ -28,6 +29,7 @@ impl Default for Config {
             job: None,
             timeout,
             tail_lines: 20,
+            container: None,
         }
     }
 }
@@ -49,6 +51,7 @@ impl Hook for MigrateWait {
             timeout: config.timeout,
             tail_lines: config.tail_lines,
             namespace: job.namespace.clone(),
+            container: config.container,
             ..Default::default()
         };
         println!("Waiting for {job} (timeout {:?})", config.timeout);

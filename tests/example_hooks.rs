@@ -154,7 +154,7 @@ async fn run_hook(
     cluster: &Cluster,
     component: &str,
     name: &str,
-    target: Target,
+    target: Option<Target>,
     config: serde_json::Value,
     grants: Vec<Grant>,
     objects: Vec<serde_json::Value>,
@@ -170,7 +170,7 @@ async fn run_hook(
         },
         step: Step::Apply,
     };
-    inv.target = Some(target);
+    inv.target = target;
     inv.config_json = config.to_string();
     inv.grants = grants;
     inv.timeout = Duration::from_secs(60);
@@ -205,7 +205,7 @@ async fn migrate_wait(cluster: &Cluster, job: serde_json::Value, config: serde_j
         cluster,
         "migrate_wait",
         "migrate-wait",
-        target("migrate", "job", "batch/v1", "Job", "migrate"),
+        Some(target("migrate", "job", "batch/v1", "Job", "migrate")),
         config,
         wait_grants(),
         vec![job],
@@ -653,7 +653,7 @@ async fn migrate_cleanup(cluster: &Cluster, grants: Vec<Grant>) -> Run {
         cluster,
         "migrate_cleanup",
         "migrate-cleanup",
-        target("migrate", "job", "batch/v1", "Job", "migrate"),
+        Some(target("migrate", "job", "batch/v1", "Job", "migrate")),
         serde_json::Value::Null,
         grants,
         vec![],
@@ -732,7 +732,7 @@ async fn rollout_wait(cluster: &Cluster, annotations: serde_json::Value) -> Run 
         cluster,
         "rollout_wait",
         "rollout-wait",
-        target("web", "deployment", "apps/v1", "Deployment", "web"),
+        Some(target("web", "deployment", "apps/v1", "Deployment", "web")),
         json!({"timeout": "30s"}),
         vec![named(
             grant(&[Verb::Watch], &["deployments.apps"]),
@@ -787,7 +787,7 @@ async fn migrate_wait_without_the_events_grant_still_reports_its_timeout() {
         &cluster,
         "migrate_wait",
         "migrate-wait",
-        target("migrate", "job", "batch/v1", "Job", "migrate"),
+        Some(target("migrate", "job", "batch/v1", "Job", "migrate")),
         json!({"timeout": "1s"}),
         grants,
         vec![job],
@@ -820,5 +820,34 @@ async fn a_mistake_in_the_hook_config_is_named() {
             .contains("unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`"),
         "{}",
         run.failure()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_cleanup_as_a_whole_step_hook_needs_the_job_named() {
+    let (_srv, cluster) = setup().await;
+    let grants = || vec![named(grant(&[Verb::Delete], &["jobs.batch"]), &["migrate"])];
+    let cleanup = |config: serde_json::Value| {
+        run_hook(
+            &cluster,
+            "migrate_cleanup",
+            "migrate-cleanup",
+            None,
+            config,
+            grants(),
+            vec![],
+        )
+    };
+    let run = cleanup(serde_json::Value::Null).await;
+    assert_eq!(
+        run.failure(),
+        "hook config: hook migrate-cleanup has no Job to work on: it is a whole-step hook (no `on:`); name one in its config"
+    );
+    let run = cleanup(json!({"job": "migrate"})).await;
+    run.assert_ok();
+    assert!(
+        run.has("[migrate-cleanup] job.batch \"migrate\" not found: nothing to clean up"),
+        "{}",
+        run.dump()
     );
 }

@@ -810,7 +810,7 @@ async fn a_mistake_in_the_hook_config_is_named() {
     let run = migrate_wait(&cluster, job, json!({"timeout": "5 minutes"})).await;
     let msg = run.failure();
     assert!(
-        msg.starts_with("hook config: hook migrate-wait: `config` in hooks.yaml: unknown unit `minutes` in `5 minutes`"),
+        msg.starts_with("hook migrate-wait: `config` in hooks.yaml: unknown unit `minutes` in `5 minutes`"),
         "{msg}"
     );
     let job = migrate_job("attempts:\n- run_ms: 10\n", 4);
@@ -841,7 +841,7 @@ async fn migrate_cleanup_as_a_whole_step_hook_needs_the_job_named() {
     let run = cleanup(serde_json::Value::Null).await;
     assert_eq!(
         run.failure(),
-        "hook config: hook migrate-cleanup has no Job to work on: it is a whole-step hook (no `on:`); name one in its config"
+        "hook migrate-cleanup has no Job to work on: it is a whole-step hook (no `on:`); name one in its config"
     );
     let run = cleanup(json!({"job": "migrate"})).await;
     run.assert_ok();

@@ -108,7 +108,7 @@ impl fmt::Display for HookError {
                 f.write_str(&describe(error))
             }
             HookError::Cluster { context, error } => write!(f, "{context}: {}", describe(error)),
-            HookError::Config(m) => write!(f, "hook config: {m}"),
+            HookError::Config(m) => f.write_str(m),
             HookError::Json { context, message } if context.is_empty() => f.write_str(message),
             HookError::Json { context, message } => write!(f, "{context}: {message}"),
             HookError::Failed(m) => f.write_str(m),

@@ -134,6 +134,15 @@ impl Run {
         }
     }
 
+    /// The lines a user sees without `--verbose` (no debug messages).
+    fn shown(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter(|l| !l.contains("] debug: "))
+            .cloned()
+            .collect()
+    }
+
     fn has(&self, line: &str) -> bool {
         self.lines.iter().any(|l| l == line)
     }
@@ -350,7 +359,7 @@ async fn migrate_wait_follows_containers_restarting_in_place() {
         format!("[migrate-wait] [pod/{pod}] migrated 3 tables"),
         "[migrate-wait] Migration complete".to_string(),
     ];
-    assert_eq!(run.lines[1..], expected, "{}", run.dump());
+    assert_eq!(run.shown()[1..], expected, "{}", run.dump());
 }
 
 /// The migrate Job with a database proxy sidecar listed before the migration container.
@@ -408,7 +417,7 @@ async fn migrate_wait_says_why_it_cannot_read_a_log_and_carries_on() {
         run.dump()
     );
     assert_eq!(
-        run.lines.last().map(String::as_str),
+        run.shown().last().map(String::as_str),
         Some("[migrate-wait] Migration complete")
     );
 }
@@ -466,7 +475,7 @@ async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
         run.dump()
     );
     assert_eq!(
-        run.lines.last().map(String::as_str),
+        run.shown().last().map(String::as_str),
         Some("[migrate-wait] Migration complete"),
         "{}",
         run.dump()
@@ -613,6 +622,16 @@ async fn migrate_wait_times_out_with_the_last_lines_and_the_events() {
         run.lines[title + 1],
         format!("[migrate-wait]   [pod/{}] waiting for the db lock", pods[0])
     );
+    // It waited, it did not spin: a handful of wake-ups (watch events, one log line, the
+    // deadline) in 1.5 s.
+    let wakeups: u32 = run
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("[migrate-wait] debug: wait_for_job migrate: "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wake-up count:\n{}", run.dump()));
+    assert!(wakeups < 100, "{wakeups} wake-ups in 1.5 s");
     let events = run
         .position(|l| l == "[migrate-wait] Events of Job/migrate in demo:")
         .expect("events title");
@@ -810,7 +829,9 @@ async fn a_mistake_in_the_hook_config_is_named() {
     let run = migrate_wait(&cluster, job, json!({"timeout": "5 minutes"})).await;
     let msg = run.failure();
     assert!(
-        msg.starts_with("hook migrate-wait: `config` in hooks.yaml: unknown unit `minutes` in `5 minutes`"),
+        msg.starts_with(
+            "hook migrate-wait: `config` in hooks.yaml: unknown unit `minutes` in `5 minutes`"
+        ),
         "{msg}"
     );
     let job = migrate_job("attempts:\n- run_ms: 10\n", 4);

@@ -166,6 +166,13 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
         attempts: 0,
     };
     let mut settle_until: Option<Instant> = None;
+    let mut wakeups: u32 = 0;
+    let done = |wakeups: u32| {
+        crate::logging::debug(&format!(
+            "wait_for_job {name}: {wakeups} wake-ups in {:.1?}",
+            start.elapsed()
+        ))
+    };
     loop {
         w.take_job_changes(&mut jobs)?;
         w.take_pod_changes(&mut pods)?;
@@ -180,18 +187,25 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
             if immediate || w.logs_settled() || now >= at {
                 // Whatever was held back for ordering is shown before the outcome.
                 w.take_log_lines(false);
+                done(wakeups);
                 return Ok(w.outcome());
             }
         } else if now >= deadline {
             w.take_log_lines(false);
+            done(wakeups);
             return Ok(w.timeout_outcome(now - start));
         }
         let mut pollables: Vec<Pollable> = Vec::new();
         pollables.extend(jobs.subscribe());
         pollables.extend(pods.subscribe());
+        // Only the streams `take_log_lines` reads now: a later pod's stream waits for its
+        // turn, and polling it meanwhile would return at once, again and again.
         for p in &w.pods {
             if let Some(s) = &p.stream {
                 pollables.push(s.subscribe());
+            }
+            if !p.log_finished() {
+                break;
             }
         }
         let mut until = deadline;
@@ -206,6 +220,7 @@ pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, Hoo
         }
         let refs: Vec<&Pollable> = pollables.iter().collect();
         wait_any(&refs, Some(until));
+        wakeups += 1;
     }
 }
 

@@ -5,6 +5,8 @@
 //!   says "Migration complete" on success, and fails as soon as the Job fails
 //!   (BackoffLimitExceeded, DeadlineExceeded) or its pod cannot pull its image, with the reason,
 //!   the termination message and the last log lines; on timeout it shows the Job's events.
+//!   It also follows containers restarting in place (`OnFailure`), reads the container asked
+//!   for beside a sidecar, and rides out server errors and dropped watches.
 //! - `migrate-cleanup` deletes the previous Job with its pods (absent is fine) and cannot
 //!   delete without its grant.
 //! - `rollout-wait` returns when the Deployment is ready and fails fast on

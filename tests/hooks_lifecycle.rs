@@ -171,3 +171,63 @@ fn a_missing_module_stops_the_deploy_before_anything_is_applied() {
     );
     assert!(kubectl_json(srv.kubeconfig(), &["get", "namespace", "demo"]).is_none());
 }
+
+#[test]
+fn a_hook_that_loops_forever_is_stopped_at_its_timeout_and_the_deploy_says_so() {
+    let srv = Server::start();
+    let project = project_with_hooks(
+        "hooks:\n  - name: stuck\n    after: apply\n    on: migrate/job\n    module: hooks/spin.wasm\n    timeout: 1s\n",
+    );
+    std::fs::copy(
+        hooks_support::guest("hostile_spin"),
+        project.path().join("hooks/spin.wasm"),
+    )
+    .unwrap();
+    let out = srv
+        .kubes(project.path())
+        .arg("deploy")
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        all.contains("hook stuck failed at after apply on migrate/job: deadline exceeded: stopped after its timeout of 1s"),
+        "{all}"
+    );
+    // What ran before the hook is reported applied; what follows it was never attempted.
+    assert!(all.contains("job.batch/migrate created"), "{all}");
+    assert!(!all.contains("deployment.apps/web created"), "{all}");
+    assert!(kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"]).is_none());
+}
+
+#[test]
+fn a_stuck_hook_with_exit_on_fail_false_lets_the_deploy_finish() {
+    let srv = Server::start();
+    let project = project_with_hooks(
+        "hooks:\n  - name: stuck\n    after: apply\n    on: migrate/job\n    module: hooks/spin.wasm\n    timeout: 500ms\n    exit_on_fail: false\n",
+    );
+    std::fs::copy(
+        hooks_support::guest("hostile_spin"),
+        project.path().join("hooks/spin.wasm"),
+    )
+    .unwrap();
+    let out = srv
+        .kubes(project.path())
+        .arg("deploy")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("hook stuck failed at after apply on migrate/job (exit_on_fail: false, continuing): deadline exceeded"), "{all}");
+    assert!(kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"]).is_some());
+}

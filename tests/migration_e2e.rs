@@ -73,11 +73,13 @@ impl Deploy {
         self.stdout.lines().collect()
     }
 
-    /// The deploy log lines that tell the flow: what was applied and what the hooks said.
+    /// The deploy log lines that tell the flow: what was applied and what the hooks said
+    /// (but the rollout's progress lines, whose number depends on timing).
     fn flow(&self) -> Vec<&str> {
         self.lines()
             .into_iter()
             .filter(|l| l.ends_with(" created") || l.ends_with(" configured") || l.starts_with('['))
+            .filter(|l| !l.starts_with("[rollout-wait] Waiting for"))
             .collect()
     }
 
@@ -121,26 +123,35 @@ const SECOND_ATTEMPT: [&str; 6] = [
     "== 20261201093000 AddIndexOnOrdersEmail: migrated (0.18s)",
 ];
 
-/// Names of the migrate Job's pods, oldest first.
+/// Names of the migrate Job's pods in the order the Job controller created them, from its
+/// `SuccessfulCreate` events (pod names are generated; creation timestamps have only second
+/// precision, event resource versions grow with every write).
 fn migrate_pods(srv: &Server) -> Vec<String> {
-    let pods = kubectl_json(
+    let events = kubectl_json(
         srv.kubeconfig(),
-        &["get", "pods", "-n", "demo", "-l", "job-name=migrate"],
+        &[
+            "get",
+            "events",
+            "-n",
+            "demo",
+            "--field-selector",
+            "involvedObject.name=migrate,reason=SuccessfulCreate",
+        ],
     )
     .unwrap();
-    let mut pods: Vec<(String, String)> = pods["items"]
+    let mut created: Vec<(u64, String)> = events["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            (
-                p["metadata"]["creationTimestamp"].as_str().unwrap().to_string(),
-                p["metadata"]["name"].as_str().unwrap().to_string(),
-            )
+        .map(|e| {
+            let version = e["metadata"]["resourceVersion"].as_str().unwrap();
+            let message = e["message"].as_str().unwrap();
+            let pod = message.strip_prefix("Created pod: ").unwrap_or_else(|| panic!("{message}"));
+            (version.parse().unwrap(), pod.to_string())
         })
         .collect();
-    pods.sort();
-    pods.into_iter().map(|(_, name)| name).collect()
+    created.sort();
+    created.into_iter().map(|(_, pod)| pod).collect()
 }
 
 fn job_status(srv: &Server) -> serde_json::Value {
@@ -166,7 +177,7 @@ fn the_migration_runs_between_the_namespace_and_the_web_streaming_its_log_throug
         "namespace/demo created".to_string(),
         "[migrate-cleanup] job.batch \"migrate\" not found: nothing to clean up".into(),
         "job.batch/migrate created".into(),
-        "[migrate-wait] Waiting for Job/migrate in demo (timeout 300s)".into(),
+        "[migrate-wait] Waiting for Job/migrate (timeout 300s)".into(),
     ];
     flow.extend(FIRST_ATTEMPT.iter().map(|l| format!("[migrate-wait] [pod/{first}] {l}")));
     flow.push(format!(
@@ -178,7 +189,7 @@ fn the_migration_runs_between_the_namespace_and_the_web_streaming_its_log_throug
         "[migrate-wait] Migration complete".into(),
         "service/web created".into(),
         "deployment.apps/web created".into(),
-        "[rollout-wait] Deployment/web in demo rolled out".into(),
+        "[rollout-wait] Deployment/web rolled out (1 replicas available)".into(),
     ]);
     // Exactly these lines, in this order: nothing else is applied, nothing printed twice.
     let wanted: Vec<&str> = flow.iter().map(String::as_str).collect();
@@ -277,7 +288,7 @@ fn a_failing_migration_stops_the_deploy_when_the_job_fails_and_the_web_is_never_
     wanted.push("[migrate-wait] Migration failed: BackoffLimitExceeded".into());
     wanted.push("[migrate-wait] Termination message: migration 20261201093000 failed: column \"email\" does not exist".into());
     wanted.push("[migrate-wait] Last log lines".into());
-    wanted.extend(FAILING_LINES.iter().map(|l| format!("[migrate-wait]   {l}")));
+    wanted.extend(FAILING_LINES.iter().map(|l| format!("[migrate-wait]   [pod/{last}] {l}")));
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     run.assert_in_order(&wanted);
     // The last lines are the last pod's.
@@ -353,7 +364,7 @@ fn deploying_again_replaces_the_finished_migration_job_instead_of_a_422() {
         "[migrate-wait] Migration complete",
         "service/web unchanged",
         "deployment.apps/web configured",
-        "[rollout-wait] Deployment/web in demo rolled out",
+        "[rollout-wait] Deployment/web rolled out (1 replicas available)",
     ]);
     assert!(!again.stderr.contains("422") && !again.stderr.contains("immutable"), "{}", again.show());
     let job = kubectl_json(srv.kubeconfig(), &["get", "job", "migrate", "-n", "demo"]).unwrap();
@@ -363,7 +374,18 @@ fn deploying_again_replaces_the_finished_migration_job_instead_of_a_422() {
         "demo/web:2"
     );
     // Only the new Job's pods are left: the old ones went with their Job.
-    assert_eq!(migrate_pods(&srv).len(), 2, "the new Job's two attempts");
+    let pods = kubectl_json(
+        srv.kubeconfig(),
+        &["get", "pods", "-n", "demo", "-l", "job-name=migrate"],
+    )
+    .unwrap();
+    let owners: Vec<&serde_json::Value> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["metadata"]["ownerReferences"][0]["uid"])
+        .collect();
+    assert_eq!(owners, [&job["metadata"]["uid"]; 2], "the new Job's two attempts");
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` as seconds since the epoch.

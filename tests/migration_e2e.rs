@@ -55,11 +55,7 @@ impl Deploy {
     /// `kubes --project P --kubeconfig K ARGS...` (ARGS include `deploy`).
     fn run(srv: &Server, project: &std::path::Path, args: &[&str]) -> Deploy {
         let started = Instant::now();
-        let out = srv
-            .kubes(project)
-            .args(args)
-            .output()
-            .expect("kubes runs");
+        let out = srv.kubes(project).args(args).output().expect("kubes runs");
         Deploy {
             code: out.status.code().expect("kubes exited with a code"),
             stdout: String::from_utf8(out.stdout).unwrap(),
@@ -146,7 +142,9 @@ fn migrate_pods(srv: &Server) -> Vec<String> {
         .map(|e| {
             let version = e["metadata"]["resourceVersion"].as_str().unwrap();
             let message = e["message"].as_str().unwrap();
-            let pod = message.strip_prefix("Created pod: ").unwrap_or_else(|| panic!("{message}"));
+            let pod = message
+                .strip_prefix("Created pod: ")
+                .unwrap_or_else(|| panic!("{message}"));
             (version.parse().unwrap(), pod.to_string())
         })
         .collect();
@@ -179,12 +177,22 @@ fn the_migration_runs_between_the_namespace_and_the_web_streaming_its_log_throug
         "job.batch/migrate created".into(),
         "[migrate-wait] Waiting for Job/migrate (timeout 300s)".into(),
     ];
-    flow.extend(FIRST_ATTEMPT.iter().map(|l| format!("[migrate-wait] [pod/{first}] {l}")));
+    flow.extend(
+        FIRST_ATTEMPT
+            .iter()
+            .map(|l| format!("[migrate-wait] [pod/{first}] {l}")),
+    );
     flow.push(format!(
         "[migrate-wait] pod {first} failed: container migrate exited with code 1: could not take the schema_migrations lock"
     ));
-    flow.push(format!("[migrate-wait] retry 1: attempt 2 of 5 in pod {second}"));
-    flow.extend(SECOND_ATTEMPT.iter().map(|l| format!("[migrate-wait] [pod/{second}] {l}")));
+    flow.push(format!(
+        "[migrate-wait] retry 1: attempt 2 of 5 in pod {second}"
+    ));
+    flow.extend(
+        SECOND_ATTEMPT
+            .iter()
+            .map(|l| format!("[migrate-wait] [pod/{second}] {l}")),
+    );
     flow.extend([
         "[migrate-wait] Migration complete".into(),
         "service/web created".into(),
@@ -213,7 +221,11 @@ fn the_migration_runs_between_the_namespace_and_the_web_streaming_its_log_throug
     assert_eq!(status["failed"], 1, "{status}");
     let conditions = status["conditions"].to_string();
     assert!(conditions.contains(r#""type":"Complete""#), "{conditions}");
-    let web = kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"]).unwrap();
+    let web = kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"],
+    )
+    .unwrap();
     assert_eq!(web["status"]["availableReplicas"], 1, "{web}");
     assert!(kubectl_json(srv.kubeconfig(), &["get", "service", "web", "-n", "demo"]).is_some());
 }
@@ -243,8 +255,14 @@ fn a_migration_that_succeeds_at_once_reports_no_retry() {
     assert_eq!(pods.len(), 1, "{pods:?}");
     run.assert_in_order(&[
         "job.batch/migrate created",
-        &format!("[migrate-wait] [pod/{}] connecting to postgres://db:5432/demo", pods[0]),
-        &format!("[migrate-wait] [pod/{}] == 20261120101500 CreateOrders: migrated (0.21s)", pods[0]),
+        &format!(
+            "[migrate-wait] [pod/{}] connecting to postgres://db:5432/demo",
+            pods[0]
+        ),
+        &format!(
+            "[migrate-wait] [pod/{}] == 20261120101500 CreateOrders: migrated (0.21s)",
+            pods[0]
+        ),
         "[migrate-wait] Migration complete",
         "deployment.apps/web created",
     ]);
@@ -280,25 +298,52 @@ fn a_failing_migration_stops_the_deploy_when_the_job_fails_and_the_web_is_never_
     // Every attempt's log streams, each failure and retry reported.
     for (i, pod) in pods.iter().enumerate() {
         if i > 0 {
-            wanted.push(format!("[migrate-wait] retry {i}: attempt {} of 5 in pod {pod}", i + 1));
+            wanted.push(format!(
+                "[migrate-wait] retry {i}: attempt {} of 5 in pod {pod}",
+                i + 1
+            ));
         }
-        wanted.extend(FAILING_LINES.iter().map(|l| format!("[migrate-wait] [pod/{pod}] {l}")));
-        wanted.push(format!("[migrate-wait] pod {pod} failed: container migrate exited with code 1"));
+        wanted.extend(
+            FAILING_LINES
+                .iter()
+                .map(|l| format!("[migrate-wait] [pod/{pod}] {l}")),
+        );
+        wanted.push(format!(
+            "[migrate-wait] pod {pod} failed: container migrate exited with code 1"
+        ));
     }
     wanted.push("[migrate-wait] Migration failed: BackoffLimitExceeded".into());
     wanted.push("[migrate-wait] Termination message: migration 20261201093000 failed: column \"email\" does not exist".into());
     wanted.push("[migrate-wait] Last log lines".into());
-    wanted.extend(FAILING_LINES.iter().map(|l| format!("[migrate-wait]   [pod/{last}] {l}")));
+    wanted.extend(
+        FAILING_LINES
+            .iter()
+            .map(|l| format!("[migrate-wait]   [pod/{last}] {l}")),
+    );
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     run.assert_in_order(&wanted);
     // The last lines are the last pod's.
-    assert!(run.stdout.contains(&format!("[pod/{last}] PG::UndefinedColumn")), "{}", run.show());
+    assert!(
+        run.stdout
+            .contains(&format!("[pod/{last}] PG::UndefinedColumn")),
+        "{}",
+        run.show()
+    );
 
     // Nothing of the web role was applied, or even attempted.
-    for never in ["service/web", "deployment.apps/web", "rollout-wait", "Migration complete"] {
+    for never in [
+        "service/web",
+        "deployment.apps/web",
+        "rollout-wait",
+        "Migration complete",
+    ] {
         assert!(!run.stdout.contains(never), "{never} in:\n{}", run.show());
     }
-    assert!(kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"]).is_none());
+    assert!(kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"]
+    )
+    .is_none());
     assert!(kubectl_json(srv.kubeconfig(), &["get", "service", "web", "-n", "demo"]).is_none());
 
     // The error names the hook and the reason; the summary says what was and was not applied.
@@ -366,7 +411,11 @@ fn deploying_again_replaces_the_finished_migration_job_instead_of_a_422() {
         "deployment.apps/web configured",
         "[rollout-wait] Deployment/web rolled out (1 replicas available)",
     ]);
-    assert!(!again.stderr.contains("422") && !again.stderr.contains("immutable"), "{}", again.show());
+    assert!(
+        !again.stderr.contains("422") && !again.stderr.contains("immutable"),
+        "{}",
+        again.show()
+    );
     let job = kubectl_json(srv.kubeconfig(), &["get", "job", "migrate", "-n", "demo"]).unwrap();
     assert_ne!(job["metadata"]["uid"], uid_before, "a new Job");
     assert_eq!(
@@ -385,7 +434,10 @@ fn deploying_again_replaces_the_finished_migration_job_instead_of_a_422() {
         .iter()
         .map(|p| &p["metadata"]["ownerReferences"][0]["uid"])
         .collect();
-    assert_eq!(owners, [&job["metadata"]["uid"]; 2], "the new Job's two attempts");
+    assert_eq!(
+        owners, [&job["metadata"]["uid"]; 2],
+        "the new Job's two attempts"
+    );
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` as seconds since the epoch.

@@ -12,6 +12,8 @@
 //!   (BackoffLimitExceeded) and the last log lines are printed, the exit code is non-zero,
 //!   the summary says what was and was not applied, and the web Service and Deployment
 //!   never reach the cluster.
+//! - `kubes plan` shows the hooks around the Job and the Deployment; `kubes hooks list`
+//!   shows each hook's few grants.
 //! - Deploying again works: the cleanup hook deletes the finished Job, so the immutable Job
 //!   template is created afresh instead of answered with a 422.
 //!
@@ -437,6 +439,40 @@ fn deploying_again_replaces_the_finished_migration_job_instead_of_a_422() {
     assert_eq!(
         owners, [&job["metadata"]["uid"]; 2],
         "the new Job's two attempts"
+    );
+}
+
+#[test]
+fn the_plan_shows_the_seeds_hooks_around_the_migration_job() {
+    let project = migration_app();
+    let out = common::stdout(common::kubes(project.path()).arg("plan"));
+    assert_eq!(
+        out,
+        "shared/namespace  Namespace/demo\n\
+         \x20                 hook migrate-cleanup (before apply, hooks/migrate-cleanup.wasm)\n\
+         migrate/job       Job/migrate  (namespace demo)\n\
+         \x20                 hook migrate-wait (after apply, hooks/migrate-wait.wasm)\n\
+         web/service       Service/web  (namespace demo)\n\
+         web/deployment    Deployment/web  (namespace demo)\n\
+         \x20                 hook rollout-wait (after apply, hooks/rollout-wait.wasm)\n"
+    );
+    // Each hook holds only the grants it uses.
+    let list = common::stdout(common::kubes(project.path()).args(["hooks", "list"]));
+    let grants: Vec<&str> = list
+        .lines()
+        .filter(|l| l.contains("grants:") || l.starts_with("           "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            "grants:  delete jobs.batch names=migrate",
+            "grants:  watch jobs.batch names=migrate",
+            "watch,logs pods",
+            "list events",
+            "grants:  watch deployments.apps names=web",
+        ],
+        "{list}"
     );
 }
 

@@ -5,12 +5,12 @@ mod cluster_common;
 mod common;
 
 use cluster_common::{kubectl_json, Server};
-use common::{copy_project, repo, write};
+use common::{seed_app, write};
 
 #[test]
 fn deploying_the_migration_app_creates_then_leaves_unchanged_then_configures() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
 
     let out = srv
         .kubes(project.path())
@@ -104,7 +104,7 @@ fn deploying_the_migration_app_creates_then_leaves_unchanged_then_configures() {
 #[test]
 fn reapplying_after_controllers_wrote_status_is_unchanged() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path()).arg("apply").assert().success();
     // Wait for the Job and Deployment controllers to write status (another field manager).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -148,7 +148,7 @@ fn reapplying_after_controllers_wrote_status_is_unchanged() {
 #[test]
 fn a_failing_resource_stops_the_apply_and_says_what_was_and_was_not_applied() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     // A resource of a kind the server does not know, between the Job and the web role.
     write(
         project.path(),
@@ -219,7 +219,7 @@ fn a_failing_resource_stops_the_apply_and_says_what_was_and_was_not_applied() {
 #[test]
 fn quiet_prints_nothing_on_success() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     let out = srv
         .kubes(project.path())
         .args(["apply", "-q"])
@@ -234,7 +234,7 @@ fn quiet_prints_nothing_on_success() {
 #[test]
 fn a_role_argument_applies_only_that_role() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path())
         .args(["apply", "shared"])
         .assert()
@@ -272,7 +272,7 @@ fn a_role_argument_applies_only_that_role() {
 #[test]
 fn a_dry_run_says_what_would_change_and_changes_nothing() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path()).arg("apply").assert().success();
     let out = srv
         .kubes(project.path())

@@ -24,7 +24,7 @@ spec:
 
 #[test]
 fn the_seed_migration_app_compiles_and_plans_namespace_job_service_deployment() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     let out = stdout(kubes(dir.path()).arg("compile"));
     assert!(out.contains("Compiled 4 files"), "{out}");
     for f in [
@@ -99,7 +99,7 @@ fn the_seed_migration_app_compiles_and_plans_namespace_job_service_deployment() 
 
 #[test]
 fn kubes_built_image_helper_is_the_same_image() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     write(
         dir.path(),
         ".kubes/resources/web/deployment.yaml",
@@ -111,7 +111,7 @@ fn kubes_built_image_helper_is_the_same_image() {
 
 #[test]
 fn image_flag_wins_over_configured_image() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     stdout(kubes(dir.path()).args(["compile", "--image", "demo/web:2"]));
     assert!(read(dir.path(), ".kubes/output/migrate/job.yaml").contains("image: demo/web:2\n"));
     stdout(kubes(dir.path()).args(["-n", "staging", "compile"]));
@@ -166,7 +166,7 @@ fn env_vars_select_env_and_app_like_the_flags() {
 
 #[test]
 fn an_undefined_variable_names_file_and_line_and_writes_nothing() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     write(
         dir.path(),
         ".kubes/resources/web/service.yaml",
@@ -185,7 +185,7 @@ fn an_undefined_variable_names_file_and_line_and_writes_nothing() {
 
 #[test]
 fn a_missing_image_is_an_error_that_says_where_to_set_it() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     write(
         dir.path(),
         ".kubes/config.yaml",
@@ -200,7 +200,7 @@ fn a_missing_image_is_an_error_that_says_where_to_set_it() {
 
 #[test]
 fn a_yaml_error_names_file_line_and_column() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     write(
         dir.path(),
         ".kubes/resources/web/service.yaml",
@@ -222,7 +222,7 @@ fn regex_like_line_col(s: &str) -> bool {
 
 #[test]
 fn the_same_object_defined_twice_names_both_files() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     write(
         dir.path(),
         ".kubes/resources/api/service.yaml",
@@ -239,7 +239,7 @@ fn the_same_object_defined_twice_names_both_files() {
 
 #[test]
 fn an_unknown_config_key_names_file_and_key() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     write(
         dir.path(),
         ".kubes/config/env/dev.yaml",
@@ -254,7 +254,7 @@ fn an_unknown_config_key_names_file_and_key() {
 
 #[test]
 fn outputs_whose_source_is_gone_are_removed() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     stdout(kubes(dir.path()).arg("compile"));
     std::fs::remove_file(dir.path().join(".kubes/resources/migrate/job.yaml")).unwrap();
     let out = stdout(kubes(dir.path()).arg("compile"));
@@ -271,7 +271,7 @@ fn outputs_whose_source_is_gone_are_removed() {
 
 #[test]
 fn skipped_targets_are_left_out_of_the_plan() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     let plan = stdout(
         kubes(dir.path())
             .env("KUBES_SKIP", "migrate/job web/service")
@@ -291,7 +291,7 @@ fn skipped_targets_are_left_out_of_the_plan() {
 
 #[test]
 fn plan_can_be_restricted_to_roles_and_reordered_by_config() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     let plan = stdout(kubes(dir.path()).args(["plan", "web"]));
     assert_eq!(plan, "web/service     Service/web  (namespace demo)\nweb/deployment  Deployment/web  (namespace demo)\n");
     write(
@@ -319,7 +319,7 @@ fn plan_can_be_restricted_to_roles_and_reordered_by_config() {
 fn hook_declarations_beside_the_config_do_not_disturb_compile() {
     // `.kubes/config/hooks.yaml` belongs to the hook engine: compile neither reads nor rejects
     // it, and plan lists the hook under the resource it runs around.
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     write(
         dir.path(),
         ".kubes/config/hooks.yaml",
@@ -377,7 +377,7 @@ fn a_large_project_compiles_every_file_and_reports_the_first_error_by_name() {
 
 #[test]
 fn kubes_ruby_files_get_a_warning_on_stderr_and_the_plan_stays_clean() {
-    let dir = copy_project(&repo().join("examples/migration"));
+    let dir = seed_app();
     write(
         dir.path(),
         ".kubes/config/hooks/kubectl.rb",

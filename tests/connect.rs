@@ -5,7 +5,7 @@ mod cluster_common;
 mod common;
 
 use cluster_common::{kubectl_json, Server};
-use common::{copy_project, repo, write};
+use common::{seed_app, write};
 
 /// The test server's kubeconfig with a second context, `broken`, made current: it points
 /// at a port nobody listens on, so only a run that picks `kube-testserver` can succeed.
@@ -39,7 +39,7 @@ fn kubes(project: &std::path::Path) -> assert_cmd::Command {
 #[test]
 fn the_context_comes_from_the_flag_or_the_env_config() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     let kubeconfig = kubeconfig_with_broken_current(&srv, project.path());
 
     // --context, with the kubeconfig from KUBECONFIG.

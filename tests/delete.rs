@@ -4,12 +4,12 @@ mod cluster_common;
 mod common;
 
 use cluster_common::{kubectl_json, Server};
-use common::{copy_project, repo};
+use common::seed_app;
 
 #[test]
 fn delete_removes_everything_in_reverse_order_and_reports_absent_objects() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path()).arg("apply").assert().success();
 
     let out = srv
@@ -60,7 +60,7 @@ fn delete_removes_everything_in_reverse_order_and_reports_absent_objects() {
 #[test]
 fn delete_asks_before_deleting_and_refuses_without_a_terminal() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path()).arg("apply").assert().success();
     let err = srv
         .kubes(project.path())
@@ -85,7 +85,7 @@ fn delete_asks_before_deleting_and_refuses_without_a_terminal() {
 #[test]
 fn delete_wait_returns_once_objects_are_gone() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path()).arg("apply").assert().success();
     let out = srv
         .kubes(project.path())
@@ -111,7 +111,7 @@ fn delete_wait_returns_once_objects_are_gone() {
 #[test]
 fn delete_reports_as_json_for_ci() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path())
         .args(["apply", "shared", "web"])
         .assert()
@@ -152,7 +152,7 @@ fn delete_reports_as_json_for_ci() {
 #[test]
 fn deleting_the_whole_project_also_deletes_what_it_applied_before_and_no_longer_has() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path()).arg("apply").assert().success();
     std::fs::remove_file(project.path().join(".kubes/resources/web/service.yaml")).unwrap();
     let out = srv

@@ -5,12 +5,12 @@ mod cluster_common;
 mod common;
 
 use cluster_common::Server;
-use common::{copy_project, read, repo, write};
+use common::{read, seed_app, write};
 
 #[test]
 fn diff_shows_new_objects_then_nothing_then_a_changed_image() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
 
     let out = srv
         .kubes(project.path())
@@ -79,7 +79,7 @@ fn diff_shows_new_objects_then_nothing_then_a_changed_image() {
 
 #[test]
 fn diff_exits_2_when_the_cluster_cannot_be_reached() {
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     let kubeconfig = project.path().join("unreachable.kubeconfig");
     std::fs::write(
         &kubeconfig,

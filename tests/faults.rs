@@ -6,7 +6,7 @@ mod cluster_common;
 mod common;
 
 use cluster_common::{kubectl_json, Server};
-use common::{copy_project, repo};
+use common::seed_app;
 use kube_testserver::{Faults, Options};
 
 #[test]
@@ -20,7 +20,7 @@ fn apply_survives_injected_429s_and_500s() {
         },
         ..Default::default()
     });
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     let out = srv
         .kubes(project.path())
         .args(["apply", "--output", "json"])
@@ -58,7 +58,7 @@ fn a_server_that_keeps_failing_stops_the_apply_with_its_message() {
         },
         ..Default::default()
     });
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     let out = srv
         .kubes(project.path())
         .arg("apply")

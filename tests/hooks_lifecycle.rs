@@ -9,7 +9,7 @@ mod common;
 mod hooks_support;
 
 use cluster_common::{kubectl_json, Server};
-use common::{copy_project, repo, write};
+use common::{seed_app, write};
 
 const HOOKS: &str = r#"
 hooks:
@@ -44,7 +44,7 @@ hooks:
 "#;
 
 fn project_with_hooks(hooks_yaml: &str) -> tempfile::TempDir {
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     std::fs::create_dir_all(project.path().join("hooks")).unwrap();
     std::fs::copy(
         hooks_support::guest("hook_probe"),

@@ -6,12 +6,12 @@ mod cluster_common;
 mod common;
 
 use cluster_common::{kubectl_json, Server};
-use common::{copy_project, repo, write};
+use common::{seed_app, write};
 
 #[test]
 fn apply_prune_deletes_what_the_project_no_longer_has() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path()).arg("apply").assert().success();
     let inv = kubectl_json(
         srv.kubeconfig(),
@@ -58,7 +58,7 @@ fn apply_prune_deletes_what_the_project_no_longer_has() {
 #[test]
 fn prune_alone_honours_dry_run_and_spares_objects_taken_over_by_others() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     srv.kubes(project.path()).arg("apply").assert().success();
     std::fs::remove_file(project.path().join(".kubes/resources/web/service.yaml")).unwrap();
     std::fs::remove_file(project.path().join(".kubes/resources/migrate/job.yaml")).unwrap();
@@ -123,7 +123,7 @@ fn prune_alone_honours_dry_run_and_spares_objects_taken_over_by_others() {
 #[test]
 fn suffix_hash_renames_config_rewrites_references_and_prunes_old_versions() {
     let srv = Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     let config = |greeting: &str| {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  GREETING: {greeting}\n")
     };

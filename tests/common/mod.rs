@@ -18,6 +18,18 @@ pub fn copy_project(from: &Path) -> tempfile::TempDir {
     dir
 }
 
+/// The seed's migration app as the seed has it: `examples/migration` without what makes it a
+/// demo — no `.kubes/config/hooks.yaml` (its modules are built by scripts/build-hooks, which
+/// most tests do not need), no built `hooks/`, and no `migrate/job` layers carrying the test
+/// API server's pod script. For tests about compile and the apply engine, not about hooks.
+pub fn seed_app() -> tempfile::TempDir {
+    let dir = copy_project(&repo().join("examples/migration"));
+    let _ = std::fs::remove_file(dir.path().join(".kubes/config/hooks.yaml"));
+    let _ = std::fs::remove_dir_all(dir.path().join(".kubes/resources/migrate/job"));
+    let _ = std::fs::remove_dir_all(dir.path().join("hooks"));
+    dir
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {

@@ -449,7 +449,7 @@ fn the_plan_shows_the_seeds_hooks_around_the_migration_job() {
     assert_eq!(
         out,
         "shared/namespace  Namespace/demo\n\
-         \x20                 hook migrate-cleanup (before apply, hooks/migrate-cleanup.wasm)\n\
+         migrate/job       hook migrate-cleanup (before apply, hooks/migrate-cleanup.wasm)\n\
          migrate/job       Job/migrate  (namespace demo)\n\
          \x20                 hook migrate-wait (after apply, hooks/migrate-wait.wasm)\n\
          web/service       Service/web  (namespace demo)\n\

@@ -292,11 +292,17 @@ pub fn print_plan(plan: &Plan, hooks: &crate::hooks::HooksConfig, w: &mut dyn Wr
             "Nothing to apply: no resources in .kubes/resources (or all skipped)."
         )?;
     }
-    // hooks: `  hook NAME (POINT, MODULE)` lines, step hooks before/after the list.
+    // hooks: `hook NAME (POINT, MODULE)` lines, step hooks before/after the list. A file's
+    // before-hooks carry the file's name in the first column: indented like after-hooks they
+    // would read as belonging to the file printed above them.
     let hook_lines = |w: &mut dyn Write, when: When, target: Option<&str>| -> std::io::Result<()> {
         for h in hooks.hooks_at(Point { when, step: Step::Apply }, target) {
-            let indent = if target.is_some() { " ".repeat(width + 2) } else { String::new() };
-            writeln!(w, "{indent}hook {} ({}, {})", h.name, h.point, h.module.display())?;
+            let lead = match (target, when) {
+                (None, _) => String::new(),
+                (Some(t), When::Before) => format!("{t:<width$}  "),
+                (Some(_), When::After) => " ".repeat(width + 2),
+            };
+            writeln!(w, "{lead}hook {} ({}, {})", h.name, h.point, h.module.display())?;
         }
         Ok(())
     };

@@ -177,7 +177,7 @@ fn a_name_that_is_not_a_dns_label_is_refused_and_nothing_is_written() {
     let work = tempfile::tempdir().unwrap();
     for (bad, why) in [
         ("My_Hook", "invalid hook name `My_Hook`: it contains 'M'"),
-        ("-hook", "invalid hook name `-hook`: it must start and end with a letter or a digit"),
+        ("hook-", "invalid hook name `hook-`: it must start and end with a letter or a digit"),
         ("1st", "invalid hook name `1st`: a Rust package name cannot start with a digit"),
     ] {
         let out = kubes_new(work.path(), &[bad]).assert().failure();

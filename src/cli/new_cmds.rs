@@ -76,9 +76,10 @@ pub fn new(g: &GlobalArgs, a: NewArgs) -> anyhow::Result<ExitCode> {
         println!("  {}", report.dir.join(f).display());
     }
     println!();
-    println!("Build it (needs {}):", report.build_requires);
+    println!("Build it:");
     println!("  {}", report.build_command);
     println!("  -> {}", report.artifact.display());
+    println!("  (needs {})", report.build_requires);
     println!();
     println!(
         "Wire it: copy the .wasm into your project's hooks/ as hooks/{}.wasm and add to .kubes/config/hooks.yaml:",

@@ -10,7 +10,7 @@ const GITIGNORE: &str = include_str!("templates/js/gitignore.tmpl");
 pub fn build_steps(name: &str) -> BuildSteps {
     BuildSteps {
         requires: format!(
-            "Node.js with npx (fetches componentize-js {COMPONENTIZE_JS_VERSION}), or $KUBES_COMPONENTIZE_JS"
+            "Node.js with npx, which fetches componentize-js {COMPONENTIZE_JS_VERSION}; or set $KUBES_COMPONENTIZE_JS"
         ),
         command: "./build.sh".into(),
         artifact: format!("{name}.wasm"),

@@ -206,7 +206,7 @@ pub fn hooks_yaml_snippet(name: &str) -> String {
   - name: {name}
     after: apply                # before:/after: compile, apply, delete, prune
     on: web/deployment          # the role/kind file it runs around; without `on`, once per step
-    module: hooks/{name}.wasm   # the built component, copied into the project
+    module: hooks/{name}.wasm  # the built component, copied into the project
     timeout: 30s
     config: {{ message: \"hello from {name}\" }}
     grants:                     # the example gets the objects of its target file

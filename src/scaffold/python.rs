@@ -10,7 +10,7 @@ const GITIGNORE: &str = include_str!("templates/python/gitignore.tmpl");
 pub fn build_steps(name: &str) -> BuildSteps {
     BuildSteps {
         requires: format!(
-            "componentize-py {COMPONENTIZE_PY_VERSION} (`pip install componentize-py=={COMPONENTIZE_PY_VERSION}`, or $KUBES_COMPONENTIZE_PY)"
+            "componentize-py {COMPONENTIZE_PY_VERSION}: `pip install componentize-py=={COMPONENTIZE_PY_VERSION}`, or set $KUBES_COMPONENTIZE_PY"
         ),
         command: "./build.sh".into(),
         artifact: format!("{name}.wasm"),

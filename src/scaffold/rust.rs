@@ -13,7 +13,7 @@ const SDK_DIR: &str = "vendor/kubes-hook-sdk";
 
 pub fn build_steps(name: &str) -> BuildSteps {
     BuildSteps {
-        requires: "Rust with the wasm32-wasip2 target (`rustup target add wasm32-wasip2`)".into(),
+        requires: "Rust with the wasm32-wasip2 target: `rustup target add wasm32-wasip2`".into(),
         command: "cargo build --target wasm32-wasip2 --release".into(),
         artifact: format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
     }

@@ -127,6 +127,29 @@ fn scaffold_build_inspect_deploy(lang: &str) {
         .success();
     std::fs::create_dir_all(project.join("hooks")).unwrap();
     std::fs::copy(&wasm, project.join(format!("hooks/{name}.wasm"))).unwrap();
+
+    // Run alone before anything is applied, told to fail on a missing object: the hook's
+    // error (Err in Rust, a raised Err in Python, a throw in JS) fails it with its text.
+    let strict = snippet.replace(
+        &format!("config: {{ message: \"hello from {name}\" }}"),
+        &format!("config: {{ message: \"hello from {name}\", fail_if_missing: true }}"),
+    );
+    assert_ne!(strict, snippet, "the snippet's config line changed; update this test");
+    std::fs::write(project.join(".kubes/config/hooks.yaml"), &strict).unwrap();
+    let out = srv
+        .kubes(&project)
+        .env("KUBES_CACHE_DIR", &cache)
+        .args(["hooks", "run", &name])
+        .assert()
+        .failure();
+    let stderr = text(&out.get_output().stderr);
+    assert!(
+        stderr.contains(&format!(
+            "hook {name} failed at after apply on web/deployment: returned an error: Deployment/web"
+        )) && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+
     std::fs::write(project.join(".kubes/config/hooks.yaml"), snippet).unwrap();
     let out = srv
         .kubes(&project)

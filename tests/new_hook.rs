@@ -143,6 +143,7 @@ fn scaffold_build_inspect_deploy(lang: &str) {
         .assert()
         .failure();
     let stderr = text(&out.get_output().stderr);
+    eprintln!("--- {lang}: kubes hooks run {name} (fail_if_missing)\n{stderr}");
     assert!(
         stderr.contains(&format!(
             "hook {name} failed at after apply on web/deployment: returned an error: Deployment/web"
@@ -159,6 +160,7 @@ fn scaffold_build_inspect_deploy(lang: &str) {
         .success();
     let stdout = text(&out.get_output().stdout);
     let stderr = text(&out.get_output().stderr);
+    eprintln!("--- {lang}: kubes deploy\n{stdout}");
     let uid = kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"])
         .expect("the deploy applied the web Deployment")["metadata"]["uid"]
         .as_str()

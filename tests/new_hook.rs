@@ -28,7 +28,9 @@ fn text(bytes: &[u8]) -> String {
 /// Runs a build command, failing the test with its output when it fails.
 fn run_build(what: &str, cmd: &mut Command) {
     let started = Instant::now();
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
     assert!(
         out.status.success(),
         "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -90,12 +92,23 @@ fn scaffold_build_inspect_deploy(lang: &str) {
     let cache = work.path().join("cache");
 
     // 1. Scaffold: default directory ./NAME, files listed, build command and snippet printed.
-    let out = kubes_new(work.path(), &[&name, "--lang", lang]).assert().success();
+    let out = kubes_new(work.path(), &[&name, "--lang", lang])
+        .assert()
+        .success();
     let stdout = text(&out.get_output().stdout);
     let dir = work.path().join(&name);
-    assert!(stdout.starts_with(&format!("Created hook {name} ({lang}) in {name}:\n")), "{stdout}");
-    assert!(stdout.contains(&format!("  {name}/README.md\n")), "{stdout}");
-    assert!(stdout.contains(&format!("  {name}/wit/hook.wit\n")), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("Created hook {name} ({lang}) in {name}:\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("  {name}/README.md\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("  {name}/wit/hook.wit\n")),
+        "{stdout}"
+    );
     let build_line = match lang {
         "rust" => format!("  cd {name} && cargo build --target wasm32-wasip2 --release\n"),
         _ => format!("  cd {name} && ./build.sh\n"),
@@ -115,7 +128,10 @@ fn scaffold_build_inspect_deploy(lang: &str) {
         .assert()
         .success();
     let inspected = text(&out.get_output().stdout);
-    assert!(inspected.contains("hook world: yes (kubes:hook/hook@0.1.0)"), "{inspected}");
+    assert!(
+        inspected.contains("hook world: yes (kubes:hook/hook@0.1.0)"),
+        "{inspected}"
+    );
     assert!(inspected.contains("\n  func run"), "{inspected}");
 
     // 4. Wired into a `kubes init` project with the printed snippet, it runs in a deploy.
@@ -134,7 +150,10 @@ fn scaffold_build_inspect_deploy(lang: &str) {
         &format!("config: {{ message: \"hello from {name}\" }}"),
         &format!("config: {{ message: \"hello from {name}\", fail_if_missing: true }}"),
     );
-    assert_ne!(strict, snippet, "the snippet's config line changed; update this test");
+    assert_ne!(
+        strict, snippet,
+        "the snippet's config line changed; update this test"
+    );
     std::fs::write(project.join(".kubes/config/hooks.yaml"), &strict).unwrap();
     let out = srv
         .kubes(&project)
@@ -161,8 +180,11 @@ fn scaffold_build_inspect_deploy(lang: &str) {
     let stdout = text(&out.get_output().stdout);
     let stderr = text(&out.get_output().stderr);
     eprintln!("--- {lang}: kubes deploy\n{stdout}");
-    let uid = kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"])
-        .expect("the deploy applied the web Deployment")["metadata"]["uid"]
+    let uid = kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"],
+    )
+    .expect("the deploy applied the web Deployment")["metadata"]["uid"]
         .as_str()
         .unwrap()
         .to_string();
@@ -172,13 +194,22 @@ fn scaffold_build_inspect_deploy(lang: &str) {
         .collect();
     let expected = [
         format!("[{name}] hello from {name}"),
-        format!("[{name}] hello from {name} ({lang}) at after apply: app demo, env dev, namespace demo"),
+        format!(
+            "[{name}] hello from {name} ({lang}) at after apply: app demo, env dev, namespace demo"
+        ),
         format!("[{name}] Deployment/web: found, uid {uid}, resourceVersion "),
         format!("[{name}] info: {name} done"),
     ];
-    assert_eq!(hook_lines.len(), expected.len(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        hook_lines.len(),
+        expected.len(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     for (line, want) in hook_lines.iter().zip(&expected) {
-        assert!(line.starts_with(want.as_str()), "{line:?} should start with {want:?}\nstdout:\n{stdout}");
+        assert!(
+            line.starts_with(want.as_str()),
+            "{line:?} should start with {want:?}\nstdout:\n{stdout}"
+        );
     }
 }
 
@@ -202,17 +233,32 @@ fn a_name_that_is_not_a_dns_label_is_refused_and_nothing_is_written() {
     let work = tempfile::tempdir().unwrap();
     for (bad, why) in [
         ("My_Hook", "invalid hook name `My_Hook`: it contains 'M'"),
-        ("hook-", "invalid hook name `hook-`: it must start and end with a letter or a digit"),
-        ("1st", "invalid hook name `1st`: a Rust package name cannot start with a digit"),
+        (
+            "hook-",
+            "invalid hook name `hook-`: it must start and end with a letter or a digit",
+        ),
+        (
+            "1st",
+            "invalid hook name `1st`: a Rust package name cannot start with a digit",
+        ),
     ] {
         let out = kubes_new(work.path(), &[bad]).assert().failure();
         let stderr = text(&out.get_output().stderr);
-        assert!(stderr.starts_with(&format!("error: {why}")), "{bad}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: {why}")),
+            "{bad}: {stderr}"
+        );
     }
     // The DNS-1123 rule suggests a fix.
-    let out = kubes_new(work.path(), &["My_Hook", "--lang", "js"]).assert().failure();
+    let out = kubes_new(work.path(), &["My_Hook", "--lang", "js"])
+        .assert()
+        .failure();
     assert!(text(&out.get_output().stderr).contains("try `my-hook`"));
-    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
 
 #[test]
@@ -221,20 +267,31 @@ fn an_existing_non_empty_directory_is_left_alone() {
     let dir = work.path().join("mine");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("notes.txt"), "keep me").unwrap();
-    let out = kubes_new(work.path(), &["my-hook", "--dir", "mine"]).assert().failure();
+    let out = kubes_new(work.path(), &["my-hook", "--dir", "mine"])
+        .assert()
+        .failure();
     assert_eq!(
         text(&out.get_output().stderr),
         "error: mine already exists and is not empty; choose another --dir or remove it\n"
     );
-    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(left, ["notes.txt"]);
-    assert_eq!(std::fs::read_to_string(dir.join("notes.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "keep me"
+    );
 
     // An empty one is fine, and --dir is where the files go.
     std::fs::create_dir(work.path().join("empty")).unwrap();
-    kubes_new(work.path(), &["my-hook", "--lang", "python", "--dir", "empty"])
-        .assert()
-        .success();
+    kubes_new(
+        work.path(),
+        &["my-hook", "--lang", "python", "--dir", "empty"],
+    )
+    .assert()
+    .success();
     assert!(work.path().join("empty/app.py").exists());
     assert!(!work.path().join("my-hook").exists());
 }
@@ -242,11 +299,17 @@ fn an_existing_non_empty_directory_is_left_alone() {
 #[test]
 fn an_unknown_language_is_refused() {
     let work = tempfile::tempdir().unwrap();
-    let out = kubes_new(work.path(), &["my-hook", "--lang", "go"]).assert().failure();
+    let out = kubes_new(work.path(), &["my-hook", "--lang", "go"])
+        .assert()
+        .failure();
     let stderr = text(&out.get_output().stderr);
     assert!(
         stderr.contains("unknown hook language `go`: expected rust, python or js"),
         "{stderr}"
     );
-    assert_eq!(std::fs::read_dir(work.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }

@@ -3,27 +3,31 @@
 //! scaffold built from this binary therefore matches the host it came with. The tests below
 //! check these lists against the directories, so a file added there is not silently left out.
 
+/// `(path, contents)` pairs for files under a repository directory, read at compile time.
+macro_rules! embed {
+    ($dir:literal: $($path:literal),+ $(,)?) => {
+        &[$(($path, include_str!(concat!("../../", $dir, "/", $path)))),+]
+    };
+}
+
 /// `wit/` (without its README): path inside the scaffold, contents.
-pub const WIT: &[(&str, &str)] = &[
-    ("wit/hook.wit", include_str!("../../wit/hook.wit")),
-    ("wit/deps/io/io.wit", include_str!("../../wit/deps/io/io.wit")),
-];
+pub const WIT: &[(&str, &str)] = embed!(".": "wit/hook.wit", "wit/deps/io/io.wit");
 
 /// `hooks-sdk/src`: path inside the SDK crate, contents.
-pub const SDK_SOURCES: &[(&str, &str)] = &[
-    ("src/client.rs", include_str!("../../hooks-sdk/src/client.rs")),
-    ("src/context.rs", include_str!("../../hooks-sdk/src/context.rs")),
-    ("src/delete.rs", include_str!("../../hooks-sdk/src/delete.rs")),
-    ("src/duration.rs", include_str!("../../hooks-sdk/src/duration.rs")),
-    ("src/errors.rs", include_str!("../../hooks-sdk/src/errors.rs")),
-    ("src/job.rs", include_str!("../../hooks-sdk/src/job.rs")),
-    ("src/k8s.rs", include_str!("../../hooks-sdk/src/k8s.rs")),
-    ("src/lib.rs", include_str!("../../hooks-sdk/src/lib.rs")),
-    ("src/logging.rs", include_str!("../../hooks-sdk/src/logging.rs")),
-    ("src/object.rs", include_str!("../../hooks-sdk/src/object.rs")),
-    ("src/rollout.rs", include_str!("../../hooks-sdk/src/rollout.rs")),
-    ("src/waiting.rs", include_str!("../../hooks-sdk/src/waiting.rs")),
-];
+pub const SDK_SOURCES: &[(&str, &str)] = embed!("hooks-sdk":
+    "src/client.rs",
+    "src/context.rs",
+    "src/delete.rs",
+    "src/duration.rs",
+    "src/errors.rs",
+    "src/job.rs",
+    "src/k8s.rs",
+    "src/lib.rs",
+    "src/logging.rs",
+    "src/object.rs",
+    "src/rollout.rs",
+    "src/waiting.rs",
+);
 
 pub const SDK_MANIFEST: &str = include_str!("../../hooks-sdk/Cargo.toml");
 /// The SDK's lock file: the scaffold starts from the dependency versions the SDK is tested with.
@@ -42,7 +46,12 @@ mod tests {
             if path.is_dir() {
                 files_under(root, &path, out);
             } else {
-                out.push(path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
             }
         }
     }
@@ -59,7 +68,10 @@ mod tests {
         on_disk.sort();
         let mut embedded: Vec<String> = WIT.iter().map(|(p, _)| p.to_string()).collect();
         embedded.sort();
-        assert_eq!(embedded, on_disk, "update scaffold/embedded.rs WIT to match wit/");
+        assert_eq!(
+            embedded, on_disk,
+            "update scaffold/embedded.rs WIT to match wit/"
+        );
     }
 
     #[test]
@@ -70,6 +82,9 @@ mod tests {
         on_disk.sort();
         let mut embedded: Vec<String> = SDK_SOURCES.iter().map(|(p, _)| p.to_string()).collect();
         embedded.sort();
-        assert_eq!(embedded, on_disk, "update scaffold/embedded.rs SDK_SOURCES to match hooks-sdk/src");
+        assert_eq!(
+            embedded, on_disk,
+            "update scaffold/embedded.rs SDK_SOURCES to match hooks-sdk/src"
+        );
     }
 }

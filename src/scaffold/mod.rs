@@ -281,8 +281,7 @@ fn make_executable(_path: &Path) -> std::io::Result<()> {
 pub fn shell_word(dir: &Path) -> String {
     let s = dir.display().to_string();
     if !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c))
     {
         s

@@ -10,7 +10,10 @@ pub fn validate(name: &str, lang: Lang) -> Result<(), String> {
         return Err("it is empty".into());
     }
     if name.len() > 63 {
-        return Err(format!("it is {} characters long; at most 63 are allowed", name.len()));
+        return Err(format!(
+            "it is {} characters long; at most 63 are allowed",
+            name.len()
+        ));
     }
     if let Some(c) = name
         .chars()
@@ -37,6 +40,7 @@ pub fn validate(name: &str, lang: Lang) -> Result<(), String> {
 }
 
 /// Names cargo refuses as a package, or that clash with the scaffold's own dependencies.
+#[rustfmt::skip]
 const RUST_RESERVED: &[&str] = &[
     // keywords (only those that are valid DNS labels)
     "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum",
@@ -54,7 +58,11 @@ const RUST_RESERVED: &[&str] = &[
 pub fn suggest(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars().flat_map(char::to_lowercase) {
-        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' };
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            c
+        } else {
+            '-'
+        };
         if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
             out.push(c);
         }
@@ -98,7 +106,9 @@ mod tests {
 
     #[test]
     fn refuses_names_cargo_would_refuse_for_rust_only() {
-        assert!(validate("1st-hook", Lang::Rust).unwrap_err().contains("digit"));
+        assert!(validate("1st-hook", Lang::Rust)
+            .unwrap_err()
+            .contains("digit"));
         assert!(validate("fn", Lang::Rust).unwrap_err().contains("keyword"));
         assert!(validate("serde", Lang::Rust).is_err());
         assert_eq!(validate("fn", Lang::Js), Ok(()));

@@ -10,9 +10,12 @@ pub fn render(template: &str, values: &[(&str, &str)]) -> Result<String, String>
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("unclosed `{{{{` at byte {}", template.len() - rest.len() + start))?;
+        let end = after.find("}}").ok_or_else(|| {
+            format!(
+                "unclosed `{{{{` at byte {}",
+                template.len() - rest.len() + start
+            )
+        })?;
         let key = &after[..end];
         let value = values
             .iter()
@@ -45,6 +48,8 @@ mod tests {
     fn a_placeholder_without_value_is_an_error() {
         let err = render("hello {{nmae}}", &[("name", "x")]).unwrap_err();
         assert_eq!(err, "placeholder `{{nmae}}` has no value");
-        assert!(render("oops {{name", &[("name", "x")]).unwrap_err().contains("unclosed"));
+        assert!(render("oops {{name", &[("name", "x")])
+            .unwrap_err()
+            .contains("unclosed"));
     }
 }

@@ -15,7 +15,10 @@ pub fn build_steps(name: &str) -> BuildSteps {
     BuildSteps {
         requires: "Rust with the wasm32-wasip2 target: `rustup target add wasm32-wasip2`".into(),
         command: "cargo build --target wasm32-wasip2 --release".into(),
-        artifact: format!("target/wasm32-wasip2/release/{}.wasm", name.replace('-', "_")),
+        artifact: format!(
+            "target/wasm32-wasip2/release/{}.wasm",
+            name.replace('-', "_")
+        ),
     }
 }
 
@@ -32,7 +35,10 @@ pub fn files(values: &Values) -> Result<Vec<ScaffoldFile>, ScaffoldError> {
         values.file(".gitignore", GITIGNORE, &[])?,
         // The SDK's lock: the hook starts from the versions the SDK is tested with.
         plain("Cargo.lock".into(), SDK_LOCK.to_string()),
-        plain(format!("{SDK_DIR}/Cargo.toml"), vendored_manifest(SDK_MANIFEST)?),
+        plain(
+            format!("{SDK_DIR}/Cargo.toml"),
+            vendored_manifest(SDK_MANIFEST)?,
+        ),
         plain(format!("{SDK_DIR}/README.md"), SDK_README.to_string()),
     ];
     for (path, text) in SDK_SOURCES {
@@ -105,8 +111,14 @@ mod tests {
 
     #[test]
     fn the_vendored_sdk_finds_the_scaffolds_wit() {
-        let lib = vendored_lib(SDK_SOURCES.iter().find(|(p, _)| *p == "src/lib.rs").unwrap().1)
-            .unwrap();
+        let lib = vendored_lib(
+            SDK_SOURCES
+                .iter()
+                .find(|(p, _)| *p == "src/lib.rs")
+                .unwrap()
+                .1,
+        )
+        .unwrap();
         assert!(lib.contains("path: \"../../wit\""));
         assert!(!lib.contains("path: \"../wit\""));
         assert!(vendored_lib("no path here").is_err());

@@ -18,13 +18,23 @@ fn every_language_renders_with_the_contract_and_a_readme() {
         assert!(file(&s, "wit/deps/io/io.wit").contains("package wasi:io"));
         let readme = file(&s, "README.md");
         assert!(readme.starts_with("# my-hook\n"), "{lang}: {readme}");
-        assert!(readme.contains(&s.build.command), "{lang}: build command missing");
-        assert!(readme.contains(&hooks_yaml_snippet("my-hook")), "{lang}: snippet missing");
+        assert!(
+            readme.contains(&s.build.command),
+            "{lang}: build command missing"
+        );
+        assert!(
+            readme.contains(&hooks_yaml_snippet("my-hook")),
+            "{lang}: snippet missing"
+        );
         assert!(!file(&s, ".gitignore").is_empty());
         let mut paths: Vec<&str> = s.files.iter().map(|f| f.path.as_str()).collect();
         paths.sort();
         paths.dedup();
-        assert_eq!(paths.len(), s.files.len(), "{lang}: a path is written twice");
+        assert_eq!(
+            paths.len(),
+            s.files.len(),
+            "{lang}: a path is written twice"
+        );
     }
 }
 
@@ -37,7 +47,10 @@ fn the_rust_scaffold_vendors_the_sdk_and_names_the_crate() {
     assert!(file(&s, "vendor/kubes-hook-sdk/src/lib.rs").contains("path: \"../../wit\""));
     assert!(file(&s, "vendor/kubes-hook-sdk/src/job.rs").contains("pub fn wait_for_job"));
     assert!(file(&s, "Cargo.lock").contains("name = \"wit-bindgen\""));
-    assert_eq!(s.build.artifact, "target/wasm32-wasip2/release/my_hook.wasm");
+    assert_eq!(
+        s.build.artifact,
+        "target/wasm32-wasip2/release/my_hook.wasm"
+    );
 }
 
 #[test]
@@ -45,7 +58,9 @@ fn python_and_js_scaffolds_build_with_a_script_naming_the_pinned_tool() {
     let py = scaffold("my-hook", Lang::Python).unwrap();
     let sh = py.files.iter().find(|f| f.path == "build.sh").unwrap();
     assert!(sh.executable);
-    assert!(sh.contents.contains("${KUBES_COMPONENTIZE_PY:-componentize-py}"));
+    assert!(sh
+        .contents
+        .contains("${KUBES_COMPONENTIZE_PY:-componentize-py}"));
     assert!(sh.contents.contains("componentize-py==0.25.1"));
     assert!(sh.contents.contains("-o my-hook.wasm"));
     assert!(file(&py, "app.py").contains("class WitWorld(wit_world.WitWorld)"));
@@ -93,11 +108,17 @@ fn writes_into_a_new_or_empty_directory_only() {
     let fresh = tmp.path().join("a/b/my-hook");
     let written = write(&s, &fresh).unwrap();
     assert_eq!(written.files.len(), s.files.len());
-    assert_eq!(std::fs::read_to_string(fresh.join("hook.js")).unwrap(), file(&s, "hook.js"));
+    assert_eq!(
+        std::fs::read_to_string(fresh.join("hook.js")).unwrap(),
+        file(&s, "hook.js")
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(fresh.join("build.sh")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(fresh.join("build.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111, "build.sh is executable");
     }
 

@@ -313,3 +313,37 @@ fn an_unknown_language_is_refused() {
         "nothing written"
     );
 }
+
+#[test]
+fn json_output_tells_a_script_where_things_are() {
+    let work = tempfile::tempdir().unwrap();
+    let out = kubes_new(work.path(), &["my-hook", "--dir", "hooks/my hook"])
+        .args(["--output", "json"])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(report["name"], "my-hook");
+    assert_eq!(report["lang"], "rust");
+    assert_eq!(
+        report["build_command"],
+        "cd 'hooks/my hook' && cargo build --target wasm32-wasip2 --release"
+    );
+    assert_eq!(
+        report["artifact"],
+        "hooks/my hook/target/wasm32-wasip2/release/my_hook.wasm"
+    );
+    let files: Vec<&str> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    for f in &files {
+        assert!(work.path().join("hooks/my hook").join(f).is_file(), "{f}");
+    }
+    assert!(files.contains(&"vendor/kubes-hook-sdk/src/lib.rs"), "{files:?}");
+    assert!(report["hooks_yaml"]
+        .as_str()
+        .unwrap()
+        .contains("module: hooks/my-hook.wasm"));
+}

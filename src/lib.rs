@@ -15,3 +15,5 @@ pub mod project;
 pub mod lifecycle;
 pub mod plan;
 pub mod hooks;
+// --- scaffolding: `kubes new hook` (hook projects in Rust, Python, JavaScript) ---
+pub mod scaffold;

@@ -79,12 +79,18 @@ pub enum Command {
     // --- hooks: list, run, inspect ---
     /// Inspect and run the project's WebAssembly hooks.
     Hooks(hooks_cmds::HooksArgs),
+
+    // --- scaffolding: new hook ---
+    /// Scaffold something new: `kubes new hook NAME --lang rust|python|js`.
+    New(new_cmds::NewArgs),
 }
 
 mod apply_cmds;
 mod project_cmds;
 // hooks
 mod hooks_cmds;
+// scaffolding
+mod new_cmds;
 
 /// Parse arguments, run the command, map errors to an exit code.
 pub fn main() -> ExitCode {
@@ -113,5 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune(a) => apply_cmds::prune(g, a),
         // hooks
         Command::Hooks(a) => hooks_cmds::hooks(g, a),
+        // scaffolding
+        Command::New(a) => new_cmds::new(g, a),
     }
 }

@@ -150,8 +150,8 @@ impl HookLifecycle {
                 None => point.to_string(),
             };
             if spec.exit_on_fail {
-                self.reporter
-                    .note(&format!("hook {} failed at {at}: {reason}", spec.name));
+                // Not noted here: the run's failure report says it once, with what was and
+                // was not applied.
                 if reason.is_empty() {
                     reason = "failed".into();
                 }

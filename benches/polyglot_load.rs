@@ -72,7 +72,9 @@ fn main() -> anyhow::Result<()> {
     let poly = hooks_support::polyglot();
     let srv = TestServer::start_blocking(Options::default())?;
     let kubeconfig = srv.kubeconfig_path().to_path_buf();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let cluster = rt.block_on(async {
         let c = Cluster::connect(&ConnectOptions {
             kubeconfig: Some(kubeconfig.clone()),
@@ -90,10 +92,27 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     let wait_target = || target("migrate", "job", "batch/v1", "Job", "migrate");
-    let wait_grants = || vec![grant(&[Verb::Watch], &["jobs.batch"]), grant(&[Verb::Watch, Verb::Logs], &["pods"])];
+    let wait_grants = || {
+        vec![
+            grant(&[Verb::Watch], &["jobs.batch"]),
+            grant(&[Verb::Watch, Verb::Logs], &["pods"]),
+        ]
+    };
     let subjects = [
-        Subject { name: "Rust migrate-wait", path: rust, hook: "migrate-wait", target: wait_target(), grants: wait_grants() },
-        Subject { name: "Python migrate-wait", path: poly.python_migrate_wait.clone(), hook: "migrate-wait", target: wait_target(), grants: wait_grants() },
+        Subject {
+            name: "Rust migrate-wait",
+            path: rust,
+            hook: "migrate-wait",
+            target: wait_target(),
+            grants: wait_grants(),
+        },
+        Subject {
+            name: "Python migrate-wait",
+            path: poly.python_migrate_wait.clone(),
+            hook: "migrate-wait",
+            target: wait_target(),
+            grants: wait_grants(),
+        },
         Subject {
             name: "JS annotate-deployment (+1 get)",
             path: poly.js_annotate_deployment.clone(),
@@ -121,9 +140,15 @@ fn main() -> anyhow::Result<()> {
                 inv.dry_run = true;
                 inv.memory = 256 << 20;
                 inv.grants = s.grants.clone();
-                inv.cluster = Some(ClusterAccess { cluster: cluster.clone(), dry_run: true });
+                inv.cluster = Some(ClusterAccess {
+                    cluster: cluster.clone(),
+                    dry_run: true,
+                });
                 let t = Instant::now();
-                engine.run(&hook, inv).await.map_err(|f| anyhow::anyhow!("{}: {f}", s.name))?;
+                engine
+                    .run(&hook, inv)
+                    .await
+                    .map_err(|f| anyhow::anyhow!("{}: {f}", s.name))?;
                 if i >= 3 {
                     calls.push(t.elapsed());
                 }

@@ -235,7 +235,11 @@ async fn run_hook(
     }
 }
 
-async fn python_migrate_wait(cluster: &Cluster, job: serde_json::Value, config: serde_json::Value) -> Run {
+async fn python_migrate_wait(
+    cluster: &Cluster,
+    job: serde_json::Value,
+    config: serde_json::Value,
+) -> Run {
     let hook = python_wait();
     run_hook(
         cluster,
@@ -263,20 +267,36 @@ fn wakeups(run: &Run) -> u32 {
 async fn python_migrate_wait_streams_the_logs_and_reports_success_first_try() {
     let (_srv, cluster) = setup().await;
     let script = "attempts:\n- logs:\n  - {line: 'Sun Oct 11 03:22:35 UTC 2020', after_ms: 50}\n  - {line: 'migrated 3 tables', after_ms: 300}\n";
-    let run = python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
+    let run =
+        python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
     let pods = run.pods_logged();
     assert_eq!(pods.len(), 1, "{}", run.dump());
     let pod = &pods[0];
     let started = run.position("[migrate-wait] Waiting for Job/migrate in demo (timeout 30s)");
-    let first = run.position(&format!("[migrate-wait] [pod/{pod}] Sun Oct 11 03:22:35 UTC 2020"));
+    let first = run.position(&format!(
+        "[migrate-wait] [pod/{pod}] Sun Oct 11 03:22:35 UTC 2020"
+    ));
     let second = run.position(&format!("[migrate-wait] [pod/{pod}] migrated 3 tables"));
     let done = run.position("[migrate-wait] Migration complete");
-    assert!(started < first && first < second && second < done, "{}", run.dump());
-    assert!(!run.lines.iter().any(|l| l.contains("retry")), "{}", run.dump());
+    assert!(
+        started < first && first < second && second < done,
+        "{}",
+        run.dump()
+    );
+    assert!(
+        !run.lines.iter().any(|l| l.contains("retry")),
+        "{}",
+        run.dump()
+    );
     // It waited in poll, it did not spin: a handful of wake-ups (watch events, two log
     // lines, the end of the log) over the ~0.5 s the Job ran.
-    assert!(wakeups(&run) < 50, "{} wake-ups:\n{}", wakeups(&run), run.dump());
+    assert!(
+        wakeups(&run) < 50,
+        "{} wake-ups:\n{}",
+        wakeups(&run),
+        run.dump()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -286,7 +306,8 @@ async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
         - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
         - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
         - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
-    let run = python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
+    let run =
+        python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
     let pods = run.pods_logged();
     assert_eq!(pods.len(), 3, "three attempts, three pods:\n{}", run.dump());
@@ -299,7 +320,10 @@ async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
             last = at;
         };
         if i > 0 {
-            expect(format!("[migrate-wait] retry {i}: attempt {} of 5 in pod {pod}", i + 1));
+            expect(format!(
+                "[migrate-wait] retry {i}: attempt {} of 5 in pod {pod}",
+                i + 1
+            ));
         }
         expect(format!("[migrate-wait] [pod/{pod}] connecting to db"));
         if i < 2 {
@@ -309,7 +333,11 @@ async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
             expect(format!("[migrate-wait] [pod/{pod}] migrated 3 tables"));
         }
     }
-    assert!(run.position("[migrate-wait] Migration complete") > last, "{}", run.dump());
+    assert!(
+        run.position("[migrate-wait] Migration complete") > last,
+        "{}",
+        run.dump()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -323,25 +351,44 @@ async fn python_migrate_wait_fails_fast_with_the_reason_and_the_last_log_lines()
         json!({"timeout": "60s", "tail_lines": 5}),
     )
     .await;
-    assert_eq!(run.failure(), "migration Job migrate failed: BackoffLimitExceeded");
+    assert_eq!(
+        run.failure(),
+        "migration Job migrate failed: BackoffLimitExceeded"
+    );
     // Two short attempts: done in seconds, nowhere near the 60 s timeout.
-    assert!(run.elapsed < Duration::from_secs(10), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
     let pods = run.pods_logged();
-    assert_eq!(pods.len(), 2, "backoffLimit 1: two attempts\n{}", run.dump());
+    assert_eq!(
+        pods.len(),
+        2,
+        "backoffLimit 1: two attempts\n{}",
+        run.dump()
+    );
     let last = &pods[1];
     assert!(
-        run.lines.iter().any(|l| l.starts_with("[migrate-wait] Migration failed: BackoffLimitExceeded: ")
+        run.lines.iter().any(|l| l
+            .starts_with("[migrate-wait] Migration failed: BackoffLimitExceeded: ")
             && l.ends_with(&format!("(pod {last}, exit code 1)"))),
         "{}",
         run.dump()
     );
-    assert!(run.has("[migrate-wait] Termination message: rake aborted: relation users already exists"), "{}", run.dump());
+    assert!(
+        run.has("[migrate-wait] Termination message: rake aborted: relation users already exists"),
+        "{}",
+        run.dump()
+    );
     let title = run.position("[migrate-wait] Last log lines (2):");
     assert_eq!(
         run.lines[title + 1..title + 3],
         [
             format!("[migrate-wait]   [pod/{last}] == 20201011 CreateUsers: migrating"),
-            format!("[migrate-wait]   [pod/{last}] PG::DuplicateTable: relation users already exists"),
+            format!(
+                "[migrate-wait]   [pod/{last}] PG::DuplicateTable: relation users already exists"
+            ),
         ],
         "{}",
         run.dump()
@@ -360,10 +407,16 @@ async fn python_migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
         "{msg}\n{}",
         run.dump()
     );
-    assert!(run.elapsed < Duration::from_secs(10), "took {:?}", run.elapsed);
     assert!(
-        run.lines.iter().any(|l| l.starts_with("[migrate-wait] pod migrate-")
-            && l.contains(" cannot start: container migrate is waiting: ")),
+        run.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.lines
+            .iter()
+            .any(|l| l.starts_with("[migrate-wait] pod migrate-")
+                && l.contains(" cannot start: container migrate is waiting: ")),
         "{}",
         run.dump()
     );
@@ -378,7 +431,12 @@ async fn python_migrate_wait_names_a_mistake_in_its_config() {
         run.failure(),
         "hook migrate-wait: `config` in hooks.yaml: `timeout`: unknown unit `minutes` in `5 minutes`: use ms, s, m or h"
     );
-    let run = python_migrate_wait(&cluster, migrate_job("attempts:\n- run_ms: 10\n", 4), json!({"tail": 5})).await;
+    let run = python_migrate_wait(
+        &cluster,
+        migrate_job("attempts:\n- run_ms: 10\n", 4),
+        json!({"tail": 5}),
+    )
+    .await;
     assert_eq!(
         run.failure(),
         "hook migrate-wait: `config` in hooks.yaml: unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`, `container`"
@@ -390,7 +448,10 @@ async fn job_finished(cluster: &Cluster) -> serde_json::Value {
     let rk = cluster.resolve_kind("batch/v1", "Job").await.unwrap();
     let start = Instant::now();
     loop {
-        let job = cluster.get_object(&rk, Some("demo"), "migrate").await.unwrap();
+        let job = cluster
+            .get_object(&rk, Some("demo"), "migrate")
+            .await
+            .unwrap();
         if let Some(job) = job {
             let job = serde_json::to_value(job).unwrap();
             let done = job["status"]["conditions"].as_array().is_some_and(|cs| {
@@ -402,12 +463,19 @@ async fn job_finished(cluster: &Cluster) -> serde_json::Value {
                 return job;
             }
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "the Job never finished");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the Job never finished"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
-async fn js_annotate_deployment(cluster: &Cluster, config: serde_json::Value, grants: Vec<Grant>) -> Run {
+async fn js_annotate_deployment(
+    cluster: &Cluster,
+    config: serde_json::Value,
+    grants: Vec<Grant>,
+) -> Run {
     let hook = js_annotate();
     run_hook(
         cluster,
@@ -426,27 +494,42 @@ fn annotations(kubeconfig: &Path) -> serde_json::Value {
         .expect("the Deployment exists");
     // What kubes applied is still there: the hook's apply carried only its annotation.
     assert_eq!(dep["spec"]["replicas"], 2, "{dep}");
-    assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["image"], "demo/web:1", "{dep}");
+    assert_eq!(
+        dep["spec"]["template"]["spec"]["containers"][0]["image"], "demo/web:1",
+        "{dep}"
+    );
     dep["metadata"]["annotations"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn js_annotate_deployment_records_a_complete_migration() {
     let (srv, cluster) = setup().await;
-    apply(&cluster, migrate_job("attempts:\n- logs: [{line: 'migrated', after_ms: 10}]\n", 4)).await;
+    apply(
+        &cluster,
+        migrate_job("attempts:\n- logs: [{line: 'migrated', after_ms: 10}]\n", 4),
+    )
+    .await;
     apply(&cluster, web_deployment()).await;
     let job = job_finished(&cluster).await;
-    let completed = job["status"]["completionTime"].as_str().expect("completionTime").to_string();
+    let completed = job["status"]["completionTime"]
+        .as_str()
+        .expect("completionTime")
+        .to_string();
     let run = js_annotate_deployment(&cluster, serde_json::Value::Null, annotate_grants()).await;
     run.assert_ok();
     let value = format!("complete job/migrate {completed}");
     assert!(
-        run.has(&format!("[annotate] annotated Deployment/web in demo: kubes.dev/migration={value}")),
+        run.has(&format!(
+            "[annotate] annotated Deployment/web in demo: kubes.dev/migration={value}"
+        )),
         "{}",
         run.dump()
     );
     // The real kubectl sees it.
-    assert_eq!(annotations(srv.kubeconfig_path())["kubes.dev/migration"], value.as_str());
+    assert_eq!(
+        annotations(srv.kubeconfig_path())["kubes.dev/migration"],
+        value.as_str()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -464,8 +547,13 @@ async fn js_annotate_deployment_records_why_a_migration_failed() {
     .await;
     run.assert_ok();
     let got = annotations(srv.kubeconfig_path());
-    let value = got["example.com/migration"].as_str().unwrap_or_else(|| panic!("{got}"));
-    assert!(value.starts_with("failed job/migrate BackoffLimitExceeded: "), "{value}");
+    let value = got["example.com/migration"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{got}"));
+    assert!(
+        value.starts_with("failed job/migrate BackoffLimitExceeded: "),
+        "{value}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -484,7 +572,9 @@ async fn js_annotate_deployment_cannot_write_without_its_grant() {
         run.failure(),
         "apply Deployment/web in demo: forbidden: hook annotate has no grant to apply deployments.apps web in namespace demo"
     );
-    assert!(annotations(srv.kubeconfig_path()).get("kubes.dev/migration").is_none());
+    assert!(annotations(srv.kubeconfig_path())
+        .get("kubes.dev/migration")
+        .is_none());
 }
 
 /// The migration app's hooks, in Python and JavaScript (written over any hooks.yaml the
@@ -540,11 +630,25 @@ fn kubes_deploy_runs_the_python_wait_and_the_javascript_annotation() {
     let project = copy_project(&repo().join("examples/migration"));
     let dir = project.path();
     std::fs::create_dir_all(dir.join("hooks")).unwrap();
-    std::fs::copy(&hooks.python_migrate_wait, dir.join("hooks/migrate_wait_py.wasm")).unwrap();
-    std::fs::copy(&hooks.js_annotate_deployment, dir.join("hooks/annotate_deployment.wasm")).unwrap();
+    std::fs::copy(
+        &hooks.python_migrate_wait,
+        dir.join("hooks/migrate_wait_py.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        &hooks.js_annotate_deployment,
+        dir.join("hooks/annotate_deployment.wasm"),
+    )
+    .unwrap();
     write(dir, ".kubes/config/hooks.yaml", POLYGLOT_HOOKS);
     write(dir, ".kubes/resources/migrate/job.yaml", SCRIPTED_JOB);
-    let out = srv.kubes(dir).arg("deploy").assert().success().get_output().clone();
+    let out = srv
+        .kubes(dir)
+        .arg("deploy")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
     let all = format!("{stdout}\n--- stderr\n{stderr}");
@@ -562,18 +666,38 @@ fn kubes_deploy_runs_the_python_wait_and_the_javascript_annotation() {
     };
     // The Python wait streams the migration's log, then says it is complete; only then is
     // the web Deployment applied, and the JavaScript hook annotates it.
-    let migrating = starts("[migrate-wait] [pod/migrate-", "] == 20201011 CreateUsers: migrating");
-    let migrated = starts("[migrate-wait] [pod/migrate-", "] == 20201011 CreateUsers: migrated (0.0021s)");
+    let migrating = starts(
+        "[migrate-wait] [pod/migrate-",
+        "] == 20201011 CreateUsers: migrating",
+    );
+    let migrated = starts(
+        "[migrate-wait] [pod/migrate-",
+        "] == 20201011 CreateUsers: migrated (0.0021s)",
+    );
     let complete = line("[migrate-wait] Migration complete");
     let deployment = line("deployment.apps/web created");
-    let annotated = starts("[annotate] annotated Deployment/web in demo: kubes.dev/migration=complete job/migrate ", "Z");
-    assert!(migrating < migrated && migrated < complete && complete < deployment, "{all}");
+    let annotated = starts(
+        "[annotate] annotated Deployment/web in demo: kubes.dev/migration=complete job/migrate ",
+        "Z",
+    );
+    assert!(
+        migrating < migrated && migrated < complete && complete < deployment,
+        "{all}"
+    );
     assert!(deployment < annotated, "{all}");
     let job = kubectl_json(srv.kubeconfig(), &["get", "job", "migrate", "-n", "demo"]).unwrap();
-    let dep = kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"]).unwrap();
+    let dep = kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"],
+    )
+    .unwrap();
     assert_eq!(
         dep["metadata"]["annotations"]["kubes.dev/migration"],
-        format!("complete job/migrate {}", job["status"]["completionTime"].as_str().unwrap()).as_str(),
+        format!(
+            "complete job/migrate {}",
+            job["status"]["completionTime"].as_str().unwrap()
+        )
+        .as_str(),
         "{dep}"
     );
 }

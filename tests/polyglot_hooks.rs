@@ -701,3 +701,60 @@ fn kubes_deploy_runs_the_python_wait_and_the_javascript_annotation() {
         "{dep}"
     );
 }
+
+#[test]
+fn kubes_hooks_inspect_says_both_components_fit_the_hook_world() {
+    let hooks = polyglot();
+    for (wasm, own_world_extra) in [
+        // The Python hook's world adds the monotonic clock (its wait's timer).
+        (
+            &hooks.python_migrate_wait,
+            Some("wasi:clocks/monotonic-clock@0.2.12"),
+        ),
+        (&hooks.js_annotate_deployment, None),
+    ] {
+        let out = assert_cmd::Command::cargo_bin("kubes")
+            .unwrap()
+            .args(["hooks", "inspect"])
+            .arg(wasm)
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            stdout.contains("hook world: yes (kubes:hook/hook@0.1.0)"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("  func run\n"), "{stdout}");
+        for import in ["kubes:hook/cluster@0.1.0", "kubes:hook/log@0.1.0"] {
+            assert!(
+                stdout.contains(&format!("  instance {import}\n")),
+                "{stdout}"
+            );
+        }
+        if let Some(extra) = own_world_extra {
+            assert!(
+                stdout.contains(&format!("  instance {extra}\n")),
+                "{stdout}"
+            );
+        }
+        // Nothing a hook host must not provide: no wasi:http (componentize-js `-d http
+        // fetch-event`), and only WASI 0.2.x, which the host links.
+        let imports: Vec<&str> = stdout
+            .lines()
+            .skip_while(|l| *l != "imports:")
+            .take_while(|l| *l != "exports:")
+            .filter_map(|l| l.strip_prefix("  instance "))
+            .collect();
+        assert!(imports.len() > 3, "{stdout}");
+        for import in &imports {
+            assert!(
+                import.starts_with("kubes:hook/")
+                    || (import.starts_with("wasi:") && import.contains("@0.2.")),
+                "{import} in\n{stdout}"
+            );
+            assert!(!import.starts_with("wasi:http/"), "{stdout}");
+        }
+    }
+}

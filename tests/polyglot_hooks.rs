@@ -8,7 +8,11 @@
 //! - The JavaScript `annotate-deployment` (examples/hooks-js, componentize-js) writes the
 //!   migration's outcome on the web Deployment as an annotation (seen by the real kubectl),
 //!   and cannot do so without its grant.
-//! - `kubes deploy` of the migration app runs both, wired in hooks.yaml.
+//! - The Python wait also fails at once on the Job's deadline, and at its own timeout shows
+//!   the last lines and the Job's events; a config mistake is named.
+//! - `kubes hooks inspect` says both components fit the hook world (no wasi:http).
+//! - `kubes deploy` of the migration app runs both, wired in hooks.yaml; when the migration
+//!   fails, the deploy stops at once and the web Deployment is never applied.
 //!
 //! The components are built by the examples' own build scripts (pinned tools, bounded) and
 //! run by the real engine against the test API server.
@@ -423,6 +427,77 @@ async fn python_migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn python_migrate_wait_fails_at_once_on_the_jobs_deadline() {
+    let (_srv, cluster) = setup().await;
+    let mut job = migrate_job(
+        "attempts:\n- logs: [{line: 'migrating a big table', after_ms: 10}]\n  run_ms: 600000\n",
+        4,
+    );
+    job["metadata"]["annotations"] = json!({"kubes.test/active-deadline-ms": "800"});
+    let run = python_migrate_wait(&cluster, job, json!({"timeout": "60s"})).await;
+    assert_eq!(
+        run.failure(),
+        "migration Job migrate failed: DeadlineExceeded"
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
+    let pods = run.pods_logged();
+    assert!(
+        run.has(&format!(
+            "[migrate-wait]   [pod/{}] migrating a big table",
+            pods[0]
+        )),
+        "the last lines are shown:\n{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_migrate_wait_times_out_with_the_last_lines_and_the_events() {
+    let (_srv, cluster) = setup().await;
+    let job = migrate_job(
+        "attempts:\n- logs: [{line: 'waiting for the db lock', after_ms: 10}]\n  run_ms: 600000\n",
+        4,
+    );
+    let run = python_migrate_wait(&cluster, job, json!({"timeout": "1500ms"})).await;
+    let msg = run.failure();
+    assert!(
+        msg.starts_with("migration Job migrate timed out after 1.5"),
+        "{msg}"
+    );
+    assert!(
+        run.has("[migrate-wait] Migration still running after 1.5s"),
+        "{}",
+        run.dump()
+    );
+    let pods = run.pods_logged();
+    let title = run.position("[migrate-wait] Last log lines (1):");
+    assert_eq!(
+        run.lines[title + 1],
+        format!("[migrate-wait]   [pod/{}] waiting for the db lock", pods[0])
+    );
+    let events = run.position("[migrate-wait] Events of Job/migrate in demo:");
+    assert!(
+        run.lines[events + 1..]
+            .iter()
+            .any(|l| l
+                .starts_with("[migrate-wait]   Normal SuccessfulCreate: Created pod: migrate-")),
+        "{}",
+        run.dump()
+    );
+    // 1.5 s of waiting on a pod that prints one line: the timer, not a spin, woke it.
+    assert!(
+        wakeups(&run) < 50,
+        "{} wake-ups:\n{}",
+        wakeups(&run),
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_names_a_mistake_in_its_config() {
     let (_srv, cluster) = setup().await;
     let job = migrate_job("attempts:\n- run_ms: 10\n", 4);
@@ -757,4 +832,75 @@ fn kubes_hooks_inspect_says_both_components_fit_the_hook_world() {
             assert!(!import.starts_with("wasi:http/"), "{stdout}");
         }
     }
+}
+
+#[test]
+fn kubes_deploy_stops_when_the_python_wait_sees_the_migration_fail() {
+    let hooks = polyglot();
+    let srv = cluster_common::Server::start();
+    let project = copy_project(&repo().join("examples/migration"));
+    let dir = project.path();
+    std::fs::create_dir_all(dir.join("hooks")).unwrap();
+    std::fs::copy(
+        &hooks.python_migrate_wait,
+        dir.join("hooks/migrate_wait_py.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        &hooks.js_annotate_deployment,
+        dir.join("hooks/annotate_deployment.wasm"),
+    )
+    .unwrap();
+    write(dir, ".kubes/config/hooks.yaml", POLYGLOT_HOOKS);
+    let failing = SCRIPTED_JOB
+        .replace(
+            "            - {line: \"== 20201011 CreateUsers: migrated (0.0021s)\", after_ms: 200}\n",
+            "            - {line: \"PG::DuplicateTable: relation users already exists\", after_ms: 50}\n            exit_code: 1\n",
+        )
+        .replace("backoffLimit: 4", "backoffLimit: 1");
+    assert_ne!(failing, SCRIPTED_JOB);
+    write(dir, ".kubes/resources/migrate/job.yaml", &failing);
+    let start = Instant::now();
+    let out = srv
+        .kubes(dir)
+        .arg("deploy")
+        .assert()
+        .failure()
+        .get_output()
+        .clone();
+    let took = start.elapsed();
+    if std::env::var_os("SHOW_HOOK_OUTPUT").is_some() {
+        eprintln!(
+            "--- kubes deploy failed after {took:?}\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let all = format!(
+        "{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Two short attempts, then the deploy stops: nowhere near the hook's 100 s timeout.
+    assert!(took < Duration::from_secs(30), "took {took:?}\n{all}");
+    assert!(
+        all.contains("hook migrate-wait failed at after apply on migrate/job: returned an error: migration Job migrate failed: BackoffLimitExceeded"),
+        "{all}"
+    );
+    assert!(
+        all.contains("[migrate-wait] retry 1: attempt 2 of 2 in pod migrate-"),
+        "{all}"
+    );
+    assert!(all.contains("[migrate-wait] Last log lines (2):"), "{all}");
+    assert!(
+        all.contains("] PG::DuplicateTable: relation users already exists"),
+        "{all}"
+    );
+    // The web tier never rolls onto a failed migration, and nothing annotated it.
+    assert!(!all.contains("deployment.apps/web created"), "{all}");
+    assert!(!all.contains("[annotate]"), "{all}");
+    assert!(kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"]
+    )
+    .is_none());
 }

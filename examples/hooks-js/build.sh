@@ -31,10 +31,17 @@ if up_to_date; then
 fi
 
 export KUBES_ROOT="$root"
+# The tools are installed by one build at a time (the Python and JS builds may run at once,
+# and an install starts by clearing its folder).
+tools_dir="${KUBES_TOOLS_DIR:-$root/.tools}"
+mkdir -p "$tools_dir"
+exec 8>"$tools_dir/.install.lock"
+flock 8
 # shellcheck source=../../scripts/hook-tools.sh
 source "$root/scripts/hook-tools.sh" >&2
+flock -u 8
 
-started=$(date +%s.%N)
+started=$(date +%s%N)
 # Bounded: a tool gone wrong fails the build instead of eating the machine (measured: ~8 s,
 # ~0.8 GB resident). The cap is on address space: V8 reserves ~10 GB of guard pages per
 # wasm memory, so with its trap handler on even 32 GiB is too little; with it off (explicit
@@ -44,6 +51,7 @@ kubes_bounded 180 16384 node --disable-wasm-trap-handler --max-old-space-size=20
   "$(readlink -f "$KUBES_COMPONENTIZE_JS")" "$here/hook.js" \
   --wit "$root/wit" -n hook -d http fetch-event -o "$here/target/out.wasm" >&2
 mv "$here/target/out.wasm" "$out"
-printf 'hooks-js: built %s (%s bytes) in %.1f s\n' "$out" "$(stat -c %s "$out")" \
-  "$(echo "$(date +%s.%N) - $started" | bc)" >&2
+ms=$(( ($(date +%s%N) - started) / 1000000 ))
+printf 'hooks-js: built %s (%s bytes) in %d.%d s\n' "$out" "$(stat -c %s "$out")" \
+  $((ms / 1000)) $((ms % 1000 / 100)) >&2
 echo "$out"

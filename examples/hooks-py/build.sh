@@ -28,8 +28,15 @@ if up_to_date; then
 fi
 
 export KUBES_ROOT="$root"
+# The tools are installed by one build at a time (the Python and JS builds may run at once,
+# and an install starts by clearing its folder).
+tools_dir="${KUBES_TOOLS_DIR:-$root/.tools}"
+mkdir -p "$tools_dir"
+exec 8>"$tools_dir/.install.lock"
+flock 8
 # shellcheck source=../../scripts/hook-tools.sh
 source "$root/scripts/hook-tools.sh" >&2
+flock -u 8
 
 # The world: this folder's wit/ (hook world + monotonic clock) with the repository's contract
 # beside it as a dependency.
@@ -41,7 +48,7 @@ cp -r "$here/wit/deps/." "$work/wit/deps/"
 cp "$root/wit/"*.wit "$work/wit/deps/hook/"
 cp -r "$root/wit/deps/." "$work/wit/deps/"
 
-started=$(date +%s.%N)
+started=$(date +%s%N)
 # Bounded: a tool gone wrong fails the build instead of eating the machine (measured: ~15 s;
 # the cap is on address space, which wasmtime inside the tool reserves generously:
 # 4 GiB kills it, 8 GiB is enough).
@@ -50,6 +57,7 @@ kubes_bounded 120 12288 "$KUBES_COMPONENTIZE_PY" -d "$work/wit" -w hook-py \
 kubes_bounded 300 12288 "$KUBES_COMPONENTIZE_PY" -d "$work/wit" -w hook-py \
   componentize app -p "$here" -p "$work/bindings" -o "$work/out.wasm" >&2
 mv "$work/out.wasm" "$out"
-printf 'hooks-py: built %s (%s bytes) in %.1f s\n' "$out" "$(stat -c %s "$out")" \
-  "$(echo "$(date +%s.%N) - $started" | bc)" >&2
+ms=$(( ($(date +%s%N) - started) / 1000000 ))
+printf 'hooks-py: built %s (%s bytes) in %d.%d s\n' "$out" "$(stat -c %s "$out")" \
+  $((ms / 1000)) $((ms % 1000 / 100)) >&2
 echo "$out"

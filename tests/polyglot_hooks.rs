@@ -9,7 +9,8 @@
 //!   migration's outcome on the web Deployment as an annotation (seen by the real kubectl),
 //!   and cannot do so without its grant.
 //! - The Python wait also fails at once on the Job's deadline, and at its own timeout shows
-//!   the last lines and the Job's events; a config mistake is named.
+//!   the last lines and the Job's events, rides out server errors and dropped watches; a
+//!   config mistake is named.
 //! - `kubes hooks inspect` says both components fit the hook world (no wasi:http).
 //! - `kubes deploy` of the migration app runs both, wired in hooks.yaml; when the migration
 //!   fails, the deploy stops at once and the web Deployment is never applied.
@@ -28,8 +29,8 @@ use std::time::{Duration, Instant};
 use cluster_common::kubectl_json;
 use common::{copy_project, repo, write};
 use hooks_support::{invocation, polyglot};
-use kube_testserver::{Options, TestServer};
-use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions};
+use kube_testserver::{Faults, Options, TestServer};
+use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions, RetryConfig};
 use kubes::hooks::host::{ClusterAccess, ObjectRef, Target};
 use kubes::hooks::{
     Grant, HookEngine, HookError, LoadedHook, MemoryReporter, RunFailure, RunReport, Verb,
@@ -57,9 +58,14 @@ fn js_annotate() -> LoadedHook {
 }
 
 async fn setup() -> (TestServer, Cluster) {
-    let srv = TestServer::start(Options::default()).await.unwrap();
+    setup_with(Options::default(), RetryConfig::default()).await
+}
+
+async fn setup_with(options: Options, retry: RetryConfig) -> (TestServer, Cluster) {
+    let srv = TestServer::start(options).await.unwrap();
     let cluster = Cluster::connect(&ConnectOptions {
         kubeconfig: Some(srv.kubeconfig_path().to_path_buf()),
+        retry,
         ..Default::default()
     })
     .await
@@ -72,11 +78,14 @@ async fn setup() -> (TestServer, Cluster) {
     (srv, cluster)
 }
 
+/// Apply, trying again while the server injects faults (the hooks are under test, not this).
 async fn apply(cluster: &Cluster, obj: serde_json::Value) {
-    cluster
-        .apply_object(&obj, &ApplyOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("cannot apply: {e:#}"));
+    let mut tries = 0;
+    while let Err(e) = cluster.apply_object(&obj, &ApplyOptions::default()).await {
+        tries += 1;
+        assert!(tries < 50, "cannot apply: {e:#}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The seed's migrate Job, its pods following `script` (the test server's pod script).
@@ -493,6 +502,69 @@ async fn python_migrate_wait_times_out_with_the_last_lines_and_the_events() {
         wakeups(&run) < 50,
         "{} wake-ups:\n{}",
         wakeups(&run),
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
+    // One resource request in five answers 500, and every watch is cut after 2 events; the
+    // client does not retry, so the faults reach the hook.
+    let (_srv, cluster) = setup_with(
+        Options {
+            faults: Faults {
+                rate_500: 0.2,
+                drop_watch_after: Some(2),
+                seed: 11,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        RetryConfig {
+            max_retries: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    let script = "attempts:\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let run =
+        python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    assert!(
+        run.lines
+            .iter()
+            .any(|l| l.starts_with("[migrate-wait] debug: the watch of ") && l.contains("broke")),
+        "no fault reached the hook, so this story shows nothing:\n{}",
+        run.dump()
+    );
+    let pods = run.pods_logged();
+    assert_eq!(pods.len(), 2, "{}", run.dump());
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] retry 1: attempt 2 of 5 in pod {}",
+            pods[1]
+        )),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] [pod/{}] migrated 3 tables",
+            pods[1]
+        )),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.lines
+            .iter()
+            .filter(|l| !l.contains("] debug: "))
+            .last()
+            .map(String::as_str),
+        Some("[migrate-wait] Migration complete"),
+        "{}",
         run.dump()
     );
 }

@@ -560,8 +560,7 @@ async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
     assert_eq!(
         run.lines
             .iter()
-            .filter(|l| !l.contains("] debug: "))
-            .last()
+            .rfind(|l| !l.contains("] debug: "))
             .map(String::as_str),
         Some("[migrate-wait] Migration complete"),
         "{}",

@@ -7,7 +7,7 @@
 //!   cannot be pulled. It waits in `wasi:io/poll`, not in a busy loop.
 //! - The JavaScript `annotate-deployment` (examples/hooks-js, componentize-js) writes the
 //!   migration's outcome on the web Deployment as an annotation (seen by the real kubectl),
-//!   and cannot do so without its grant.
+//!   and cannot do so without its grant; a config mistake is named.
 //! - The Python wait also fails at once on the Job's deadline, and at its own timeout shows
 //!   the last lines and the Job's events, rides out server errors and dropped watches; a
 //!   config mistake is named.
@@ -721,6 +721,27 @@ async fn js_annotate_deployment_cannot_write_without_its_grant() {
     assert!(annotations(srv.kubeconfig_path())
         .get("kubes.dev/migration")
         .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn js_annotate_deployment_names_a_mistake_in_its_config() {
+    let (_srv, cluster) = setup().await;
+    let run = js_annotate_deployment(&cluster, json!({"jobs": "migrate"}), annotate_grants()).await;
+    assert_eq!(
+        run.failure(),
+        "hook annotate: `config` in hooks.yaml: unknown field `jobs`, expected one of `job`, `deployment`, `annotation`"
+    );
+    let run = js_annotate_deployment(&cluster, json!({"job": 7}), annotate_grants()).await;
+    assert_eq!(
+        run.failure(),
+        "hook annotate: `config` in hooks.yaml: `job`: expected a name, got 7"
+    );
+    // No Job yet: said plainly, nothing annotated.
+    let run = js_annotate_deployment(&cluster, serde_json::Value::Null, annotate_grants()).await;
+    assert_eq!(
+        run.failure(),
+        "Job/migrate in demo not found: no migration to report (run this hook after the migration)"
+    );
 }
 
 /// The migration app's hooks, in Python and JavaScript (written over any hooks.yaml the

@@ -41,7 +41,12 @@ function annotate(ctx) {
   const ns = ctx.namespace;
   const dep = deploymentRef(ctx, config);
   const jobRef = { apiVersion: 'batch/v1', kind: 'Job', name: config.job, namespace: dep.namespace };
-  const job = JSON.parse(call(`get Job/${config.job}`, () => get(jobRef)));
+  const jobWhere = `Job/${config.job} in ${dep.namespace || ns}`;
+  const job = JSON.parse(
+    call(`get ${jobWhere}`, () => get(jobRef), {
+      'not-found': `${jobWhere} not found: no migration to report (run this hook after the migration)`,
+    })
+  );
   const value = outcome(job, config.job);
   const where = `Deployment/${dep.name} in ${dep.namespace || ns}`;
   if (ctx.dryRun) {
@@ -108,18 +113,24 @@ function deploymentRef(ctx, config) {
   return { name: dep.name, namespace: dep.namespace };
 }
 
-// Runs a cluster call; its `cluster-error` becomes a HookFailure naming the call.
-function call(what, f) {
+// Runs a cluster call; its `cluster-error` becomes a HookFailure naming the call (or the
+// message `plain` has for that error's tag).
+function call(what, f, plain = {}) {
   try {
     return f();
   } catch (e) {
-    throw new HookFailure(`${what}: ${describe(e)}`);
+    const tag = errorOf(e) && errorOf(e).tag;
+    throw new HookFailure(plain[tag] || `${what}: ${describe(e)}`);
   }
+}
+
+function errorOf(e) {
+  return e && e.payload !== undefined ? e.payload : e;
 }
 
 // `not-found`, `forbidden: hook x has no grant to ...`.
 function describe(e) {
-  const err = e && e.payload !== undefined ? e.payload : e;
+  const err = errorOf(e);
   if (err && typeof err.tag === 'string') return err.val ? `${err.tag}: ${err.val}` : err.tag;
   return String(e && e.message ? e.message : e);
 }

@@ -4,7 +4,8 @@
 //! - The Python `migrate-wait` (examples/hooks-py, componentize-py) streams the migrate Job's
 //!   pod logs prefixed with the pod name, says each retry, says "Migration complete", and
 //!   fails at once — with the reason and the last log lines — when the Job fails or its image
-//!   cannot be pulled. It waits in `wasi:io/poll`, not in a busy loop.
+//!   cannot be pulled. It waits in `wasi:io/poll`, not in a busy loop. A container that
+//!   restarts in place (`restartPolicy: OnFailure`) is a retry too.
 //! - The JavaScript `annotate-deployment` (examples/hooks-js, componentize-js) writes the
 //!   migration's outcome on the web Deployment as an annotation (seen by the real kubectl),
 //!   and cannot do so without its grant; a config mistake is named.
@@ -351,6 +352,42 @@ async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
         "{}",
         run.dump()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_migrate_wait_follows_a_container_restarting_in_place() {
+    let (_srv, cluster) = setup().await;
+    let script = "attempts:\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let mut job = migrate_job(script, 4);
+    job["spec"]["template"]["spec"]["restartPolicy"] = json!("OnFailure");
+    let run = python_migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    let pods = run.pods_logged();
+    assert_eq!(
+        pods.len(),
+        1,
+        "one pod, restarted in place:\n{}",
+        run.dump()
+    );
+    let pod = &pods[0];
+    let shown: Vec<&String> = run
+        .lines
+        .iter()
+        .filter(|l| !l.contains("] debug: "))
+        .collect();
+    let expected = [
+        "[migrate-wait] Waiting for Job/migrate in demo (timeout 30s)".to_string(),
+        format!("[migrate-wait] [pod/{pod}] connecting to db"),
+        format!("[migrate-wait] [pod/{pod}] lock timeout"),
+        format!("[migrate-wait] pod {pod} failed: container migrate exited with code 1: could not take the migration lock"),
+        format!("[migrate-wait] retry 1: attempt 2 of 5: container restarted in pod {pod}"),
+        format!("[migrate-wait] [pod/{pod}] connecting to db"),
+        format!("[migrate-wait] [pod/{pod}] migrated 3 tables"),
+        "[migrate-wait] Migration complete".to_string(),
+    ];
+    assert_eq!(shown, expected.iter().collect::<Vec<_>>(), "{}", run.dump());
 }
 
 #[tokio::test(flavor = "multi_thread")]

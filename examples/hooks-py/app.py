@@ -235,6 +235,30 @@ def failed_container(pod):
     return None
 
 
+def restart_count(pod):
+    """How often its containers restarted in place (`restartPolicy: OnFailure`)."""
+    return max([c.get("restartCount") or 0 for c in (pod.get("status") or {}).get("containerStatuses") or []] or [0])
+
+
+def crashes_in_place(pod):
+    """In-place failures so far: the restarts, plus one while a failed container waits to
+    restart (its last run terminated non-zero)."""
+    waiting_to_restart = any(
+        "waiting" in (c.get("state") or {}) and ((c.get("lastState") or {}).get("terminated") or {}).get("exitCode", 0) != 0
+        for c in (pod.get("status") or {}).get("containerStatuses") or []
+    )
+    return restart_count(pod) + (1 if waiting_to_restart else 0)
+
+
+def last_crash(pod):
+    """(container name, terminated state) of the last failed run of a restarting container."""
+    for c in (pod.get("status") or {}).get("containerStatuses") or []:
+        t = (c.get("lastState") or {}).get("terminated")
+        if t and t.get("exitCode", 0) != 0:
+            return c.get("name", "?"), t
+    return None
+
+
 def cannot_start(pod):
     """(container name, reason, message) of a container stuck in a reason of CANNOT_START."""
     for c in statuses(pod):
@@ -262,6 +286,9 @@ class PodTrack:
         self.lines = []
         self.announced = False
         self.failure_told = False
+        # In-place failures and restarts already told (`restartPolicy: OnFailure`).
+        self.crashes_told = 0
+        self.restarts_told = 0
         self.open_failures = 0
 
     def log_finished(self):
@@ -403,6 +430,22 @@ class JobWait:
             if not p.log_finished():
                 if gated:
                     return
+                continue
+            # `restartPolicy: OnFailure`: the container failed and restarts in the same pod.
+            crashes = crashes_in_place(p.pod)
+            if crashes > p.crashes_told:
+                p.crashes_told = crashes
+                crash = last_crash(p.pod)
+                if crash:
+                    say(failure_line(p.name, *crash))
+            restarts = restart_count(p.pod)
+            if restarts > p.restarts_told:
+                p.restarts_told = restarts
+                self.attempts += 1
+                say(f"retry {self.attempts - 1}: attempt {self.attempts} of {self.backoff_limit() + 1}: container restarted in pod {p.name}")
+                # Follow the new container's log.
+                p.log_done = False
+                p.lines = []
                 continue
             failed = failed_container(p.pod)
             if failed and not p.failure_told:

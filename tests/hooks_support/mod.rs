@@ -1,5 +1,6 @@
 //! Shared by the hook tests: builds the guest hooks in `examples/hooks` once per test binary
-//! (a real `cargo build --target wasm32-wasip2`) and finds their components.
+//! (a real `cargo build --target wasm32-wasip2`) and finds their components; builds the
+//! Python and JavaScript example hooks with their scripts (`polyglot()`).
 
 #![allow(dead_code)]
 
@@ -54,6 +55,64 @@ pub fn guest(name: &str) -> PathBuf {
     let p = dir.join(format!("{name}.wasm"));
     assert!(p.exists(), "guest {name} was not built at {}", p.display());
     p
+}
+
+/// The components of the Python and JavaScript example hooks.
+pub struct PolyglotHooks {
+    /// `examples/hooks-py`: migrate-wait in Python (componentize-py).
+    pub python_migrate_wait: PathBuf,
+    /// `examples/hooks-js`: annotate-deployment in JavaScript (componentize-js).
+    pub js_annotate_deployment: PathBuf,
+}
+
+/// Run one example's `build.sh` (it installs the pinned tool if missing, bounds the build in
+/// time and memory, and does nothing when its output is up to date); the component's path is
+/// the last line it prints.
+fn run_build_script(dir: &str) -> Result<PathBuf, String> {
+    let script = repo_root().join(dir).join("build.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}):\n{stderr}",
+            script.display(),
+            out.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+    if !path.is_file() {
+        return Err(format!(
+            "{} printed no component path (stdout: {stdout:?}):\n{stderr}",
+            script.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// Build the Python and JavaScript example hooks (both at once), once per test binary.
+pub fn polyglot() -> &'static PolyglotHooks {
+    static HOOKS: OnceLock<Result<PolyglotHooks, String>> = OnceLock::new();
+    HOOKS
+        .get_or_init(|| {
+            let (py, js) = std::thread::scope(|s| {
+                let py = s.spawn(|| run_build_script("examples/hooks-py"));
+                let js = s.spawn(|| run_build_script("examples/hooks-js"));
+                (py.join(), js.join())
+            });
+            let joined = |r: std::thread::Result<Result<PathBuf, String>>| {
+                r.unwrap_or_else(|_| Err("the build thread panicked".into()))
+            };
+            Ok(PolyglotHooks {
+                python_migrate_wait: joined(py)?,
+                js_annotate_deployment: joined(js)?,
+            })
+        })
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// An invocation with test defaults: before apply, namespace `demo`, no grants, no cluster.

@@ -231,10 +231,7 @@ impl HookEngine {
         let state = HookState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                cap: inv.memory,
-                refused: None,
-            },
+            limiter: MemoryLimiter::new(inv.memory),
             deadline: start + inv.timeout,
             deadline_hit: false,
             host: HostCtx {

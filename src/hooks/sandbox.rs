@@ -146,32 +146,58 @@ impl AsyncWrite for CapturedStream {
     }
 }
 
-/// Caps linear memory (and table) growth; remembers a refused growth so the engine can
-/// report "memory cap hit" instead of a bare trap.
+/// Caps the hook's linear memory, all of its memories together (a component may have
+/// several: a Python one does), and table growth; remembers a refused growth so the engine
+/// can report "memory cap hit" instead of a bare trap.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     pub cap: u64,
-    /// The size a refused growth asked for.
+    /// The total a refused growth asked for.
     pub refused: Option<u64>,
+    /// Bytes of linear memory granted so far, over every memory of the store.
+    used: u64,
+    /// What the last permitted growth added, taken back if the growth then fails.
+    last_growth: u64,
+}
+
+impl MemoryLimiter {
+    pub fn new(cap: u64) -> Self {
+        MemoryLimiter {
+            cap,
+            refused: None,
+            used: 0,
+            last_growth: 0,
+        }
+    }
 }
 
 /// Tables hold function references; a hook has no business with millions of them.
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 impl ResourceLimiter for MemoryLimiter {
+    // Called for a memory's creation too (current 0), so `used` counts every memory.
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.cap {
-            self.refused = Some(desired as u64);
+        let growth = (desired as u64).saturating_sub(current as u64);
+        let total = self.used.saturating_add(growth);
+        if total > self.cap {
+            self.refused = Some(total);
             // An error (not `false`) traps at once: a guest allocator would otherwise turn
             // the refusal into an abort with a less helpful message.
-            wasmtime::bail!("memory cap of {} bytes hit (wanted {desired})", self.cap);
+            wasmtime::bail!("memory cap of {} bytes hit (wanted {total})", self.cap);
         }
+        self.used = total;
+        self.last_growth = growth;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.used -= std::mem::take(&mut self.last_growth);
+        Ok(())
     }
 
     fn table_growing(
@@ -188,6 +214,31 @@ impl ResourceLimiter for MemoryLimiter {
 mod tests {
     use super::*;
     use crate::hooks::output::MemoryReporter;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_hook_together() {
+        let mib = 1 << 20;
+        let mut l = MemoryLimiter::new(64 * mib);
+        // Two memories created at 30 MiB each: 60 MiB in all, under the cap.
+        assert!(l.memory_growing(0, 30 * mib as usize, None).unwrap());
+        assert!(l.memory_growing(0, 30 * mib as usize, None).unwrap());
+        // Growing the first by 5 MiB would make 65 MiB: refused, though 35 MiB < 64 MiB alone.
+        let err = l.memory_growing(30 * mib as usize, 35 * mib as usize, None);
+        assert!(err.is_err());
+        assert_eq!(l.refused, Some(65 * mib));
+    }
+
+    #[test]
+    fn a_growth_that_fails_elsewhere_is_not_counted() {
+        let mib = 1 << 20;
+        let mut l = MemoryLimiter::new(64 * mib);
+        assert!(l.memory_growing(0, 40 * mib as usize, None).unwrap());
+        assert!(l.memory_growing(40 * mib as usize, 60 * mib as usize, None).unwrap());
+        l.memory_grow_failed(wasmtime::Error::msg("maximum exceeded")).unwrap();
+        // Back at 40 MiB: 20 more fit again.
+        assert!(l.memory_growing(40 * mib as usize, 60 * mib as usize, None).unwrap());
+        assert_eq!(l.refused, None);
+    }
 
     #[test]
     fn output_is_split_into_prefixed_lines() {

@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use cluster_common::kubectl_json;
-use common::{copy_project, repo, write};
+use common::{seed_app, write};
 use hooks_support::{invocation, polyglot};
 use kube_testserver::{Faults, Options, TestServer};
 use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions, RetryConfig};
@@ -831,7 +831,7 @@ spec:
 fn kubes_deploy_runs_the_python_wait_and_the_javascript_annotation() {
     let hooks = polyglot();
     let srv = cluster_common::Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     let dir = project.path();
     std::fs::create_dir_all(dir.join("hooks")).unwrap();
     std::fs::copy(
@@ -967,7 +967,7 @@ fn kubes_hooks_inspect_says_both_components_fit_the_hook_world() {
 fn kubes_deploy_stops_when_the_python_wait_sees_the_migration_fail() {
     let hooks = polyglot();
     let srv = cluster_common::Server::start();
-    let project = copy_project(&repo().join("examples/migration"));
+    let project = seed_app();
     let dir = project.path();
     std::fs::create_dir_all(dir.join("hooks")).unwrap();
     std::fs::copy(

@@ -324,6 +324,14 @@ fn a_failing_migration_stops_the_deploy_when_the_job_fails_and_the_web_is_never_
     );
     let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
     run.assert_in_order(&wanted);
+    // The report is about the last attempt, whose own update may arrive after the Job's.
+    assert!(
+        run.stdout.contains(&format!(
+            "Migration failed: BackoffLimitExceeded: Job has reached the specified backoff limit (pod {last}, exit code 1)"
+        )),
+        "{}",
+        run.show()
+    );
     // The last lines are the last pod's.
     assert!(
         run.stdout

@@ -590,8 +590,10 @@ impl JobWatch {
         }
     }
 
-    /// True when every attempt the Job reports (pods, or in-place restarts) has been told
-    /// and every log read to the end.
+    /// True when every attempt the Job reports (pods, or in-place restarts) has been told,
+    /// every log read to the end and every pod that ran seen in its final state. (The Job's
+    /// Failed condition can arrive before the last pod's own update: without the last
+    /// check the report would be about the attempt before it.)
     fn logs_settled(&self) -> bool {
         let reported = self
             .job
@@ -602,7 +604,9 @@ impl JobWatch {
             && self
                 .pods
                 .iter()
-                .all(|p| p.log_finished() || !p.pod.has_started())
+                .all(|p| {
+                    !p.pod.has_started() || (p.log_finished() && (p.gone || p.pod.is_finished()))
+                })
     }
 
     fn last_lines(&self, index: Option<usize>) -> Vec<String> {

@@ -1009,8 +1009,9 @@ fn kubes_deploy_stops_when_the_python_wait_sees_the_migration_fail() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // Two short attempts, then the deploy stops: nowhere near the hook's 100 s timeout.
-    assert!(took < Duration::from_secs(30), "took {took:?}\n{all}");
+    // Two short attempts, then the deploy stops on the Job's failure, not at the hook's
+    // 100 s timeout (no timed assertion: a first run also compiles the component, 15-20 s).
+    assert!(!all.contains("deadline exceeded") && !all.contains("timed out after"), "took {took:?}\n{all}");
     assert!(
         all.contains("hook migrate-wait failed at after apply on migrate/job: returned an error: migration Job migrate failed: BackoffLimitExceeded"),
         "{all}"

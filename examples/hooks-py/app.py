@@ -453,10 +453,16 @@ class JobWait:
                 say(failure_line(p.name, *failed))
 
     def logs_settled(self):
-        """Every attempt the Job reports has been told and every started pod's log read."""
+        """Every attempt the Job reports has been told, every started pod's log read and the
+        pod seen in its final state (the Job's Failed condition can come before the last
+        pod's own update; the report must be about that last attempt)."""
         status = (self.job or {}).get("status") or {}
         reported = (status.get("succeeded") or 0) + (status.get("failed") or 0)
-        return self.attempts >= reported and all(p.log_finished() or not has_started(p.pod) for p in self.pods)
+        return self.attempts >= reported and all(
+            not has_started(p.pod)
+            or (p.log_finished() and (p.gone or phase(p.pod) in ("Succeeded", "Failed")))
+            for p in self.pods
+        )
 
     def pollables(self):
         """What to wait on: the watches, and the log stream the story is reading now."""

@@ -1,8 +1,11 @@
 //! Shared by the hook tests: builds the guest hooks in `examples/hooks` once per test binary
 //! (a real `cargo build --target wasm32-wasip2`) and finds their components; builds the
-//! Python and JavaScript example hooks with their scripts (`polyglot()`).
+//! Python and JavaScript example hooks with their scripts (`polyglot()`); `scenario` runs
+//! them against the test API server.
 
 #![allow(dead_code)]
+
+pub mod scenario;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

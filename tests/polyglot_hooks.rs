@@ -31,8 +31,8 @@ use cluster_common::kubectl_json;
 use common::{copy_project, repo, write};
 use hooks_support::polyglot;
 use hooks_support::scenario::{
-    self, apply, grant, migrate_job, migrate_target, named, setup, setup_with, target,
-    wait_grants, Run,
+    self, apply, grant, migrate_job, migrate_target, named, setup, setup_with, target, wait_grants,
+    Run,
 };
 use kube_testserver::{Faults, Options};
 use kubes::cluster::{Cluster, RetryConfig};
@@ -665,7 +665,8 @@ spec:
 "#;
 
 /// `examples/migration` with the Python wait and the JavaScript annotation built and wired
-/// in (`POLYGLOT_HOOKS`); each story writes its own migrate Job.
+/// in (`POLYGLOT_HOOKS`); each story writes its own migrate Job
+/// (`.kubes/resources/migrate/job.yaml`).
 fn polyglot_migration_app() -> tempfile::TempDir {
     let hooks = polyglot();
     let project = copy_project(&repo().join("examples/migration"));
@@ -682,6 +683,9 @@ fn polyglot_migration_app() -> tempfile::TempDir {
     )
     .unwrap();
     write(dir, ".kubes/config/hooks.yaml", POLYGLOT_HOOKS);
+    // The example's own migration script lives in layers over migrate/job.yaml (base,
+    // failing); they would replace the script each story writes.
+    std::fs::remove_dir_all(dir.join(".kubes/resources/migrate/job")).unwrap();
     project
 }
 

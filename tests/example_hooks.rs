@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 
 use hooks_support::guest;
 use hooks_support::scenario::{
-    self, apply, grant, job_exists, migrate_job, migrate_target, named, setup, setup_with, target,
-    wait_grants, Run,
+    self, apply, grant, job_exists, migrate_job, migrate_target, named, setup, setup_faulty,
+    target, wait_grants, Run, FAILS_ON_A_DUPLICATE_TABLE, ONE_FAILED_ATTEMPT_THEN_MIGRATED,
+    TWO_FAILED_ATTEMPTS_THEN_MIGRATED,
 };
 use kube::api::ListParams;
-use kube_testserver::{Faults, Options};
-use kubes::cluster::{Cluster, RetryConfig};
+use kubes::cluster::Cluster;
 use kubes::hooks::host::Target;
 use kubes::hooks::{Grant, HookEngine, Verb};
 use kubes::lifecycle::When;
@@ -117,10 +117,7 @@ async fn migrate_wait_streams_the_logs_and_reports_success() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_follows_every_retry_until_success() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let script = TWO_FAILED_ATTEMPTS_THEN_MIGRATED;
     let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
     let pods = run.pods_logged();
@@ -167,9 +164,7 @@ async fn migrate_wait_follows_every_retry_until_success() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_follows_containers_restarting_in_place() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let mut job = migrate_job(script, 4);
     job["spec"]["template"]["spec"]["restartPolicy"] = json!("OnFailure");
     let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
@@ -256,29 +251,10 @@ async fn migrate_wait_says_why_it_cannot_read_a_log_and_carries_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
-    // One resource request in five answers 500, and every watch is cut after 2 events. The
-    // client does not retry (kubes' own retry layer would hide the faults from the hook).
-    // The fault sequence is seeded and the requests up to the hook's first watch come in a
-    // fixed order, so with this seed that first watch is always one that fails.
-    let (_srv, cluster) = setup_with(
-        Options {
-            faults: Faults {
-                rate_500: 0.2,
-                drop_watch_after: Some(2),
-                seed: 11,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        RetryConfig {
-            max_retries: 0,
-            ..Default::default()
-        },
-    )
-    .await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    // Requests answer 500 and watches are cut, and the client does not retry: the faults
+    // reach the hook (`setup_faulty`).
+    let (_srv, cluster) = setup_faulty().await;
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
     assert!(
@@ -317,8 +293,7 @@ async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_fails_at_once_with_the_reason_and_last_lines() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: '== 20201011 CreateUsers: migrating', after_ms: 10}, {line: 'PG::DuplicateTable: relation users already exists', after_ms: 10}]\n  exit_code: 1\n  message: 'rake aborted: relation users already exists'\n";
+    let script = FAILS_ON_A_DUPLICATE_TABLE;
     let run = migrate_wait(
         &cluster,
         migrate_job(script, 1),

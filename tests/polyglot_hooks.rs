@@ -31,11 +31,11 @@ use cluster_common::kubectl_json;
 use common::{copy_project, repo, write};
 use hooks_support::polyglot;
 use hooks_support::scenario::{
-    self, apply, grant, migrate_job, migrate_target, named, setup, setup_with, target, wait_grants,
-    Run,
+    self, apply, grant, migrate_job, migrate_target, named, setup, setup_faulty, target,
+    wait_grants, Run, FAILS_ON_A_DUPLICATE_TABLE, ONE_FAILED_ATTEMPT_THEN_MIGRATED,
+    TWO_FAILED_ATTEMPTS_THEN_MIGRATED,
 };
-use kube_testserver::{Faults, Options};
-use kubes::cluster::{Cluster, RetryConfig};
+use kubes::cluster::Cluster;
 use kubes::hooks::host::Target;
 use kubes::hooks::{Grant, HookEngine, LoadedHook, Verb};
 use kubes::lifecycle::When;
@@ -161,10 +161,7 @@ async fn python_migrate_wait_streams_the_logs_and_reports_success_first_try() {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let script = TWO_FAILED_ATTEMPTS_THEN_MIGRATED;
     let run =
         python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
@@ -202,9 +199,7 @@ async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_follows_a_container_restarting_in_place() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let mut job = migrate_job(script, 4);
     job["spec"]["template"]["spec"]["restartPolicy"] = json!("OnFailure");
     let run = python_migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
@@ -233,8 +228,7 @@ async fn python_migrate_wait_follows_a_container_restarting_in_place() {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_fails_fast_with_the_reason_and_the_last_log_lines() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: '== 20201011 CreateUsers: migrating', after_ms: 10}, {line: 'PG::DuplicateTable: relation users already exists', after_ms: 10}]\n  exit_code: 1\n  message: 'rake aborted: relation users already exists'\n";
+    let script = FAILS_ON_A_DUPLICATE_TABLE;
     let run = python_migrate_wait(
         &cluster,
         migrate_job(script, 1),
@@ -385,27 +379,10 @@ async fn python_migrate_wait_times_out_with_the_last_lines_and_the_events() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
-    // One resource request in five answers 500, and every watch is cut after 2 events; the
-    // client does not retry, so the faults reach the hook.
-    let (_srv, cluster) = setup_with(
-        Options {
-            faults: Faults {
-                rate_500: 0.2,
-                drop_watch_after: Some(2),
-                seed: 11,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        RetryConfig {
-            max_retries: 0,
-            ..Default::default()
-        },
-    )
-    .await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    // Requests answer 500 and watches are cut, and the client does not retry: the faults
+    // reach the hook (`setup_faulty`).
+    let (_srv, cluster) = setup_faulty().await;
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let run =
         python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kube_testserver::{Options, TestServer};
+use kube_testserver::{Faults, Options, TestServer};
 use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions, RetryConfig};
 use kubes::hooks::engine::HookInvocation;
 use kubes::hooks::host::{ClusterAccess, ObjectRef, Target};
@@ -39,6 +39,29 @@ pub async fn setup_with(options: Options, retry: RetryConfig) -> (TestServer, Cl
     (srv, cluster)
 }
 
+/// As [`setup`], but one resource request in five answers 500 and every watch is cut after 2
+/// events; the client does not retry (kubes' own retry layer would hide the faults from the
+/// hook). The fault sequence is seeded and the requests up to a hook's first watch come in a
+/// fixed order, so with this seed that first watch is always one that fails.
+pub async fn setup_faulty() -> (TestServer, Cluster) {
+    setup_with(
+        Options {
+            faults: Faults {
+                rate_500: 0.2,
+                drop_watch_after: Some(2),
+                seed: 11,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        RetryConfig {
+            max_retries: 0,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 /// Apply, trying again while the server injects faults (the hooks are under test, not this).
 pub async fn apply(cluster: &Cluster, obj: serde_json::Value) {
     let mut tries = 0;
@@ -68,6 +91,20 @@ pub async fn job_exists(cluster: &Cluster) -> bool {
         .unwrap()
         .is_some()
 }
+
+/// Pod scripts of the migrate Job that the migrate-wait stories share, whatever the hook's
+/// language. Each attempt logs `connecting to db`; a failed one then `lock timeout` and exits
+/// 1 with a termination message.
+pub const TWO_FAILED_ATTEMPTS_THEN_MIGRATED: &str = "attempts:\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+pub const ONE_FAILED_ATTEMPT_THEN_MIGRATED: &str = "attempts:\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
+        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+/// One attempt that logs two lines and exits 1 (`rake aborted: ...`).
+pub const FAILS_ON_A_DUPLICATE_TABLE: &str = "attempts:\n\
+        - logs: [{line: '== 20201011 CreateUsers: migrating', after_ms: 10}, {line: 'PG::DuplicateTable: relation users already exists', after_ms: 10}]\n  exit_code: 1\n  message: 'rake aborted: relation users already exists'\n";
 
 /// `verbs` on `resources`, any name, the hook's namespace.
 pub fn grant(verbs: &[Verb], resources: &[&str]) -> Grant {

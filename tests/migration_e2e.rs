@@ -33,14 +33,7 @@ use common::{copy_project, repo, write};
 /// the paths its hooks.yaml names (what scripts/build-hooks does).
 fn migration_app() -> tempfile::TempDir {
     let project = copy_project(&repo().join("examples/migration"));
-    std::fs::create_dir_all(project.path().join("hooks")).unwrap();
-    for hook in ["migrate-cleanup", "migrate-wait", "rollout-wait"] {
-        std::fs::copy(
-            hooks_support::guest(&hook.replace('-', "_")),
-            project.path().join(format!("hooks/{hook}.wasm")),
-        )
-        .unwrap();
-    }
+    hooks_support::install_migration_hooks(project.path()).unwrap();
     project
 }
 

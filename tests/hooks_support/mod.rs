@@ -60,6 +60,19 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
+/// Put the Rust example hooks, built, where examples/migration's hooks.yaml names them
+/// (`hooks/NAME.wasm` in `project`), as scripts/build-hooks does.
+pub fn install_migration_hooks(project: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(project.join("hooks"))?;
+    for hook in ["migrate-cleanup", "migrate-wait", "rollout-wait"] {
+        std::fs::copy(
+            guest(&hook.replace('-', "_")),
+            project.join(format!("hooks/{hook}.wasm")),
+        )?;
+    }
+    Ok(())
+}
+
 /// The components of the Python and JavaScript example hooks.
 pub struct PolyglotHooks {
     /// `examples/hooks-py`: migrate-wait in Python (componentize-py).

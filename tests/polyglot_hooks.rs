@@ -27,7 +27,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cluster_common::kubectl_json;
+use cluster_common::{kubectl_json, Deploy};
 use common::{copy_project, repo, write};
 use hooks_support::polyglot;
 use hooks_support::scenario::{
@@ -672,16 +672,9 @@ fn kubes_deploy_runs_the_python_wait_and_the_javascript_annotation() {
     let project = polyglot_migration_app();
     let dir = project.path();
     write(dir, ".kubes/resources/migrate/job.yaml", SCRIPTED_JOB);
-    let out = srv
-        .kubes(dir)
-        .arg("deploy")
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let all = format!("{stdout}\n--- stderr\n{stderr}");
+    let run = Deploy::run(&srv, dir, &["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.show());
+    let (stdout, all) = (&run.stdout, run.show());
     let line = |text: &str| {
         stdout
             .lines()
@@ -802,26 +795,13 @@ fn kubes_deploy_stops_when_the_python_wait_sees_the_migration_fail() {
         .replace("backoffLimit: 4", "backoffLimit: 1");
     assert_ne!(failing, SCRIPTED_JOB);
     write(dir, ".kubes/resources/migrate/job.yaml", &failing);
-    let start = Instant::now();
-    let out = srv
-        .kubes(dir)
-        .arg("deploy")
-        .assert()
-        .failure()
-        .get_output()
-        .clone();
-    let took = start.elapsed();
+    let run = Deploy::run(&srv, dir, &["deploy"]);
+    assert_ne!(run.code, 0, "{}", run.show());
+    let took = run.elapsed;
     if std::env::var_os("SHOW_HOOK_OUTPUT").is_some() {
-        eprintln!(
-            "--- kubes deploy failed after {took:?}\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        eprintln!("--- kubes deploy failed after {took:?}\n{}", run.stdout);
     }
-    let all = format!(
-        "{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = run.show();
     // Two short attempts, then the deploy stops: nowhere near the hook's 100 s timeout.
     assert!(took < Duration::from_secs(30), "took {took:?}\n{all}");
     assert!(

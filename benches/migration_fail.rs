@@ -129,10 +129,7 @@ fn project() -> anyhow::Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     let status = Command::new("cp").arg("-r").arg(root.join("examples/migration/.")).arg(dir.path()).status()?;
     anyhow::ensure!(status.success(), "copying examples/migration failed");
-    std::fs::create_dir_all(dir.path().join("hooks"))?;
-    for hook in ["migrate-cleanup", "migrate-wait", "rollout-wait"] {
-        std::fs::copy(hooks_support::guest(&hook.replace('-', "_")), dir.path().join(format!("hooks/{hook}.wasm")))?;
-    }
+    hooks_support::install_migration_hooks(dir.path())?;
     let out = Command::new(env!("CARGO_BIN_EXE_kubes")).arg("--project").arg(dir.path()).args(["--env", "failing", "compile"]).output()?;
     anyhow::ensure!(out.status.success(), "kubes compile failed: {}", String::from_utf8_lossy(&out.stderr));
     Ok(dir)

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use kube_testserver::{Options, TestServer};
 use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions};
 use kubes::hooks::cache::CacheOutcome;
-use kubes::hooks::host::{ClusterAccess, ObjectRef, Target};
+use hooks_support::scenario::{grant, migrate_target, target};
+use kubes::hooks::host::{ClusterAccess, Target};
 use kubes::hooks::{Grant, HookEngine, MemoryReporter, Verb};
 
 const COLD_RUNS: usize = 2;
@@ -43,28 +44,6 @@ struct Subject {
     hook: &'static str,
     target: Target,
     grants: Vec<Grant>,
-}
-
-fn target(role: &str, kind: &str, api_version: &str, k: &str, name: &str) -> Target {
-    Target {
-        role: role.into(),
-        kind: kind.into(),
-        objects: vec![ObjectRef {
-            api_version: api_version.into(),
-            kind: k.into(),
-            name: name.into(),
-            namespace: Some("demo".into()),
-        }],
-    }
-}
-
-fn grant(verbs: &[Verb], resources: &[&str]) -> Grant {
-    Grant {
-        verbs: verbs.to_vec(),
-        resources: resources.iter().map(|s| s.to_string()).collect(),
-        names: vec![],
-        namespaces: vec![],
-    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -91,7 +70,6 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(c)
     })?;
 
-    let wait_target = || target("migrate", "job", "batch/v1", "Job", "migrate");
     let wait_grants = || {
         vec![
             grant(&[Verb::Watch], &["jobs.batch"]),
@@ -103,14 +81,14 @@ fn main() -> anyhow::Result<()> {
             name: "Rust migrate-wait",
             path: rust,
             hook: "migrate-wait",
-            target: wait_target(),
+            target: migrate_target(),
             grants: wait_grants(),
         },
         Subject {
             name: "Python migrate-wait",
             path: poly.python_migrate_wait.clone(),
             hook: "migrate-wait",
-            target: wait_target(),
+            target: migrate_target(),
             grants: wait_grants(),
         },
         Subject {

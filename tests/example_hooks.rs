@@ -17,150 +17,24 @@
 
 mod hooks_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hooks_support::{guest, invocation};
+use hooks_support::guest;
+use hooks_support::scenario::{
+    self, apply, grant, job_exists, migrate_job, migrate_target, named, setup, setup_faulty,
+    target, wait_grants, Run, FAILS_ON_A_DUPLICATE_TABLE, ONE_FAILED_ATTEMPT_THEN_MIGRATED,
+    TWO_FAILED_ATTEMPTS_THEN_MIGRATED,
+};
 use kube::api::ListParams;
-use kube_testserver::{Faults, Options, TestServer};
-use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions, RetryConfig};
-use kubes::hooks::host::{ClusterAccess, ObjectRef, Target};
-use kubes::hooks::{Grant, HookEngine, HookError, MemoryReporter, RunFailure, RunReport, Verb};
-use kubes::lifecycle::{Point, Step, When};
+use kubes::cluster::Cluster;
+use kubes::hooks::host::Target;
+use kubes::hooks::{Grant, HookEngine, Verb};
+use kubes::lifecycle::When;
 use serde_json::json;
 
-async fn setup() -> (TestServer, Cluster) {
-    setup_with(Options::default(), RetryConfig::default()).await
-}
-
-async fn setup_with(options: Options, retry: RetryConfig) -> (TestServer, Cluster) {
-    let srv = TestServer::start(options).await.unwrap();
-    let cluster = Cluster::connect(&ConnectOptions {
-        kubeconfig: Some(srv.kubeconfig_path().to_path_buf()),
-        retry,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    apply(
-        &cluster,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    )
-    .await;
-    (srv, cluster)
-}
-
-/// Apply, trying again while the server injects faults (the hooks are under test, not this).
-async fn apply(cluster: &Cluster, obj: serde_json::Value) {
-    let mut tries = 0;
-    while let Err(e) = cluster.apply_object(&obj, &ApplyOptions::default()).await {
-        tries += 1;
-        assert!(tries < 50, "cannot apply: {e:#}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// The seed's migrate Job, its pods following `script` (the test server's pod script).
-fn migrate_job(script: &str, backoff_limit: u32) -> serde_json::Value {
-    json!({"apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "migrate", "namespace": "demo"},
-        "spec": {"backoffLimit": backoff_limit, "template": {
-            "metadata": {"annotations": {"kubes.test/script": script}},
-            "spec": {"restartPolicy": "Never",
-                     "containers": [{"name": "migrate", "image": "db-migrate:1", "command": ["bin/job/migrate.sh"]}]}}}})
-}
-
-fn grant(verbs: &[Verb], resources: &[&str]) -> Grant {
-    Grant {
-        verbs: verbs.to_vec(),
-        resources: resources.iter().map(|s| s.to_string()).collect(),
-        names: vec![],
-        namespaces: vec![],
-    }
-}
-
-fn named(mut g: Grant, names: &[&str]) -> Grant {
-    g.names = names.iter().map(|s| s.to_string()).collect();
-    g
-}
-
-/// The least migrate-wait needs (as hooks-sdk/README.md documents): watch its Job, watch
-/// and read the Job's pods, list events.
-fn wait_grants() -> Vec<Grant> {
-    vec![
-        named(grant(&[Verb::Watch], &["jobs.batch"]), &["migrate"]),
-        grant(&[Verb::Watch, Verb::Logs], &["pods"]),
-        grant(&[Verb::List], &["events"]),
-    ]
-}
-
-fn target(role: &str, kind: &str, api_version: &str, k: &str, name: &str) -> Target {
-    Target {
-        role: role.into(),
-        kind: kind.into(),
-        objects: vec![ObjectRef {
-            api_version: api_version.into(),
-            kind: k.into(),
-            name: name.into(),
-            namespace: Some("demo".into()),
-        }],
-    }
-}
-
-struct Run {
-    result: Result<RunReport, RunFailure>,
-    lines: Vec<String>,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn failure(&self) -> String {
-        match &self.result {
-            Err(RunFailure {
-                error: HookError::Failed(m),
-                ..
-            }) => m.clone(),
-            other => panic!(
-                "expected the hook to fail, got {:?}\n{}",
-                other.as_ref().map(|_| ()),
-                self.lines.join("\n")
-            ),
-        }
-    }
-
-    /// Succeeded, and never asked for more than its grants.
-    fn assert_ok(&self) {
-        match &self.result {
-            Err(e) => panic!("hook failed: {e}\n{}", self.lines.join("\n")),
-            Ok(r) => assert!(r.denials.is_empty(), "denied: {:?}", r.denials),
-        }
-    }
-
-    /// The lines a user sees without `--verbose` (no debug messages).
-    fn shown(&self) -> Vec<String> {
-        self.lines
-            .iter()
-            .filter(|l| !l.contains("] debug: "))
-            .cloned()
-            .collect()
-    }
-
-    fn has(&self, line: &str) -> bool {
-        self.lines.iter().any(|l| l == line)
-    }
-
-    fn position(&self, pred: impl Fn(&str) -> bool) -> Option<usize> {
-        self.lines.iter().position(|l| pred(l))
-    }
-
-    fn dump(&self) -> String {
-        self.lines.join("\n")
-    }
-}
-
-/// Run an example hook around `target` with `config` and `grants`. `objects` are applied
-/// after the component is loaded and just before the hook runs, as `kubes deploy` does, so
-/// the hook sees the Job's pods live rather than after the fact.
+/// Run an example hook (a fresh engine, the component built from examples/hooks) around
+/// `target` with `config` and `grants`; `objects` are applied just before it runs
+/// (`scenario::run`). A cleanup hook runs before apply, the others after.
 async fn run_hook(
     cluster: &Cluster,
     component: &str,
@@ -171,44 +45,14 @@ async fn run_hook(
     objects: Vec<serde_json::Value>,
 ) -> Run {
     let engine = HookEngine::with_cache_root(None).unwrap();
-    let mem = MemoryReporter::new();
-    let mut inv = invocation(name, Arc::new(mem.clone()));
-    inv.point = Point {
-        when: if name.ends_with("cleanup") {
-            When::Before
-        } else {
-            When::After
-        },
-        step: Step::Apply,
+    let when = if name.ends_with("cleanup") {
+        When::Before
+    } else {
+        When::After
     };
-    inv.target = target;
-    inv.config_json = config.to_string();
-    inv.grants = grants;
-    inv.timeout = Duration::from_secs(60);
-    inv.cluster = Some(ClusterAccess {
-        cluster: cluster.clone(),
-        dry_run: false,
-    });
+    let inv = scenario::cluster_invocation(cluster, name, when, target, config, grants);
     let hook = engine.load(&guest(component)).unwrap();
-    for obj in objects {
-        apply(cluster, obj).await;
-    }
-    let start = Instant::now();
-    let result = engine.run(&hook, inv).await;
-    // `SHOW_HOOK_OUTPUT=1 cargo test --test example_hooks -- --nocapture` shows what a user sees.
-    if std::env::var_os("SHOW_HOOK_OUTPUT").is_some() {
-        eprintln!(
-            "--- {name}: {:?} after {:?}\n{}",
-            result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
-            start.elapsed(),
-            mem.lines().join("\n")
-        );
-    }
-    Run {
-        result,
-        lines: mem.lines(),
-        elapsed: start.elapsed(),
-    }
+    scenario::run(cluster, &engine, &hook, inv, objects).await
 }
 
 async fn migrate_wait(cluster: &Cluster, job: serde_json::Value, config: serde_json::Value) -> Run {
@@ -216,26 +60,12 @@ async fn migrate_wait(cluster: &Cluster, job: serde_json::Value, config: serde_j
         cluster,
         "migrate_wait",
         "migrate-wait",
-        Some(target("migrate", "job", "batch/v1", "Job", "migrate")),
+        Some(migrate_target()),
         config,
         wait_grants(),
         vec![job],
     )
     .await
-}
-
-/// Distinct pod names in `[migrate-wait] [pod/NAME] ...` lines, in order of first appearance.
-fn pods_logged(run: &Run) -> Vec<String> {
-    let mut pods: Vec<String> = Vec::new();
-    for l in &run.lines {
-        if let Some(rest) = l.strip_prefix("[migrate-wait] [pod/") {
-            let pod = rest.split(']').next().unwrap().to_string();
-            if !pods.contains(&pod) {
-                pods.push(pod);
-            }
-        }
-    }
-    pods
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,7 +85,7 @@ async fn migrate_wait_streams_the_logs_and_reports_success() {
     .await;
     let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
     run.assert_ok();
-    let pods = pods_logged(&run);
+    let pods = run.pods_logged();
     assert_eq!(pods.len(), 1, "{}", run.dump());
     assert!(
         !run.lines.iter().any(|l| l.contains("migrate-old01")),
@@ -287,13 +117,10 @@ async fn migrate_wait_streams_the_logs_and_reports_success() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_follows_every_retry_until_success() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let script = TWO_FAILED_ATTEMPTS_THEN_MIGRATED;
     let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
-    let pods = pods_logged(&run);
+    let pods = run.pods_logged();
     assert_eq!(pods.len(), 3, "three attempts, three pods:\n{}", run.dump());
     for (i, pod) in pods.iter().enumerate() {
         assert!(
@@ -337,14 +164,12 @@ async fn migrate_wait_follows_every_retry_until_success() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_follows_containers_restarting_in_place() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let mut job = migrate_job(script, 4);
     job["spec"]["template"]["spec"]["restartPolicy"] = json!("OnFailure");
     let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
     run.assert_ok();
-    let pods = pods_logged(&run);
+    let pods = run.pods_logged();
     assert_eq!(
         pods.len(),
         1,
@@ -382,7 +207,7 @@ async fn migrate_wait_reads_the_log_of_the_container_asked_for_beside_a_sidecar(
     for config in [json!({}), json!({"container": "migrate"})] {
         let run = migrate_wait(&cluster, migrate_job_with_sidecar(script), config.clone()).await;
         run.assert_ok();
-        let pods = pods_logged(&run);
+        let pods = run.pods_logged();
         assert_eq!(pods.len(), 1, "{config}: {}", run.dump());
         assert!(
             run.has(&format!(
@@ -426,29 +251,10 @@ async fn migrate_wait_says_why_it_cannot_read_a_log_and_carries_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
-    // One resource request in five answers 500, and every watch is cut after 2 events. The
-    // client does not retry (kubes' own retry layer would hide the faults from the hook).
-    // The fault sequence is seeded and the requests up to the hook's first watch come in a
-    // fixed order, so with this seed that first watch is always one that fails.
-    let (_srv, cluster) = setup_with(
-        Options {
-            faults: Faults {
-                rate_500: 0.2,
-                drop_watch_after: Some(2),
-                seed: 11,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        RetryConfig {
-            max_retries: 0,
-            ..Default::default()
-        },
-    )
-    .await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    // Requests answer 500 and watches are cut, and the client does not retry: the faults
+    // reach the hook (`setup_faulty`).
+    let (_srv, cluster) = setup_faulty().await;
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
     assert!(
@@ -458,7 +264,7 @@ async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
         "no fault reached the hook, so this test shows nothing:\n{}",
         run.dump()
     );
-    let pods = pods_logged(&run);
+    let pods = run.pods_logged();
     assert_eq!(pods.len(), 2, "{}", run.dump());
     assert!(
         run.has(&format!(
@@ -487,8 +293,7 @@ async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
 #[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_fails_at_once_with_the_reason_and_last_lines() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: '== 20201011 CreateUsers: migrating', after_ms: 10}, {line: 'PG::DuplicateTable: relation users already exists', after_ms: 10}]\n  exit_code: 1\n  message: 'rake aborted: relation users already exists'\n";
+    let script = FAILS_ON_A_DUPLICATE_TABLE;
     let run = migrate_wait(
         &cluster,
         migrate_job(script, 1),
@@ -508,7 +313,7 @@ async fn migrate_wait_fails_at_once_with_the_reason_and_last_lines() {
         "{}",
         run.dump()
     );
-    let pods = pods_logged(&run);
+    let pods = run.pods_logged();
     assert_eq!(
         pods.len(),
         2,
@@ -565,7 +370,7 @@ async fn migrate_wait_fails_at_once_on_the_deadline() {
         "took {:?}",
         run.elapsed
     );
-    let pods = pods_logged(&run);
+    let pods = run.pods_logged();
     assert!(
         run.has(&format!(
             "[migrate-wait]   [pod/{}] migrating a big table",
@@ -616,7 +421,7 @@ async fn migrate_wait_times_out_with_the_last_lines_and_the_events() {
         msg.starts_with("migration Job migrate timed out after 1.5"),
         "{msg}"
     );
-    let pods = pods_logged(&run);
+    let pods = run.pods_logged();
     let title = run
         .position(|l| l == "[migrate-wait] Last log lines (1):")
         .expect("last lines");
@@ -660,21 +465,12 @@ async fn pods_of_job(cluster: &Cluster) -> Vec<String> {
         .collect()
 }
 
-async fn job_exists(cluster: &Cluster) -> bool {
-    let rk = cluster.resolve_kind("batch/v1", "Job").await.unwrap();
-    cluster
-        .get_object(&rk, Some("demo"), "migrate")
-        .await
-        .unwrap()
-        .is_some()
-}
-
 async fn migrate_cleanup(cluster: &Cluster, grants: Vec<Grant>) -> Run {
     run_hook(
         cluster,
         "migrate_cleanup",
         "migrate-cleanup",
-        Some(target("migrate", "job", "batch/v1", "Job", "migrate")),
+        Some(migrate_target()),
         serde_json::Value::Null,
         grants,
         vec![],
@@ -808,7 +604,7 @@ async fn migrate_wait_without_the_events_grant_still_reports_its_timeout() {
         &cluster,
         "migrate_wait",
         "migrate-wait",
-        Some(target("migrate", "job", "batch/v1", "Job", "migrate")),
+        Some(migrate_target()),
         json!({"timeout": "1s"}),
         grants,
         vec![job],

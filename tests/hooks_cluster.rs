@@ -11,11 +11,12 @@ mod hooks_support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hooks_support::scenario::{grant, job_exists};
 use hooks_support::{guest, invocation};
 use kube_testserver::{Options, TestServer};
 use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions};
 use kubes::hooks::host::ClusterAccess;
-use kubes::hooks::{Grant, HookEngine, HookError, MemoryReporter, Verb};
+use kubes::hooks::{HookEngine, HookError, MemoryReporter, Verb};
 
 async fn setup() -> (TestServer, Cluster) {
     let srv = TestServer::start(Options::default()).await.unwrap();
@@ -41,24 +42,6 @@ async fn setup() -> (TestServer, Cluster) {
             .unwrap();
     }
     (srv, cluster)
-}
-
-fn grant(verbs: &[Verb], resources: &[&str]) -> Grant {
-    Grant {
-        verbs: verbs.to_vec(),
-        resources: resources.iter().map(|s| s.to_string()).collect(),
-        names: vec![],
-        namespaces: vec![],
-    }
-}
-
-async fn job_exists(cluster: &Cluster) -> bool {
-    let rk = cluster.resolve_kind("batch/v1", "Job").await.unwrap();
-    cluster
-        .get_object(&rk, Some("demo"), "migrate")
-        .await
-        .unwrap()
-        .is_some()
 }
 
 #[tokio::test(flavor = "multi_thread")]

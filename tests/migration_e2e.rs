@@ -24,86 +24,17 @@ mod cluster_common;
 mod common;
 mod hooks_support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
-use cluster_common::{kubectl_json, Server};
+use cluster_common::{kubectl_json, Deploy, Server};
 use common::{copy_project, repo, write};
 
 /// `examples/migration` as committed, with its hooks freshly built from examples/hooks at
 /// the paths its hooks.yaml names (what scripts/build-hooks does).
 fn migration_app() -> tempfile::TempDir {
     let project = copy_project(&repo().join("examples/migration"));
-    std::fs::create_dir_all(project.path().join("hooks")).unwrap();
-    for hook in ["migrate-cleanup", "migrate-wait", "rollout-wait"] {
-        std::fs::copy(
-            hooks_support::guest(&hook.replace('-', "_")),
-            project.path().join(format!("hooks/{hook}.wasm")),
-        )
-        .unwrap();
-    }
+    hooks_support::install_migration_hooks(project.path()).unwrap();
     project
-}
-
-struct Deploy {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-    /// Wall-clock time when kubes exited.
-    ended: SystemTime,
-}
-
-impl Deploy {
-    /// `kubes --project P --kubeconfig K ARGS...` (ARGS include `deploy`).
-    fn run(srv: &Server, project: &std::path::Path, args: &[&str]) -> Deploy {
-        let started = Instant::now();
-        let out = srv.kubes(project).args(args).output().expect("kubes runs");
-        Deploy {
-            code: out.status.code().expect("kubes exited with a code"),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-            elapsed: started.elapsed(),
-            ended: SystemTime::now(),
-        }
-    }
-
-    fn lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-
-    /// The deploy log lines that tell the flow: what was applied and what the hooks said
-    /// (but the rollout's progress lines, whose number depends on timing).
-    fn flow(&self) -> Vec<&str> {
-        self.lines()
-            .into_iter()
-            .filter(|l| l.ends_with(" created") || l.ends_with(" configured") || l.starts_with('['))
-            .filter(|l| !l.starts_with("[rollout-wait] Waiting for"))
-            .collect()
-    }
-
-    /// Where `wanted` appears in stdout, each after the one before; panics naming the first
-    /// line that is missing or out of order.
-    fn assert_in_order(&self, wanted: &[&str]) {
-        let lines = self.lines();
-        let mut from = 0;
-        for w in wanted {
-            match lines[from..].iter().position(|l| l.contains(w)) {
-                Some(i) => from += i + 1,
-                None => panic!(
-                    "{w:?} is missing or out of order (after line {from}); flow:\n{}\nstderr:\n{}",
-                    self.flow().join("\n"),
-                    self.stderr
-                ),
-            }
-        }
-    }
-
-    fn show(&self) -> String {
-        format!(
-            "exit {} after {:.1?}\nstdout:\n{}\nstderr:\n{}",
-            self.code, self.elapsed, self.stdout, self.stderr
-        )
-    }
 }
 
 /// The migration's log lines of the example's normal run (`migrate/job/base.yaml`).

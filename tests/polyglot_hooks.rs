@@ -24,19 +24,21 @@ mod common;
 mod hooks_support;
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cluster_common::kubectl_json;
+use cluster_common::{kubectl_json, Deploy};
 use common::{seed_app, write};
-use hooks_support::{invocation, polyglot};
-use kube_testserver::{Faults, Options, TestServer};
-use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions, RetryConfig};
-use kubes::hooks::host::{ClusterAccess, ObjectRef, Target};
-use kubes::hooks::{
-    Grant, HookEngine, HookError, LoadedHook, MemoryReporter, RunFailure, RunReport, Verb,
+use hooks_support::polyglot;
+use hooks_support::scenario::{
+    self, apply, grant, migrate_job, migrate_target, named, setup, setup_faulty, target,
+    wait_grants, Run, FAILS_ON_A_DUPLICATE_TABLE, ONE_FAILED_ATTEMPT_THEN_MIGRATED,
+    TWO_FAILED_ATTEMPTS_THEN_MIGRATED,
 };
-use kubes::lifecycle::{Point, Step, When};
+use kubes::cluster::Cluster;
+use kubes::hooks::host::Target;
+use kubes::hooks::{Grant, HookEngine, LoadedHook, Verb};
+use kubes::lifecycle::When;
 use serde_json::json;
 
 /// One engine for the whole binary: each component is compiled (or taken from the on-disk
@@ -58,47 +60,6 @@ fn js_annotate() -> LoadedHook {
         .clone()
 }
 
-async fn setup() -> (TestServer, Cluster) {
-    setup_with(Options::default(), RetryConfig::default()).await
-}
-
-async fn setup_with(options: Options, retry: RetryConfig) -> (TestServer, Cluster) {
-    let srv = TestServer::start(options).await.unwrap();
-    let cluster = Cluster::connect(&ConnectOptions {
-        kubeconfig: Some(srv.kubeconfig_path().to_path_buf()),
-        retry,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    apply(
-        &cluster,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
-    )
-    .await;
-    (srv, cluster)
-}
-
-/// Apply, trying again while the server injects faults (the hooks are under test, not this).
-async fn apply(cluster: &Cluster, obj: serde_json::Value) {
-    let mut tries = 0;
-    while let Err(e) = cluster.apply_object(&obj, &ApplyOptions::default()).await {
-        tries += 1;
-        assert!(tries < 50, "cannot apply: {e:#}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// The seed's migrate Job, its pods following `script` (the test server's pod script).
-fn migrate_job(script: &str, backoff_limit: u32) -> serde_json::Value {
-    json!({"apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": "migrate", "namespace": "demo"},
-        "spec": {"backoffLimit": backoff_limit, "template": {
-            "metadata": {"annotations": {"kubes.test/script": script}},
-            "spec": {"restartPolicy": "Never",
-                     "containers": [{"name": "migrate", "image": "db-migrate:1", "command": ["bin/job/migrate.sh"]}]}}}})
-}
-
 fn web_deployment() -> serde_json::Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "demo"},
@@ -107,103 +68,17 @@ fn web_deployment() -> serde_json::Value {
                 "spec": {"containers": [{"name": "web", "image": "demo/web:1"}]}}}})
 }
 
-fn grant(verbs: &[Verb], resources: &[&str], names: &[&str]) -> Grant {
-    Grant {
-        verbs: verbs.to_vec(),
-        resources: resources.iter().map(|s| s.to_string()).collect(),
-        names: names.iter().map(|s| s.to_string()).collect(),
-        namespaces: vec![],
-    }
-}
-
-/// What the Python migrate-wait needs (examples/hooks-py/README.md).
-fn wait_grants() -> Vec<Grant> {
-    vec![
-        grant(&[Verb::Watch], &["jobs.batch"], &["migrate"]),
-        grant(&[Verb::Watch, Verb::Logs], &["pods"], &[]),
-        grant(&[Verb::List], &["events"], &[]),
-    ]
-}
-
 /// What the JavaScript annotate-deployment needs (examples/hooks-js/README.md).
 fn annotate_grants() -> Vec<Grant> {
     vec![
-        grant(&[Verb::Get], &["jobs.batch"], &["migrate"]),
-        grant(&[Verb::Apply], &["deployments.apps"], &["web"]),
+        named(grant(&[Verb::Get], &["jobs.batch"]), &["migrate"]),
+        named(grant(&[Verb::Apply], &["deployments.apps"]), &["web"]),
     ]
 }
 
-fn target(role: &str, kind: &str, api_version: &str, k: &str, name: &str) -> Target {
-    Target {
-        role: role.into(),
-        kind: kind.into(),
-        objects: vec![ObjectRef {
-            api_version: api_version.into(),
-            kind: k.into(),
-            name: name.into(),
-            namespace: Some("demo".into()),
-        }],
-    }
-}
-
-struct Run {
-    result: Result<RunReport, RunFailure>,
-    lines: Vec<String>,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn failure(&self) -> String {
-        match &self.result {
-            Err(RunFailure {
-                error: HookError::Failed(m),
-                ..
-            }) => m.clone(),
-            Err(e) => panic!("expected the hook to fail, it broke: {e}\n{}", self.dump()),
-            Ok(_) => panic!("expected the hook to fail, it succeeded\n{}", self.dump()),
-        }
-    }
-
-    /// Succeeded, and never asked for more than its grants.
-    fn assert_ok(&self) {
-        match &self.result {
-            Err(e) => panic!("hook failed: {e}\n{}", self.dump()),
-            Ok(r) => assert!(r.denials.is_empty(), "denied: {:?}", r.denials),
-        }
-    }
-
-    fn has(&self, line: &str) -> bool {
-        self.lines.iter().any(|l| l == line)
-    }
-
-    fn position(&self, line: &str) -> usize {
-        self.lines
-            .iter()
-            .position(|l| l == line)
-            .unwrap_or_else(|| panic!("no line {line:?} in:\n{}", self.dump()))
-    }
-
-    fn dump(&self) -> String {
-        self.lines.join("\n")
-    }
-
-    /// Distinct pods in `[migrate-wait] [pod/NAME] ...` lines, in order of first appearance.
-    fn pods_logged(&self) -> Vec<String> {
-        let mut pods: Vec<String> = Vec::new();
-        for l in &self.lines {
-            if let Some(rest) = l.strip_prefix("[migrate-wait] [pod/") {
-                let pod = rest.split(']').next().unwrap().to_string();
-                if !pods.contains(&pod) {
-                    pods.push(pod);
-                }
-            }
-        }
-        pods
-    }
-}
-
-/// Run `hook` after apply of `target`; `objects` are applied after the component is loaded
-/// and just before the hook runs, as `kubes deploy` does, so the hook sees pods live.
+/// Run `hook` (loaded once per binary) after apply of `target` with the Python/JS
+/// example's memory (256 MiB: their runtimes are bigger than a Rust guest); `objects` are
+/// applied just before it runs (`scenario::run`).
 async fn run_hook(
     cluster: &Cluster,
     hook: LoadedHook,
@@ -213,40 +88,10 @@ async fn run_hook(
     grants: Vec<Grant>,
     objects: Vec<serde_json::Value>,
 ) -> Run {
-    let mem = MemoryReporter::new();
-    let mut inv = invocation(name, Arc::new(mem.clone()));
-    inv.point = Point {
-        when: When::After,
-        step: Step::Apply,
-    };
-    inv.target = Some(target);
-    inv.config_json = config.to_string();
-    inv.grants = grants;
-    inv.timeout = Duration::from_secs(60);
+    let mut inv =
+        scenario::cluster_invocation(cluster, name, When::After, Some(target), config, grants);
     inv.memory = 256 << 20;
-    inv.cluster = Some(ClusterAccess {
-        cluster: cluster.clone(),
-        dry_run: false,
-    });
-    for obj in objects {
-        apply(cluster, obj).await;
-    }
-    let start = Instant::now();
-    let result = engine().run(&hook, inv).await;
-    let elapsed = start.elapsed();
-    // `SHOW_HOOK_OUTPUT=1 cargo test --test polyglot_hooks -- --nocapture` shows what a user sees.
-    if std::env::var_os("SHOW_HOOK_OUTPUT").is_some() {
-        eprintln!(
-            "--- {name}: {:?} after {elapsed:?}\n{}",
-            result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
-            mem.lines().join("\n")
-        );
-    }
-    Run {
-        result,
-        lines: mem.lines(),
-        elapsed,
-    }
+    scenario::run(cluster, engine(), &hook, inv, objects).await
 }
 
 async fn python_migrate_wait(
@@ -259,7 +104,7 @@ async fn python_migrate_wait(
         cluster,
         hook,
         "migrate-wait",
-        target("migrate", "job", "batch/v1", "Job", "migrate"),
+        migrate_target(),
         config,
         wait_grants(),
         vec![job],
@@ -287,12 +132,12 @@ async fn python_migrate_wait_streams_the_logs_and_reports_success_first_try() {
     let pods = run.pods_logged();
     assert_eq!(pods.len(), 1, "{}", run.dump());
     let pod = &pods[0];
-    let started = run.position("[migrate-wait] Waiting for Job/migrate in demo (timeout 30s)");
-    let first = run.position(&format!(
+    let started = run.line_index("[migrate-wait] Waiting for Job/migrate in demo (timeout 30s)");
+    let first = run.line_index(&format!(
         "[migrate-wait] [pod/{pod}] Sun Oct 11 03:22:35 UTC 2020"
     ));
-    let second = run.position(&format!("[migrate-wait] [pod/{pod}] migrated 3 tables"));
-    let done = run.position("[migrate-wait] Migration complete");
+    let second = run.line_index(&format!("[migrate-wait] [pod/{pod}] migrated 3 tables"));
+    let done = run.line_index("[migrate-wait] Migration complete");
     assert!(
         started < first && first < second && second < done,
         "{}",
@@ -316,10 +161,7 @@ async fn python_migrate_wait_streams_the_logs_and_reports_success_first_try() {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let script = TWO_FAILED_ATTEMPTS_THEN_MIGRATED;
     let run =
         python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
@@ -329,7 +171,7 @@ async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
     let mut last = 0;
     for (i, pod) in pods.iter().enumerate() {
         let mut expect = |line: String| {
-            let at = run.position(&line);
+            let at = run.line_index(&line);
             assert!(at > last, "{line:?} out of order:\n{}", run.dump());
             last = at;
         };
@@ -348,7 +190,7 @@ async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
         }
     }
     assert!(
-        run.position("[migrate-wait] Migration complete") > last,
+        run.line_index("[migrate-wait] Migration complete") > last,
         "{}",
         run.dump()
     );
@@ -357,9 +199,7 @@ async fn python_migrate_wait_says_each_retry_and_succeeds_after_two() {
 #[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_follows_a_container_restarting_in_place() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let mut job = migrate_job(script, 4);
     job["spec"]["template"]["spec"]["restartPolicy"] = json!("OnFailure");
     let run = python_migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
@@ -372,11 +212,6 @@ async fn python_migrate_wait_follows_a_container_restarting_in_place() {
         run.dump()
     );
     let pod = &pods[0];
-    let shown: Vec<&String> = run
-        .lines
-        .iter()
-        .filter(|l| !l.contains("] debug: "))
-        .collect();
     let expected = [
         "[migrate-wait] Waiting for Job/migrate in demo (timeout 30s)".to_string(),
         format!("[migrate-wait] [pod/{pod}] connecting to db"),
@@ -387,14 +222,13 @@ async fn python_migrate_wait_follows_a_container_restarting_in_place() {
         format!("[migrate-wait] [pod/{pod}] migrated 3 tables"),
         "[migrate-wait] Migration complete".to_string(),
     ];
-    assert_eq!(shown, expected.iter().collect::<Vec<_>>(), "{}", run.dump());
+    assert_eq!(run.shown(), expected, "{}", run.dump());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_fails_fast_with_the_reason_and_the_last_log_lines() {
     let (_srv, cluster) = setup().await;
-    let script = "attempts:\n\
-        - logs: [{line: '== 20201011 CreateUsers: migrating', after_ms: 10}, {line: 'PG::DuplicateTable: relation users already exists', after_ms: 10}]\n  exit_code: 1\n  message: 'rake aborted: relation users already exists'\n";
+    let script = FAILS_ON_A_DUPLICATE_TABLE;
     let run = python_migrate_wait(
         &cluster,
         migrate_job(script, 1),
@@ -431,7 +265,7 @@ async fn python_migrate_wait_fails_fast_with_the_reason_and_the_last_log_lines()
         "{}",
         run.dump()
     );
-    let title = run.position("[migrate-wait] Last log lines (2):");
+    let title = run.line_index("[migrate-wait] Last log lines (2):");
     assert_eq!(
         run.lines[title + 1..title + 3],
         [
@@ -520,12 +354,12 @@ async fn python_migrate_wait_times_out_with_the_last_lines_and_the_events() {
         run.dump()
     );
     let pods = run.pods_logged();
-    let title = run.position("[migrate-wait] Last log lines (1):");
+    let title = run.line_index("[migrate-wait] Last log lines (1):");
     assert_eq!(
         run.lines[title + 1],
         format!("[migrate-wait]   [pod/{}] waiting for the db lock", pods[0])
     );
-    let events = run.position("[migrate-wait] Events of Job/migrate in demo:");
+    let events = run.line_index("[migrate-wait] Events of Job/migrate in demo:");
     assert!(
         run.lines[events + 1..]
             .iter()
@@ -545,27 +379,10 @@ async fn python_migrate_wait_times_out_with_the_last_lines_and_the_events() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
-    // One resource request in five answers 500, and every watch is cut after 2 events; the
-    // client does not retry, so the faults reach the hook.
-    let (_srv, cluster) = setup_with(
-        Options {
-            faults: Faults {
-                rate_500: 0.2,
-                drop_watch_after: Some(2),
-                seed: 11,
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        RetryConfig {
-            max_retries: 0,
-            ..Default::default()
-        },
-    )
-    .await;
-    let script = "attempts:\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'lock timeout', after_ms: 30}]\n  exit_code: 1\n  message: could not take the migration lock\n\
-        - logs: [{line: 'connecting to db', after_ms: 300}, {line: 'migrated 3 tables', after_ms: 30}]\n";
+    // Requests answer 500 and watches are cut, and the client does not retry: the faults
+    // reach the hook (`setup_faulty`).
+    let (_srv, cluster) = setup_faulty().await;
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let run =
         python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
@@ -595,10 +412,7 @@ async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
         run.dump()
     );
     assert_eq!(
-        run.lines
-            .iter()
-            .rfind(|l| !l.contains("] debug: "))
-            .map(String::as_str),
+        run.shown().last().map(String::as_str),
         Some("[migrate-wait] Migration complete"),
         "{}",
         run.dump()
@@ -748,7 +562,7 @@ async fn js_annotate_deployment_cannot_write_without_its_grant() {
     let run = js_annotate_deployment(
         &cluster,
         serde_json::Value::Null,
-        vec![grant(&[Verb::Get], &["jobs.batch"], &["migrate"])],
+        vec![named(grant(&[Verb::Get], &["jobs.batch"]), &["migrate"])],
     )
     .await;
     assert_eq!(
@@ -827,10 +641,12 @@ spec:
   backoffLimit: 4
 "#;
 
-#[test]
-fn kubes_deploy_runs_the_python_wait_and_the_javascript_annotation() {
+/// `examples/migration` (as `seed_app()`: without its hooks or its migration-script layers,
+/// which would replace the script each story writes) with the Python wait and the JavaScript annotation built and wired
+/// in (`POLYGLOT_HOOKS`); each story writes its own migrate Job
+/// (`.kubes/resources/migrate/job.yaml`).
+fn polyglot_migration_app() -> tempfile::TempDir {
     let hooks = polyglot();
-    let srv = cluster_common::Server::start();
     let project = seed_app();
     let dir = project.path();
     std::fs::create_dir_all(dir.join("hooks")).unwrap();
@@ -845,17 +661,18 @@ fn kubes_deploy_runs_the_python_wait_and_the_javascript_annotation() {
     )
     .unwrap();
     write(dir, ".kubes/config/hooks.yaml", POLYGLOT_HOOKS);
+    project
+}
+
+#[test]
+fn kubes_deploy_runs_the_python_wait_and_the_javascript_annotation() {
+    let srv = cluster_common::Server::start();
+    let project = polyglot_migration_app();
+    let dir = project.path();
     write(dir, ".kubes/resources/migrate/job.yaml", SCRIPTED_JOB);
-    let out = srv
-        .kubes(dir)
-        .arg("deploy")
-        .assert()
-        .success()
-        .get_output()
-        .clone();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    let all = format!("{stdout}\n--- stderr\n{stderr}");
+    let run = Deploy::run(&srv, dir, &["deploy"]);
+    assert_eq!(run.code, 0, "{}", run.show());
+    let (stdout, all) = (&run.stdout, run.show());
     let line = |text: &str| {
         stdout
             .lines()
@@ -965,22 +782,9 @@ fn kubes_hooks_inspect_says_both_components_fit_the_hook_world() {
 
 #[test]
 fn kubes_deploy_stops_when_the_python_wait_sees_the_migration_fail() {
-    let hooks = polyglot();
     let srv = cluster_common::Server::start();
-    let project = seed_app();
+    let project = polyglot_migration_app();
     let dir = project.path();
-    std::fs::create_dir_all(dir.join("hooks")).unwrap();
-    std::fs::copy(
-        &hooks.python_migrate_wait,
-        dir.join("hooks/migrate_wait_py.wasm"),
-    )
-    .unwrap();
-    std::fs::copy(
-        &hooks.js_annotate_deployment,
-        dir.join("hooks/annotate_deployment.wasm"),
-    )
-    .unwrap();
-    write(dir, ".kubes/config/hooks.yaml", POLYGLOT_HOOKS);
     let failing = SCRIPTED_JOB
         .replace(
             "            - {line: \"== 20201011 CreateUsers: migrated (0.0021s)\", after_ms: 200}\n",
@@ -989,29 +793,19 @@ fn kubes_deploy_stops_when_the_python_wait_sees_the_migration_fail() {
         .replace("backoffLimit: 4", "backoffLimit: 1");
     assert_ne!(failing, SCRIPTED_JOB);
     write(dir, ".kubes/resources/migrate/job.yaml", &failing);
-    let start = Instant::now();
-    let out = srv
-        .kubes(dir)
-        .arg("deploy")
-        .assert()
-        .failure()
-        .get_output()
-        .clone();
-    let took = start.elapsed();
+    let run = Deploy::run(&srv, dir, &["deploy"]);
+    assert_ne!(run.code, 0, "{}", run.show());
+    let took = run.elapsed;
     if std::env::var_os("SHOW_HOOK_OUTPUT").is_some() {
-        eprintln!(
-            "--- kubes deploy failed after {took:?}\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        eprintln!("--- kubes deploy failed after {took:?}\n{}", run.stdout);
     }
-    let all = format!(
-        "{}\n--- stderr\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = run.show();
     // Two short attempts, then the deploy stops on the Job's failure, not at the hook's
     // 100 s timeout (no timed assertion: a first run also compiles the component, 15-20 s).
-    assert!(!all.contains("deadline exceeded") && !all.contains("timed out after"), "took {took:?}\n{all}");
+    assert!(
+        !all.contains("deadline exceeded") && !all.contains("timed out after"),
+        "took {took:?}\n{all}"
+    );
     assert!(
         all.contains("hook migrate-wait failed at after apply on migrate/job: returned an error: migration Job migrate failed: BackoffLimitExceeded"),
         "{all}"

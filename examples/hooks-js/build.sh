@@ -11,35 +11,15 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="$here/target/annotate_deployment.wasm"
-inputs=("$here/hook.js" "$here/build.sh" "$root/wit" "$root/scripts/hook-tools.sh")
+inputs=("$here/hook.js" "$here/build.sh" "$root/wit" "$root/scripts/hook-tools.sh" "$root/scripts/hook-build.sh")
 
-up_to_date() {
-  [ -f "$out" ] && [ -z "$(find "${inputs[@]}" -newer "$out" -print -quit)" ]
-}
-
-if up_to_date; then
+# shellcheck source=../../scripts/hook-build.sh
+source "$root/scripts/hook-build.sh"
+if kubes_up_to_date_or_lock "$out" "${inputs[@]}"; then
   echo "$out"
   exit 0
 fi
-mkdir -p "$here/target"
-# One build at a time (test binaries may ask at once); the second one finds it up to date.
-exec 9>"$here/target/.build.lock"
-flock 9
-if up_to_date; then
-  echo "$out"
-  exit 0
-fi
-
-export KUBES_ROOT="$root"
-# The tools are installed by one build at a time (the Python and JS builds may run at once,
-# and an install starts by clearing its folder).
-tools_dir="${KUBES_TOOLS_DIR:-$root/.tools}"
-mkdir -p "$tools_dir"
-exec 8>"$tools_dir/.install.lock"
-flock 8
-# shellcheck source=../../scripts/hook-tools.sh
-source "$root/scripts/hook-tools.sh" >&2
-flock -u 8
+kubes_hook_tools "$root"
 
 started=$(date +%s%N)
 # Bounded: a tool gone wrong fails the build instead of eating the machine (measured: ~8 s,
@@ -51,7 +31,4 @@ kubes_bounded 180 16384 node --disable-wasm-trap-handler --max-old-space-size=20
   "$(readlink -f "$KUBES_COMPONENTIZE_JS")" "$here/hook.js" \
   --wit "$root/wit" -n hook -d http fetch-event -o "$here/target/out.wasm" >&2
 mv "$here/target/out.wasm" "$out"
-ms=$(( ($(date +%s%N) - started) / 1000000 ))
-printf 'hooks-js: built %s (%s bytes) in %d.%d s\n' "$out" "$(stat -c %s "$out")" \
-  $((ms / 1000)) $((ms % 1000 / 100)) >&2
-echo "$out"
+kubes_report_built hooks-js "$out" "$started"

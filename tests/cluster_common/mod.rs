@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
 
 use kube_testserver::{Options, TestServer};
 
@@ -57,6 +58,69 @@ impl Server {
         })
         .await
         .expect("connects to the test API server")
+    }
+}
+
+/// One `kubes` run against a [`Server`]: its exit code, output and timing.
+pub struct Deploy {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// Wall-clock time when kubes exited.
+    pub ended: SystemTime,
+}
+
+impl Deploy {
+    /// `kubes --project P --kubeconfig K ARGS...` (ARGS include `deploy`).
+    pub fn run(srv: &Server, project: &Path, args: &[&str]) -> Deploy {
+        let started = Instant::now();
+        let out = srv.kubes(project).args(args).output().expect("kubes runs");
+        Deploy {
+            code: out.status.code().expect("kubes exited with a code"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+            elapsed: started.elapsed(),
+            ended: SystemTime::now(),
+        }
+    }
+
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// The deploy log lines that tell the flow: what was applied and what the hooks said
+    /// (but the rollout's progress lines, whose number depends on timing).
+    pub fn flow(&self) -> Vec<&str> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.ends_with(" created") || l.ends_with(" configured") || l.starts_with('['))
+            .filter(|l| !l.starts_with("[rollout-wait] Waiting for"))
+            .collect()
+    }
+
+    /// Where `wanted` appears in stdout, each after the one before; panics naming the first
+    /// line that is missing or out of order.
+    pub fn assert_in_order(&self, wanted: &[&str]) {
+        let lines = self.lines();
+        let mut from = 0;
+        for w in wanted {
+            match lines[from..].iter().position(|l| l.contains(w)) {
+                Some(i) => from += i + 1,
+                None => panic!(
+                    "{w:?} is missing or out of order (after line {from}); flow:\n{}\nstderr:\n{}",
+                    self.flow().join("\n"),
+                    self.stderr
+                ),
+            }
+        }
+    }
+
+    pub fn show(&self) -> String {
+        format!(
+            "exit {} after {:.1?}\nstdout:\n{}\nstderr:\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
     }
 }
 

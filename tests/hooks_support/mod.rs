@@ -1,8 +1,11 @@
 //! Shared by the hook tests: builds the guest hooks in `examples/hooks` once per test binary
 //! (a real `cargo build --target wasm32-wasip2`) and finds their components; builds the
-//! Python and JavaScript example hooks with their scripts (`polyglot()`).
+//! Python and JavaScript example hooks with their scripts (`polyglot()`); `scenario` runs
+//! them against the test API server.
 
 #![allow(dead_code)]
+
+pub mod scenario;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +58,19 @@ pub fn guest(name: &str) -> PathBuf {
     let p = dir.join(format!("{name}.wasm"));
     assert!(p.exists(), "guest {name} was not built at {}", p.display());
     p
+}
+
+/// Put the Rust example hooks, built, where examples/migration's hooks.yaml names them
+/// (`hooks/NAME.wasm` in `project`), as scripts/build-hooks does.
+pub fn install_migration_hooks(project: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(project.join("hooks"))?;
+    for hook in ["migrate-cleanup", "migrate-wait", "rollout-wait"] {
+        std::fs::copy(
+            guest(&hook.replace('-', "_")),
+            project.join(format!("hooks/{hook}.wasm")),
+        )?;
+    }
+    Ok(())
 }
 
 /// The components of the Python and JavaScript example hooks.

@@ -142,3 +142,19 @@ fn shell_words_are_quoted_when_needed() {
     assert_eq!(shell_word(Path::new("my dir")), "'my dir'");
     assert_eq!(shell_word(Path::new("it's")), r"'it'\''s'");
 }
+
+#[test]
+fn scaffold_tool_pins_match_the_repository_build_tools() {
+    // The scaffolds name the same tool versions the repository's own hook builds install.
+    let tools = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/hook-tools.sh"),
+    )
+    .unwrap();
+    for (var, version) in [
+        ("KUBES_COMPONENTIZE_PY_VERSION", COMPONENTIZE_PY_VERSION),
+        ("KUBES_COMPONENTIZE_JS_VERSION", COMPONENTIZE_JS_VERSION),
+    ] {
+        let pin = format!("{var}=\"{version}\"");
+        assert!(tools.contains(&pin), "scripts/hook-tools.sh lacks {pin}");
+    }
+}

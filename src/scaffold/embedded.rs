@@ -11,7 +11,11 @@ macro_rules! embed {
 }
 
 /// `wit/` (without its README): path inside the scaffold, contents.
-pub const WIT: &[(&str, &str)] = embed!(".": "wit/hook.wit", "wit/deps/io/io.wit");
+pub const WIT: &[(&str, &str)] = embed!(".":
+    "wit/hook.wit",
+    "wit/deps/clocks/clocks.wit",
+    "wit/deps/io/io.wit",
+);
 
 /// `hooks-sdk/src`: path inside the SDK crate, contents.
 pub const SDK_SOURCES: &[(&str, &str)] = embed!("hooks-sdk":

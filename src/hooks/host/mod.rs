@@ -29,6 +29,7 @@ pub mod bindings {
         exports: { default: async },
         with: {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
             "kubes:hook/cluster.watcher": super::streams::WatchStream,
             "kubes:hook/cluster.log-stream": super::streams::LogStream,
         },

@@ -42,7 +42,8 @@
 extern crate self as kubes_hook_sdk;
 
 /// Bindings generated from the repository's `wit/` directory: the raw interfaces
-/// (`bindings::kubes::hook::{types, cluster, log}`, `bindings::wasi::io::poll`). The rest of
+/// (`bindings::kubes::hook::{types, cluster, log}`, `bindings::wasi::io::poll`,
+/// `bindings::wasi::clocks::monotonic_clock`). The rest of
 /// this crate wraps them; use them directly for anything the wrappers do not cover.
 pub mod bindings {
     wit_bindgen::generate!({

@@ -21,15 +21,13 @@
 
 use std::time::{Duration, Instant};
 
+use crate::bindings::wasi::clocks::monotonic_clock::subscribe_duration;
 use crate::bindings::wasi::io::poll::{poll, Pollable};
 
-/// A pollable ready after `d` (a `wasi:clocks/monotonic-clock` timer).
+/// A pollable ready after `d` (the hook world's `wasi:clocks/monotonic-clock` timer).
 pub fn timer(d: Duration) -> Pollable {
     let nanos = d.as_nanos().min(u64::MAX as u128) as u64;
-    let p = wasip2::clocks::monotonic_clock::subscribe_duration(nanos);
-    // Same `wasi:io/poll@0.2.12` resource as our bindings' (wasip2 is generated from the same
-    // WASI version), so the handle moves across without a copy.
-    unsafe { Pollable::from_handle(p.take_handle()) }
+    subscribe_duration(nanos)
 }
 
 /// Block until one of `pollables` is ready or `until` has passed. Returns false when it

@@ -8,7 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="$here/target/migrate_wait_py.wasm"
-inputs=("$here/app.py" "$here/wit" "$here/build.sh" "$root/wit" "$root/scripts/hook-tools.sh" "$root/scripts/hook-build.sh")
+inputs=("$here/app.py" "$here/build.sh" "$root/wit" "$root/scripts/hook-tools.sh" "$root/scripts/hook-build.sh")
 
 # shellcheck source=../../scripts/hook-build.sh
 source "$root/scripts/hook-build.sh"
@@ -18,23 +18,18 @@ if kubes_up_to_date_or_lock "$out" "${inputs[@]}"; then
 fi
 kubes_hook_tools "$root"
 
-# The world: this folder's wit/ (hook world + monotonic clock) with the repository's contract
-# beside it as a dependency.
+# The world: the repository's `hook` (it imports the monotonic clock the wait's timer needs).
 work="$here/target/build"
 rm -rf "$work"
-mkdir -p "$work/wit/deps/hook"
-cp "$here/wit/world.wit" "$work/wit/"
-cp -r "$here/wit/deps/." "$work/wit/deps/"
-cp "$root/wit/"*.wit "$work/wit/deps/hook/"
-cp -r "$root/wit/deps/." "$work/wit/deps/"
+mkdir -p "$work"
 
 started=$(date +%s%N)
 # Bounded: a tool gone wrong fails the build instead of eating the machine (measured: ~15 s;
 # the cap is on address space, which wasmtime inside the tool reserves generously:
 # 4 GiB kills it, 8 GiB is enough).
-kubes_bounded 120 12288 "$KUBES_COMPONENTIZE_PY" -d "$work/wit" -w hook-py \
+kubes_bounded 120 12288 "$KUBES_COMPONENTIZE_PY" -d "$root/wit" -w hook \
   bindings "$work/bindings" >&2
-kubes_bounded 300 12288 "$KUBES_COMPONENTIZE_PY" -d "$work/wit" -w hook-py \
+kubes_bounded 300 12288 "$KUBES_COMPONENTIZE_PY" -d "$root/wit" -w hook \
   componentize app -p "$here" -p "$work/bindings" -o "$work/out.wasm" >&2
 mv "$work/out.wasm" "$out"
 kubes_report_built hooks-py "$out" "$started"

@@ -10,6 +10,7 @@ mod hooks_support;
 
 use cluster_common::Server;
 use common::{seed_app, write};
+use predicates::prelude::PredicateBooleanExt;
 
 const HOOKS: &str = "hooks:
   - name: check-job
@@ -143,6 +144,29 @@ fn inspect_tells_hooks_from_commands_and_scripts() {
         .assert()
         .failure()
         .stdout(predicates::str::contains("not wasm"));
+}
+
+/// The hook world imports the monotonic clock (a timer for waits), but a hook that never
+/// uses it has no such import, like every component built before the clock was in the
+/// world: both fit.
+#[test]
+fn inspect_accepts_hooks_with_and_without_the_clock() {
+    let p = project();
+    let clock = "instance wasi:clocks/monotonic-clock@0.2.12";
+    kubes(p.path())
+        .args(["hooks", "inspect"])
+        .arg(p.path().join("hooks/probe.wasm"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(clock).not())
+        .stdout(predicates::str::contains("hook world: yes"));
+    kubes(p.path())
+        .args(["hooks", "inspect"])
+        .arg(hooks_support::guest("migrate_wait"))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(clock))
+        .stdout(predicates::str::contains("hook world: yes"));
 }
 
 #[test]

@@ -34,7 +34,11 @@ struct Stats {
 fn stats(mut v: Vec<Duration>) -> Stats {
     v.sort();
     let mean = v.iter().sum::<Duration>() / v.len() as u32;
-    Stats { median: v[v.len() / 2], mean, min: v[0] }
+    Stats {
+        median: v[v.len() / 2],
+        mean,
+        min: v[0],
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -45,7 +49,9 @@ fn main() -> anyhow::Result<()> {
     let wasm = hooks_support::guest("hook_probe");
     let srv = TestServer::start_blocking(Options::default())?;
     let kubeconfig = srv.kubeconfig_path().to_path_buf();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
 
     let cluster = rt.block_on(async {
         let c = Cluster::connect(&ConnectOptions { kubeconfig: Some(kubeconfig.clone()), ..Default::default() }).await?;
@@ -60,9 +66,18 @@ fn main() -> anyhow::Result<()> {
 
     let invocation = |cluster: &Cluster| {
         let mut inv = hooks_support::invocation("bench", Arc::new(MemoryReporter::new()));
-        inv.config_json = r#"{"get":{"apiVersion":"v1","kind":"ConfigMap","name":"settings"}}"#.into();
-        inv.grants = vec![Grant { verbs: vec![Verb::Get], resources: vec!["configmaps".into()], names: vec![], namespaces: vec![] }];
-        inv.cluster = Some(ClusterAccess { cluster: cluster.clone(), dry_run: false });
+        inv.config_json =
+            r#"{"get":{"apiVersion":"v1","kind":"ConfigMap","name":"settings"}}"#.into();
+        inv.grants = vec![Grant {
+            verbs: vec![Verb::Get],
+            resources: vec!["configmaps".into()],
+            names: vec![],
+            namespaces: vec![],
+        }];
+        inv.cluster = Some(ClusterAccess {
+            cluster: cluster.clone(),
+            dry_run: false,
+        });
         inv
     };
 
@@ -74,7 +89,8 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let e = HookEngine::with_cache_root(Some(cache.path().to_path_buf()))?;
         let h = e.load(&wasm)?;
-        rt.block_on(e.run(&h, invocation(&cluster))).map_err(|f| anyhow::anyhow!("{f}"))?;
+        rt.block_on(e.run(&h, invocation(&cluster)))
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
         cold.push(t.elapsed());
         drop(e);
         // Disk cache: a new engine (as a new process would) finds the precompiled entry.
@@ -82,7 +98,8 @@ fn main() -> anyhow::Result<()> {
         let e = HookEngine::with_cache_root(Some(cache.path().to_path_buf()))?;
         let h = e.load(&wasm)?;
         assert_eq!(h.cache, kubes::hooks::cache::CacheOutcome::Hit);
-        rt.block_on(e.run(&h, invocation(&cluster))).map_err(|f| anyhow::anyhow!("{f}"))?;
+        rt.block_on(e.run(&h, invocation(&cluster)))
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
         disk.push(t.elapsed());
     }
 
@@ -94,11 +111,15 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async {
         let rk = cluster.resolve_kind("v1", "ConfigMap").await?;
         for _ in 0..10 {
-            e.run(&h, invocation(&cluster)).await.map_err(|f| anyhow::anyhow!("{f}"))?;
+            e.run(&h, invocation(&cluster))
+                .await
+                .map_err(|f| anyhow::anyhow!("{f}"))?;
         }
         for _ in 0..WARM_RUNS {
             let t = Instant::now();
-            e.run(&h, invocation(&cluster)).await.map_err(|f| anyhow::anyhow!("{f}"))?;
+            e.run(&h, invocation(&cluster))
+                .await
+                .map_err(|f| anyhow::anyhow!("{f}"))?;
             warm.push(t.elapsed());
             let t = Instant::now();
             let o = cluster.get_object(&rk, Some("demo"), "settings").await?;
@@ -115,24 +136,58 @@ fn main() -> anyhow::Result<()> {
     let mut kubectl = Vec::new();
     for _ in 0..KUBECTL_RUNS {
         let t = Instant::now();
-        let st = Command::new("bash").arg(script.path()).arg(&kubeconfig).status()?;
+        let st = Command::new("bash")
+            .arg(script.path())
+            .arg(&kubeconfig)
+            .status()?;
         anyhow::ensure!(st.success(), "bash + kubectl failed");
         kubectl.push(t.elapsed());
     }
 
-    let (cold, disk, warm, direct, kubectl) = (stats(cold), stats(disk), stats(warm), stats(direct), stats(kubectl));
+    let (cold, disk, warm, direct, kubectl) = (
+        stats(cold),
+        stats(disk),
+        stats(warm),
+        stats(direct),
+        stats(kubectl),
+    );
     println!("hook_call: one `get` of ConfigMap demo/settings against the test API server");
-    println!("{:<44} {:>10} {:>10} {:>10} {:>6}", "", "median ms", "mean ms", "min ms", "runs");
-    let row = |name: &str, s: &Stats, n: usize| println!("{name:<44} {:>10} {:>10} {:>10} {n:>6}", ms(s.median), ms(s.mean), ms(s.min));
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>6}",
+        "", "median ms", "mean ms", "min ms", "runs"
+    );
+    let row = |name: &str, s: &Stats, n: usize| {
+        println!(
+            "{name:<44} {:>10} {:>10} {:>10} {n:>6}",
+            ms(s.median),
+            ms(s.mean),
+            ms(s.min)
+        )
+    };
     row("hook, cold (new engine, compile + run)", &cold, COLD_RUNS);
-    row("hook, disk cache (new engine, load + run)", &disk, COLD_RUNS);
+    row(
+        "hook, disk cache (new engine, load + run)",
+        &disk,
+        COLD_RUNS,
+    );
     row("hook, warm (precompiled, loaded)", &warm, WARM_RUNS);
     row("direct client get (no hook)", &direct, WARM_RUNS);
     row("bash + kubectl get (the Kubes way)", &kubectl, KUBECTL_RUNS);
     let overhead = warm.median.saturating_sub(direct.median);
     println!();
-    println!("hook overhead (warm - direct, medians): {} ms   goal <= 1 ms: {}", ms(overhead), if overhead <= Duration::from_millis(1) { "met" } else { "NOT met" });
+    println!(
+        "hook overhead (warm - direct, medians): {} ms   goal <= 1 ms: {}",
+        ms(overhead),
+        if overhead <= Duration::from_millis(1) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
     let ratio = kubectl.median.as_secs_f64() / warm.median.as_secs_f64();
-    println!("bash+kubectl / warm hook (medians): {ratio:.0}x   goal >= 50x: {}", if ratio >= 50.0 { "met" } else { "NOT met" });
+    println!(
+        "bash+kubectl / warm hook (medians): {ratio:.0}x   goal >= 50x: {}",
+        if ratio >= 50.0 { "met" } else { "NOT met" }
+    );
     Ok(())
 }

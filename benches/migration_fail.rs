@@ -58,11 +58,15 @@ impl FailureWatch {
         let seen = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
         let (seen2, stop2) = (seen.clone(), stop.clone());
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let cluster = rt.block_on(kubes::cluster::Cluster::connect(&kubes::cluster::ConnectOptions {
-            kubeconfig: Some(kubeconfig.to_path_buf()),
-            ..Default::default()
-        }))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let cluster = rt.block_on(kubes::cluster::Cluster::connect(
+            &kubes::cluster::ConnectOptions {
+                kubeconfig: Some(kubeconfig.to_path_buf()),
+                ..Default::default()
+            },
+        ))?;
         let thread = std::thread::spawn(move || {
             let jobs: kube::Api<Job> = kube::Api::namespaced(cluster.client().clone(), "demo");
             let config = watcher::Config::default().fields("metadata.name=migrate");
@@ -72,7 +76,12 @@ impl FailureWatch {
                 while !stop2.load(Ordering::Relaxed) {
                     let next = tokio::time::timeout(Duration::from_millis(50), events.next()).await;
                     let Ok(Some(Ok(job))) = next else { continue };
-                    let failed = job.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Failed" && c.status == "True");
+                    let failed = job
+                        .status
+                        .and_then(|s| s.conditions)
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Failed" && c.status == "True");
                     if failed {
                         *seen2.lock().unwrap() = Some(Instant::now());
                         return;
@@ -80,7 +89,11 @@ impl FailureWatch {
                 }
             });
         });
-        Ok(FailureWatch { seen, stop, thread: Some(thread) })
+        Ok(FailureWatch {
+            seen,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// When the Failed condition was seen; waits a little for the watch event, which may
@@ -108,8 +121,18 @@ impl Drop for FailureWatch {
     }
 }
 
-fn timing(name: &'static str, started: Instant, ended: Instant, out: &Output, watch: &FailureWatch) -> Timing {
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+fn timing(
+    name: &'static str,
+    started: Instant,
+    ended: Instant,
+    out: &Output,
+    watch: &FailureWatch,
+) -> Timing {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let seen = watch.seen();
     Timing {
         name,
@@ -127,11 +150,23 @@ fn timing(name: &'static str, started: Instant, ended: Instant, out: &Output, wa
 fn project() -> anyhow::Result<tempfile::TempDir> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir()?;
-    let status = Command::new("cp").arg("-r").arg(root.join("examples/migration/.")).arg(dir.path()).status()?;
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(root.join("examples/migration/."))
+        .arg(dir.path())
+        .status()?;
     anyhow::ensure!(status.success(), "copying examples/migration failed");
     hooks_support::install_migration_hooks(dir.path())?;
-    let out = Command::new(env!("CARGO_BIN_EXE_kubes")).arg("--project").arg(dir.path()).args(["--env", "failing", "compile"]).output()?;
-    anyhow::ensure!(out.status.success(), "kubes compile failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_kubes"))
+        .arg("--project")
+        .arg(dir.path())
+        .args(["--env", "failing", "compile"])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "kubes compile failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(dir)
 }
 
@@ -140,15 +175,23 @@ fn kubes(project: &Path, cache: &Path) -> anyhow::Result<Timing> {
     let watch = FailureWatch::start(srv.kubeconfig_path())?;
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_kubes"))
-        .arg("--project").arg(project)
-        .arg("--kubeconfig").arg(srv.kubeconfig_path())
+        .arg("--project")
+        .arg(project)
+        .arg("--kubeconfig")
+        .arg(srv.kubeconfig_path())
         .args(["--env", "failing", "deploy"])
         .env("KUBES_CACHE_DIR", cache)
         .env_remove("KUBES_ENV")
         .stdin(Stdio::null())
         .output()?;
     let ended = Instant::now();
-    Ok(timing("kubes deploy (migrate-wait hook)", started, ended, &out, &watch))
+    Ok(timing(
+        "kubes deploy (migrate-wait hook)",
+        started,
+        ended,
+        &out,
+        &watch,
+    ))
 }
 
 /// The Kubes way: one `kubectl apply -f` per file in order, then the wait script.
@@ -161,13 +204,18 @@ fn kubectl_pipeline(project: &Path, name: &'static str, wait: &str) -> anyhow::R
         dir = project.display(),
     );
     let started = Instant::now();
-    let out = Command::new("bash").arg("-c").arg(&script).stdin(Stdio::null()).output()?;
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()?;
     let ended = Instant::now();
     Ok(timing(name, started, ended, &out, &watch))
 }
 
 fn secs(d: Option<Duration>) -> String {
-    d.map(|d| format!("{:.2}", d.as_secs_f64())).unwrap_or_else(|| "-".into())
+    d.map(|d| format!("{:.2}", d.as_secs_f64()))
+        .unwrap_or_else(|| "-".into())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -201,13 +249,20 @@ fn main() -> anyhow::Result<()> {
         )?,
     ];
 
-    println!("migration_fail: a migration Job failing (BackoffLimitExceeded) ~1 s after it is created");
-    println!("{:<40} {:>5} {:>9} {:>11} {:>14} {:>7} {:>5}", "", "exit", "total s", "failed at s", "noticed after", "reason", "log");
+    println!(
+        "migration_fail: a migration Job failing (BackoffLimitExceeded) ~1 s after it is created"
+    );
+    println!(
+        "{:<40} {:>5} {:>9} {:>11} {:>14} {:>7} {:>5}",
+        "", "exit", "total s", "failed at s", "noticed after", "reason", "log"
+    );
     for r in &runs {
         println!(
             "{:<40} {:>5} {:>9} {:>11} {:>14} {:>7} {:>5}",
             r.name,
-            r.code.map(|c| c.to_string()).unwrap_or_else(|| "sig".into()),
+            r.code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "sig".into()),
             secs(Some(r.total)),
             secs(r.failed_at),
             secs(r.after_failure),
@@ -217,9 +272,15 @@ fn main() -> anyhow::Result<()> {
     }
     let (k, seed) = (&runs[0], &runs[1]);
     println!();
-    println!("failed at: from the command's start to the Job's Failed condition (a watch on the Job);");
-    println!("noticed after: from that condition to the command's exit. reason/log: the output names");
-    println!("BackoffLimitExceeded / shows the migration's error line. Two --for flags do not combine:");
+    println!(
+        "failed at: from the command's start to the Job's Failed condition (a watch on the Job);"
+    );
+    println!(
+        "noticed after: from that condition to the command's exit. reason/log: the output names"
+    );
+    println!(
+        "BackoffLimitExceeded / shows the migration's error line. Two --for flags do not combine:"
+    );
     println!("the last wins, so that wait exits 0 on a failed Job (and would sit out its timeout on success).");
     println!("The race needs two background waits and a status check, and still prints no reason or log.");
     println!();
@@ -232,6 +293,9 @@ fn main() -> anyhow::Result<()> {
         seed.total.as_secs_f64(),
     );
     let goal = k.after_failure.is_some_and(|d| d < Duration::from_secs(1));
-    println!("goal: kubes exits < 1 s after the Job's Failed condition: {}", if goal { "met" } else { "NOT met" });
+    println!(
+        "goal: kubes exits < 1 s after the Job's Failed condition: {}",
+        if goal { "met" } else { "NOT met" }
+    );
     Ok(())
 }

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hooks_support::scenario::{grant, migrate_target, target};
 use kube_testserver::{Options, TestServer};
 use kubes::cluster::{ApplyOptions, Cluster, ConnectOptions};
 use kubes::hooks::cache::CacheOutcome;
-use hooks_support::scenario::{grant, migrate_target, target};
 use kubes::hooks::host::{ClusterAccess, Target};
 use kubes::hooks::{Grant, HookEngine, MemoryReporter, Verb};
 

@@ -11,9 +11,9 @@ pub mod cli;
 pub mod cluster;
 // --- foundation: project (config, variables, templates, layering, ordering) and compile ---
 pub mod compile;
-pub mod project;
+pub mod hooks;
 pub mod lifecycle;
 pub mod plan;
-pub mod hooks;
+pub mod project;
 // --- scaffolding: `kubes new hook` (hook projects in Rust, Python, JavaScript) ---
 pub mod scaffold;

@@ -84,7 +84,8 @@ impl fmt::Display for LifecycleFailure {
 
 impl std::error::Error for LifecycleFailure {}
 
-pub type LifecycleFuture<'a> = Pin<Box<dyn Future<Output = Result<(), LifecycleFailure>> + Send + 'a>>;
+pub type LifecycleFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(), LifecycleFailure>> + Send + 'a>>;
 
 /// What the steps call at each lifecycle point. `target` is the file for per-file points
 /// and `None` for whole-step points.

@@ -105,5 +105,10 @@ pub fn build(project: &crate::project::Project, compiled: &crate::compile::Compi
         })
         .collect();
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    Plan { steps: files.into_iter().map(|(_, f)| PlanStep { files: vec![f] }).collect() }
+    Plan {
+        steps: files
+            .into_iter()
+            .map(|(_, f)| PlanStep { files: vec![f] })
+            .collect(),
+    }
 }

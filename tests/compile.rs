@@ -330,7 +330,10 @@ fn hook_declarations_beside_the_config_do_not_disturb_compile() {
     assert_eq!(lines.len(), 5, "{plan}");
     assert!(lines[0].starts_with("shared/namespace"), "{plan}");
     assert!(lines[1].starts_with("migrate/job"), "{plan}");
-    assert_eq!(lines[2], "hook migrate-wait (after apply, hooks/migrate_wait.wasm)", "{plan}");
+    assert_eq!(
+        lines[2], "hook migrate-wait (after apply, hooks/migrate_wait.wasm)",
+        "{plan}"
+    );
     assert!(lines[3].starts_with("web/service"), "{plan}");
     assert!(lines[4].starts_with("web/deployment"), "{plan}");
 }

@@ -183,7 +183,10 @@ async fn logs_without_a_container_name_read_the_first_container_of_a_multi_conta
         "spec": {"template": {"metadata": {"annotations": {"kubes.test/script": "attempts:\n- logs:\n  - {line: migrating, after_ms: 1}\n  exit_code: 0\n"}},
             "spec": {"restartPolicy": "Never", "containers": [
                 {"name": "proxy", "image": "proxy:1"}, {"name": "m", "image": "db-migrate:1"}]}}}});
-    cluster.apply_object(&job, &ApplyOptions::default()).await.unwrap();
+    cluster
+        .apply_object(&job, &ApplyOptions::default())
+        .await
+        .unwrap();
     let e = HookEngine::with_cache_root(None).unwrap();
     let mem = MemoryReporter::new();
     let mut inv = invocation("probe", Arc::new(mem.clone()));
@@ -198,9 +201,15 @@ async fn logs_without_a_container_name_read_the_first_container_of_a_multi_conta
     });
     let report = e.run(&e.load(&guest("hook_probe")).unwrap(), inv).await;
     let lines = mem.lines();
-    assert!(report.is_ok(), "{:?}\n{lines:?}", report.err().map(|e| e.to_string()));
     assert!(
-        lines.iter().any(|l| l.starts_with("[probe] log two-") && l.ends_with(": migrating")),
+        report.is_ok(),
+        "{:?}\n{lines:?}",
+        report.err().map(|e| e.to_string())
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[probe] log two-") && l.ends_with(": migrating")),
         "{lines:?}"
     );
 }

@@ -202,7 +202,11 @@ fn a_hook_that_loops_forever_is_stopped_at_its_timeout_and_the_deploy_says_so() 
     // What ran before the hook is reported applied; what follows it was never attempted.
     assert!(all.contains("job.batch/migrate created"), "{all}");
     assert!(!all.contains("deployment.apps/web created"), "{all}");
-    assert!(kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"]).is_none());
+    assert!(kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"]
+    )
+    .is_none());
 }
 
 #[test]
@@ -229,5 +233,9 @@ fn a_stuck_hook_with_exit_on_fail_false_lets_the_deploy_finish() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(all.contains("hook stuck failed at after apply on migrate/job (exit_on_fail: false, continuing): deadline exceeded"), "{all}");
-    assert!(kubectl_json(srv.kubeconfig(), &["get", "deployment", "web", "-n", "demo"]).is_some());
+    assert!(kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"]
+    )
+    .is_some());
 }

@@ -341,7 +341,10 @@ fn json_output_tells_a_script_where_things_are() {
     for f in &files {
         assert!(work.path().join("hooks/my hook").join(f).is_file(), "{f}");
     }
-    assert!(files.contains(&"vendor/kubes-hook-sdk/src/lib.rs"), "{files:?}");
+    assert!(
+        files.contains(&"vendor/kubes-hook-sdk/src/lib.rs"),
+        "{files:?}"
+    );
     assert!(report["hooks_yaml"]
         .as_str()
         .unwrap()

@@ -108,7 +108,12 @@ mod tests {
     fn a_wrong_field_names_the_hook_and_the_field() {
         let e = parse_config::<Config>("migrate-wait", r#"{"tail_lines": "many"}"#).unwrap_err();
         let m = e.to_string();
-        assert!(m.starts_with("hook migrate-wait: `config` in hooks.yaml: invalid type: string \"many\""), "{m}");
+        assert!(
+            m.starts_with(
+                "hook migrate-wait: `config` in hooks.yaml: invalid type: string \"many\""
+            ),
+            "{m}"
+        );
         let e = parse_config::<Config>("migrate-wait", r#"{"tail": 3}"#).unwrap_err();
         assert!(e.to_string().contains("unknown field `tail`"), "{e}");
     }

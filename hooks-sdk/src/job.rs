@@ -601,12 +601,9 @@ impl JobWatch {
             .map(|j| j.status.succeeded.unwrap_or(0) + j.status.failed.unwrap_or(0))
             .unwrap_or(0);
         self.attempts as i64 >= i64::from(reported)
-            && self
-                .pods
-                .iter()
-                .all(|p| {
-                    !p.pod.has_started() || (p.log_finished() && (p.gone || p.pod.is_finished()))
-                })
+            && self.pods.iter().all(|p| {
+                !p.pod.has_started() || (p.log_finished() && (p.gone || p.pod.is_finished()))
+            })
     }
 
     fn last_lines(&self, index: Option<usize>) -> Vec<String> {

@@ -91,7 +91,12 @@ pub struct PruneArgs {
 }
 
 /// The lifecycle for a run: the one place hooks get wired in.
-fn lifecycle_for(project: &Project, cluster: &Cluster, g: &GlobalArgs, dry_run: bool) -> anyhow::Result<Box<dyn Lifecycle>> {
+fn lifecycle_for(
+    project: &Project,
+    cluster: &Cluster,
+    g: &GlobalArgs,
+    dry_run: bool,
+) -> anyhow::Result<Box<dyn Lifecycle>> {
     // hooks: the project's WASM hooks from .kubes/config/hooks.yaml, if it declares any.
     let info = crate::hooks::lifecycle::RunInfo {
         app: app_name(project),
@@ -99,8 +104,14 @@ fn lifecycle_for(project: &Project, cluster: &Cluster, g: &GlobalArgs, dry_run: 
         namespace: cluster.default_namespace().to_string(),
         dry_run,
     };
-    let access = crate::hooks::host::ClusterAccess { cluster: cluster.clone(), dry_run };
-    let reporter = std::sync::Arc::new(crate::hooks::ConsoleReporter { verbose: g.verbose > 0, quiet: g.quiet });
+    let access = crate::hooks::host::ClusterAccess {
+        cluster: cluster.clone(),
+        dry_run,
+    };
+    let reporter = std::sync::Arc::new(crate::hooks::ConsoleReporter {
+        verbose: g.verbose > 0,
+        quiet: g.quiet,
+    });
     match crate::hooks::HookLifecycle::for_project(&project.root, info, Some(access), reporter)? {
         Some(hooks) => Ok(Box::new(hooks)),
         None => Ok(Box::new(NoHooks)),

@@ -7,7 +7,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "kubes", version, about = "Compile Kubernetes resources and apply them, with sandboxed WebAssembly hooks")]
+#[command(
+    name = "kubes",
+    version,
+    about = "Compile Kubernetes resources and apply them, with sandboxed WebAssembly hooks"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

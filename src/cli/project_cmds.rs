@@ -283,7 +283,11 @@ pub fn plan(g: &GlobalArgs, a: PlanArgs) -> anyhow::Result<ExitCode> {
 /// The text form of a plan: one line per object, in apply order, e.g.
 /// `shared/namespace  Namespace/demo` or `web/service  Service/web  (namespace demo)`.
 /// Keep all plan printing here: hooks attached to a file are printed under its lines.
-pub fn print_plan(plan: &Plan, hooks: &crate::hooks::HooksConfig, w: &mut dyn Write) -> std::io::Result<()> {
+pub fn print_plan(
+    plan: &Plan,
+    hooks: &crate::hooks::HooksConfig,
+    w: &mut dyn Write,
+) -> std::io::Result<()> {
     use crate::lifecycle::{Point, Step, When};
     let width = plan.files().map(|f| f.target().len()).max().unwrap_or(0);
     if plan.steps.is_empty() {
@@ -296,13 +300,25 @@ pub fn print_plan(plan: &Plan, hooks: &crate::hooks::HooksConfig, w: &mut dyn Wr
     // before-hooks carry the file's name in the first column: indented like after-hooks they
     // would read as belonging to the file printed above them.
     let hook_lines = |w: &mut dyn Write, when: When, target: Option<&str>| -> std::io::Result<()> {
-        for h in hooks.hooks_at(Point { when, step: Step::Apply }, target) {
+        for h in hooks.hooks_at(
+            Point {
+                when,
+                step: Step::Apply,
+            },
+            target,
+        ) {
             let lead = match (target, when) {
                 (None, _) => String::new(),
                 (Some(t), When::Before) => format!("{t:<width$}  "),
                 (Some(_), When::After) => " ".repeat(width + 2),
             };
-            writeln!(w, "{lead}hook {} ({}, {})", h.name, h.point, h.module.display())?;
+            writeln!(
+                w,
+                "{lead}hook {} ({}, {})",
+                h.name,
+                h.point,
+                h.module.display()
+            )?;
         }
         Ok(())
     };

@@ -233,10 +233,15 @@ mod tests {
         let mib = 1 << 20;
         let mut l = MemoryLimiter::new(64 * mib);
         assert!(l.memory_growing(0, 40 * mib as usize, None).unwrap());
-        assert!(l.memory_growing(40 * mib as usize, 60 * mib as usize, None).unwrap());
-        l.memory_grow_failed(wasmtime::Error::msg("maximum exceeded")).unwrap();
+        assert!(l
+            .memory_growing(40 * mib as usize, 60 * mib as usize, None)
+            .unwrap());
+        l.memory_grow_failed(wasmtime::Error::msg("maximum exceeded"))
+            .unwrap();
         // Back at 40 MiB: 20 more fit again.
-        assert!(l.memory_growing(40 * mib as usize, 60 * mib as usize, None).unwrap());
+        assert!(l
+            .memory_growing(40 * mib as usize, 60 * mib as usize, None)
+            .unwrap());
         assert_eq!(l.refused, None);
     }
 

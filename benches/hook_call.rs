@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo bench --bench hook_call` (builds the guest hooks first).
 
-#[path = "../tests/hooks_support/mod.rs"]
+#[path = "../tests/it/hooks_support/mod.rs"]
 mod hooks_support;
 
 use std::process::Command;
@@ -73,6 +73,7 @@ fn main() -> anyhow::Result<()> {
             resources: vec!["configmaps".into()],
             names: vec![],
             namespaces: vec![],
+            cluster: false,
         }];
         inv.cluster = Some(ClusterAccess {
             cluster: cluster.clone(),

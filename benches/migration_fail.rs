@@ -16,7 +16,7 @@
 //! each contender's "noticed after" is its exit minus that moment. Each contender gets a
 //! fresh server. Run: `cargo bench --bench migration_fail --profile dev`.
 
-#[path = "../tests/hooks_support/mod.rs"]
+#[path = "../tests/it/hooks_support/mod.rs"]
 mod hooks_support;
 
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! Run: `cargo bench --bench polyglot_load --profile dev` (builds the Rust guests and runs
 //! the Python/JS build scripts first). Prints figures, asserts nothing.
 
-#[path = "../tests/hooks_support/mod.rs"]
+#[path = "../tests/it/hooks_support/mod.rs"]
 mod hooks_support;
 
 use std::path::{Path, PathBuf};

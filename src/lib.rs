@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod compile;
 pub mod hooks;
 pub mod lifecycle;
+pub mod names;
 pub mod plan;
 pub mod project;
 // --- scaffolding: `kubes new hook` (hook projects in Rust, Python, JavaScript) ---

@@ -35,9 +35,11 @@ pub enum HooksCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Show a component's imports and exports and whether it fits the kubes:hook world.
+    /// Show a component's imports and exports, whether it fits the kubes:hook world, and
+    /// for each project hook using it, its effective grants (what `*` covers and never
+    /// covers, cluster scope) and limits.
     Inspect {
-        /// The .wasm file.
+        /// The .wasm file, or the name of a hook in hooks.yaml.
         file: PathBuf,
     },
 }
@@ -69,7 +71,8 @@ struct ListedHook {
 }
 
 fn listed(root: &Path, h: &HookSpec) -> ListedHook {
-    let digest = match std::fs::read(root.join(&h.module)) {
+    let read = crate::project::open_root(root).and_then(|d| d.read(&h.module));
+    let digest = match read {
         Ok(bytes) => format!("sha256:{}", cache::digest(&bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing".to_string(),
         Err(e) => format!("unreadable: {e}"),
@@ -143,10 +146,104 @@ struct Inspection {
     exports: Vec<Item>,
     fits_hook_world: bool,
     problems: Vec<String>,
+    /// The project's hooks that run this component, with what they may do.
+    hooks: Vec<HookGrants>,
 }
 
-fn inspect_file(g: &GlobalArgs, file: &Path) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+/// One declared hook's effective grants and limits, after the grant rules.
+#[derive(Serialize)]
+struct HookGrants {
+    name: String,
+    point: String,
+    /// One entry per grant, each a few lines: verbs and resources (what `*` expands to),
+    /// names, namespaces, cluster scope, what `*` never covers.
+    grants: Vec<Vec<String>>,
+    limits: Vec<String>,
+}
+
+fn hook_grants(spec: &HookSpec, app_namespace: &str) -> HookGrants {
+    let l = &spec.limits;
+    HookGrants {
+        name: spec.name.clone(),
+        point: spec.describe_point(),
+        grants: spec
+            .grants
+            .iter()
+            .map(|g| g.effective(app_namespace))
+            .collect(),
+        limits: vec![
+            format!("timeout {}", humantime::format_duration(spec.timeout)),
+            format!("memory {} bytes", spec.memory),
+            format!(
+                "module_size {} bytes, functions {}, compile_time {}",
+                l.module_size,
+                l.functions,
+                humantime::format_duration(l.compile_time)
+            ),
+            format!(
+                "streams {}, stream_buffer {} bytes",
+                l.streams, l.stream_buffer
+            ),
+            format!(
+                "request_size {} bytes, response_size {} bytes",
+                l.request_size, l.response_size
+            ),
+            format!("denials {}, output {} bytes", l.denials, l.output),
+        ],
+    }
+}
+
+/// The app namespace hooks default to, if the project loads (for `inspect`'s wording).
+fn app_namespace(g: &GlobalArgs) -> String {
+    let opts = crate::project::ProjectOptions {
+        root: g.project.clone(),
+        env: g.env.clone(),
+        app: g.app.clone(),
+        image: None,
+        namespace: g.namespace.clone(),
+    };
+    crate::project::Project::load(&opts)
+        .ok()
+        .and_then(|p| p.config.namespace.clone())
+        .unwrap_or_else(|| "(the app's namespace)".into())
+}
+
+fn inspect_file(g: &GlobalArgs, file_arg: &Path) -> anyhow::Result<ExitCode> {
+    let file = file_arg;
+    // The project's hooks, if any: to find a hook by name and show grants of those using it.
+    let config = HooksConfig::load(&g.project).ok();
+    let declared: Vec<&HookSpec> = config.iter().flat_map(|c| c.hooks.iter()).collect();
+    let by_name = declared
+        .iter()
+        .find(|h| !file.exists() && Path::new(&h.name) == file);
+    let bytes = match by_name {
+        Some(h) => crate::project::open_root(&g.project)
+            .and_then(|d| d.read(&h.module))
+            .with_context(|| {
+                format!(
+                    "cannot read {} (module of hook {})",
+                    h.module.display(),
+                    h.name
+                )
+            })?,
+        None => std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?,
+    };
+    let digest = cache::digest(&bytes);
+    let using: Vec<&HookSpec> = declared
+        .iter()
+        .copied()
+        .filter(|h| {
+            by_name.is_some_and(|b| b.name == h.name)
+                || crate::project::open_root(&g.project)
+                    .and_then(|d| d.read(&h.module))
+                    .is_ok_and(|b| cache::digest(&b) == digest)
+        })
+        .collect();
+    let ns = if using.is_empty() {
+        String::new()
+    } else {
+        app_namespace(g)
+    };
     let mut report = Inspection {
         file: file.to_path_buf(),
         digest: format!("sha256:{}", cache::digest(&bytes)),
@@ -155,7 +252,10 @@ fn inspect_file(g: &GlobalArgs, file: &Path) -> anyhow::Result<ExitCode> {
         exports: Vec::new(),
         fits_hook_world: false,
         problems: Vec::new(),
+        hooks: using.iter().map(|h| hook_grants(h, &ns)).collect(),
     };
+    let file = by_name.map(|h| g.project.join(&h.module));
+    let file = file.as_deref().unwrap_or(file_arg);
     match inspect::binary_kind(&bytes) {
         BinaryKind::NotWasm(why) => {
             report.kind = "not wasm".into();
@@ -195,16 +295,18 @@ fn inspect_file(g: &GlobalArgs, file: &Path) -> anyhow::Result<ExitCode> {
             report.kind,
             report.digest
         );
+        // Names inside a component are the author's: escaped like any hook output.
+        let safe = |t: String| crate::hooks::output::escape_controls(&t).into_owned();
         if !report.imports.is_empty() {
             println!("imports:");
             for i in &report.imports {
-                println!("  {i}");
+                println!("  {}", safe(i.to_string()));
             }
         }
         if !report.exports.is_empty() {
             println!("exports:");
             for e in &report.exports {
-                println!("  {e}");
+                println!("  {}", safe(e.to_string()));
             }
         }
         if report.fits_hook_world {
@@ -212,8 +314,20 @@ fn inspect_file(g: &GlobalArgs, file: &Path) -> anyhow::Result<ExitCode> {
         } else {
             println!("hook world: no");
             for p in &report.problems {
-                println!("  - {p}");
+                println!("  - {}", safe(p.clone()));
             }
+        }
+        for h in &report.hooks {
+            println!("hook {} ({}):", h.name, h.point);
+            if h.grants.is_empty() {
+                println!("  grants: none (every cluster call is refused)");
+            }
+            for lines in &h.grants {
+                for (i, line) in lines.iter().enumerate() {
+                    println!("  {}{line}", if i == 0 { "grant: " } else { "       " });
+                }
+            }
+            println!("  limits: {}", h.limits.join("; "));
         }
     }
     Ok(if report.fits_hook_world {

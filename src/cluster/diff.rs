@@ -151,11 +151,13 @@ async fn diff_object(
         Err(e) if e.is_not_found() => (None, obj.body.clone()),
         Err(e) => return Err(e),
     };
-    let live_yaml = live
-        .as_ref()
-        .map(|l| to_yaml(&comparable(l)))
-        .unwrap_or_default();
-    let planned_yaml = to_yaml(&comparable(&planned));
+    let mut live_c = live.as_ref().map(comparable);
+    let mut planned_c = comparable(&planned);
+    if r.kind == "Secret" && r.api_version == "v1" {
+        mask_secret(live_c.as_mut(), &mut planned_c);
+    }
+    let live_yaml = live_c.as_ref().map(to_yaml).unwrap_or_default();
+    let planned_yaml = to_yaml(&planned_c);
     if live.is_some() && live_yaml == planned_yaml {
         return Ok(None);
     }
@@ -173,6 +175,36 @@ async fn diff_object(
     }))
 }
 
+/// Hide a Secret's values the way `kubectl diff` does: every value becomes `***`, and a
+/// value that changed shows as `*** (before)` / `*** (after)`, so a diff says which keys
+/// change without printing what they hold.
+pub fn mask_secret(mut live: Option<&mut serde_json::Value>, planned: &mut serde_json::Value) {
+    use serde_json::{Map, Value};
+    fn values(v: Option<&Value>, field: &str) -> Map<String, Value> {
+        v.and_then(|o| o.get(field))
+            .and_then(|d| d.as_object())
+            .cloned()
+            .unwrap_or_default()
+    }
+    fn mask(v: Option<&mut Value>, field: &str, other: &Map<String, Value>, changed: &str) {
+        if let Some(map) = v
+            .and_then(|o| o.get_mut(field))
+            .and_then(|d| d.as_object_mut())
+        {
+            for (k, val) in map.iter_mut() {
+                let differs = other.get(k).is_some_and(|o| o != val);
+                *val = Value::String(if differs { changed } else { "***" }.into());
+            }
+        }
+    }
+    for field in ["data", "stringData"] {
+        let old = values(live.as_deref(), field);
+        let new = values(Some(planned), field);
+        mask(live.as_deref_mut(), field, &new, "*** (before)");
+        mask(Some(planned), field, &old, "*** (after)");
+    }
+}
+
 fn to_yaml(v: &serde_json::Value) -> String {
     serde_yaml::to_string(v).unwrap_or_else(|_| v.to_string())
 }
@@ -181,6 +213,24 @@ fn to_yaml(v: &serde_json::Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn secret_values_are_masked_like_kubectl() {
+        let mut live = json!({"data": {"same": "YQ==", "changed": "Yg==", "gone": "Yw=="}});
+        let mut planned = json!({"data": {"same": "YQ==", "changed": "ZA==", "new": "ZQ=="}});
+        mask_secret(Some(&mut live), &mut planned);
+        assert_eq!(
+            live,
+            json!({"data": {"same": "***", "changed": "*** (before)", "gone": "***"}})
+        );
+        assert_eq!(
+            planned,
+            json!({"data": {"same": "***", "changed": "*** (after)", "new": "***"}})
+        );
+        let mut fresh = json!({"stringData": {"password": "hunter2"}});
+        mask_secret(None, &mut fresh);
+        assert_eq!(fresh, json!({"stringData": {"password": "***"}}));
+    }
 
     #[test]
     fn comparable_drops_server_owned_fields() {

@@ -26,6 +26,7 @@ use serde::Deserialize;
 
 use super::engine::DEFAULT_MEMORY;
 use super::grants::{Grant, Verb};
+use super::limits::HookLimits;
 use crate::lifecycle::{Point, Step, When};
 
 /// Where hooks.yaml lives in a project.
@@ -55,6 +56,7 @@ pub struct HookSpec {
     /// `config` as JSON text (`null` when absent).
     pub config_json: String,
     pub grants: Vec<Grant>,
+    pub limits: HookLimits,
 }
 
 impl HookSpec {
@@ -136,6 +138,22 @@ struct RawHook {
     config: Option<serde_yaml::Value>,
     #[serde(default)]
     grants: Vec<RawGrant>,
+    limits: Option<RawLimits>,
+}
+
+/// `limits:` of a hook: each key raises (or lowers) one bound of [`HookLimits`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    module_size: Option<serde_yaml::Value>,
+    functions: Option<u64>,
+    compile_time: Option<serde_yaml::Value>,
+    streams: Option<usize>,
+    stream_buffer: Option<serde_yaml::Value>,
+    request_size: Option<serde_yaml::Value>,
+    response_size: Option<serde_yaml::Value>,
+    denials: Option<usize>,
+    output: Option<serde_yaml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -156,13 +174,18 @@ struct RawGrant {
     names: Vec<String>,
     #[serde(default)]
     namespaces: Vec<String>,
+    #[serde(default)]
+    cluster: bool,
 }
 
 impl HooksConfig {
-    /// Load `<project>/.kubes/config/hooks.yaml`; no file means no hooks.
+    /// Load `<project>/.kubes/config/hooks.yaml`, read through the project capability (a
+    /// symlink out of the project is refused); no file means no hooks.
     pub fn load(project_root: &Path) -> Result<HooksConfig, ConfigError> {
         let file = project_root.join(HOOKS_FILE);
-        match std::fs::read_to_string(&file) {
+        let read =
+            crate::project::open_root(project_root).and_then(|dir| dir.read_to_string(HOOKS_FILE));
+        match read {
             Ok(text) => Self::parse(&file, &text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HooksConfig {
                 file,
@@ -323,6 +346,26 @@ impl HooksConfig {
                     })?;
                     verbs.push(verb);
                 }
+                for n in &g.names {
+                    if n != "*" {
+                        crate::names::object_name(n).map_err(|m| {
+                            e(
+                                &format!("{field}.names"),
+                                format!("`{n}` is not an object name: {m}"),
+                            )
+                        })?;
+                    }
+                }
+                for n in &g.namespaces {
+                    if n != "*" {
+                        crate::names::dns_label(n).map_err(|m| {
+                            e(
+                                &format!("{field}.namespaces"),
+                                format!("`{n}` is not a namespace: {m}"),
+                            )
+                        })?;
+                    }
+                }
                 for r in &g.resources {
                     if r != "*"
                         && (r.is_empty()
@@ -340,8 +383,14 @@ impl HooksConfig {
                     resources: g.resources,
                     names: g.names,
                     namespaces: g.namespaces,
+                    cluster: g.cluster,
                 });
             }
+
+            let limits = match h.limits {
+                None => HookLimits::default(),
+                Some(raw) => parse_limits(raw).map_err(|(f, m)| e(&format!("limits.{f}"), m))?,
+            };
 
             hooks.push(HookSpec {
                 name,
@@ -355,6 +404,7 @@ impl HooksConfig {
                 read_output: h.read_output.unwrap_or(false),
                 config_json,
                 grants,
+                limits,
             });
         }
         Ok(HooksConfig {
@@ -419,7 +469,9 @@ fn parse_duration(v: &serde_yaml::Value) -> Result<Duration, String> {
                 .as_f64()
                 .filter(|s| *s > 0.0)
                 .ok_or_else(|| format!("`{n}` is not a positive number of seconds"))?;
-            Duration::from_secs_f64(secs)
+            // `.inf` and `1e20` are numbers too: out of range, not a panic.
+            Duration::try_from_secs_f64(secs)
+                .map_err(|_| format!("`{n}` seconds is out of range (more than 0, at most 24h)"))?
         }
         serde_yaml::Value::String(s) => humantime::parse_duration(s)
             .map_err(|e| format!("`{s}` is not a duration like 30s or 5m: {e}"))?,
@@ -439,8 +491,58 @@ fn parse_duration(v: &serde_yaml::Value) -> Result<Duration, String> {
     Ok(d)
 }
 
+fn parse_limits(raw: RawLimits) -> Result<HookLimits, (&'static str, String)> {
+    let mut l = HookLimits::default();
+    let size = |v: &serde_yaml::Value, field: &'static str| {
+        parse_size(v).map_err(|m| (field, m)).and_then(|b| {
+            if b == 0 {
+                Err((field, "must be more than 0".to_string()))
+            } else {
+                Ok(b)
+            }
+        })
+    };
+    if let Some(v) = &raw.module_size {
+        l.module_size = size(v, "module_size")?;
+    }
+    if let Some(n) = raw.functions {
+        l.functions = n;
+    }
+    if let Some(v) = &raw.compile_time {
+        l.compile_time = parse_duration(v).map_err(|m| ("compile_time", m))?;
+    }
+    if let Some(n) = raw.streams {
+        l.streams = n;
+    }
+    if let Some(v) = &raw.stream_buffer {
+        l.stream_buffer = size(v, "stream_buffer")?;
+    }
+    if let Some(v) = &raw.request_size {
+        l.request_size = size(v, "request_size")?;
+    }
+    if let Some(v) = &raw.response_size {
+        l.response_size = size(v, "response_size")?;
+    }
+    if let Some(n) = raw.denials {
+        l.denials = n;
+    }
+    if let Some(v) = &raw.output {
+        l.output = size(v, "output")?;
+    }
+    Ok(l)
+}
+
 /// `256Mi`, `1Gi`, `64MiB`, `500M` (decimal), `134217728` (bytes).
 fn parse_memory(v: &serde_yaml::Value) -> Result<u64, String> {
+    let bytes = parse_size(v)?;
+    if !(MIN_MEMORY..=MAX_MEMORY).contains(&bytes) {
+        return Err(format!("{bytes} bytes is out of range (2Mi to 4Gi)"));
+    }
+    Ok(bytes)
+}
+
+/// A size: `256Mi`, `1Gi`, `64MiB`, `500M` (decimal), `134217728` (bytes).
+fn parse_size(v: &serde_yaml::Value) -> Result<u64, String> {
     let bytes = match v {
         serde_yaml::Value::Number(n) => n
             .as_u64()
@@ -472,9 +574,6 @@ fn parse_memory(v: &serde_yaml::Value) -> Result<u64, String> {
             ))
         }
     };
-    if !(MIN_MEMORY..=MAX_MEMORY).contains(&bytes) {
-        return Err(format!("{bytes} bytes is out of range (2Mi to 4Gi)"));
-    }
     Ok(bytes)
 }
 
@@ -689,6 +788,28 @@ hooks:
             parse_duration(&y("0.5")).unwrap(),
             Duration::from_millis(500)
         );
+    }
+
+    #[test]
+    fn huge_or_infinite_timeouts_are_errors_not_panics() {
+        for t in [".inf", "1e20", "-1", ".nan"] {
+            let e = error_of(&format!(
+                "hooks:\n  - name: a\n    after: apply\n    module: a.wasm\n    timeout: {t}\n"
+            ));
+            assert!(e.contains("hook a: timeout:"), "{t}: {e}");
+        }
+    }
+
+    #[test]
+    fn cluster_grants_limits_and_grant_names() {
+        let c = parse("hooks:\n  - name: a\n    after: apply\n    module: a.wasm\n    limits: { module_size: 100Mi, streams: 4 }\n    grants:\n      - { verbs: [get], resources: [namespaces], cluster: true }\n").unwrap();
+        assert!(c.hooks[0].grants[0].cluster);
+        assert_eq!(c.hooks[0].limits.module_size, 100 << 20);
+        assert_eq!(c.hooks[0].limits.streams, 4);
+        assert_eq!(c.hooks[0].limits.denials, HookLimits::default().denials);
+        assert!(error_of("hooks:\n  - name: a\n    after: apply\n    module: a.wasm\n    limits: { watches: 4 }\n").contains("unknown field `watches`"));
+        assert!(error_of("hooks:\n  - name: a\n    after: apply\n    module: a.wasm\n    grants:\n      - { verbs: [get], resources: [pods], names: [\"p/log\"] }\n").contains("grants[0].names: `p/log` is not an object name"));
+        assert!(error_of("hooks:\n  - name: a\n    after: apply\n    module: a.wasm\n    grants:\n      - { verbs: [get], resources: [pods], namespaces: [\"../x\"] }\n").contains("grants[0].namespaces"));
     }
 
     #[test]

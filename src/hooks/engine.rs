@@ -9,7 +9,7 @@
 //! tokio timer and dropped, which cancels the host future and tears down the store).
 
 use std::collections::HashMap;
-use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,9 +22,12 @@ use super::cache::{self, CacheOutcome, ModuleCache};
 use super::error::{HookError, RunFailure};
 use super::grants::{Denial, Grant, Grants};
 use super::host::bindings::{self as host_bindings, HookPre};
-use super::host::{ClusterAccess, HookState, HostCtx, RunContext, Target, WitStep, WitWhen};
+use super::host::{
+    ClusterAccess, DenialLog, HookState, HostCtx, RunContext, Target, WitStep, WitWhen,
+};
 use super::inspect;
-use super::output::HookReporter;
+use super::limits::{self, HookLimits};
+use super::output::{escape_controls, HookReporter};
 use super::sandbox::{self, MemoryLimiter};
 use crate::lifecycle::{Point, Step, When};
 
@@ -63,6 +66,7 @@ pub struct HookInvocation {
     /// Host directory to preopen read-only at [`sandbox::OUTPUT_GUEST_DIR`].
     pub read_output: Option<PathBuf>,
     pub grants: Vec<Grant>,
+    pub limits: HookLimits,
     pub cluster: Option<ClusterAccess>,
     pub reporter: Arc<dyn HookReporter>,
 }
@@ -71,8 +75,28 @@ pub struct HookInvocation {
 #[derive(Debug)]
 pub struct RunReport {
     pub elapsed: Duration,
-    /// Calls the grants refused (the hook carried on regardless).
+    /// Calls the grants refused (the hook carried on regardless): the first ones in full.
     pub denials: Vec<Denial>,
+    /// Denials beyond the ones kept in `denials` (see [`HookLimits::denials`]).
+    pub more_denials: u64,
+}
+
+/// Longest text of a hook's own (its error message, a trap's backtrace) that is kept.
+const MAX_GUEST_TEXT: usize = 8 * 1024;
+
+/// Text that came from a guest, made safe to print: control characters escaped, cut at
+/// `max` bytes (on a character boundary) with the size said.
+pub fn guest_text(s: &str, max: usize) -> String {
+    let cut = if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}... ({} bytes in all)", &s[..end], s.len())
+    } else {
+        s.to_string()
+    };
+    escape_controls(&cut).into_owned()
 }
 
 pub struct HookEngine {
@@ -96,8 +120,14 @@ impl HookEngine {
         Self::with_cache_root(cache::default_root())
     }
 
-    /// An engine caching under `root` (`None`: no on-disk cache).
+    /// An engine caching under `root` (`None`: no on-disk cache), its entries authenticated
+    /// with the per-user key (see [`cache::default_key_path`]).
     pub fn with_cache_root(root: Option<PathBuf>) -> anyhow::Result<Self> {
+        Self::with_cache(root, cache::default_key_path())
+    }
+
+    /// An engine caching under `root`, with the cache key at `key_path`.
+    pub fn with_cache(root: Option<PathBuf>, key_path: Option<PathBuf>) -> anyhow::Result<Self> {
         let mut cfg = Config::new();
         // Async host calls are on by default in this wasmtime; backtraces (20 frames) too.
         cfg.wasm_component_model(true).epoch_interruption(true);
@@ -131,7 +161,7 @@ impl HookEngine {
                 }
             })?;
 
-        let cache = ModuleCache::new(root, &engine);
+        let cache = ModuleCache::with_key_path(root, key_path, &engine);
         Ok(HookEngine {
             engine,
             linker,
@@ -149,24 +179,49 @@ impl HookEngine {
         &self.cache
     }
 
-    /// Read `path`, check it is a component, and compile it (or take it from the cache).
-    /// Does not check the world: see [`HookEngine::load`].
+    /// Read `path` (any file the user named), check it is a component, and compile it (or
+    /// take it from the cache) within the default limits. Does not check the world: see
+    /// [`HookEngine::load`].
     pub fn compile(&self, path: &Path) -> Result<(Component, String, CacheOutcome), HookError> {
-        let bytes = read_module(path)?;
+        let limits = HookLimits::default();
+        let bytes = read_module(path, open_ambient(path)?, &limits)?;
         let digest = cache::digest(&bytes);
-        let (component, outcome) = self
-            .cache
-            .load_or_compile(&self.engine, &bytes, &digest)
-            .map_err(|e| HookError::Compile {
-                path: path.to_path_buf(),
-                message: format!("{e:#}"),
-            })?;
+        let (component, outcome) = self.compile_bytes(path, bytes, &digest, &limits)?;
         Ok((component, digest, outcome))
     }
 
-    /// Load a hook module: compile or take from cache, and check it fits the `hook` world.
+    /// Load a hook module from a file the user named, within the default limits.
     pub fn load(&self, path: &Path) -> Result<LoadedHook, HookError> {
-        let bytes = read_module(path)?;
+        self.load_with(path, &HookLimits::default())
+    }
+
+    /// Load a hook module from a file the user named, within `limits`.
+    pub fn load_with(&self, path: &Path, limits: &HookLimits) -> Result<LoadedHook, HookError> {
+        let bytes = read_module(path, open_ambient(path)?, limits)?;
+        self.load_bytes(path, bytes, limits)
+    }
+
+    /// Load a hook module at `rel` inside `project` (a capability for the project root:
+    /// neither `..` nor a symlink can lead outside it).
+    pub fn load_from(
+        &self,
+        project: &cap_std::fs::Dir,
+        rel: &Path,
+        limits: &HookLimits,
+    ) -> Result<LoadedHook, HookError> {
+        let file = project.open(rel).map_err(|e| open_error(rel, e))?;
+        let bytes = read_module(rel, file.into_std(), limits)?;
+        self.load_bytes(rel, bytes, limits)
+    }
+
+    /// Compile (or take from cache) `bytes`, known as `path` in messages, and check it fits
+    /// the `hook` world.
+    pub fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        limits: &HookLimits,
+    ) -> Result<LoadedHook, HookError> {
         let digest = cache::digest(&bytes);
         if let Some(h) = self
             .loaded
@@ -180,13 +235,7 @@ impl HookEngine {
                 ..h.clone()
             });
         }
-        let (component, outcome) = self
-            .cache
-            .load_or_compile(&self.engine, &bytes, &digest)
-            .map_err(|e| HookError::Compile {
-                path: path.to_path_buf(),
-                message: format!("{e:#}"),
-            })?;
+        let (component, outcome) = self.compile_bytes(path, bytes, &digest, limits)?;
         let pre = self.prepare(path, &component)?;
         let hook = LoadedHook {
             path: path.to_path_buf(),
@@ -199,6 +248,31 @@ impl HookEngine {
             .unwrap_or_else(|e| e.into_inner())
             .insert(digest, hook.clone());
         Ok(hook)
+    }
+
+    /// The cache, or a compile within the budget: the component's size of work is counted
+    /// from its binary first (a module of a million empty functions is refused before the
+    /// compiler sees it), and the compile itself must finish in `limits.compile_time`.
+    fn compile_bytes(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        digest: &str,
+        limits: &HookLimits,
+    ) -> Result<(Component, CacheOutcome), HookError> {
+        let refuse = |message: String| HookError::Compile {
+            path: path.to_path_buf(),
+            message,
+        };
+        let cost =
+            limits::compile_cost(&bytes).map_err(|m| refuse(format!("invalid component: {m}")))?;
+        limits.check_compile(&cost).map_err(&refuse)?;
+        let budget = limits.compile_time;
+        self.cache
+            .load_or_compile(&self.engine, digest, || {
+                compile_within(&self.engine, bytes, budget)
+            })
+            .map_err(|e| refuse(guest_text(&format!("{e:#}"), MAX_GUEST_TEXT)))
     }
 
     /// Link `component` against the hook world, naming every gap.
@@ -225,9 +299,14 @@ impl HookEngine {
         inv: HookInvocation,
     ) -> Result<RunReport, RunFailure> {
         let start = Instant::now();
-        let (wasi, stdout, stderr) =
-            sandbox::wasi_context(&inv.name, inv.reporter.clone(), inv.read_output.as_deref())
-                .map_err(|e| HookError::Host(format!("could not set up the sandbox: {e:#}")))?;
+        let output = Arc::new(sandbox::OutputBudget::new(inv.limits.output));
+        let (wasi, stdout, stderr) = sandbox::wasi_context(
+            &inv.name,
+            inv.reporter.clone(),
+            inv.read_output.as_deref(),
+            output.clone(),
+        )
+        .map_err(|e| HookError::Host(format!("could not set up the sandbox: {e:#}")))?;
         let state = HookState {
             wasi,
             table: ResourceTable::new(),
@@ -243,7 +322,10 @@ impl HookEngine {
                 },
                 cluster: inv.cluster,
                 reporter: inv.reporter.clone(),
-                denials: Vec::new(),
+                denials: DenialLog::new(inv.limits.denials),
+                limits: inv.limits.clone(),
+                streams: super::host::streams::StreamBudget::new(&inv.limits),
+                output: output.clone(),
             },
         };
         let mut store = Store::new(&self.engine, state);
@@ -287,26 +369,38 @@ impl HookEngine {
         stdout.finish();
         stderr.finish();
         let state = store.data_mut();
-        let denials = std::mem::take(&mut state.host.denials);
+        output.report(&inv.name, &*inv.reporter);
+        let (denials, more_denials) = state.host.denials.take();
+        if more_denials > 0 {
+            state.host.reporter.note(&format!(
+                "audit: hook={} made {} more denied calls than the {} printed",
+                inv.name, more_denials, inv.limits.denials
+            ));
+        }
         let error = match outcome {
             Ok(Ok(Ok(()))) => {
                 return Ok(RunReport {
                     elapsed: start.elapsed(),
                     denials,
+                    more_denials,
                 })
             }
-            Ok(Ok(Err(message))) => HookError::Failed(message),
+            Ok(Ok(Err(message))) => HookError::Failed(guest_text(&message, MAX_GUEST_TEXT)),
             Ok(Err(e)) => classify(e, state, inv.timeout),
             Err(_elapsed) => HookError::Deadline {
                 timeout: inv.timeout,
             },
         };
-        Err(RunFailure { error, denials })
+        Err(RunFailure {
+            error,
+            denials,
+            more_denials,
+        })
     }
 }
 
-fn read_module(path: &Path) -> Result<Vec<u8>, HookError> {
-    let bytes = fs::read(path).map_err(|e| match e.kind() {
+fn open_error(path: &Path, e: std::io::Error) -> HookError {
+    match e.kind() {
         std::io::ErrorKind::NotFound => HookError::ModuleMissing {
             path: path.to_path_buf(),
         },
@@ -314,7 +408,65 @@ fn read_module(path: &Path) -> Result<Vec<u8>, HookError> {
             path: path.to_path_buf(),
             source: e,
         },
-    })?;
+    }
+}
+
+fn open_ambient(path: &Path) -> Result<std::fs::File, HookError> {
+    std::fs::File::open(path).map_err(|e| open_error(path, e))
+}
+
+/// Compile on a thread of its own and wait at most `budget`: a component that takes longer
+/// is refused (the compile is left to finish in the background and its result dropped).
+fn compile_within(
+    engine: &Engine,
+    bytes: Vec<u8>,
+    budget: Duration,
+) -> wasmtime::Result<Component> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let engine = engine.clone();
+    std::thread::Builder::new()
+        .name("kubes-hook-compile".into())
+        .spawn(move || {
+            let _ = tx.send(Component::new(&engine, &bytes));
+        })?;
+    match rx.recv_timeout(budget) {
+        Ok(result) => result,
+        Err(_) => wasmtime::bail!(
+            "compiling took longer than the compile budget of {} (raise `limits: {{compile_time: ...}}` for this hook if it is genuine)",
+            humantime::format_duration(budget)
+        ),
+    }
+}
+
+/// Read a module file, refusing one larger than `limits.module_size` before reading it all.
+fn read_module(
+    path: &Path,
+    file: std::fs::File,
+    limits: &HookLimits,
+) -> Result<Vec<u8>, HookError> {
+    let unreadable = |e| HookError::ModuleUnreadable {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let too_large = |size: u64| HookError::TooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit: limits.module_size,
+    };
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(unreadable(std::io::Error::other("not a regular file")));
+    }
+    if meta.len() > limits.module_size {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(limits.module_size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > limits.module_size {
+        return Err(too_large(bytes.len() as u64));
+    }
     match inspect::binary_kind(&bytes) {
         inspect::BinaryKind::Component => Ok(bytes),
         inspect::BinaryKind::CoreModule => Err(HookError::NotAComponent {
@@ -338,10 +490,13 @@ fn classify(e: wasmtime::Error, state: &HookState, timeout: Duration) -> HookErr
             wanted,
         };
     }
-    let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+    // Frame names come from the guest's name section: untrusted text.
+    let backtrace = e
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| guest_text(&bt.to_string(), MAX_GUEST_TEXT));
     let message = match e.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
-        None => e.root_cause().to_string(),
+        None => guest_text(&e.root_cause().to_string(), MAX_GUEST_TEXT),
     };
     HookError::Trap { message, backtrace }
 }

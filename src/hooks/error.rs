@@ -18,6 +18,13 @@ pub enum HookError {
         source: std::io::Error,
     },
 
+    #[error("module {path} is {size} bytes, more than the limit of {limit} bytes (raise `limits: {{module_size: ...}}` for this hook if it is genuine)")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+
     #[error("module {path} is not WebAssembly ({detail})")]
     NotWasm { path: PathBuf, detail: String },
 
@@ -64,7 +71,10 @@ fn backtrace_suffix(bt: &Option<String>) -> String {
 #[derive(Debug)]
 pub struct RunFailure {
     pub error: HookError,
+    /// The first denials, in full.
     pub denials: Vec<Denial>,
+    /// How many more there were.
+    pub more_denials: u64,
 }
 
 impl From<HookError> for RunFailure {
@@ -72,6 +82,7 @@ impl From<HookError> for RunFailure {
         RunFailure {
             error,
             denials: Vec::new(),
+            more_denials: 0,
         }
     }
 }
@@ -88,6 +99,9 @@ impl fmt::Display for RunFailure {
                 d.name.as_deref().unwrap_or("*"),
                 d.namespace.as_deref().unwrap_or("(cluster)")
             )?;
+        }
+        if self.more_denials > 0 {
+            write!(f, "\n  and {} more denied calls", self.more_denials)?;
         }
         Ok(())
     }

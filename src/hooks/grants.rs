@@ -1,6 +1,12 @@
 //! Grants: which cluster calls a hook may make. Declared per hook in hooks.yaml as
 //! verbs × resources × optional names × optional namespaces; the namespace defaults to the
 //! app's. Every cluster call from a hook is checked here before it reaches the API server.
+//!
+//! Deny by default, and never wider than written:
+//! - a grant covers namespaced objects in its namespaces only (the app's by default);
+//!   cluster-scoped objects (Namespaces, ClusterRoles, CRDs, ...) only with `cluster: true`;
+//! - `*` in `resources` never covers the RBAC and credential kinds ([`EXPLICIT_ONLY`]):
+//!   those are granted only by naming them.
 
 use std::fmt;
 
@@ -50,15 +56,94 @@ impl fmt::Display for Verb {
     }
 }
 
+/// Resources `*` never covers: who may do what (RBAC), credentials (Secrets, ServiceAccounts
+/// and their tokens, CSRs), and what intercepts or redefines the API (admission webhooks and
+/// policies, CRDs, aggregated APIs). A hook gets them only by naming them in `resources`.
+/// (Subresources such as `pods/exec`, `*/proxy` or `serviceaccounts/token` are not reachable
+/// at all: the WIT has no call for them and object names cannot contain `/`.)
+pub const EXPLICIT_ONLY: [&str; 20] = [
+    "secrets",
+    "serviceaccounts",
+    "roles.rbac.authorization.k8s.io",
+    "rolebindings.rbac.authorization.k8s.io",
+    "clusterroles.rbac.authorization.k8s.io",
+    "clusterrolebindings.rbac.authorization.k8s.io",
+    "certificatesigningrequests.certificates.k8s.io",
+    "validatingwebhookconfigurations.admissionregistration.k8s.io",
+    "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+    "validatingadmissionpolicies.admissionregistration.k8s.io",
+    "validatingadmissionpolicybindings.admissionregistration.k8s.io",
+    "mutatingadmissionpolicies.admissionregistration.k8s.io",
+    "mutatingadmissionpolicybindings.admissionregistration.k8s.io",
+    "customresourcedefinitions.apiextensions.k8s.io",
+    "apiservices.apiregistration.k8s.io",
+    "tokenreviews.authentication.k8s.io",
+    "subjectaccessreviews.authorization.k8s.io",
+    "selfsubjectaccessreviews.authorization.k8s.io",
+    "localsubjectaccessreviews.authorization.k8s.io",
+    "selfsubjectrulesreviews.authorization.k8s.io",
+];
+
+/// Whether `*` stays away from `resource`.
+pub fn explicit_only(resource: &str) -> bool {
+    EXPLICIT_ONLY.contains(&resource)
+}
+
 /// One grant: any of `verbs` on any of `resources` (`plural` for the core group, else
-/// `plural.group`, e.g. `jobs.batch`; `*` for all), restricted to `names` when given and to
-/// `namespaces` when given (else the app's namespace; `*` for all).
+/// `plural.group`, e.g. `jobs.batch`; `*` for all but [`EXPLICIT_ONLY`]), restricted to
+/// `names` when given and to `namespaces` when given (else the app's namespace; `*` for all
+/// namespaces). Cluster-scoped objects only with `cluster: true`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grant {
     pub verbs: Vec<Verb>,
     pub resources: Vec<String>,
     pub names: Vec<String>,
     pub namespaces: Vec<String>,
+    /// Whether the grant also covers cluster-scoped objects of its resources.
+    pub cluster: bool,
+}
+
+impl Grant {
+    /// What this grant lets a hook do once the rules are applied, one line per aspect: for
+    /// `kubes hooks inspect`.
+    pub fn effective(&self, app_namespace: &str) -> Vec<String> {
+        let verbs: Vec<&str> = self.verbs.iter().map(|v| v.as_str()).collect();
+        let mut out = Vec::new();
+        let resources = if self.resources.iter().any(|r| r == "*") {
+            let named: Vec<&str> = self
+                .resources
+                .iter()
+                .filter(|r| *r != "*")
+                .map(String::as_str)
+                .collect();
+            let mut s = "every resource except the RBAC and credential kinds".to_string();
+            if !named.is_empty() {
+                s.push_str(&format!(", plus {}", named.join(", ")));
+            }
+            s
+        } else {
+            self.resources.join(", ")
+        };
+        out.push(format!("{} on {resources}", verbs.join(", ")));
+        if !self.names.is_empty() {
+            out.push(format!("  only objects named {}", self.names.join(", ")));
+        }
+        let ns = if self.namespaces.is_empty() {
+            format!("namespace {app_namespace} (the app's)")
+        } else if self.namespaces.iter().any(|n| n == "*") {
+            "every namespace".to_string()
+        } else {
+            format!("namespaces {}", self.namespaces.join(", "))
+        };
+        out.push(format!(
+            "  in {ns}; cluster-scoped objects: {}",
+            if self.cluster { "yes" } else { "no" }
+        ));
+        if self.resources.iter().any(|r| r == "*") {
+            out.push(format!("  `*` never covers: {}", EXPLICIT_ONLY.join(", ")));
+        }
+        out
+    }
 }
 
 impl fmt::Display for Grant {
@@ -70,6 +155,9 @@ impl fmt::Display for Grant {
         }
         if !self.namespaces.is_empty() {
             write!(f, " namespaces={}", self.namespaces.join(","))?;
+        }
+        if self.cluster {
+            write!(f, " cluster=true")?;
         }
         Ok(())
     }
@@ -96,18 +184,47 @@ pub struct Denial {
     pub resource: String,
     pub name: Option<String>,
     pub namespace: Option<String>,
+    /// Which rule refused it.
+    pub rule: DenyRule,
+}
+
+/// Why a call was denied: the rule a user needs to know to grant it, if they mean to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DenyRule {
+    /// No grant has this verb on this resource, name and namespace.
+    NoGrant,
+    /// A grant would cover it but for its scope: cluster-scoped objects need `cluster: true`.
+    ClusterScope,
+    /// A grant with `resources: ["*"]` would cover it, but `*` never covers this kind.
+    ExplicitOnly,
+}
+
+impl DenyRule {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DenyRule::NoGrant => "no grant covers it",
+            DenyRule::ClusterScope => {
+                "cluster-scoped objects are covered only by a grant with `cluster: true`"
+            }
+            DenyRule::ExplicitOnly => {
+                "`*` never covers the RBAC and credential kinds: name the resource in `resources`"
+            }
+        }
+    }
 }
 
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "hook={} verb={} resource={} name={} namespace={} denied: no grant covers it",
+            "hook={} verb={} resource={} name={} namespace={} denied: {}",
             self.hook,
             self.verb,
             self.resource,
             self.name.as_deref().unwrap_or("*"),
-            self.namespace.as_deref().unwrap_or("(cluster)")
+            self.namespace.as_deref().unwrap_or("(cluster)"),
+            self.rule.describe()
         )
     }
 }
@@ -120,7 +237,41 @@ pub struct Grants {
     pub grants: Vec<Grant>,
 }
 
+/// The API group of a resource as grants name it: `jobs.batch` -> `batch`, `pods` -> ``.
+fn resource_group(resource: &str) -> &str {
+    resource.split_once('.').map_or("", |(_, g)| g)
+}
+
 impl Grants {
+    /// Whether any grant could cover `verb` on some resource of API group `group`: checked
+    /// before discovery, so a call no grant can cover makes no request at all.
+    pub fn may_cover(&self, verb: Verb, group: &str) -> bool {
+        self.grants.iter().any(|g| {
+            g.verbs.contains(&verb)
+                && g.resources
+                    .iter()
+                    .any(|r| r == "*" || resource_group(r) == group)
+        })
+    }
+
+    /// The denial for a call refused before its resource was resolved.
+    pub fn deny(
+        &self,
+        verb: Verb,
+        resource: String,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Denial {
+        Denial {
+            hook: self.hook.clone(),
+            verb,
+            resource,
+            name: name.map(str::to_string),
+            namespace: namespace.map(str::to_string),
+            rule: DenyRule::NoGrant,
+        }
+    }
+
     /// Allow the call if any grant covers it; else say what was denied.
     pub fn check(&self, req: &Request<'_>) -> Result<(), Denial> {
         if self
@@ -130,12 +281,41 @@ impl Grants {
         {
             return Ok(());
         }
+        // Say which rule stopped it: would a grant cover it if it were namespaced, or if
+        // `*` covered every kind?
+        let widened = |g: &Grant| {
+            let mut w = g.clone();
+            w.cluster = true;
+            w
+        };
+        let rule = if req.namespace.is_none()
+            && self
+                .grants
+                .iter()
+                .any(|g| covers(&widened(g), req, &self.app_namespace))
+        {
+            DenyRule::ClusterScope
+        } else if explicit_only(req.resource)
+            && self.grants.iter().any(|g| {
+                g.resources.iter().any(|r| r == "*") && {
+                    let mut w = widened(g);
+                    w.cluster = g.cluster || req.namespace.is_some();
+                    w.resources = vec![req.resource.to_string()];
+                    covers(&w, req, &self.app_namespace)
+                }
+            })
+        {
+            DenyRule::ExplicitOnly
+        } else {
+            DenyRule::NoGrant
+        };
         Err(Denial {
             hook: self.hook.clone(),
             verb: req.verb,
             resource: req.resource.to_string(),
             name: req.name.map(str::to_string),
             namespace: req.namespace.map(str::to_string),
+            rule,
         })
     }
 }
@@ -144,7 +324,11 @@ fn covers(g: &Grant, req: &Request<'_>, app_ns: &str) -> bool {
     if !g.verbs.contains(&req.verb) {
         return false;
     }
-    if !g.resources.iter().any(|r| r == "*" || r == req.resource) {
+    if !g
+        .resources
+        .iter()
+        .any(|r| r == req.resource || (r == "*" && !explicit_only(req.resource)))
+    {
         return false;
     }
     if !g.names.is_empty() {
@@ -155,8 +339,8 @@ fn covers(g: &Grant, req: &Request<'_>, app_ns: &str) -> bool {
         }
     }
     match req.namespace {
-        // Cluster-scoped: the resource list is the restriction.
-        None => true,
+        // Cluster-scoped: never implied by namespaces, only by `cluster: true`.
+        None => g.cluster,
         Some(ns) if g.namespaces.is_empty() => ns == app_ns,
         Some(ns) => g.namespaces.iter().any(|n| n == "*" || n == ns),
     }
@@ -180,6 +364,7 @@ mod tests {
             resources: resources.iter().map(|s| s.to_string()).collect(),
             names: names.iter().map(|s| s.to_string()).collect(),
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+            cluster: false,
         }
     }
 
@@ -195,6 +380,17 @@ mod tests {
             name,
             namespace: ns,
         }
+    }
+
+    #[test]
+    fn may_cover_looks_at_verb_and_group_only() {
+        let g = grants(vec![grant(&[Verb::Get], &["jobs.batch"], &[], &[])]);
+        assert!(g.may_cover(Verb::Get, "batch"));
+        assert!(!g.may_cover(Verb::Get, ""));
+        assert!(!g.may_cover(Verb::Delete, "batch"));
+        let g = grants(vec![grant(&[Verb::List], &["*"], &[], &[])]);
+        assert!(g.may_cover(Verb::List, "apps"));
+        assert!(!grants(vec![]).may_cover(Verb::Get, ""));
     }
 
     #[test]
@@ -309,11 +505,77 @@ mod tests {
     }
 
     #[test]
-    fn cluster_scoped_calls_need_only_the_resource() {
-        let g = grants(vec![grant(&[Verb::Get], &["namespaces"], &[], &[])]);
+    fn cluster_scoped_calls_need_cluster_true() {
+        let mut ns_grant = grant(&[Verb::Get], &["namespaces"], &[], &[]);
+        let g = grants(vec![ns_grant.clone()]);
+        assert!(g
+            .check(&req(Verb::Get, "namespaces", Some("app"), None))
+            .is_err());
+        ns_grant.cluster = true;
+        let g = grants(vec![ns_grant]);
         assert!(g
             .check(&req(Verb::Get, "namespaces", Some("app"), None))
             .is_ok());
         assert!(g.check(&req(Verb::Get, "nodes", Some("n1"), None)).is_err());
+    }
+
+    #[test]
+    fn a_namespaced_wildcard_never_reaches_cluster_scope_or_credentials() {
+        let all = [
+            Verb::Get,
+            Verb::List,
+            Verb::Watch,
+            Verb::Apply,
+            Verb::Delete,
+        ];
+        let g = grants(vec![grant(&all, &["*"], &[], &["app"])]);
+        assert!(g
+            .check(&req(Verb::Apply, "configmaps", Some("c"), Some("app")))
+            .is_ok());
+        for (resource, ns) in [
+            ("clusterrolebindings.rbac.authorization.k8s.io", None),
+            ("namespaces", None),
+            ("customresourcedefinitions.apiextensions.k8s.io", None),
+            ("rolebindings.rbac.authorization.k8s.io", Some("app")),
+            ("roles.rbac.authorization.k8s.io", Some("app")),
+            ("secrets", Some("app")),
+            ("serviceaccounts", Some("app")),
+        ] {
+            for verb in all {
+                assert!(
+                    g.check(&req(verb, resource, Some("x"), ns)).is_err(),
+                    "{verb} {resource}"
+                );
+            }
+        }
+        let d = g
+            .check(&req(Verb::Get, "namespaces", Some("x"), None))
+            .unwrap_err();
+        assert_eq!(d.rule, DenyRule::ClusterScope);
+        let d = g
+            .check(&req(Verb::Get, "secrets", Some("x"), Some("app")))
+            .unwrap_err();
+        assert_eq!(d.rule, DenyRule::ExplicitOnly);
+        assert!(d.to_string().contains("`*` never covers"), "{d}");
+        // Even `cluster: true` with `*` keeps away from the explicit-only kinds.
+        let mut wide = grant(&all, &["*"], &[], &["*"]);
+        wide.cluster = true;
+        let g = grants(vec![wide]);
+        assert!(g
+            .check(&req(Verb::Delete, "namespaces", Some("x"), None))
+            .is_ok());
+        assert!(g
+            .check(&req(
+                Verb::Apply,
+                "clusterrolebindings.rbac.authorization.k8s.io",
+                Some("x"),
+                None
+            ))
+            .is_err());
+        // Naming the kind grants it.
+        let g = grants(vec![grant(&[Verb::Get], &["secrets"], &["db"], &[])]);
+        assert!(g
+            .check(&req(Verb::Get, "secrets", Some("db"), Some("app")))
+            .is_ok());
     }
 }

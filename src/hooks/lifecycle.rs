@@ -28,6 +28,9 @@ pub struct HookLifecycle {
     engine: Arc<HookEngine>,
     config: HooksConfig,
     project_root: PathBuf,
+    /// The project root as a capability: hook modules are read through it, so neither `..`
+    /// nor a symlink can make kubes load a file from outside the project.
+    project_dir: Arc<cap_std::fs::Dir>,
     info: RunInfo,
     cluster: Option<ClusterAccess>,
     reporter: Arc<dyn HookReporter>,
@@ -41,15 +44,17 @@ impl HookLifecycle {
         info: RunInfo,
         cluster: Option<ClusterAccess>,
         reporter: Arc<dyn HookReporter>,
-    ) -> Self {
-        HookLifecycle {
+    ) -> anyhow::Result<Self> {
+        let project_dir = crate::project::open_root(project_root)?;
+        Ok(HookLifecycle {
             engine,
             config,
             project_root: project_root.to_path_buf(),
+            project_dir: Arc::new(project_dir),
             info,
             cluster,
             reporter,
-        }
+        })
     }
 
     /// The lifecycle for a project's deploy, or `None` when it declares no hooks. Every
@@ -66,23 +71,28 @@ impl HookLifecycle {
             return Ok(None);
         }
         let engine = Arc::new(HookEngine::new()?);
-        for spec in &config.hooks {
-            engine.load(&project_root.join(&spec.module)).map_err(|e| {
+        if let Some(why) = engine.cache().refused() {
+            reporter.note(&format!(
+                "warning: the compiled-hook cache is not used: {why}"
+            ));
+        }
+        let lifecycle = HookLifecycle::new(engine, config, project_root, info, cluster, reporter)?;
+        for spec in &lifecycle.config.hooks {
+            lifecycle.load(spec).map_err(|e| {
                 anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
             })?;
         }
-        Ok(Some(HookLifecycle::new(
-            engine,
-            config,
-            project_root,
-            info,
-            cluster,
-            reporter,
-        )))
+        Ok(Some(lifecycle))
     }
 
-    pub fn config(&self) -> &HooksConfig {
-        &self.config
+    /// Load (compile or take from the cache) one declared hook's module, read through the
+    /// project capability within the hook's limits.
+    pub fn load(
+        &self,
+        spec: &HookSpec,
+    ) -> Result<crate::hooks::LoadedHook, crate::hooks::HookError> {
+        self.engine
+            .load_from(&self.project_dir, &spec.module, &spec.limits)
     }
 
     /// Run one hook as declared, at `point`, around `target` if given. Prints nothing but the
@@ -93,8 +103,7 @@ impl HookLifecycle {
         point: Point,
         target: Option<&PlannedFile>,
     ) -> Result<RunReport, RunFailure> {
-        let module = self.project_root.join(&spec.module);
-        let loaded = self.engine.load(&module)?;
+        let loaded = self.load(spec)?;
         let inv = HookInvocation {
             name: spec.name.clone(),
             point,
@@ -110,6 +119,7 @@ impl HookLifecycle {
                 .read_output
                 .then(|| self.project_root.join(".kubes").join("output")),
             grants: spec.grants.clone(),
+            limits: spec.limits.clone(),
             cluster: self.cluster.clone(),
             reporter: self.reporter.clone(),
         };

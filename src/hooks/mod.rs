@@ -8,6 +8,7 @@
 //! - [`sandbox`]: the WASI context (no files, env or sockets), memory cap, captured output.
 //! - [`host`]: the host side of the WIT interfaces (`log`, `cluster`), a thin adapter.
 //! - [`inspect`]: a component's imports/exports and whether it fits the `hook` world.
+//! - [`limits`]: the bounds on what the host does for a hook (compile, streams, sizes, output).
 //! - [`lifecycle`]: the [`crate::lifecycle::Lifecycle`] implementation the steps call.
 //! - [`output`]: how hook output, audit lines and run notices reach the user.
 
@@ -19,12 +20,13 @@ pub mod grants;
 pub mod host;
 pub mod inspect;
 pub mod lifecycle;
+pub mod limits;
 pub mod output;
 pub mod sandbox;
 
 pub use config::{HookSpec, HooksConfig};
 pub use engine::{HookEngine, HookInvocation, LoadedHook, RunReport};
 pub use error::{HookError, RunFailure};
-pub use grants::{Denial, Grant, Verb};
+pub use grants::{Denial, DenyRule, Grant, Verb};
 pub use lifecycle::HookLifecycle;
 pub use output::{ConsoleReporter, HookReporter, MemoryReporter, OutputKind};

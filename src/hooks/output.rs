@@ -26,8 +26,36 @@ pub trait HookReporter: Send + Sync {
     fn note(&self, line: &str);
 }
 
-/// `[hook] line` for output, `[hook] level: line` for log messages.
+/// Text from a hook, made inert for a terminal: every C0 control character but tab, DEL,
+/// every C1 control character and the Unicode bidirectional overrides are written as escapes
+/// (`\x1b`, `\u{9b}`), so a hook cannot move the cursor, erase its `[name]` prefix, forge
+/// kubes' own lines, set the clipboard (OSC 52) or reorder what is shown (the class of
+/// kubectl's CVE-2021-25743). Applied to every line, whatever the output format.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !bad(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `[hook] line` for output, `[hook] level: line` for log messages; the line escaped
+/// (see [`escape_controls`]).
 pub fn format_hook_line(hook: &str, kind: OutputKind, line: &str) -> String {
+    let line = escape_controls(line);
     match kind {
         OutputKind::Stdout | OutputKind::Stderr => format!("[{hook}] {line}"),
         OutputKind::Debug => format!("[{hook}] debug: {line}"),
@@ -108,6 +136,28 @@ impl HookReporter for MemoryReporter {
 
     fn note(&self, line: &str) {
         self.push(line.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("plain\ttab"), "plain\ttab");
+        assert_eq!(
+            escape_controls("\u{1b}[2K\r[kubes] ok\u{7}"),
+            "\\x1b[2K\\x0d[kubes] ok\\x07"
+        );
+        assert_eq!(
+            escape_controls("\u{9b}31m\u{202e}x\u{7f}"),
+            "\\u{9b}31m\\u{202e}x\\x7f"
+        );
+        assert_eq!(
+            format_hook_line("h", OutputKind::Stdout, "\u{1b}]52;c;eA==\u{7}"),
+            "[h] \\x1b]52;c;eA==\\x07"
+        );
     }
 }
 

@@ -6,6 +6,7 @@
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -23,15 +24,66 @@ pub const OUTPUT_GUEST_DIR: &str = "/output";
 /// newline cannot grow the host's buffer without bound.
 const MAX_LINE: usize = 16 * 1024;
 
+/// How much of a run's output (stdout, stderr and `log` messages together) is printed; what
+/// goes beyond is counted and said once, so a hook cannot flood the deploy log (or a CI
+/// system's log store) without end.
+#[derive(Debug)]
+pub struct OutputBudget {
+    limit: u64,
+    used: AtomicU64,
+    dropped: AtomicU64,
+    said: AtomicBool,
+}
+
+impl OutputBudget {
+    pub fn new(limit: u64) -> Self {
+        OutputBudget {
+            limit,
+            used: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            said: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a line of `len` bytes may still be printed; the first refusal is announced.
+    pub fn admit(&self, hook: &str, len: usize, reporter: &dyn HookReporter) -> bool {
+        let len = len as u64 + 1;
+        let used = self.used.fetch_add(len, Ordering::Relaxed) + len;
+        if used <= self.limit {
+            return true;
+        }
+        self.dropped.fetch_add(len, Ordering::Relaxed);
+        if !self.said.swap(true, Ordering::Relaxed) {
+            reporter.note(&format!(
+                "[{hook}] output limit of {} bytes reached: the rest of this run's output is not printed (raise `limits: {{output: ...}}` for this hook)",
+                self.limit
+            ));
+        }
+        false
+    }
+
+    /// Say how much was not printed, once the run is over.
+    pub fn report(&self, hook: &str, reporter: &dyn HookReporter) {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            reporter.note(&format!(
+                "[{hook}] {dropped} bytes of output were not printed"
+            ));
+        }
+    }
+}
+
 /// Build the WASI context for one run. Returns the two captured streams so the engine can
 /// print a last unterminated line when the run ends.
 pub fn wasi_context(
     hook: &str,
     reporter: Arc<dyn HookReporter>,
     read_output: Option<&Path>,
+    budget: Arc<OutputBudget>,
 ) -> anyhow::Result<(WasiCtx, CapturedStream, CapturedStream)> {
-    let stdout = CapturedStream::new(hook, OutputKind::Stdout, reporter.clone());
-    let stderr = CapturedStream::new(hook, OutputKind::Stderr, reporter);
+    let stdout =
+        CapturedStream::with_budget(hook, OutputKind::Stdout, reporter.clone(), budget.clone());
+    let stderr = CapturedStream::with_budget(hook, OutputKind::Stderr, reporter, budget);
     let mut b = WasiCtxBuilder::new();
     // Default stdin is empty; default env and preopens are none. Sockets are denied
     // explicitly: the defaults allow them (with an address check that allows nothing, but
@@ -61,10 +113,14 @@ struct LineBuffer {
     kind: OutputKind,
     reporter: Arc<dyn HookReporter>,
     pending: Vec<u8>,
+    budget: Arc<OutputBudget>,
 }
 
 impl LineBuffer {
     fn emit(&self, bytes: &[u8]) {
+        if !self.budget.admit(&self.hook, bytes.len(), &*self.reporter) {
+            return;
+        }
         let text = String::from_utf8_lossy(bytes);
         self.reporter
             .hook_line(&self.hook, self.kind, text.trim_end_matches('\r'));
@@ -91,13 +147,24 @@ impl LineBuffer {
 }
 
 impl CapturedStream {
+    /// A stream with no output limit of its own (tests).
     pub fn new(hook: &str, kind: OutputKind, reporter: Arc<dyn HookReporter>) -> Self {
+        Self::with_budget(hook, kind, reporter, Arc::new(OutputBudget::new(u64::MAX)))
+    }
+
+    pub fn with_budget(
+        hook: &str,
+        kind: OutputKind,
+        reporter: Arc<dyn HookReporter>,
+        budget: Arc<OutputBudget>,
+    ) -> Self {
         CapturedStream {
             inner: Arc::new(Mutex::new(LineBuffer {
                 hook: hook.to_string(),
                 kind,
                 reporter,
                 pending: Vec::new(),
+                budget,
             })),
         }
     }
@@ -254,6 +321,29 @@ mod tests {
         assert_eq!(mem.lines(), vec!["[h] one", "[h] two"]);
         s.finish();
         assert_eq!(mem.lines(), vec!["[h] one", "[h] two", "[h] three"]);
+    }
+
+    #[test]
+    fn output_beyond_the_budget_is_counted_not_printed() {
+        let mem = MemoryReporter::new();
+        let budget = Arc::new(OutputBudget::new(10));
+        let s = CapturedStream::with_budget(
+            "h",
+            OutputKind::Stdout,
+            Arc::new(mem.clone()),
+            budget.clone(),
+        );
+        s.inner.lock().unwrap().write(b"12345\n123\nabcdef\nxyz\n");
+        budget.report("h", &mem);
+        let lines = mem.lines();
+        assert_eq!(lines[0], "[h] 12345");
+        assert_eq!(lines[1], "[h] 123");
+        assert!(
+            lines[2].contains("output limit of 10 bytes reached"),
+            "{lines:?}"
+        );
+        assert_eq!(lines[3], "[h] 11 bytes of output were not printed");
+        assert_eq!(lines.len(), 4);
     }
 
     #[test]

@@ -59,6 +59,17 @@ pub struct Project {
     pub warnings: Vec<String>,
 }
 
+/// The project root as a capability (`cap_std::fs::Dir`): what is read through it cannot
+/// leave the project, by `..` or by a symlink.
+pub fn open_root(root: &Path) -> std::io::Result<cap_std::fs::Dir> {
+    cap_std::fs::Dir::open_ambient_dir(root, cap_std::ambient_authority()).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot open the project {}: {e}", root.display()),
+        )
+    })
+}
+
 impl Project {
     /// Read `.kubes/` under `opts.root`. Fails with a how-to if there is none.
     pub fn load(opts: &ProjectOptions) -> Result<Project, ProjectError> {

@@ -5,21 +5,22 @@
 
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{ListParams, LogParams, WatchEvent, WatchParams};
+use kube::api::{DynamicObject, ListParams, LogParams, WatchEvent, WatchParams};
 use wasmtime::component::Resource;
 
 use super::bindings::kubes::hook::cluster::{
     Change, ConditionMet, Host, HostLogStream, HostWatcher, KindRef, LogItem, LogOptions,
     WatchEvent as WitWatchEvent, WatchItem,
 };
+use super::input;
 use super::streams::{Feed, LogStream, Next, WatchStream};
 use super::{ClusterError, HookState, ObjectRef};
 use crate::cluster::{
     self as kc, ApplyOptions, Cluster, DeleteOptions, DeleteOutcome, ResolvedKind,
 };
-use crate::hooks::grants::{Request, Verb};
+use crate::hooks::grants::{Denial, Request, Verb};
 
 /// The field manager hook applies use, so `managedFields` tell them from kubes' own.
 pub const HOOK_FIELD_MANAGER: &str = "kubes-hook";
@@ -70,6 +71,25 @@ macro_rules! tryc {
     };
 }
 
+/// Objects asked for per page when the host lists on a hook's behalf, so no single answer
+/// it holds is larger than a page.
+const PAGE: u32 = 100;
+
+/// Longest log line handed to a guest; a longer one arrives in pieces.
+const MAX_LOG_LINE: usize = 64 * 1024;
+
+/// `job.batch`, `pod`: a kind as an audit line names it before discovery resolved it.
+fn kind_display(api_version: &str, kind: &str) -> String {
+    match api_version.split_once('/') {
+        Some((group, _)) => format!("{}.{group}", kind.to_lowercase()),
+        None => kind.to_lowercase(),
+    }
+}
+
+fn group_of(api_version: &str) -> &str {
+    api_version.split_once('/').map_or("", |(g, _)| g)
+}
+
 impl HookState {
     fn cluster(&self) -> Result<Cluster, ClusterError> {
         self.host
@@ -110,6 +130,30 @@ impl HookState {
         })
     }
 
+    /// Refuse, before any request (discovery included), a call that no grant could cover
+    /// whatever the kind resolves to.
+    fn precheck(
+        &mut self,
+        verb: Verb,
+        api_version: &str,
+        kind: &str,
+        name: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<(), ClusterError> {
+        if self.host.grants.may_cover(verb, group_of(api_version)) {
+            return Ok(());
+        }
+        let ns = namespace
+            .filter(|s| !s.is_empty())
+            .unwrap_or(&self.host.grants.app_namespace)
+            .to_string();
+        let d = self
+            .host
+            .grants
+            .deny(verb, kind_display(api_version, kind), name, Some(&ns));
+        Err(self.refuse(d))
+    }
+
     /// Check a call against the grants; a denial is recorded, printed and returned as
     /// `forbidden` naming what was missing.
     fn authorize(
@@ -125,30 +169,72 @@ impl HookState {
             name,
             namespace,
         };
-        self.host.grants.check(&req).map_err(|d| {
+        self.host.grants.check(&req).map_err(|d| self.refuse(d))
+    }
+
+    /// Record a denial (the first ones in full and printed; the rest counted) and make the
+    /// guest's `forbidden`.
+    fn refuse(&mut self, d: Denial) -> ClusterError {
+        let msg = format!(
+            "hook {} has no grant to {} {}{}{}: {}",
+            d.hook,
+            d.verb,
+            d.resource,
+            d.name
+                .as_deref()
+                .map(|n| format!(" {n}"))
+                .unwrap_or_default(),
+            match d.namespace.as_deref() {
+                Some(n) => format!(" in namespace {n}"),
+                None => " (cluster-scoped)".to_string(),
+            },
+            d.rule.describe()
+        );
+        if self.host.denials.record(d.clone()) {
             self.host.reporter.audit(&d);
-            let msg = format!(
-                "hook {} has no grant to {} {}{}{}",
-                d.hook,
-                d.verb,
-                d.resource,
-                d.name
-                    .as_deref()
-                    .map(|n| format!(" {n}"))
-                    .unwrap_or_default(),
-                d.namespace
-                    .as_deref()
-                    .map(|n| format!(" in namespace {n}"))
-                    .unwrap_or_default()
-            );
-            self.host.denials.push(d);
-            ClusterError::Forbidden(msg)
-        })
+        }
+        ClusterError::Forbidden(msg)
+    }
+}
+
+/// List every object (page by page), serialised, refusing answers larger than `max` bytes.
+async fn list_all(
+    api: &kube::Api<DynamicObject>,
+    lp: ListParams,
+    max: u64,
+) -> Result<Vec<String>, ClusterError> {
+    let mut out = Vec::new();
+    let mut total: u64 = 0;
+    let mut lp = lp.limit(PAGE);
+    loop {
+        let page = api.list(&lp).await.map_err(kube_err)?;
+        for o in &page.items {
+            let j = json(o)?;
+            total += j.len() as u64;
+            if total > max {
+                return Err(ClusterError::Invalid(format!(
+                    "the answer is larger than the response limit of {max} bytes: narrow it with a label selector (or raise `limits: {{response_size: ...}}`)"
+                )));
+            }
+            out.push(j);
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => lp = lp.continue_token(&token),
+            None => return Ok(out),
+        }
     }
 }
 
 impl Host for HookState {
     async fn get(&mut self, obj: ObjectRef) -> R<String> {
+        tryc!(input::object_ref(&obj));
+        tryc!(self.precheck(
+            Verb::Get,
+            &obj.api_version,
+            &obj.kind,
+            Some(&obj.name),
+            obj.namespace.as_deref()
+        ));
         let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
         tryc!(self.authorize(
@@ -170,6 +256,16 @@ impl Host for HookState {
         namespace: Option<String>,
         label_selector: Option<String>,
     ) -> R<Vec<String>> {
+        tryc!(input::kind(&kind));
+        tryc!(input::namespace(namespace.as_deref()));
+        tryc!(input::selector(label_selector.as_deref()));
+        tryc!(self.precheck(
+            Verb::List,
+            &kind.api_version,
+            &kind.kind,
+            None,
+            namespace.as_deref()
+        ));
         let (c, rk) = tryc!(self.resolve(&kind.api_version, &kind.kind).await);
         let ns = self.namespace_for(&rk, namespace.as_deref());
         tryc!(self.authorize(Verb::List, &rk.resource_name(), None, ns.as_deref()));
@@ -177,14 +273,25 @@ impl Host for HookState {
         if let Some(sel) = label_selector.as_deref().filter(|s| !s.is_empty()) {
             lp = lp.labels(sel);
         }
-        let list = tryc!(c.api(&rk, ns.as_deref()).list(&lp).await.map_err(kube_err));
-        Ok(list.items.iter().map(json).collect())
+        let max = self.host.limits.response_size;
+        Ok(list_all(&c.api(&rk, ns.as_deref()), lp, max).await)
     }
 
     async fn apply(&mut self, object_json: String) -> R<String> {
-        let mut obj: serde_json::Value = tryc!(serde_json::from_str(&object_json)
-            .map_err(|e| ClusterError::Invalid(format!("object is not JSON: {e}"))));
+        // Size before parsing: a 96 MiB text is refused without building a tree of it.
+        let mut obj = tryc!(input::apply_body(
+            &object_json,
+            self.host.limits.request_size
+        ));
+        drop(object_json);
         let r = tryc!(kc::ObjectRef::of(&obj).map_err(to_wit));
+        tryc!(self.precheck(
+            Verb::Apply,
+            &r.api_version,
+            &r.kind,
+            Some(&r.name),
+            r.namespace.as_deref()
+        ));
         let (c, rk) = tryc!(self.resolve(&r.api_version, &r.kind).await);
         let ns = self.namespace_for(&rk, r.namespace.as_deref());
         tryc!(self.authorize(
@@ -194,11 +301,16 @@ impl Host for HookState {
             ns.as_deref()
         ));
         // Pin the namespace the grant was checked for (the client would otherwise use its
-        // kubeconfig default).
-        if let (Some(ns), Some(meta)) =
-            (&ns, obj.get_mut("metadata").and_then(|m| m.as_object_mut()))
-        {
-            meta.insert("namespace".into(), serde_json::Value::String(ns.clone()));
+        // kubeconfig default); a cluster-scoped object carries none.
+        if let Some(meta) = obj.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            match &ns {
+                Some(ns) => {
+                    meta.insert("namespace".into(), serde_json::Value::String(ns.clone()));
+                }
+                None => {
+                    meta.remove("namespace");
+                }
+            }
         }
         let opts = ApplyOptions {
             field_manager: HOOK_FIELD_MANAGER.into(),
@@ -212,6 +324,14 @@ impl Host for HookState {
     }
 
     async fn delete(&mut self, obj: ObjectRef, wait_ms: Option<u32>) -> R<bool> {
+        tryc!(input::object_ref(&obj));
+        tryc!(self.precheck(
+            Verb::Delete,
+            &obj.api_version,
+            &obj.kind,
+            Some(&obj.name),
+            obj.namespace.as_deref()
+        ));
         let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
         tryc!(self.authorize(
@@ -235,29 +355,28 @@ impl Host for HookState {
     }
 
     async fn events(&mut self, obj: ObjectRef) -> R<Vec<String>> {
+        tryc!(input::object_ref(&obj));
+        tryc!(self.precheck(Verb::List, "v1", "Event", None, obj.namespace.as_deref()));
         let c = tryc!(self.cluster());
         let rk = tryc!(c
             .resolve_kind(&obj.api_version, &obj.kind)
             .await
             .map_err(to_wit));
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
-        let events = tryc!(c.resolve_resource("events").await.map_err(to_wit));
         tryc!(self.authorize(Verb::List, "events", None, ns.as_deref()));
+        let events = tryc!(c.resolve_resource("events").await.map_err(to_wit));
+        // Name and kind are validated above: nothing can be smuggled into the selector.
         let lp = ListParams::default().fields(&format!(
             "involvedObject.name={},involvedObject.kind={}",
             obj.name, obj.kind
         ));
-        let list = tryc!(c
-            .api(&events, ns.as_deref())
-            .list(&lp)
-            .await
-            .map_err(kube_err));
+        let max = self.host.limits.response_size;
+        let list = tryc!(list_all(&c.api(&events, ns.as_deref()), lp, max).await);
         // Filter again: a server may ignore field selectors it does not index.
         let mut items: Vec<serde_json::Value> = list
-            .items
             .iter()
-            .filter_map(|e| serde_json::to_value(e).ok())
-            .filter(|e| {
+            .filter_map(|e| serde_json::from_str(e).ok())
+            .filter(|e: &serde_json::Value| {
                 e["involvedObject"]["name"] == obj.name.as_str()
                     && e["involvedObject"]["kind"] == obj.kind.as_str()
             })
@@ -272,6 +391,18 @@ impl Host for HookState {
         conditions: Vec<String>,
         timeout_ms: u32,
     ) -> R<ConditionMet> {
+        tryc!(input::object_ref(&obj));
+        tryc!(input::conditions(&conditions));
+        let group = group_of(&obj.api_version);
+        if !self.host.grants.may_cover(Verb::Watch, group) {
+            tryc!(self.precheck(
+                Verb::Get,
+                &obj.api_version,
+                &obj.kind,
+                Some(&obj.name),
+                obj.namespace.as_deref()
+            ));
+        }
         let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
         let resource = rk.resource_name();
@@ -288,11 +419,6 @@ impl Host for HookState {
             .is_err()
         {
             tryc!(self.authorize(Verb::Get, &resource, Some(&obj.name), ns.as_deref()));
-        }
-        if conditions.is_empty() {
-            return Ok(Err(ClusterError::Invalid(
-                "wait-for needs at least one condition".into(),
-            )));
         }
         let api = c.api(&rk, ns.as_deref());
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.into());
@@ -321,6 +447,19 @@ impl Host for HookState {
         name: Option<String>,
         label_selector: Option<String>,
     ) -> R<Resource<WatchStream>> {
+        tryc!(input::kind(&kind));
+        tryc!(input::namespace(namespace.as_deref()));
+        tryc!(input::selector(label_selector.as_deref()));
+        if let Some(n) = name.as_deref() {
+            tryc!(input::object_name("name", n));
+        }
+        tryc!(self.precheck(
+            Verb::Watch,
+            &kind.api_version,
+            &kind.kind,
+            name.as_deref(),
+            namespace.as_deref()
+        ));
         let (c, rk) = tryc!(self.resolve(&kind.api_version, &kind.kind).await);
         let ns = self.namespace_for(&rk, namespace.as_deref());
         tryc!(self.authorize(
@@ -329,8 +468,9 @@ impl Host for HookState {
             name.as_deref(),
             ns.as_deref()
         ));
+        let slot = tryc!(self.host.streams.open());
         let api = c.api(&rk, ns.as_deref());
-        let mut lp = ListParams::default();
+        let mut lp = ListParams::default().limit(PAGE);
         let mut wp = WatchParams::default();
         if let Some(n) = &name {
             lp = lp.fields(&format!("metadata.name={n}"));
@@ -340,32 +480,60 @@ impl Host for HookState {
             lp = lp.labels(sel);
             wp = wp.labels(sel);
         }
-        // List first (so the call fails here, not later, when the API says no), then
-        // stream changes from that version.
-        let list = tryc!(api.list(&lp).await.map_err(kube_err));
-        let (mut feed, tx) = Feed::channel();
+        // Ask for one object here, so the call fails here (not later) when the API says no;
+        // the list itself, then the changes, stream from the task within the run's budget.
+        tryc!(api.list(&lp.clone().limit(1)).await.map_err(kube_err));
+        let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
-            let wanted = |o: &kube::api::DynamicObject| {
+            let wanted = |o: &DynamicObject| {
                 name.as_ref()
                     .is_none_or(|n| o.metadata.name.as_ref() == Some(n))
             };
-            for o in list.items.iter().filter(|o| wanted(o)) {
-                let ev = WitWatchEvent {
-                    change: Change::Added,
-                    object_json: serde_json::to_string(o).unwrap_or_default(),
+            let send = |change: Change, o: &DynamicObject| {
+                let object_json = serde_json::to_string(o).unwrap_or_default();
+                let len = object_json.len();
+                (
+                    WitWatchEvent {
+                        change,
+                        object_json,
+                    },
+                    len,
+                )
+            };
+            let mut lp = lp;
+            let mut version;
+            loop {
+                // One page at a time per run outside the byte budget: a page is fetched
+                // and queued within the budget before another stream may fetch one.
+                let turn = tx.budget().page_turn().await;
+                let page = match api.list(&lp).await {
+                    Ok(p) => p,
+                    Err(e) => return tx.fail(kube_err(e)).await,
                 };
-                if tx.send(Ok(ev)).await.is_err() {
-                    return;
+                version = page.metadata.resource_version.clone().unwrap_or_default();
+                let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+                let events: Vec<_> = page
+                    .items
+                    .iter()
+                    .filter(|o| wanted(o))
+                    .map(|o| send(Change::Added, o))
+                    .collect();
+                drop(page);
+                for (ev, len) in events {
+                    if !tx.send(ev, len).await {
+                        return;
+                    }
+                }
+                drop(turn);
+                match next {
+                    Some(token) => lp = lp.continue_token(&token),
+                    None => break,
                 }
             }
-            let mut version = list.metadata.resource_version.unwrap_or_default();
             loop {
                 let stream = match api.watch(&wp, &version).await {
                     Ok(s) => s,
-                    Err(e) => {
-                        let _ = tx.send(Err(kube_err(e))).await;
-                        return;
-                    }
+                    Err(e) => return tx.fail(kube_err(e)).await,
                 };
                 let mut stream = Box::pin(stream);
                 // A server ends watches now and then; resume from the last version seen.
@@ -379,18 +547,14 @@ impl Host for HookState {
                             continue;
                         }
                         Ok(WatchEvent::Error(e)) => {
-                            let _ = tx
-                                .send(Err(to_wit(kc::ClusterError::Other(anyhow::anyhow!(
+                            return tx
+                                .fail(to_wit(kc::ClusterError::Other(anyhow::anyhow!(
                                     "watch ended: {}",
                                     e.message
-                                )))))
+                                ))))
                                 .await;
-                            return;
                         }
-                        Err(e) => {
-                            let _ = tx.send(Err(kube_err(e))).await;
-                            return;
-                        }
+                        Err(e) => return tx.fail(kube_err(e)).await,
                     };
                     if let Some(v) = &o.metadata.resource_version {
                         version = v.clone();
@@ -398,11 +562,8 @@ impl Host for HookState {
                     if !wanted(&o) {
                         continue;
                     }
-                    let ev = WitWatchEvent {
-                        change,
-                        object_json: serde_json::to_string(&o).unwrap_or_default(),
-                    };
-                    if tx.send(Ok(ev)).await.is_err() {
+                    let (ev, len) = send(change, &o);
+                    if !tx.send(ev, len).await {
                         return;
                     }
                 }
@@ -418,11 +579,15 @@ impl Host for HookState {
         namespace: Option<String>,
         options: LogOptions,
     ) -> R<Resource<LogStream>> {
-        let c = tryc!(self.cluster());
+        tryc!(input::object_name("pod", &pod));
+        tryc!(input::namespace(namespace.as_deref()));
+        tryc!(input::container(options.container.as_deref()));
         let ns = namespace
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| self.host.grants.app_namespace.clone());
         tryc!(self.authorize(Verb::Logs, "pods", Some(&pod), Some(&ns)));
+        let c = tryc!(self.cluster());
+        let slot = tryc!(self.host.streams.open());
         let api: kube::Api<Pod> = kube::Api::namespaced(c.client().clone(), &ns);
         // The WIT promises "the pod's only (or first) container" when none is named; the API
         // server refuses a multi-container pod without a name, so pick the first one here.
@@ -443,30 +608,70 @@ impl Host for HookState {
         };
         // Open here so a missing pod or container is this call's error.
         let reader = tryc!(api.log_stream(&pod, &lp).await.map_err(kube_err));
-        let (mut feed, tx) = Feed::channel();
+        let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
-            let mut lines = Box::pin(reader.lines());
+            let mut reader = Box::pin(reader);
+            let mut line = Vec::new();
             loop {
-                match lines.try_next().await {
-                    Ok(Some(line)) => {
-                        if tx.send(Ok(line)).await.is_err() {
+                match read_line(&mut reader, &mut line, MAX_LOG_LINE).await {
+                    Ok(true) => {
+                        let text = String::from_utf8_lossy(&line).into_owned();
+                        let len = text.len();
+                        if !tx.send(text, len).await {
                             return;
                         }
                     }
-                    Ok(None) => return,
+                    Ok(false) => return,
                     Err(e) => {
-                        let _ = tx
-                            .send(Err(ClusterError::Unavailable(format!(
-                                "log stream broke: {e}"
-                            ))))
-                            .await;
-                        return;
+                        return tx
+                            .fail(ClusterError::Unavailable(format!("log stream broke: {e}")))
+                            .await
                     }
                 }
             }
         });
         feed.attach(task.abort_handle());
         Ok(Ok(self.table.push(LogStream(feed))?))
+    }
+}
+
+/// Read one line (without its newline) into `line`, at most `max` bytes: a longer line
+/// comes back in `max`-byte pieces, so a container that never prints a newline cannot grow
+/// the host's buffer. False at the end of the stream with nothing read.
+async fn read_line<R: futures::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<bool> {
+    line.clear();
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(!line.is_empty());
+        }
+        let room = max - line.len();
+        let window = &buf[..buf.len().min(room)];
+        if let Some(pos) = window.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&window[..pos]);
+            reader.consume_unpin(pos + 1);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(true);
+        }
+        let n = window.len();
+        line.extend_from_slice(window);
+        reader.consume_unpin(n);
+        if line.len() >= max {
+            // A line of exactly `max` bytes: its newline is not the start of another.
+            if reader.fill_buf().await?.first() == Some(&b'\n') {
+                reader.consume_unpin(1);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+            }
+            return Ok(true);
+        }
     }
 }
 
@@ -556,6 +761,18 @@ impl HostLogStream for HookState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn log_lines_are_split_and_bounded() {
+        let data = b"one\r\ntwo\nxxxxxxxxxx\nlast".to_vec();
+        let mut r = futures::io::BufReader::with_capacity(3, futures::io::Cursor::new(data));
+        let mut line = Vec::new();
+        let mut got = Vec::new();
+        while read_line(&mut r, &mut line, 4).await.unwrap() {
+            got.push(String::from_utf8(line.clone()).unwrap());
+        }
+        assert_eq!(got, ["one", "two", "xxxx", "xxxx", "xx", "last"]);
+    }
 
     #[test]
     fn finds_the_first_true_condition_asked_for() {

@@ -2,6 +2,7 @@
 //! state, and one thin adapter per interface (`log` here, `cluster` in [`cluster`]).
 
 pub mod cluster;
+pub mod input;
 pub mod streams;
 
 use std::sync::Arc;
@@ -11,8 +12,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::grants::{Denial, Grants};
+use super::limits::HookLimits;
 use super::output::{HookReporter, OutputKind};
-use super::sandbox::MemoryLimiter;
+use super::sandbox::{MemoryLimiter, OutputBudget};
 
 pub use cluster::ClusterAccess;
 
@@ -60,7 +62,50 @@ pub struct HostCtx {
     pub cluster: Option<ClusterAccess>,
     pub reporter: Arc<dyn HookReporter>,
     /// Calls the grants refused during this run.
-    pub denials: Vec<Denial>,
+    pub denials: DenialLog,
+    pub limits: HookLimits,
+    /// Open streams and the bytes they buffer, against `limits`.
+    pub streams: streams::StreamBudget,
+    /// Output printed for this run (shared with the captured stdout/stderr).
+    pub output: Arc<OutputBudget>,
+}
+
+/// The denials of one run: the first `cap` kept in full (and printed as audit lines), the
+/// rest only counted, so a hook that makes a million refused calls costs a counter.
+#[derive(Debug, Default)]
+pub struct DenialLog {
+    kept: Vec<Denial>,
+    more: u64,
+    cap: usize,
+}
+
+impl DenialLog {
+    pub fn new(cap: usize) -> Self {
+        DenialLog {
+            kept: Vec::new(),
+            more: 0,
+            cap,
+        }
+    }
+
+    /// Record one; true when it was kept (and should be printed).
+    pub fn record(&mut self, d: Denial) -> bool {
+        if self.kept.len() < self.cap {
+            self.kept.push(d);
+            true
+        } else {
+            self.more += 1;
+            false
+        }
+    }
+
+    /// The kept denials and how many more there were.
+    pub fn take(&mut self) -> (Vec<Denial>, u64) {
+        (
+            std::mem::take(&mut self.kept),
+            std::mem::take(&mut self.more),
+        )
+    }
 }
 
 impl WasiView for HookState {
@@ -97,7 +142,13 @@ impl HookState {
     fn log(&self, kind: OutputKind, message: &str) {
         // One message may span lines; each is prefixed so the deploy log stays readable.
         for line in message.lines() {
-            self.host.reporter.hook_line(&self.host.hook, kind, line);
+            if self
+                .host
+                .output
+                .admit(&self.host.hook, line.len(), &*self.host.reporter)
+            {
+                self.host.reporter.hook_line(&self.host.hook, kind, line);
+            }
         }
     }
 }

@@ -97,6 +97,15 @@ impl Cluster {
         self.lock().count()
     }
 
+    /// The stored object of `group`/`plural` (any version) named `name` in `ns` (`None` for
+    /// cluster-scoped), for tests checking state.
+    pub fn peek(&self, group: &str, plural: &str, ns: Option<&str>, name: &str) -> Option<Value> {
+        let key = format!("{group}/{plural}");
+        self.lock()
+            .get(&key, ns.unwrap_or(""), name)
+            .map(|v| (*v).clone())
+    }
+
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::store::WatchEvent>> {
         self.lock().subscribe()
     }

@@ -25,6 +25,58 @@ pub struct App {
     pub fault_rng: Rng,
     pub token: String,
     pub server_address: String,
+    pub requests: Arc<RequestLog>,
+}
+
+/// One request as it arrived on the wire, before anything interpreted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub method: String,
+    /// The raw path, percent-encoding as sent.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+}
+
+impl std::fmt::Display for RecordedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)?;
+        if let Some(q) = &self.query {
+            write!(f, "?{q}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every request the server received (bounded: the oldest are dropped past `CAP`), so tests
+/// can check what a client actually sent.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    entries: std::sync::Mutex<std::collections::VecDeque<RecordedRequest>>,
+}
+
+impl RequestLog {
+    const CAP: usize = 100_000;
+
+    fn push(&self, r: RecordedRequest) {
+        let mut e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if e.len() == Self::CAP {
+            e.pop_front();
+        }
+        e.push_back(r);
+    }
+
+    pub fn snapshot(&self) -> Vec<RecordedRequest> {
+        let e = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        e.iter().cloned().collect()
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
 }
 
 pub fn router(app: Arc<App>) -> axum::Router {
@@ -86,6 +138,11 @@ async fn handle(
     req: Request<Body>,
 ) -> Response {
     let (parts, body) = req.into_parts();
+    app.requests.push(RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+    });
     let authorized = parts
         .headers
         .get(header::AUTHORIZATION)

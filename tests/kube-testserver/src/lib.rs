@@ -30,6 +30,7 @@ pub mod validate;
 mod watch;
 
 pub use faults::Faults;
+pub use http::RecordedRequest;
 
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -80,6 +81,7 @@ pub struct TestServer {
     kubeconfig_yaml: String,
     kubeconfig_path: PathBuf,
     cluster: Arc<cluster::Cluster>,
+    requests: Arc<http::RequestLog>,
     _dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -111,7 +113,13 @@ impl TestServer {
         let acceptor = tls
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
-        let (c2, l2, o2) = (cluster.clone(), logs.clone(), opts.clone());
+        let requests = Arc::new(http::RequestLog::default());
+        let (c2, l2, o2, r2) = (
+            cluster.clone(),
+            logs.clone(),
+            opts.clone(),
+            requests.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name("kube-testserver".into())
             .spawn(move || {
@@ -151,6 +159,7 @@ impl TestServer {
                         faults: o2.faults.clone(),
                         token: o2.token.clone(),
                         server_address: addr.to_string(),
+                        requests: r2,
                     });
                     controllers::spawn(c2, l2, o2.timing.clone());
                     let _ = ready_tx.send(Ok(addr));
@@ -185,6 +194,7 @@ impl TestServer {
             kubeconfig_yaml,
             kubeconfig_path: path,
             cluster,
+            requests,
             _dir: dir,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
@@ -206,6 +216,27 @@ impl TestServer {
 
     pub fn kubeconfig_yaml(&self) -> &str {
         &self.kubeconfig_yaml
+    }
+
+    /// Every request received so far (method, raw path and query), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests.snapshot()
+    }
+
+    /// Forget the requests received so far (so a test can look at one step's requests).
+    pub fn clear_requests(&self) {
+        self.requests.clear()
+    }
+
+    /// The stored object at `path` (e.g. `/api/v1/namespaces/demo/configmaps/x`), as JSON.
+    pub fn object(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        self.cluster.peek(group, plural, namespace, name)
     }
 
     /// Number of stored objects (for benchmarks and sanity checks).

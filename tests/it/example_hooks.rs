@@ -1,0 +1,670 @@
+//! Story: the example hooks written with the Rust SDK do the seed's migration chores against
+//! a cluster whose Job and Deployment controllers follow a script.
+//!
+//! - `migrate-wait` streams every pod's log (prefixed with the pod's name), reports retries,
+//!   says "Migration complete" on success, and fails as soon as the Job fails
+//!   (BackoffLimitExceeded, DeadlineExceeded) or its pod cannot pull its image, with the reason,
+//!   the termination message and the last log lines; on timeout it shows the Job's events.
+//!   It also follows containers restarting in place (`OnFailure`), reads the container asked
+//!   for beside a sidecar, and rides out server errors and dropped watches.
+//! - `migrate-cleanup` deletes the previous Job with its pods (absent is fine) and cannot
+//!   delete without its grant.
+//! - `rollout-wait` returns when the Deployment is ready and fails fast on
+//!   ProgressDeadlineExceeded.
+//!
+//! Real components (examples/hooks, built for wasm32-wasip2) run by the real engine against
+//! the test API server.
+
+use std::time::{Duration, Instant};
+
+use crate::hooks_support::guest;
+use crate::hooks_support::scenario::{
+    self, apply, grant, job_exists, migrate_job, migrate_target, named, setup, setup_faulty,
+    target, wait_grants, Run, FAILS_ON_A_DUPLICATE_TABLE, ONE_FAILED_ATTEMPT_THEN_MIGRATED,
+    TWO_FAILED_ATTEMPTS_THEN_MIGRATED,
+};
+use kube::api::ListParams;
+use kubes::cluster::Cluster;
+use kubes::hooks::host::Target;
+use kubes::hooks::{Grant, HookEngine, Verb};
+use kubes::lifecycle::When;
+use serde_json::json;
+
+/// Run an example hook (a fresh engine, the component built from examples/hooks) around
+/// `target` with `config` and `grants`; `objects` are applied just before it runs
+/// (`scenario::run`). A cleanup hook runs before apply, the others after.
+async fn run_hook(
+    cluster: &Cluster,
+    component: &str,
+    name: &str,
+    target: Option<Target>,
+    config: serde_json::Value,
+    grants: Vec<Grant>,
+    objects: Vec<serde_json::Value>,
+) -> Run {
+    let engine = HookEngine::with_cache_root(None).unwrap();
+    let when = if name.ends_with("cleanup") {
+        When::Before
+    } else {
+        When::After
+    };
+    let inv = scenario::cluster_invocation(cluster, name, when, target, config, grants);
+    let hook = engine.load(&guest(component)).unwrap();
+    scenario::run(cluster, &engine, &hook, inv, objects).await
+}
+
+async fn migrate_wait(cluster: &Cluster, job: serde_json::Value, config: serde_json::Value) -> Run {
+    run_hook(
+        cluster,
+        "migrate_wait",
+        "migrate-wait",
+        Some(migrate_target()),
+        config,
+        wait_grants(),
+        vec![job],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_streams_the_logs_and_reports_success() {
+    let (_srv, cluster) = setup().await;
+    let job = migrate_job(
+        "attempts:\n- logs:\n  - {line: 'Sun Oct 11 03:22:35 UTC 2020', after_ms: 50}\n  - {line: 'migrated 3 tables', after_ms: 100}\n",
+        4,
+    );
+    // A leftover pod of an earlier Job of the same name (not owned by this one) is ignored.
+    apply(
+        &cluster,
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "migrate-old01", "namespace": "demo", "labels": {"job-name": "migrate"}},
+            "spec": {"containers": [{"name": "migrate", "image": "db-migrate:0"}]}}),
+    )
+    .await;
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    let pods = run.pods_logged();
+    assert_eq!(pods.len(), 1, "{}", run.dump());
+    assert!(
+        !run.lines.iter().any(|l| l.contains("migrate-old01")),
+        "{}",
+        run.dump()
+    );
+    let first = run
+        .position(|l| {
+            l == format!(
+                "[migrate-wait] [pod/{}] Sun Oct 11 03:22:35 UTC 2020",
+                pods[0]
+            )
+        })
+        .expect("first log line");
+    let second = run
+        .position(|l| l == format!("[migrate-wait] [pod/{}] migrated 3 tables", pods[0]))
+        .expect("second log line");
+    let done = run
+        .position(|l| l == "[migrate-wait] Migration complete")
+        .expect("Migration complete");
+    assert!(first < second && second < done, "{}", run.dump());
+    assert!(
+        !run.lines.iter().any(|l| l.contains("retry")),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_follows_every_retry_until_success() {
+    let (_srv, cluster) = setup().await;
+    let script = TWO_FAILED_ATTEMPTS_THEN_MIGRATED;
+    let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    let pods = run.pods_logged();
+    assert_eq!(pods.len(), 3, "three attempts, three pods:\n{}", run.dump());
+    for (i, pod) in pods.iter().enumerate() {
+        assert!(
+            run.has(&format!("[migrate-wait] [pod/{pod}] connecting to db")),
+            "{}",
+            run.dump()
+        );
+        if i < 2 {
+            assert!(
+                run.has(&format!("[migrate-wait] pod {pod} failed: container migrate exited with code 1: could not take the migration lock")),
+                "{}",
+                run.dump()
+            );
+        }
+    }
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] retry 1: attempt 2 of 5 in pod {}",
+            pods[1]
+        )),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] retry 2: attempt 3 of 5 in pod {}",
+            pods[2]
+        )),
+        "{}",
+        run.dump()
+    );
+    let last_line = run
+        .position(|l| l == format!("[migrate-wait] [pod/{}] migrated 3 tables", pods[2]))
+        .expect("the successful attempt's log");
+    let done = run
+        .position(|l| l == "[migrate-wait] Migration complete")
+        .expect("done");
+    assert!(last_line < done, "{}", run.dump());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_follows_containers_restarting_in_place() {
+    let (_srv, cluster) = setup().await;
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
+    let mut job = migrate_job(script, 4);
+    job["spec"]["template"]["spec"]["restartPolicy"] = json!("OnFailure");
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    let pods = run.pods_logged();
+    assert_eq!(
+        pods.len(),
+        1,
+        "one pod, restarted in place:\n{}",
+        run.dump()
+    );
+    let pod = &pods[0];
+    let expected = [
+        format!("[migrate-wait] [pod/{pod}] connecting to db"),
+        format!("[migrate-wait] [pod/{pod}] lock timeout"),
+        format!("[migrate-wait] pod {pod} failed: container migrate exited with code 1: could not take the migration lock"),
+        format!("[migrate-wait] retry 1: attempt 2 of 5: container restarted in pod {pod}"),
+        format!("[migrate-wait] [pod/{pod}] connecting to db"),
+        format!("[migrate-wait] [pod/{pod}] migrated 3 tables"),
+        "[migrate-wait] Migration complete".to_string(),
+    ];
+    assert_eq!(run.shown()[1..], expected, "{}", run.dump());
+}
+
+/// The migrate Job with a database proxy sidecar listed before the migration container.
+fn migrate_job_with_sidecar(script: &str) -> serde_json::Value {
+    let mut job = migrate_job(script, 4);
+    job["spec"]["template"]["spec"]["containers"] = json!([
+        {"name": "db-proxy", "image": "cloud-sql-proxy:2"},
+        {"name": "migrate", "image": "db-migrate:1"},
+    ]);
+    job
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_reads_the_log_of_the_container_asked_for_beside_a_sidecar() {
+    let (_srv, cluster) = setup().await;
+    let script = "attempts:\n- logs: [{line: 'migrated 3 tables', after_ms: 200}]\n";
+    // The API server wants a container name for a pod with two; the default is the first.
+    for config in [json!({}), json!({"container": "migrate"})] {
+        let run = migrate_wait(&cluster, migrate_job_with_sidecar(script), config.clone()).await;
+        run.assert_ok();
+        let pods = run.pods_logged();
+        assert_eq!(pods.len(), 1, "{config}: {}", run.dump());
+        assert!(
+            run.has(&format!(
+                "[migrate-wait] [pod/{}] migrated 3 tables",
+                pods[0]
+            )),
+            "{config}: {}",
+            run.dump()
+        );
+        let rk = cluster.resolve_kind("batch/v1", "Job").await.unwrap();
+        cluster
+            .delete_object(&rk, Some("demo"), "migrate", &Default::default())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_says_why_it_cannot_read_a_log_and_carries_on() {
+    let (_srv, cluster) = setup().await;
+    let script = "attempts:\n- logs: [{line: 'migrating', after_ms: 10}]\n  run_ms: 4500\n";
+    let run = migrate_wait(
+        &cluster,
+        migrate_job_with_sidecar(script),
+        json!({"container": "nope"}),
+    )
+    .await;
+    run.assert_ok();
+    assert!(
+        run.lines.iter().any(|l| l
+            .starts_with("[migrate-wait] cannot read the log of pod migrate-")
+            && l.contains("nope")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.shown().last().map(String::as_str),
+        Some("[migrate-wait] Migration complete")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
+    // Requests answer 500 and watches are cut, and the client does not retry: the faults
+    // reach the hook (`setup_faulty`).
+    let (_srv, cluster) = setup_faulty().await;
+    let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
+    let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
+    run.assert_ok();
+    assert!(
+        run.lines
+            .iter()
+            .any(|l| l.starts_with("[migrate-wait] debug: the watch of ") && l.contains("broke")),
+        "no fault reached the hook, so this test shows nothing:\n{}",
+        run.dump()
+    );
+    let pods = run.pods_logged();
+    assert_eq!(pods.len(), 2, "{}", run.dump());
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] retry 1: attempt 2 of 5 in pod {}",
+            pods[1]
+        )),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.has(&format!(
+            "[migrate-wait] [pod/{}] migrated 3 tables",
+            pods[1]
+        )),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.shown().last().map(String::as_str),
+        Some("[migrate-wait] Migration complete"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_fails_at_once_with_the_reason_and_last_lines() {
+    let (_srv, cluster) = setup().await;
+    let script = FAILS_ON_A_DUPLICATE_TABLE;
+    let run = migrate_wait(
+        &cluster,
+        migrate_job(script, 1),
+        json!({"timeout": "30s", "tail_lines": 5}),
+    )
+    .await;
+    let msg = run.failure();
+    assert_eq!(msg, "migration Job migrate failed: BackoffLimitExceeded");
+    // Well before its own 30 s timeout (which would give a Timeout outcome instead).
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        !run.lines.iter().any(|l| l.contains("still running")),
+        "{}",
+        run.dump()
+    );
+    let pods = run.pods_logged();
+    assert_eq!(
+        pods.len(),
+        2,
+        "backoffLimit 1: two attempts\n{}",
+        run.dump()
+    );
+    assert!(
+        run.lines.iter().any(|l| l
+            .starts_with("[migrate-wait] Migration failed: BackoffLimitExceeded:")
+            && l.ends_with(&format!("(pod {}, exit code 1)", pods[1]))),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.has("[migrate-wait] Termination message: rake aborted: relation users already exists"),
+        "{}",
+        run.dump()
+    );
+    let title = run
+        .position(|l| l == "[migrate-wait] Last log lines (2):")
+        .expect("last lines title");
+    assert_eq!(
+        run.lines[title + 1..title + 3],
+        [
+            format!(
+                "[migrate-wait]   [pod/{}] == 20201011 CreateUsers: migrating",
+                pods[1]
+            ),
+            format!(
+                "[migrate-wait]   [pod/{}] PG::DuplicateTable: relation users already exists",
+                pods[1]
+            ),
+        ],
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_fails_at_once_on_the_deadline() {
+    let (_srv, cluster) = setup().await;
+    let mut job = migrate_job(
+        "attempts:\n- logs: [{line: 'migrating a big table', after_ms: 10}]\n  run_ms: 600000\n",
+        4,
+    );
+    job["metadata"]["annotations"] = json!({"kubes.test/active-deadline-ms": "800"});
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
+    assert_eq!(
+        run.failure(),
+        "migration Job migrate failed: DeadlineExceeded"
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
+    let pods = run.pods_logged();
+    assert!(
+        run.has(&format!(
+            "[migrate-wait]   [pod/{}] migrating a big table",
+            pods[0]
+        )),
+        "the last lines are shown:\n{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
+    let (_srv, cluster) = setup().await;
+    let job = migrate_job("attempts:\n- image_pull_error: true\n", 4);
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
+    let msg = run.failure();
+    assert!(
+        msg == "migration Job migrate failed: ErrImagePull"
+            || msg == "migration Job migrate failed: ImagePullBackOff",
+        "{msg}\n{}",
+        run.dump()
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
+    assert!(
+        run.lines
+            .iter()
+            .any(|l| l.starts_with("[migrate-wait] pod migrate-")
+                && l.contains("cannot start: container migrate is waiting: ")),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_times_out_with_the_last_lines_and_the_events() {
+    let (_srv, cluster) = setup().await;
+    let job = migrate_job(
+        "attempts:\n- logs: [{line: 'waiting for the db lock', after_ms: 10}]\n  run_ms: 600000\n",
+        4,
+    );
+    let run = migrate_wait(&cluster, job, json!({"timeout": "1500ms"})).await;
+    let msg = run.failure();
+    assert!(
+        msg.starts_with("migration Job migrate timed out after 1.5"),
+        "{msg}"
+    );
+    let pods = run.pods_logged();
+    let title = run
+        .position(|l| l == "[migrate-wait] Last log lines (1):")
+        .expect("last lines");
+    assert_eq!(
+        run.lines[title + 1],
+        format!("[migrate-wait]   [pod/{}] waiting for the db lock", pods[0])
+    );
+    // It waited, it did not spin: a handful of wake-ups (watch events, one log line, the
+    // deadline) in 1.5 s.
+    let wakeups: u32 = run
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("[migrate-wait] debug: wait_for_job migrate: "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no wake-up count:\n{}", run.dump()));
+    assert!(wakeups < 100, "{wakeups} wake-ups in 1.5 s");
+    let events = run
+        .position(|l| l == "[migrate-wait] Events of Job/migrate in demo:")
+        .expect("events title");
+    assert!(
+        run.lines[events + 1..]
+            .iter()
+            .any(|l| l
+                .starts_with("[migrate-wait]   Normal SuccessfulCreate: Created pod: migrate-")),
+        "{}",
+        run.dump()
+    );
+}
+
+async fn pods_of_job(cluster: &Cluster) -> Vec<String> {
+    let rk = cluster.resolve_kind("v1", "Pod").await.unwrap();
+    cluster
+        .api(&rk, Some("demo"))
+        .list(&ListParams::default().labels("job-name=migrate"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect()
+}
+
+async fn migrate_cleanup(cluster: &Cluster, grants: Vec<Grant>) -> Run {
+    run_hook(
+        cluster,
+        "migrate_cleanup",
+        "migrate-cleanup",
+        Some(migrate_target()),
+        serde_json::Value::Null,
+        grants,
+        vec![],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_cleanup_deletes_the_previous_job_with_its_pods() {
+    let (_srv, cluster) = setup().await;
+    apply(
+        &cluster,
+        migrate_job(
+            "attempts:\n- logs: [{line: 'still running', after_ms: 1}]\n  run_ms: 600000\n",
+            4,
+        ),
+    )
+    .await;
+    // Wait for the Job controller to start its pod.
+    let start = Instant::now();
+    while pods_of_job(&cluster).await.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(10), "no pod started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let run = migrate_cleanup(
+        &cluster,
+        vec![named(grant(&[Verb::Delete], &["jobs.batch"]), &["migrate"])],
+    )
+    .await;
+    run.assert_ok();
+    assert!(
+        run.has("[migrate-cleanup] job.batch \"migrate\" deleted"),
+        "{}",
+        run.dump()
+    );
+    assert!(!job_exists(&cluster).await, "the Job is still there");
+    assert_eq!(
+        pods_of_job(&cluster).await,
+        Vec::<String>::new(),
+        "its pods are still there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_cleanup_is_fine_when_there_is_no_job() {
+    let (_srv, cluster) = setup().await;
+    let run = migrate_cleanup(&cluster, vec![grant(&[Verb::Delete], &["jobs.batch"])]).await;
+    run.assert_ok();
+    assert!(
+        run.has("[migrate-cleanup] job.batch \"migrate\" not found: nothing to clean up"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_cleanup_cannot_delete_without_its_grant() {
+    let (_srv, cluster) = setup().await;
+    apply(&cluster, migrate_job("attempts:\n- run_ms: 600000\n", 4)).await;
+    let run = migrate_cleanup(&cluster, vec![grant(&[Verb::Get], &["jobs.batch"])]).await;
+    let msg = run.failure();
+    assert_eq!(
+        msg,
+        "delete Job/migrate in demo: forbidden: hook migrate-cleanup has no grant to delete jobs.batch migrate in namespace demo"
+    );
+    assert!(job_exists(&cluster).await, "the Job was deleted");
+}
+
+async fn rollout_wait(cluster: &Cluster, annotations: serde_json::Value) -> Run {
+    let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "demo"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}, "annotations": annotations},
+                    "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}});
+    run_hook(
+        cluster,
+        "rollout_wait",
+        "rollout-wait",
+        Some(target("web", "deployment", "apps/v1", "Deployment", "web")),
+        json!({"timeout": "30s"}),
+        vec![named(
+            grant(&[Verb::Watch], &["deployments.apps"]),
+            &["web"],
+        )],
+        vec![deployment],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_wait_returns_when_the_deployment_is_ready() {
+    let (_srv, cluster) = setup().await;
+    let run = rollout_wait(&cluster, json!({"kubes.test/ready-after-ms": "200"})).await;
+    run.assert_ok();
+    assert!(
+        run.has("[rollout-wait] Deployment/web in demo rolled out (2 replicas available)"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rollout_wait_fails_fast_on_progress_deadline_exceeded() {
+    let (_srv, cluster) = setup().await;
+    let run = rollout_wait(
+        &cluster,
+        json!({"kubes.test/never-ready": "true", "kubes.test/progress-deadline-ms": "300"}),
+    )
+    .await;
+    assert_eq!(
+        run.failure(),
+        "Deployment/web in demo rollout failed: ProgressDeadlineExceeded"
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(30),
+        "took {:?}",
+        run.elapsed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_wait_without_the_events_grant_still_reports_its_timeout() {
+    let (_srv, cluster) = setup().await;
+    let job = migrate_job(
+        "attempts:\n- logs: [{line: 'waiting for the db lock', after_ms: 10}]\n  run_ms: 600000\n",
+        4,
+    );
+    let mut grants = wait_grants();
+    grants.retain(|g| g.resources != ["events"]);
+    let run = run_hook(
+        &cluster,
+        "migrate_wait",
+        "migrate-wait",
+        Some(migrate_target()),
+        json!({"timeout": "1s"}),
+        grants,
+        vec![job],
+    )
+    .await;
+    assert!(run
+        .failure()
+        .starts_with("migration Job migrate timed out after 1.0"));
+    assert!(
+        run.has("[migrate-wait]   (cannot read events: events of Job/migrate in demo: forbidden: hook migrate-wait has no grant to list events in namespace demo)"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mistake_in_the_hook_config_is_named() {
+    let (_srv, cluster) = setup().await;
+    let job = migrate_job("attempts:\n- run_ms: 10\n", 4);
+    let run = migrate_wait(&cluster, job, json!({"timeout": "5 minutes"})).await;
+    let msg = run.failure();
+    assert!(
+        msg.starts_with(
+            "hook migrate-wait: `config` in hooks.yaml: unknown unit `minutes` in `5 minutes`"
+        ),
+        "{msg}"
+    );
+    let job = migrate_job("attempts:\n- run_ms: 10\n", 4);
+    let run = migrate_wait(&cluster, job, json!({"tail": 5})).await;
+    assert!(
+        run.failure()
+            .contains("unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`"),
+        "{}",
+        run.failure()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migrate_cleanup_as_a_whole_step_hook_needs_the_job_named() {
+    let (_srv, cluster) = setup().await;
+    let grants = || vec![named(grant(&[Verb::Delete], &["jobs.batch"]), &["migrate"])];
+    let cleanup = |config: serde_json::Value| {
+        run_hook(
+            &cluster,
+            "migrate_cleanup",
+            "migrate-cleanup",
+            None,
+            config,
+            grants(),
+            vec![],
+        )
+    };
+    let run = cleanup(serde_json::Value::Null).await;
+    assert_eq!(
+        run.failure(),
+        "hook migrate-cleanup has no Job to work on: it is a whole-step hook (no `on:`); name one in its config"
+    );
+    let run = cleanup(json!({"job": "migrate"})).await;
+    run.assert_ok();
+    assert!(
+        run.has("[migrate-cleanup] job.batch \"migrate\" not found: nothing to clean up"),
+        "{}",
+        run.dump()
+    );
+}

@@ -1,0 +1,164 @@
+//! Shared by the hook tests: builds the guest hooks in `examples/hooks` once per test run
+//! (a real `cargo build --target wasm32-wasip2`) and finds their components; builds the
+//! Python and JavaScript example hooks with their scripts (`polyglot()`), also once;
+//! `scenario` runs them against the test API server.
+//!
+//! The hook benches include this module by path (`../tests/it/hooks_support/mod.rs`), so it
+//! stands alone (no `crate::` paths) and each of its users takes only some of it.
+
+#![allow(dead_code)]
+
+pub mod scenario;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use kubes::hooks::engine::HookInvocation;
+use kubes::hooks::HookReporter;
+use kubes::lifecycle::{Point, Step, When};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn build_guests() -> Result<PathBuf, String> {
+    let root = repo_root();
+    let manifest = root.join("examples/hooks/Cargo.toml");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        // The host build's flags (e.g. coverage or target dir) must not leak into guests.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building guest hooks failed (is the wasm32-wasip2 target installed? `rustup target add wasm32-wasip2`):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(root.join("examples/hooks/target/wasm32-wasip2/debug"))
+}
+
+/// Path of a built guest component, e.g. `guest("hostile_spin")` or `guest("hostile-wrong-world")`.
+pub fn guest(name: &str) -> PathBuf {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = DIR
+        .get_or_init(build_guests)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let p = dir.join(format!("{name}.wasm"));
+    assert!(p.exists(), "guest {name} was not built at {}", p.display());
+    p
+}
+
+/// Put the Rust example hooks, built, where examples/migration's hooks.yaml names them
+/// (`hooks/NAME.wasm` in `project`), as scripts/build-hooks does.
+pub fn install_migration_hooks(project: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(project.join("hooks"))?;
+    for hook in ["migrate-cleanup", "migrate-wait", "rollout-wait"] {
+        std::fs::copy(
+            guest(&hook.replace('-', "_")),
+            project.join(format!("hooks/{hook}.wasm")),
+        )?;
+    }
+    Ok(())
+}
+
+/// The components of the Python and JavaScript example hooks.
+pub struct PolyglotHooks {
+    /// `examples/hooks-py`: migrate-wait in Python (componentize-py).
+    pub python_migrate_wait: PathBuf,
+    /// `examples/hooks-js`: annotate-deployment in JavaScript (componentize-js).
+    pub js_annotate_deployment: PathBuf,
+}
+
+/// Run one example's `build.sh` (it installs the pinned tool if missing, bounds the build in
+/// time and memory, and does nothing when its output is up to date); the component's path is
+/// the last line it prints.
+fn run_build_script(dir: &str) -> Result<PathBuf, String> {
+    let script = repo_root().join(dir).join("build.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!(
+            "{} failed ({}):\n{stderr}",
+            script.display(),
+            out.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let path = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+    if !path.is_file() {
+        return Err(format!(
+            "{} printed no component path (stdout: {stdout:?}):\n{stderr}",
+            script.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// Build the Python and JavaScript example hooks (both at once), once per test run.
+pub fn polyglot() -> &'static PolyglotHooks {
+    static HOOKS: OnceLock<Result<PolyglotHooks, String>> = OnceLock::new();
+    HOOKS
+        .get_or_init(|| {
+            let (py, js) = std::thread::scope(|s| {
+                let py = s.spawn(|| run_build_script("examples/hooks-py"));
+                let js = s.spawn(|| run_build_script("examples/hooks-js"));
+                (py.join(), js.join())
+            });
+            let joined = |r: std::thread::Result<Result<PathBuf, String>>| {
+                r.unwrap_or_else(|_| Err("the build thread panicked".into()))
+            };
+            Ok(PolyglotHooks {
+                python_migrate_wait: joined(py)?,
+                js_annotate_deployment: joined(js)?,
+            })
+        })
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An invocation with test defaults: before apply, namespace `demo`, no grants, no cluster.
+pub fn invocation(name: &str, reporter: Arc<dyn HookReporter>) -> HookInvocation {
+    HookInvocation {
+        name: name.to_string(),
+        point: Point {
+            when: When::Before,
+            step: Step::Apply,
+        },
+        target: None,
+        app: "demo".into(),
+        env: "dev".into(),
+        namespace: "demo".into(),
+        dry_run: false,
+        config_json: "null".into(),
+        timeout: Duration::from_secs(20),
+        memory: 64 << 20,
+        read_output: None,
+        grants: Vec::new(),
+        limits: Default::default(),
+        cluster: None,
+        reporter,
+    }
+}
+
+pub fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}

@@ -1,0 +1,371 @@
+//! Property tests of the host side of the WIT and of the hooks.yaml parser (proptest, stable
+//! Rust). Every `cluster` function is called with arbitrary strings and JSON, straight on the
+//! host adapter, against the test API server; after each call the server's request log must
+//! hold nothing the grants do not cover (and no path a name could have smuggled in), and
+//! nothing may panic. hooks.yaml text, arbitrary and structured, must parse or fail cleanly.
+//!
+//! A short run by default (fits CI); `PROPTEST_CASES=5000` for a long one.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use kube_testserver::{Options, RecordedRequest, TestServer};
+use kubes::cluster::{Cluster, ConnectOptions};
+use kubes::hooks::grants::{Grant, Grants, Request, Verb};
+use kubes::hooks::host::bindings::kubes::hook::cluster::{Host, KindRef, LogOptions};
+use kubes::hooks::host::{ClusterAccess, DenialLog, HookState, HostCtx, ObjectRef};
+use kubes::hooks::limits::HookLimits;
+use kubes::hooks::sandbox::{MemoryLimiter, OutputBudget};
+use kubes::hooks::MemoryReporter;
+use proptest::prelude::*;
+use serde_json::json;
+
+/// What the fuzzed hook may do: a little of every shape (named, namespaced, cluster-scoped,
+/// logs, events).
+fn grants() -> Vec<Grant> {
+    let g = |verbs: &[Verb], res: &[&str], names: &[&str], cluster: bool| Grant {
+        verbs: verbs.to_vec(),
+        resources: res.iter().map(|s| s.to_string()).collect(),
+        names: names.iter().map(|s| s.to_string()).collect(),
+        namespaces: vec![],
+        cluster,
+    };
+    vec![
+        g(&[Verb::Get, Verb::List, Verb::Watch], &["configmaps"], &[], false),
+        g(&[Verb::Apply], &["configmaps"], &["allowed"], false),
+        g(&[Verb::Get, Verb::Delete], &["jobs.batch"], &["migrate"], false),
+        g(&[Verb::Logs], &["pods"], &[], false),
+        g(&[Verb::List], &["events"], &[], false),
+        g(&[Verb::Get, Verb::List], &["namespaces"], &[], true),
+    ]
+}
+
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    srv: TestServer,
+    cluster: Cluster,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let srv = TestServer::start_blocking(Options::default()).unwrap();
+        let cluster = rt
+            .block_on(Cluster::connect(&ConnectOptions {
+                kubeconfig: Some(srv.kubeconfig_path().to_path_buf()),
+                ..Default::default()
+            }))
+            .unwrap();
+        rt.block_on(async {
+            let o = kubes::cluster::ApplyOptions::default();
+            for obj in [
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}}),
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "allowed", "namespace": "demo"}}),
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "demo"}}),
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "victim", "namespace": "demo"},
+                       "spec": {"containers": [{"name": "app", "image": "app:1"}]}}),
+            ] {
+                cluster.apply_object(&obj, &o).await.unwrap();
+            }
+        });
+        Fixture { rt, srv, cluster }
+    })
+}
+
+fn state(cluster: &Cluster) -> HookState {
+    let limits = HookLimits::default();
+    HookState {
+        wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
+        table: wasmtime::component::ResourceTable::new(),
+        limiter: MemoryLimiter::new(256 << 20),
+        deadline: Instant::now() + Duration::from_secs(60),
+        deadline_hit: false,
+        host: HostCtx {
+            hook: "fuzz".into(),
+            grants: Grants {
+                hook: "fuzz".into(),
+                app_namespace: "demo".into(),
+                grants: grants(),
+            },
+            cluster: Some(ClusterAccess {
+                cluster: cluster.clone(),
+                dry_run: false,
+            }),
+            reporter: Arc::new(MemoryReporter::new()),
+            denials: DenialLog::new(limits.denials),
+            streams: kubes::hooks::host::streams::StreamBudget::new(&limits),
+            output: Arc::new(OutputBudget::new(limits.output)),
+            limits,
+        },
+    }
+}
+
+/// One call a guest could make.
+#[derive(Debug, Clone)]
+enum Call {
+    Get(ObjectRef),
+    List(KindRef, Option<String>, Option<String>),
+    Apply(String),
+    Delete(ObjectRef, Option<u32>),
+    Events(ObjectRef),
+    WaitFor(ObjectRef, Vec<String>),
+    Watch(KindRef, Option<String>, Option<String>, Option<String>),
+    Logs(String, Option<String>, Option<String>),
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("allowed".to_string()),
+        Just("migrate".to_string()),
+        Just("victim".to_string()),
+        Just("demo".to_string()),
+        Just("..".to_string()),
+        Just("victim/log".to_string()),
+        Just("a%2Fb".to_string()),
+        "[a-z0-9.-]{1,12}",
+        "[a-zA-Z0-9/?#%.:= ,()!-]{0,24}",
+        any::<String>(),
+        "x{250,300}",
+    ]
+}
+
+fn kind() -> impl Strategy<Value = KindRef> {
+    let known = prop_oneof![
+        Just(("v1", "ConfigMap")),
+        Just(("v1", "Secret")),
+        Just(("v1", "Pod")),
+        Just(("v1", "Namespace")),
+        Just(("v1", "Event")),
+        Just(("batch/v1", "Job")),
+        Just(("apps/v1", "Deployment")),
+        Just(("rbac.authorization.k8s.io/v1", "ClusterRoleBinding")),
+        Just(("rbac.authorization.k8s.io/v1", "Role")),
+    ]
+    .prop_map(|(a, k)| (a.to_string(), k.to_string()));
+    prop_oneof![4 => known, 1 => (text(), text())].prop_map(|(api_version, kind)| KindRef {
+        api_version,
+        kind,
+    })
+}
+
+fn object() -> impl Strategy<Value = ObjectRef> {
+    (kind(), text(), proptest::option::of(text())).prop_map(|(k, name, namespace)| ObjectRef {
+        api_version: k.api_version,
+        kind: k.kind,
+        name,
+        namespace,
+    })
+}
+
+fn selector() -> impl Strategy<Value = Option<String>> {
+    proptest::option::of(prop_oneof![
+        Just("app=web".to_string()),
+        Just("a in (b,c),!d".to_string()),
+        text()
+    ])
+}
+
+fn body() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        (object(), any::<bool>()).prop_map(|(o, data)| {
+            let mut v = json!({"apiVersion": o.api_version, "kind": o.kind, "metadata": {"name": o.name}});
+            if let Some(ns) = o.namespace {
+                v["metadata"]["namespace"] = json!(ns);
+            }
+            if data {
+                v["data"] = json!({"k": "v"});
+            }
+            v.to_string()
+        }),
+        Just("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"allowed\"}}".to_string()),
+        Just("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]".to_string()),
+    ]
+}
+
+fn call() -> impl Strategy<Value = Call> {
+    prop_oneof![
+        object().prop_map(Call::Get),
+        (kind(), proptest::option::of(text()), selector()).prop_map(|(k, n, s)| Call::List(k, n, s)),
+        body().prop_map(Call::Apply),
+        (object(), proptest::option::of(0u32..50)).prop_map(|(o, w)| Call::Delete(o, w)),
+        object().prop_map(Call::Events),
+        (object(), proptest::collection::vec(text(), 0..3)).prop_map(|(o, c)| Call::WaitFor(o, c)),
+        (kind(), proptest::option::of(text()), proptest::option::of(text()), selector())
+            .prop_map(|(k, ns, n, s)| Call::Watch(k, ns, n, s)),
+        (text(), proptest::option::of(text()), proptest::option::of(text()))
+            .prop_map(|(p, ns, c)| Call::Logs(p, ns, c)),
+    ]
+}
+
+async fn make(state: &mut HookState, call: Call) {
+    // The results do not matter here: what reached the wire does.
+    match call {
+        Call::Get(o) => drop(state.get(o).await),
+        Call::List(k, ns, sel) => drop(state.list(k, ns, sel).await),
+        Call::Apply(j) => drop(state.apply(j).await),
+        Call::Delete(o, w) => drop(state.delete(o, w).await),
+        Call::Events(o) => drop(state.events(o).await),
+        Call::WaitFor(o, c) => drop(state.wait_for(o, c, 30).await),
+        Call::Watch(k, ns, n, sel) => drop(state.watch(k, ns, n, sel).await),
+        Call::Logs(p, ns, c) => {
+            let opts = LogOptions {
+                container: c,
+                follow: false,
+                tail_lines: Some(1),
+            };
+            drop(state.logs(p, ns, opts).await)
+        }
+    }
+}
+
+/// Whether a request on the wire is one the grants cover (or discovery, which reads no
+/// object). `None`: covered; `Some(why)`: not.
+fn uncovered(r: &RecordedRequest, g: &Grants) -> Option<String> {
+    if r.path.contains("..") || r.path.contains('%') || r.path.contains("//") {
+        return Some("a path with `..`, `%` or `//`".into());
+    }
+    let segs: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match segs.as_slice() {
+        ["api"] | ["apis"] | ["version"] | ["api", _] | ["apis", _] | ["apis", _, _] => {
+            return (r.method != "GET").then(|| "a write to a discovery path".into())
+        }
+        ["api", _, rest @ ..] => ("", rest),
+        ["apis", g, _, rest @ ..] => (*g, rest),
+        _ => return Some("an unknown path".into()),
+    };
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(*ns), rest),
+        _ => (None, rest),
+    };
+    let (plural, name, sub) = match rest {
+        [p] => (*p, None, None),
+        [p, n] => (*p, Some(*n), None),
+        [p, n, s] => (*p, Some(*n), Some(*s)),
+        _ => return Some("an unknown resource path".into()),
+    };
+    let resource = if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    };
+    let watch = r.query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+    let verb = match (r.method.as_str(), name, sub) {
+        ("GET", Some(_), Some("log")) => Verb::Logs,
+        ("GET", _, Some(_)) => return Some("a subresource".into()),
+        ("GET", _, _) if watch => Verb::Watch,
+        ("GET", Some(_), None) => Verb::Get,
+        ("GET", None, None) => Verb::List,
+        ("PATCH", Some(_), None) => Verb::Apply,
+        ("DELETE", Some(_), None) => Verb::Delete,
+        _ => return Some("an unexpected method".into()),
+    };
+    let req = |verb| Request {
+        verb,
+        resource: &resource,
+        name,
+        namespace,
+    };
+    if g.check(&req(verb)).is_ok() {
+        return None;
+    }
+    // The host reads a pod to find its first container before opening its log.
+    if verb == Verb::Get && resource == "pods" && g.check(&req(Verb::Logs)).is_ok() {
+        return None;
+    }
+    // A wait (and a delete that waits) reads its object; `watch` on it allows that too.
+    if verb == Verb::Get && g.check(&req(Verb::Watch)).is_ok() {
+        return None;
+    }
+    // A watch is answered by a list first.
+    if verb == Verb::List && g.check(&req(Verb::Watch)).is_ok() {
+        return None;
+    }
+    Some(format!("{verb} {resource} {name:?} in {namespace:?} is not granted"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn no_guest_input_reaches_the_wire_beyond_the_grants(calls in proptest::collection::vec(call(), 1..4)) {
+        let f = fixture();
+        let _one_at_a_time = lock();
+        f.srv.clear_requests();
+        let mut st = state(&f.cluster);
+        f.rt.block_on(async {
+            for c in calls.clone() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), make(&mut st, c)).await;
+            }
+        });
+        // Watches and log streams stop with the state.
+        drop(st);
+        let g = Grants { hook: "fuzz".into(), app_namespace: "demo".into(), grants: grants() };
+        for r in f.srv.requests() {
+            if let Some(why) = uncovered(&r, &g) {
+                prop_assert!(false, "{why}: {r}\ncalls: {calls:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hooks_yaml_parses_or_fails_cleanly(text in any::<String>()) {
+        let _ = kubes::hooks::HooksConfig::parse(std::path::Path::new("hooks.yaml"), &text);
+    }
+
+    #[test]
+    fn structured_hooks_yaml_parses_or_fails_cleanly(
+        name in text(),
+        when in prop_oneof![Just("before"), Just("after"), Just("during")],
+        step in prop_oneof![Just("apply"), Just("compile"), Just("x")],
+        timeout in prop_oneof![Just(".inf".to_string()), Just("1e300".to_string()), Just("-5".to_string()), Just("30s".to_string()), any::<f64>().prop_map(|f| f.to_string()), text()],
+        memory in prop_oneof![Just("256Mi".to_string()), Just("99999999999999999999Gi".to_string()), any::<u64>().prop_map(|n| n.to_string()), text()],
+        module in text(),
+        resource in text(),
+        cluster in any::<bool>(),
+        limit in prop_oneof![Just("1Mi".to_string()), any::<i64>().prop_map(|n| n.to_string()), text()],
+    ) {
+        let yaml = format!(
+            "hooks:\n  - name: {name:?}\n    {when}: {step}\n    module: {module:?}\n    timeout: {timeout}\n    memory: {memory}\n    limits: {{ module_size: {limit:?}, streams: 3 }}\n    grants:\n      - {{ verbs: [get], resources: [{resource:?}], cluster: {cluster} }}\n"
+        );
+        let _ = kubes::hooks::HooksConfig::parse(std::path::Path::new("hooks.yaml"), &yaml);
+    }
+}
+
+/// The fuzz cases share one server's request log: one at a time.
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    static L: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    L.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn the_checker_itself_flags_what_is_not_granted() {
+    let g = Grants {
+        hook: "fuzz".into(),
+        app_namespace: "demo".into(),
+        grants: grants(),
+    };
+    let r = |method: &str, path: &str, query: Option<&str>| RecordedRequest {
+        method: method.into(),
+        path: path.into(),
+        query: query.map(str::to_string),
+    };
+    assert!(uncovered(&r("GET", "/api/v1/namespaces/demo/configmaps/x", None), &g).is_none());
+    assert!(uncovered(&r("GET", "/apis/batch/v1", None), &g).is_none());
+    assert!(uncovered(&r("GET", "/api/v1/namespaces/demo/secrets/s", None), &g).is_some());
+    assert!(uncovered(&r("GET", "/api/v1/namespaces/demo/pods/victim/log", Some("tailLines=1")), &g).is_none());
+    assert!(uncovered(&r("GET", "/api/v1/namespaces/kube-system/pods/p/log", None), &g).is_some());
+    assert!(uncovered(&r("PATCH", "/api/v1/namespaces/demo/configmaps/other", None), &g).is_some());
+    assert!(uncovered(&r("DELETE", "/api/v1/namespaces/victim", None), &g).is_some());
+    assert!(uncovered(&r("GET", "/api/v1/namespaces/victim", None), &g).is_none());
+    assert!(uncovered(&r("GET", "/api/v1/namespaces/demo/pods/a%2Fb", None), &g).is_some());
+}

@@ -44,8 +44,23 @@ pub fn dns_subdomain(s: &str) -> Result<(), String> {
     if !s.chars().all(|c| lower_alnum(c) || c == '-' || c == '.') {
         return Err("only lowercase letters, digits, `-` and `.` are allowed".into());
     }
-    if !s.starts_with(lower_alnum) || !s.ends_with(lower_alnum) {
-        return Err("must start and end with a lowercase letter or digit".into());
+    dotted_labels(s)
+}
+
+/// Every `.`-separated part non-empty, starting and ending alphanumeric (so no `..`).
+fn dotted_labels(s: &str) -> Result<(), String> {
+    for part in s.split('.') {
+        if part.is_empty() {
+            return Err(
+                "`.` must separate non-empty parts (no `..`, no leading or trailing `.`)".into(),
+            );
+        }
+        if !part.starts_with(lower_alnum) || !part.ends_with(lower_alnum) {
+            return Err(
+                "each `.`-separated part must start and end with a lowercase letter or digit"
+                    .into(),
+            );
+        }
     }
     Ok(())
 }
@@ -69,10 +84,7 @@ pub fn object_name(s: &str) -> Result<(), String> {
     {
         return Err("only lowercase letters, digits, `-`, `.` and `:` are allowed".into());
     }
-    if !s.starts_with(lower_alnum) || !s.ends_with(lower_alnum) {
-        return Err("must start and end with a lowercase letter or digit".into());
-    }
-    Ok(())
+    dotted_labels(s)
 }
 
 /// A kind: `Job`, `ClusterRoleBinding` (letters and digits, starting with a letter).

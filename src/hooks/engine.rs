@@ -209,7 +209,18 @@ impl HookEngine {
         rel: &Path,
         limits: &HookLimits,
     ) -> Result<LoadedHook, HookError> {
-        let file = project.open(rel).map_err(|e| open_error(rel, e))?;
+        let file = project.open(rel).map_err(|e| {
+            // cap-std refuses a path that escapes the root with PermissionDenied.
+            if e.kind() == std::io::ErrorKind::PermissionDenied
+                && e.to_string().contains("outside of the filesystem")
+            {
+                HookError::OutsideProject {
+                    path: rel.to_path_buf(),
+                }
+            } else {
+                open_error(rel, e)
+            }
+        })?;
         let bytes = read_module(rel, file.into_std(), limits)?;
         self.load_bytes(rel, bytes, limits)
     }

@@ -12,6 +12,9 @@ pub enum HookError {
     #[error("module {path} does not exist")]
     ModuleMissing { path: PathBuf },
 
+    #[error("module {path} leads outside the project (a symlink or `..`): hooks are loaded only from files inside it")]
+    OutsideProject { path: PathBuf },
+
     #[error("module {path} could not be read: {source}")]
     ModuleUnreadable {
         path: PathBuf,

@@ -288,24 +288,20 @@ impl Grants {
             w.cluster = true;
             w
         };
-        let rule = if req.namespace.is_none()
+        let rule = if explicit_only(req.resource)
+            && self.grants.iter().any(|g| {
+                let mut w = widened(g);
+                w.resources = vec![req.resource.to_string()];
+                g.resources.iter().any(|r| r == "*") && covers(&w, req, &self.app_namespace)
+            }) {
+            DenyRule::ExplicitOnly
+        } else if req.namespace.is_none()
             && self
                 .grants
                 .iter()
                 .any(|g| covers(&widened(g), req, &self.app_namespace))
         {
             DenyRule::ClusterScope
-        } else if explicit_only(req.resource)
-            && self.grants.iter().any(|g| {
-                g.resources.iter().any(|r| r == "*") && {
-                    let mut w = widened(g);
-                    w.cluster = g.cluster || req.namespace.is_some();
-                    w.resources = vec![req.resource.to_string()];
-                    covers(&w, req, &self.app_namespace)
-                }
-            })
-        {
-            DenyRule::ExplicitOnly
         } else {
             DenyRule::NoGrant
         };

@@ -311,13 +311,21 @@ fn broken_modules_are_refused_with_the_reason() {
 
 #[test]
 fn compiled_components_are_cached_and_bad_entries_rebuilt() {
-    let cache = tempfile::tempdir().unwrap();
+    // A cache and a cache key of this test's own (not the user's ~/.cache, ~/.config).
+    let tmp = tempfile::tempdir().unwrap();
+    let cached_engine = || {
+        HookEngine::with_cache(
+            Some(tmp.path().join("cache")),
+            Some(tmp.path().join("config/cache.key")),
+        )
+        .unwrap()
+    };
     let wasm = guest("hook_probe");
 
-    let first = HookEngine::with_cache_root(Some(cache.path().to_path_buf())).unwrap();
+    let first = cached_engine();
     assert_eq!(first.load(&wasm).unwrap().cache, CacheOutcome::Compiled);
     // A new engine (a new process, as far as the cache knows) finds the entry.
-    let second = HookEngine::with_cache_root(Some(cache.path().to_path_buf())).unwrap();
+    let second = cached_engine();
     let loaded = second.load(&wasm).unwrap();
     assert_eq!(loaded.cache, CacheOutcome::Hit);
 
@@ -331,11 +339,11 @@ fn compiled_components_are_cached_and_bad_entries_rebuilt() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
     std::fs::write(&entry, &bytes).unwrap();
-    let third = HookEngine::with_cache_root(Some(cache.path().to_path_buf())).unwrap();
+    let third = cached_engine();
     match third.load(&wasm).unwrap().cache {
         CacheOutcome::Rebuilt(why) => assert!(why.contains("checksum"), "{why}"),
         other => panic!("expected a rebuild, got {other:?}"),
     }
-    let fourth = HookEngine::with_cache_root(Some(cache.path().to_path_buf())).unwrap();
+    let fourth = cached_engine();
     assert_eq!(fourth.load(&wasm).unwrap().cache, CacheOutcome::Hit);
 }

@@ -31,9 +31,19 @@ fn grants() -> Vec<Grant> {
         cluster,
     };
     vec![
-        g(&[Verb::Get, Verb::List, Verb::Watch], &["configmaps"], &[], false),
+        g(
+            &[Verb::Get, Verb::List, Verb::Watch],
+            &["configmaps"],
+            &[],
+            false,
+        ),
         g(&[Verb::Apply], &["configmaps"], &["allowed"], false),
-        g(&[Verb::Get, Verb::Delete], &["jobs.batch"], &["migrate"], false),
+        g(
+            &[Verb::Get, Verb::Delete],
+            &["jobs.batch"],
+            &["migrate"],
+            false,
+        ),
         g(&[Verb::Logs], &["pods"], &[], false),
         g(&[Verb::List], &["events"], &[], false),
         g(&[Verb::Get, Verb::List], &["namespaces"], &[], true),
@@ -78,6 +88,10 @@ fn fixture() -> &'static Fixture {
 }
 
 fn state(cluster: &Cluster) -> HookState {
+    state_with(cluster, grants())
+}
+
+fn state_with(cluster: &Cluster, grants: Vec<Grant>) -> HookState {
     let limits = HookLimits::default();
     HookState {
         wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
@@ -90,7 +104,7 @@ fn state(cluster: &Cluster) -> HookState {
             grants: Grants {
                 hook: "fuzz".into(),
                 app_namespace: "demo".into(),
-                grants: grants(),
+                grants,
             },
             cluster: Some(ClusterAccess {
                 cluster: cluster.clone(),
@@ -147,10 +161,8 @@ fn kind() -> impl Strategy<Value = KindRef> {
         Just(("rbac.authorization.k8s.io/v1", "Role")),
     ]
     .prop_map(|(a, k)| (a.to_string(), k.to_string()));
-    prop_oneof![4 => known, 1 => (text(), text())].prop_map(|(api_version, kind)| KindRef {
-        api_version,
-        kind,
-    })
+    prop_oneof![4 => known, 1 => (text(), text())]
+        .prop_map(|(api_version, kind)| KindRef { api_version, kind })
 }
 
 fn object() -> impl Strategy<Value = ObjectRef> {
@@ -191,14 +203,24 @@ fn body() -> impl Strategy<Value = String> {
 fn call() -> impl Strategy<Value = Call> {
     prop_oneof![
         object().prop_map(Call::Get),
-        (kind(), proptest::option::of(text()), selector()).prop_map(|(k, n, s)| Call::List(k, n, s)),
+        (kind(), proptest::option::of(text()), selector())
+            .prop_map(|(k, n, s)| Call::List(k, n, s)),
         body().prop_map(Call::Apply),
         (object(), proptest::option::of(0u32..50)).prop_map(|(o, w)| Call::Delete(o, w)),
         object().prop_map(Call::Events),
         (object(), proptest::collection::vec(text(), 0..3)).prop_map(|(o, c)| Call::WaitFor(o, c)),
-        (kind(), proptest::option::of(text()), proptest::option::of(text()), selector())
+        (
+            kind(),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            selector()
+        )
             .prop_map(|(k, ns, n, s)| Call::Watch(k, ns, n, s)),
-        (text(), proptest::option::of(text()), proptest::option::of(text()))
+        (
+            text(),
+            proptest::option::of(text()),
+            proptest::option::of(text())
+        )
             .prop_map(|(p, ns, c)| Call::Logs(p, ns, c)),
     ]
 }
@@ -254,7 +276,10 @@ fn uncovered(r: &RecordedRequest, g: &Grants) -> Option<String> {
     } else {
         format!("{plural}.{group}")
     };
-    let watch = r.query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+    let watch = r
+        .query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
     let verb = match (r.method.as_str(), name, sub) {
         ("GET", Some(_), Some("log")) => Verb::Logs,
         ("GET", _, Some(_)) => return Some("a subresource".into()),
@@ -286,7 +311,9 @@ fn uncovered(r: &RecordedRequest, g: &Grants) -> Option<String> {
     if verb == Verb::List && g.check(&req(Verb::Watch)).is_ok() {
         return None;
     }
-    Some(format!("{verb} {resource} {name:?} in {namespace:?} is not granted"))
+    Some(format!(
+        "{verb} {resource} {name:?} in {namespace:?} is not granted"
+    ))
 }
 
 proptest! {
@@ -362,10 +389,92 @@ fn the_checker_itself_flags_what_is_not_granted() {
     assert!(uncovered(&r("GET", "/api/v1/namespaces/demo/configmaps/x", None), &g).is_none());
     assert!(uncovered(&r("GET", "/apis/batch/v1", None), &g).is_none());
     assert!(uncovered(&r("GET", "/api/v1/namespaces/demo/secrets/s", None), &g).is_some());
-    assert!(uncovered(&r("GET", "/api/v1/namespaces/demo/pods/victim/log", Some("tailLines=1")), &g).is_none());
-    assert!(uncovered(&r("GET", "/api/v1/namespaces/kube-system/pods/p/log", None), &g).is_some());
-    assert!(uncovered(&r("PATCH", "/api/v1/namespaces/demo/configmaps/other", None), &g).is_some());
+    assert!(uncovered(
+        &r(
+            "GET",
+            "/api/v1/namespaces/demo/pods/victim/log",
+            Some("tailLines=1")
+        ),
+        &g
+    )
+    .is_none());
+    assert!(uncovered(
+        &r("GET", "/api/v1/namespaces/kube-system/pods/p/log", None),
+        &g
+    )
+    .is_some());
+    assert!(uncovered(
+        &r("PATCH", "/api/v1/namespaces/demo/configmaps/other", None),
+        &g
+    )
+    .is_some());
     assert!(uncovered(&r("DELETE", "/api/v1/namespaces/victim", None), &g).is_some());
     assert!(uncovered(&r("GET", "/api/v1/namespaces/victim", None), &g).is_none());
     assert!(uncovered(&r("GET", "/api/v1/namespaces/demo/pods/a%2Fb", None), &g).is_some());
+}
+
+/// The pipeline end to end can fail: calls that the grants allow reach the wire and pass the
+/// checker; the same calls made by a hook with wider grants are flagged by it.
+#[test]
+fn the_fuzz_pipeline_sees_what_reaches_the_wire() {
+    let f = fixture();
+    let _one_at_a_time = lock();
+    let narrow = Grants {
+        hook: "fuzz".into(),
+        app_namespace: "demo".into(),
+        grants: grants(),
+    };
+    let secret = ObjectRef {
+        api_version: "v1".into(),
+        kind: "Secret".into(),
+        name: "s".into(),
+        namespace: None,
+    };
+    let cm = ObjectRef {
+        kind: "ConfigMap".into(),
+        name: "allowed".into(),
+        ..secret.clone()
+    };
+    // Allowed: a get of the ConfigMap reaches the server and is covered.
+    f.srv.clear_requests();
+    let mut st = state(&f.cluster);
+    f.rt.block_on(make(&mut st, Call::Get(cm)));
+    let reqs = f.srv.requests();
+    assert!(
+        reqs.iter()
+            .any(|r| r.path == "/api/v1/namespaces/demo/configmaps/allowed"),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter().all(|r| uncovered(r, &narrow).is_none()),
+        "{reqs:?}"
+    );
+    // Refused with the fuzz grants: nothing on the wire for the Secret.
+    f.srv.clear_requests();
+    f.rt.block_on(make(&mut st, Call::Get(secret.clone())));
+    assert!(f.srv.requests().iter().all(|r| !r.path.contains("secrets")));
+    // A hook granted everything gets the Secret, and the checker flags that request.
+    let mut all = Grant {
+        verbs: Verb::ALL.to_vec(),
+        resources: vec!["secrets".into()],
+        names: vec![],
+        namespaces: vec!["*".into()],
+        cluster: true,
+    };
+    all.resources.push("*".into());
+    f.srv.clear_requests();
+    let mut wide = state_with(&f.cluster, vec![all]);
+    f.rt.block_on(make(&mut wide, Call::Get(secret)));
+    let flagged: Vec<_> = f
+        .srv
+        .requests()
+        .into_iter()
+        .filter(|r| uncovered(r, &narrow).is_some())
+        .collect();
+    assert!(
+        flagged
+            .iter()
+            .any(|r| r.path == "/api/v1/namespaces/demo/secrets/s"),
+        "{flagged:?}"
+    );
 }

@@ -73,10 +73,26 @@ hooks:
     module: hooks/delete-ungranted.wasm
 "#;
 
+/// hooks.yaml with only the hook `name` of [`HOOKS_YAML`].
+fn only_hook(name: &str) -> String {
+    let start = format!("  - name: {name}\n");
+    let block = HOOKS_YAML
+        .split_inclusive('\n')
+        .skip_while(|l| *l != start)
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || !l.starts_with("  - name: "))
+        .map(|(_, l)| l)
+        .collect::<String>();
+    assert!(!block.is_empty(), "no hook {name} in HOOKS_YAML");
+    format!("hooks:\n{block}")
+}
+
 /// A valid component wrapping one core module of `n` empty functions: cheap to write, costly
 /// to compile (the first round took 7 s and 1.7 GB for 300,000).
 fn compile_bomb(n: u32) -> Vec<u8> {
-    use wasm_encoder::{CodeSection, Component, Function, FunctionSection, Module, ModuleSection, TypeSection};
+    use wasm_encoder::{
+        CodeSection, Component, Function, FunctionSection, Module, ModuleSection, TypeSection,
+    };
     let mut types = TypeSection::new();
     types.ty().function([], []);
     let mut funcs = FunctionSection::new();
@@ -172,7 +188,9 @@ fn cut(s: &str, max: usize) -> &str {
 
 /// Run `cmd` to the end, reading its output as it comes, and take its peak RSS from `wait4`.
 fn run_measured(mut cmd: Command) -> Measured {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("kubes starts");
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
@@ -215,12 +233,9 @@ impl Hostile {
     }
 
     fn kubes(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubes"));
-        for var in ["KUBES_ENV", "KUBES_APP", "KUBES_SKIP", "KUBECONFIG"] {
-            cmd.env_remove(var);
-        }
-        cmd.env("KUBES_CACHE_DIR", crate::common::cache_dir())
-            .arg("--project")
+        // The run's clean environment, hook cache and cache key (not ~/.config/kubes).
+        let mut cmd = crate::common::kubes_process();
+        cmd.arg("--project")
             .arg(self.dir())
             .arg("--kubeconfig")
             .arg(self.srv.kubeconfig())
@@ -228,11 +243,20 @@ impl Hostile {
         cmd
     }
 
-    /// `kubes hooks run NAME`, measured; the request log covers this run only.
+    /// `kubes hooks run NAME`, measured, with hooks.yaml declaring that hook alone (kubes
+    /// loads every declared module before running any, so the bomb would stop them all);
+    /// the request log covers this run only.
     fn run_hook(&self, name: &str) -> Measured {
+        write(self.dir(), ".kubes/config/hooks.yaml", &only_hook(name));
         self.srv.srv.clear_requests();
         let m = run_measured(self.kubes(&["hooks", "run", name]));
-        println!("hook {name}: exit {:?}, kubes peak RSS {:.0} MiB", m.code, m.max_rss_mib);
+        println!(
+            "hook {name}: exit {:?}, kubes peak RSS {:.0} MiB",
+            m.code, m.max_rss_mib
+        );
+        if m.code != Some(0) {
+            println!("  {}", cut(m.stderr.trim(), 600).replace('\n', "\n  "));
+        }
         m
     }
 
@@ -315,16 +339,42 @@ fn a_hostile_hook_is_contained_in_every_class() {
     for (label, why) in &refused {
         assert!(why.contains("Forbidden"), "{label}: {why}");
     }
-    assert!(m.stdout.contains("[cluster-scope] control: applied configmap allowed"), "{}", m.show());
+    assert!(
+        m.stdout
+            .contains("[cluster-scope] control: applied configmap allowed"),
+        "{}",
+        m.show()
+    );
     let all = m.all();
-    assert!(all.contains("audit: hook=cluster-scope verb=apply resource=clusterrolebindings.rbac.authorization.k8s.io name=kubes-pwn namespace=(cluster) denied: cluster-scoped objects are covered only by a grant with `cluster: true`"), "{all}");
+    assert!(all.contains("audit: hook=cluster-scope verb=apply resource=clusterrolebindings.rbac.authorization.k8s.io name=kubes-pwn namespace=(cluster) denied: `*` never covers the RBAC and credential kinds"), "{all}");
+    assert!(all.contains("audit: hook=cluster-scope verb=delete resource=namespaces name=victim namespace=(cluster) denied: cluster-scoped objects are covered only by a grant with `cluster: true`"), "{all}");
     assert!(all.contains("audit: hook=cluster-scope verb=get resource=secrets name=db-password namespace=demo denied: `*` never covers the RBAC and credential kinds"), "{all}");
     // The cluster: nothing beyond the ConfigMap the grant does cover.
-    assert!(!h.exists("rbac.authorization.k8s.io", "clusterrolebindings", None, "kubes-pwn"));
-    assert!(!h.exists("rbac.authorization.k8s.io", "roles", Some("demo"), "kubes-pwn"));
-    assert!(!h.exists("rbac.authorization.k8s.io", "rolebindings", Some("demo"), "kubes-pwn"));
+    assert!(!h.exists(
+        "rbac.authorization.k8s.io",
+        "clusterrolebindings",
+        None,
+        "kubes-pwn"
+    ));
+    assert!(!h.exists(
+        "rbac.authorization.k8s.io",
+        "roles",
+        Some("demo"),
+        "kubes-pwn"
+    ));
+    assert!(!h.exists(
+        "rbac.authorization.k8s.io",
+        "rolebindings",
+        Some("demo"),
+        "kubes-pwn"
+    ));
     assert!(!h.exists("", "serviceaccounts", Some("demo"), "kubes-pwn"));
-    assert!(!h.exists("apiextensions.k8s.io", "customresourcedefinitions", None, "pwns.example.com"));
+    assert!(!h.exists(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        None,
+        "pwns.example.com"
+    ));
     assert!(h.exists("", "namespaces", None, "victim"));
     assert!(h.exists("", "configmaps", Some("demo"), "allowed"));
     let writes = h.writes();
@@ -346,7 +396,12 @@ fn a_hostile_hook_is_contained_in_every_class() {
     for (label, why) in &refused {
         assert!(why.contains("Invalid"), "{label} should be invalid: {why}");
     }
-    assert!(m.stdout.contains("[name-injection] control: got pod victim"), "{}", m.show());
+    assert!(
+        m.stdout
+            .contains("[name-injection] control: got pod victim"),
+        "{}",
+        m.show()
+    );
     for r in h.srv.srv.requests() {
         // Discovery (`/api`, `/apis/GROUP/VERSION`) names no namespace; the only resource
         // request is the control get, with no query.
@@ -362,7 +417,11 @@ fn a_hostile_hook_is_contained_in_every_class() {
     // 3b. Watches: at most `limits.streams` open, and what they buffer is bounded.
     let m = h.run_hook("flood-watches");
     assert_eq!(m.code, Some(0), "{}", m.show());
-    assert!(m.stdout.contains("[flood-watches] opened 64 watches"), "{}", m.show());
+    assert!(
+        m.stdout.contains("[flood-watches] opened 64 watches"),
+        "{}",
+        m.show()
+    );
     assert!(m.stdout.contains("first refusal: ClusterError::Invalid(\"this hook already has 64 watches and log streams open"), "{}", m.show());
     assert_bounded(&m);
 
@@ -377,18 +436,50 @@ fn a_hostile_hook_is_contained_in_every_class() {
     // 3d. Denials are kept compactly and printed up to a cap, the rest counted.
     let m = h.run_hook("flood-denials");
     assert_eq!(m.code, Some(0), "{}", m.show());
-    assert!(m.stdout.contains("[flood-denials] denied 1500, invalid 20"), "{}", m.show());
-    let audit_lines = m.all().lines().filter(|l| l.starts_with("audit: hook=flood-denials verb=")).count();
+    assert!(
+        m.stdout.contains("[flood-denials] denied 1500, invalid 20"),
+        "{}",
+        m.show()
+    );
+    let audit_lines = m
+        .all()
+        .lines()
+        .filter(|l| l.starts_with("audit: hook=flood-denials verb="))
+        .count();
     assert_eq!(audit_lines, 50, "{}", m.show());
-    assert!(m.all().contains("audit: hook=flood-denials made 1450 more denied calls than the 50 printed"), "{}", m.show());
-    assert!(m.all().len() < 64 * 1024, "the 1 MiB names must not be echoed: {} bytes", m.all().len());
+    assert!(
+        m.all()
+            .contains("audit: hook=flood-denials made 1450 more denied calls than the 50 printed"),
+        "{}",
+        m.show()
+    );
+    assert!(
+        m.all().len() < 64 * 1024,
+        "the 1 MiB names must not be echoed: {} bytes",
+        m.all().len()
+    );
     assert_bounded(&m);
 
     // 3e. Output beyond the hook's output limit is counted, not printed.
     let m = h.run_hook("flood-output");
     assert_eq!(m.code, Some(0), "{}", m.show());
-    assert!(m.stdout.len() < 1100 * 1024, "{} bytes printed", m.stdout.len());
-    assert!(m.all().contains("[flood-output] output limit of 1048576 bytes reached"), "{}", cut(&m.all(), 2000));
+    // The limit counts the hook's own bytes (a line and its newline), not kubes' prefix.
+    let printed = m
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("[flood-output] xxx"))
+        .count();
+    assert_eq!(
+        printed,
+        (1 << 20) / 101,
+        "lines of 100 bytes printed under a 1 MiB limit"
+    );
+    assert!(
+        m.all()
+            .contains("[flood-output] output limit of 1048576 bytes reached"),
+        "{}",
+        cut(&m.all(), 2000)
+    );
     assert!(m.all().contains("bytes of output were not printed"));
     assert_bounded(&m);
 
@@ -396,11 +487,20 @@ fn a_hostile_hook_is_contained_in_every_class() {
     let m = h.run_hook("bomb");
     assert_eq!(m.code, Some(1), "{}", m.show());
     assert!(m.stderr.contains("hook bomb"), "{}", m.show());
-    assert!(m.stderr.contains("300000 functions, more than the limit of 100000"), "{}", m.show());
+    assert!(
+        m.stderr
+            .contains("300000 functions, more than the limit of 100000"),
+        "{}",
+        m.show()
+    );
     assert!(m.max_rss_mib < 150.0, "{}", m.show());
     let m = h.run_hook("big-module");
     assert_eq!(m.code, Some(1), "{}", m.show());
-    assert!(m.stderr.contains("more than the limit of 1048576 bytes"), "{}", m.show());
+    assert!(
+        m.stderr.contains("more than the limit of 1048576 bytes"),
+        "{}",
+        m.show()
+    );
 
     // 5. Terminal control sequences are escaped in every channel, the error message too.
     let m = h.run_hook("terminal");
@@ -409,27 +509,51 @@ fn a_hostile_hook_is_contained_in_every_class() {
     for c in ['\u{1b}', '\u{7}', '\u{8}', '\u{7f}', '\u{9b}', '\r'] {
         assert!(!all.contains(c), "{c:?} reached the terminal:\n{all:?}");
     }
-    assert!(all.contains("[terminal] \\x1b[2K\\x0d[kubes] deploy complete"), "{all}");
-    assert!(all.contains("[terminal] \\x1b]52;c;ZWNobyBwd25lZA==\\x07"), "{all}");
+    assert!(
+        all.contains("[terminal] \\x1b[2K\\x0d[kubes] deploy complete"),
+        "{all}"
+    );
+    assert!(
+        all.contains("[terminal] \\x1b]52;c;ZWNobyBwd25lZA==\\x07"),
+        "{all}"
+    );
     assert!(all.contains("[terminal] \\u{9b}31mred"), "{all}");
     assert!(all.contains("[terminal] a\tb"), "tabs stay: {all}");
-    assert!(all.contains("\\x1b[31mforged error\\x1b[0m\\x0d[other-hook] ok"), "{all}");
+    assert!(
+        all.contains("\\x1b[31mforged error\\x1b[0m\\x0d[other-hook] ok"),
+        "{all}"
+    );
 
     // 6. A module symlinked out of the project is not loaded.
     let m = h.run_hook("outside");
     assert_eq!(m.code, Some(1), "{}", m.show());
     assert!(m.stderr.contains("hook outside"), "{}", m.show());
-    assert!(m.stderr.contains("hooks/outside.wasm"), "{}", m.show());
-    assert!(!m.stdout.contains("[outside]"), "the outside module ran: {}", m.show());
+    assert!(
+        m.stderr
+            .contains("module hooks/outside.wasm leads outside the project"),
+        "{}",
+        m.show()
+    );
+    assert!(
+        !m.stdout.contains("[outside]"),
+        "the outside module ran: {}",
+        m.show()
+    );
 
     // 7. A call no grant can cover is refused before any request, discovery included.
     let m = h.run_hook("no-grants");
     let hook_requests: Vec<RecordedRequest> = h.srv.srv.requests();
-    assert!(m.all().contains("audit: hook=no-grants verb=delete"), "{}", m.show());
+    assert!(
+        m.all().contains("audit: hook=no-grants verb=delete"),
+        "{}",
+        m.show()
+    );
     // `kubes hooks run` itself connects and plans (a version check at most); the hook
     // adds nothing: no discovery of the Job's group, no delete.
     assert!(
-        hook_requests.iter().all(|r| r.method == "GET" && !r.path.starts_with("/apis/batch")),
+        hook_requests
+            .iter()
+            .all(|r| r.method == "GET" && !r.path.starts_with("/apis/batch")),
         "{hook_requests:#?}"
     );
 }
@@ -439,7 +563,10 @@ fn a_cache_entry_swapped_for_another_components_is_rebuilt_not_run() {
     use kubes::hooks::cache::CacheOutcome;
     use kubes::hooks::{HookEngine, MemoryReporter};
     let tmp = tempfile::tempdir().unwrap();
-    let (root, key) = (tmp.path().join("cache"), Some(tmp.path().join("config/cache.key")));
+    let (root, key) = (
+        tmp.path().join("cache"),
+        Some(tmp.path().join("config/cache.key")),
+    );
     let probe = guest("hook_probe");
     let panic = guest("hostile_panic");
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -463,9 +590,16 @@ fn a_cache_entry_swapped_for_another_components_is_rebuilt_not_run() {
     }
     // And what runs is the probe, not the impostor.
     let mem = MemoryReporter::new();
-    let out = rt.block_on(second.run(&p2, crate::hooks_support::invocation("probe", Arc::new(mem.clone()))));
+    let out = rt.block_on(second.run(
+        &p2,
+        crate::hooks_support::invocation("probe", Arc::new(mem.clone())),
+    ));
     assert!(out.is_ok(), "{:?}", out.err().map(|e| e.to_string()));
-    assert!(!mem.lines().iter().any(|l| l.contains("panicked")), "{:?}", mem.lines());
+    assert!(
+        !mem.lines().iter().any(|l| l.contains("panicked")),
+        "{:?}",
+        mem.lines()
+    );
     // The rebuilt entry is authentic again.
     let third = HookEngine::with_cache(Some(root.clone()), key.clone()).unwrap();
     assert_eq!(third.load(&probe).unwrap().cache, CacheOutcome::Hit);
@@ -475,21 +609,46 @@ fn a_cache_entry_swapped_for_another_components_is_rebuilt_not_run() {
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
     let shared = HookEngine::with_cache(Some(root.clone()), key).unwrap();
     assert!(shared.cache().dir().is_none());
-    assert!(shared.cache().refused().unwrap().contains("written by others"));
+    assert!(shared
+        .cache()
+        .refused()
+        .unwrap()
+        .contains("written by others"));
     assert_eq!(shared.load(&probe).unwrap().cache, CacheOutcome::Compiled);
 }
 
 #[test]
 fn hooks_inspect_shows_effective_grants() {
     let h = hostile_project();
-    let out = h.kubes(&["hooks", "inspect", "cluster-scope"]).output().unwrap();
+    let out = h
+        .kubes(&["hooks", "inspect", "cluster-scope"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("hook cluster-scope (before apply):"), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("hook cluster-scope (before apply):"),
+        "{text}"
+    );
     assert!(text.contains("grant: get, list, apply, delete, watch on every resource except the RBAC and credential kinds"), "{text}");
-    assert!(text.contains("in namespaces demo; cluster-scoped objects: no"), "{text}");
-    assert!(text.contains("`*` never covers: secrets, serviceaccounts, roles.rbac.authorization.k8s.io"), "{text}");
-    assert!(text.contains("limits: timeout 1m; memory 268435456 bytes"), "{text}");
+    assert!(
+        text.contains("in namespaces demo; cluster-scoped objects: no"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "`*` never covers: secrets, serviceaccounts, roles.rbac.authorization.k8s.io"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("limits: timeout 1m; memory 268435456 bytes"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -500,12 +659,20 @@ fn small_holes_are_closed() {
     let yaml = std::fs::read_to_string(p.join(".kubes/config/hooks.yaml")).unwrap();
     std::fs::write(
         p.join(".kubes/config/hooks.yaml"),
-        yaml.replacen("    module: hooks/terminal.wasm\n", "    module: hooks/terminal.wasm\n    timeout: .inf\n", 1),
+        yaml.replacen(
+            "    module: hooks/terminal.wasm\n",
+            "    module: hooks/terminal.wasm\n    timeout: .inf\n",
+            1,
+        ),
     )
     .unwrap();
     let m = run_measured(h.kubes(&["hooks", "list"]));
     assert_eq!(m.code, Some(1), "{}", m.show());
-    assert!(m.stderr.contains("hooks.yaml:") && m.stderr.contains("hook terminal: timeout:"), "{}", m.show());
+    assert!(
+        m.stderr.contains("hooks.yaml:") && m.stderr.contains("hook terminal: timeout:"),
+        "{}",
+        m.show()
+    );
     assert!(!m.stderr.contains("panicked"), "{}", m.show());
     std::fs::write(p.join(".kubes/config/hooks.yaml"), yaml).unwrap();
 
@@ -540,7 +707,13 @@ fn kubes_diff_masks_secret_data() {
     let m = run_measured(h.kubes(&["diff"]));
     assert_eq!(m.code, Some(1), "{}", m.show());
     let all = m.all();
-    assert!(!all.contains("hunter2") && !all.contains("correct-horse"), "{all}");
-    assert!(!all.contains("aHVudGVyMg=="), "base64 of the live value leaked: {all}");
+    assert!(
+        !all.contains("hunter2") && !all.contains("correct-horse"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("aHVudGVyMg=="),
+        "base64 of the live value leaked: {all}"
+    );
     assert!(all.contains("***"), "{all}");
 }

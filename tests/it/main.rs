@@ -22,6 +22,8 @@ mod hooks_cli;
 mod hooks_cluster;
 mod hooks_lifecycle;
 mod hooks_sandbox;
+mod host_fuzz;
+mod hostile_hooks;
 mod init_plan;
 mod migration_e2e;
 mod new_hook;

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::cluster_common::{kubectl_json, Deploy, Server};
-use crate::common::{cache_dir, kubes_bin, seed_app, write};
+use crate::common::{hook_engine, kubes_bin, seed_app, write};
 use crate::hooks_support::polyglot;
 use crate::hooks_support::scenario::{
     self, apply, grant, migrate_job, migrate_target, named, setup, setup_faulty, target,
@@ -41,9 +41,7 @@ use serde_json::json;
 /// the run's hook cache, where the `kubes deploy` stories find it compiled.
 fn engine() -> &'static HookEngine {
     static ENGINE: OnceLock<HookEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        HookEngine::with_cache_root(Some(cache_dir().to_path_buf())).expect("hook engine")
-    })
+    ENGINE.get_or_init(hook_engine)
 }
 
 fn python_wait() -> LoadedHook {

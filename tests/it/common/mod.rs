@@ -48,16 +48,26 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The `kubes` binary under test, with the environment cleared of kubes and kube variables
-/// (a developer's `KUBES_ENV` or `KUBECONFIG` must not reach a test) and the hook cache of this
-/// test run ([`cache_dir`]). Every story runs the binary through this.
-pub fn kubes_bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kubes"));
+/// The `kubes` binary under test as a plain process (for stories that spawn and measure it
+/// themselves; the others use [`kubes_bin`] or [`kubes`]): the environment cleared of kubes
+/// and kube variables (a developer's `KUBES_ENV` or `KUBECONFIG` must not reach a test), with
+/// the hook cache and cache key of this test run, never the user's `~/.cache/kubes` and
+/// `~/.config/kubes`: compiled components are shared within the run (one compile of the Python
+/// hook, say, for every story that runs it) and left in no one's home.
+pub fn kubes_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kubes"));
     for var in ["KUBES_ENV", "KUBES_APP", "KUBES_SKIP", "KUBECONFIG"] {
         cmd.env_remove(var);
     }
-    cmd.env("KUBES_CACHE_DIR", cache_dir());
+    let run = run_dirs();
+    cmd.env("KUBES_CACHE_DIR", &run.cache)
+        .env("KUBES_CONFIG_DIR", &run.config);
     cmd
+}
+
+/// [`kubes_process`] with assert_cmd's assertions.
+pub fn kubes_bin() -> Command {
+    Command::from_std(kubes_process())
 }
 
 /// `kubes --project <dir> ...`, as [`kubes_bin`].
@@ -67,27 +77,66 @@ pub fn kubes(dir: &Path) -> Command {
     cmd
 }
 
-/// The hook cache of this test run (`KUBES_CACHE_DIR` of every `kubes` the tests start, and
-/// the root of the in-process engines that keep a cache): compiled components are shared
-/// within the run, never taken from or left in the user's `~/.cache/kubes`. One directory
-/// per test process under the target directory's tmp/ (a static is never dropped, so a run
-/// cannot remove its own); those of earlier runs whose process is gone are removed here.
-pub fn cache_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubes-hook-cache");
+/// An in-process hook engine with the run's hook cache and cache key (see [`kubes_process`]),
+/// so the `kubes` processes of the run find what it compiled.
+pub fn hook_engine() -> kubes::hooks::HookEngine {
+    let run = run_dirs();
+    kubes::hooks::HookEngine::with_cache(Some(run.cache.clone()), Some(run.key()))
+        .expect("hook engine")
+}
+
+/// Where this test process keeps its hook cache (`cache/`) and the cache's key
+/// (`config/cache.key`, the `KUBES_CONFIG_DIR` of the `kubes` it starts).
+struct RunDirs {
+    cache: PathBuf,
+    config: PathBuf,
+}
+
+impl RunDirs {
+    fn key(&self) -> PathBuf {
+        self.config.join("cache.key")
+    }
+}
+
+/// One directory per test process under the target directory's tmp/, made on first use (a
+/// static is never dropped, so a run cannot remove its own); those of earlier runs whose
+/// process is gone are removed then.
+fn run_dirs() -> &'static RunDirs {
+    static DIRS: OnceLock<RunDirs> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        use std::os::unix::fs::DirBuilderExt;
+        let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubes-test-runs");
         std::fs::create_dir_all(&parent).unwrap();
         remove_dead_runs(&parent);
         let dir = parent.join(format!("run-{}", std::process::id()));
         // Left by an earlier process with the same id: not ours to reuse.
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        dir
+        let run = RunDirs {
+            cache: dir.join("cache"),
+            config: dir.join("config"),
+        };
+        for d in [&run.cache, &run.config] {
+            // Private, as kubes wants its cache and key directories.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(d)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", d.display()));
+        }
+        // Make the key now, before any two `kubes` processes race to create it.
+        let engine = kubes::hooks::HookEngine::with_cache(Some(run.cache.clone()), Some(run.key()))
+            .expect("hook engine");
+        let cache = engine.cache();
+        assert!(
+            cache.dir().is_some(),
+            "the test run's hook cache is off: {:?}",
+            cache.refused()
+        );
+        run
     })
 }
 
-/// Remove the `run-PID` caches under `parent` whose process is no longer running (where
+/// Remove the `run-PID` directories under `parent` whose process is no longer running (where
 /// `/proc` tells; elsewhere they are left for `cargo clean`).
 fn remove_dead_runs(parent: &Path) {
     let proc = Path::new("/proc");

@@ -220,6 +220,25 @@ fn builtins() -> Vec<ResourceType> {
             &["crd", "crds"],
             &["status"],
         ),
+        // Stored only (no admission is called): so clients can be shown refusing them.
+        builtin(
+            "admissionregistration.k8s.io",
+            "v1",
+            "ValidatingWebhookConfiguration",
+            "validatingwebhookconfigurations",
+            false,
+            &[],
+            &[],
+        ),
+        builtin(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            false,
+            &[],
+            &[],
+        ),
     ]
 }
 

@@ -220,7 +220,7 @@ pub fn render_all(project: &Project) -> Result<Vec<CompiledFile>, CompileError> 
 }
 
 fn render_files(project: &Project) -> Result<Vec<CompiledFile>, CompileError> {
-    let index = FileIndex::scan(&project.resources_dir())?;
+    let index = FileIndex::scan(&project.files, &project.resources_dir())?;
     let (mains, stray) = layering::main_files(&index);
     if let Some(s) = stray.first() {
         let rel = index.get(s).unwrap_or(s);
@@ -330,10 +330,14 @@ impl<'p> FileCompiler<'p> {
         }
         let abs = self.project.resources_dir().join(rel);
         let shown = layering::resource_path(rel);
-        let source = std::fs::read_to_string(&abs).map_err(|e| CompileError::Io {
-            path: shown.clone(),
-            source: e,
-        })?;
+        let source = self
+            .project
+            .files
+            .read_to_string(&abs)
+            .map_err(|e| CompileError::Io {
+                path: shown.clone(),
+                source: e,
+            })?;
         let rendered = self.renderer.render(&shown, &source, ctx)?;
         let is_template = matches!(rendered, std::borrow::Cow::Owned(_));
         let docs = parse_documents(&shown, &rendered, is_template)?;

@@ -100,6 +100,7 @@ pub fn config_layers(kubes_dir: &Path, env: &str, app: Option<&str>) -> Vec<Path
 
 /// Load and merge the config files that exist. Returns the config and the files read.
 pub fn load(
+    files: &super::files::ProjectFiles,
     kubes_dir: &Path,
     env: &str,
     app: Option<&str>,
@@ -107,7 +108,7 @@ pub fn load(
     let mut config = Config::default();
     let mut read = Vec::new();
     for path in config_layers(kubes_dir, env, app) {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match files.read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(ProjectError::Io { path, source: e }),
@@ -221,6 +222,7 @@ fn schema_error(path: &Path, err: &serde_yaml::Error) -> ProjectError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::project::files::ProjectFiles;
 
     fn write(dir: &Path, rel: &str, text: &str) {
         let p = dir.join(rel);
@@ -253,7 +255,7 @@ mod tests {
             "image: demo/api:2\nprune: true\n",
         );
 
-        let (c, read) = load(k, "prod", Some("api")).unwrap();
+        let (c, read) = load(&ProjectFiles::open(k).unwrap(), k, "prod", Some("api")).unwrap();
         assert_eq!(read.len(), 4);
         assert_eq!(c.app.as_deref(), Some("demo"));
         assert_eq!(c.namespace.as_deref(), Some("demo-prod"));
@@ -265,7 +267,7 @@ mod tests {
         assert!(c.prune);
         assert!(c.suffix_hash);
 
-        let (dev, _) = load(k, "dev", None).unwrap();
+        let (dev, _) = load(&ProjectFiles::open(k).unwrap(), k, "dev", None).unwrap();
         assert_eq!(dev.namespace.as_deref(), Some("demo"));
         assert_eq!(dev.image.as_deref(), Some("demo/web:1"));
         assert_eq!(dev.context, None);
@@ -276,7 +278,14 @@ mod tests {
     fn unknown_key_names_file_line_and_key() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "config.yaml", "app: demo\nnamespase: demo\n");
-        let err = load(dir.path(), "dev", None).unwrap_err().to_string();
+        let err = load(
+            &ProjectFiles::open(dir.path()).unwrap(),
+            dir.path(),
+            "dev",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("config.yaml:2"), "{err}");
         assert!(err.contains("unknown key `namespase`"), "{err}");
     }
@@ -285,7 +294,14 @@ mod tests {
     fn unknown_nested_key_is_named_with_its_parent() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "config/env/dev.yaml", "order:\n  role: [web]\n");
-        let err = load(dir.path(), "dev", None).unwrap_err().to_string();
+        let err = load(
+            &ProjectFiles::open(dir.path()).unwrap(),
+            dir.path(),
+            "dev",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("dev.yaml"), "{err}");
         assert!(err.contains("`order.role`"), "{err}");
     }
@@ -294,7 +310,14 @@ mod tests {
     fn yaml_syntax_error_names_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "config.yaml", "app: demo\nnamespace: [demo\n");
-        let err = load(dir.path(), "dev", None).unwrap_err().to_string();
+        let err = load(
+            &ProjectFiles::open(dir.path()).unwrap(),
+            dir.path(),
+            "dev",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("config.yaml:"), "{err}");
         assert!(err.contains("column"), "{err}");
     }
@@ -303,7 +326,14 @@ mod tests {
     fn wrong_type_is_an_error_not_a_default() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "config.yaml", "prune: maybe\n");
-        let err = load(dir.path(), "dev", None).unwrap_err().to_string();
+        let err = load(
+            &ProjectFiles::open(dir.path()).unwrap(),
+            dir.path(),
+            "dev",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("prune"), "{err}");
     }
 
@@ -311,7 +341,14 @@ mod tests {
     fn an_invalid_namespace_is_reported_with_its_file() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "config/env/dev.yaml", "namespace: Demo_App\n");
-        let err = load(dir.path(), "dev", None).unwrap_err().to_string();
+        let err = load(
+            &ProjectFiles::open(dir.path()).unwrap(),
+            dir.path(),
+            "dev",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("dev.yaml") && err.contains("`Demo_App` is not a valid"),
             "{err}"
@@ -322,7 +359,13 @@ mod tests {
     fn empty_or_missing_files_give_defaults() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "config.yaml", "# nothing yet\n");
-        let (c, _) = load(dir.path(), "dev", None).unwrap();
+        let (c, _) = load(
+            &ProjectFiles::open(dir.path()).unwrap(),
+            dir.path(),
+            "dev",
+            None,
+        )
+        .unwrap();
         assert_eq!(c, Config::default());
         assert_eq!(c.order.roles, vec!["common", "shared"]);
     }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::Value;
 
+use super::files::ProjectFiles;
 use super::ProjectError;
 
 /// Every `.yaml`/`.yml` file under a directory, keyed by its path without extension
@@ -30,17 +31,18 @@ pub struct FileIndex {
 
 impl FileIndex {
     /// Walk `dir` (missing is empty). Two files differing only by `.yaml`/`.yml` are an error.
-    pub fn scan(dir: &Path) -> Result<FileIndex, ProjectError> {
+    pub fn scan(files: &ProjectFiles, dir: &Path) -> Result<FileIndex, ProjectError> {
         let mut index = FileIndex::default();
-        if !dir.is_dir() {
+        if !files.is_dir(dir) {
             return Ok(index);
         }
         let mut stack = vec![(dir.to_path_buf(), String::new())];
         while let Some((abs, rel)) = stack.pop() {
-            let entries = std::fs::read_dir(&abs).map_err(|e| ProjectError::io(&abs, e))?;
+            let entries = files
+                .read_dir(&abs)
+                .map_err(|e| ProjectError::io(&abs, e))?;
             for entry in entries {
-                let entry = entry.map_err(|e| ProjectError::io(&abs, e))?;
-                let name = entry.file_name().to_string_lossy().into_owned();
+                let name = entry.name;
                 if name.starts_with('.') {
                     continue; // editor swap files, our own temp files
                 }
@@ -49,11 +51,8 @@ impl FileIndex {
                 } else {
                     format!("{rel}/{name}")
                 };
-                let ft = entry
-                    .file_type()
-                    .map_err(|e| ProjectError::io(&entry.path(), e))?;
-                if ft.is_dir() {
-                    stack.push((entry.path(), child_rel));
+                if entry.is_dir {
+                    stack.push((abs.join(&name), child_rel));
                     continue;
                 }
                 let stem = match child_rel
@@ -310,7 +309,7 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "").unwrap();
         }
-        let index = FileIndex::scan(dir.path()).unwrap();
+        let index = FileIndex::scan(&ProjectFiles::open(dir.path()).unwrap(), dir.path()).unwrap();
         let (mains, stray) = main_files(&index);
         assert!(stray.is_empty());
         let mains: Vec<String> = mains.iter().map(|(r, k)| format!("{r}/{k}")).collect();
@@ -330,7 +329,9 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("web")).unwrap();
         std::fs::write(dir.path().join("web/service.yaml"), "").unwrap();
         std::fs::write(dir.path().join("web/service.yml"), "").unwrap();
-        let err = FileIndex::scan(dir.path()).unwrap_err().to_string();
+        let err = FileIndex::scan(&ProjectFiles::open(dir.path()).unwrap(), dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("web/service.yaml") && err.contains("web/service.yml"),
             "{err}"

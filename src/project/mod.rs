@@ -4,6 +4,7 @@
 //! `env_var` in templates), never talks to a cluster.
 
 pub mod config;
+pub mod files;
 pub mod layering;
 pub mod ordering;
 pub mod template;
@@ -54,6 +55,8 @@ pub struct Project {
     /// Config files that were read, in merge order.
     pub config_files: Vec<PathBuf>,
     pub variables: variables::Variables,
+    /// The project root as a capability: every `.kubes/` file is read through it.
+    pub files: files::ProjectFiles,
     /// Things the user should hear about that do not stop the run (e.g. Kubes' Ruby files,
     /// which kubes does not read). The CLI prints them to stderr.
     pub warnings: Vec<String>,
@@ -83,7 +86,10 @@ impl Project {
         if let Some(app) = &opts.app {
             validate_name("app", app)?;
         }
-        let (mut config, config_files) = config::load(&kubes_dir, &opts.env, opts.app.as_deref())?;
+        let files =
+            files::ProjectFiles::open(&opts.root).map_err(|e| ProjectError::io(&opts.root, e))?;
+        let (mut config, config_files) =
+            config::load(&files, &kubes_dir, &opts.env, opts.app.as_deref())?;
         // `--app` selects app files; the name in templates is the configured `app` (which an
         // app's own config file may set), or the selected app when no file names one.
         if config.app.is_none() {
@@ -104,7 +110,8 @@ impl Project {
                 .skip
                 .extend(skip.split_whitespace().map(str::to_string));
         }
-        let variables = variables::Variables::load(&kubes_dir, &opts.env, opts.app.as_deref())?;
+        let variables =
+            variables::Variables::load(&files, &kubes_dir, &opts.env, opts.app.as_deref())?;
         Ok(Project {
             root: opts.root.clone(),
             env: opts.env.clone(),
@@ -112,7 +119,8 @@ impl Project {
             config,
             config_files,
             variables,
-            warnings: ruby_file_warnings(&kubes_dir),
+            warnings: ruby_file_warnings(&files, &kubes_dir),
+            files,
         })
     }
 
@@ -142,17 +150,17 @@ impl Project {
 
 /// Kubes (Ruby) read `config.rb`, `variables/*.rb` and `.rb` resources (its DSL); kubes
 /// reads YAML only, so such files would be silently ignored. Say so instead.
-fn ruby_file_warnings(kubes_dir: &Path) -> Vec<String> {
+fn ruby_file_warnings(files: &files::ProjectFiles, kubes_dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![kubes_dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Ok(entries) = files.read_dir(&dir) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if entry.file_name() != "output" {
+        for entry in entries {
+            let path = dir.join(&entry.name);
+            if entry.is_dir {
+                if entry.name != "output" {
                     stack.push(path);
                 }
             } else if path.extension().is_some_and(|e| e == "rb") {

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use serde_yaml::{Mapping, Value};
 
+use super::files::ProjectFiles;
 use super::layering::{deep_merge, FileIndex};
 use super::ProjectError;
 
@@ -21,16 +22,23 @@ use super::ProjectError;
 pub struct Variables {
     dir: PathBuf,
     index: FileIndex,
+    files: ProjectFiles,
     env: String,
     app: Option<String>,
     parsed: Mutex<HashMap<String, Mapping>>,
 }
 
 impl Variables {
-    pub fn load(kubes_dir: &Path, env: &str, app: Option<&str>) -> Result<Variables, ProjectError> {
+    pub fn load(
+        files: &ProjectFiles,
+        kubes_dir: &Path,
+        env: &str,
+        app: Option<&str>,
+    ) -> Result<Variables, ProjectError> {
         let dir = kubes_dir.join("variables");
         Ok(Variables {
-            index: FileIndex::scan(&dir)?,
+            index: FileIndex::scan(files, &dir)?,
+            files: files.clone(),
             dir,
             env: env.to_string(),
             app: app.map(str::to_string),
@@ -82,7 +90,10 @@ impl Variables {
             return Ok(m.clone());
         }
         let path = self.dir.join(rel);
-        let text = std::fs::read_to_string(&path).map_err(|e| ProjectError::io(&path, e))?;
+        let text = self
+            .files
+            .read_to_string(&path)
+            .map_err(|e| ProjectError::io(&path, e))?;
         let value: Value =
             serde_yaml::from_str(&text).map_err(|e| ProjectError::yaml(&path, &e))?;
         let map = match value {
@@ -142,7 +153,7 @@ mod tests {
         write(k, "api.yaml", "endpoint: api\n");
         write(k, "api/prod.yml", "replicas: 5\n");
 
-        let vars = Variables::load(k, "prod", None).unwrap();
+        let vars = Variables::load(&ProjectFiles::open(k).unwrap(), k, "prod", None).unwrap();
         let m = vars.merged(&vars.files_for("web", "deployment")).unwrap();
         assert_eq!(m["replicas"], Value::from(3));
         assert_eq!(m["endpoint"], Value::from("web-deployment"));
@@ -151,7 +162,8 @@ mod tests {
         let svc = vars.merged(&vars.files_for("web", "service")).unwrap();
         assert_eq!(svc["endpoint"], Value::from("base"));
 
-        let vars = Variables::load(k, "prod", Some("api")).unwrap();
+        let vars =
+            Variables::load(&ProjectFiles::open(k).unwrap(), k, "prod", Some("api")).unwrap();
         let files = vars.files_for("web", "deployment");
         assert_eq!(
             files,
@@ -172,7 +184,13 @@ mod tests {
     fn a_list_instead_of_a_map_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "base.yaml", "- a\n- b\n");
-        let vars = Variables::load(dir.path(), "dev", None).unwrap();
+        let vars = Variables::load(
+            &ProjectFiles::open(dir.path()).unwrap(),
+            dir.path(),
+            "dev",
+            None,
+        )
+        .unwrap();
         let err = vars
             .merged(&vars.files_for("web", "service"))
             .unwrap_err()

@@ -685,6 +685,27 @@ fn small_holes_are_closed() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 
+    // A resource symlinked from outside the project is not read by compile.
+    let outside_res = tempfile::tempdir().unwrap();
+    std::fs::write(
+        outside_res.path().join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside_res.path().join("cm.yaml"),
+        p.join(".kubes/resources/shared/configmap.yaml"),
+    )
+    .unwrap();
+    let m = run_measured(h.kubes(&["compile"]));
+    assert_eq!(m.code, Some(1), "{}", m.show());
+    assert!(
+        m.stderr.contains("configmap.yaml") && m.stderr.contains("outside the project"),
+        "{}",
+        m.show()
+    );
+    std::fs::remove_file(p.join(".kubes/resources/shared/configmap.yaml")).unwrap();
+
     // hooks.yaml symlinked from outside the project is not read.
     let outside = tempfile::tempdir().unwrap();
     let evil: PathBuf = outside.path().join("hooks.yaml");

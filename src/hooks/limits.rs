@@ -38,7 +38,7 @@ impl Default for HookLimits {
         HookLimits {
             // The Python (~18 MB) and JavaScript (~12 MB) example hooks fit with room.
             module_size: 64 * MIB,
-            functions: 100_000,
+            functions: 50_000,
             compile_time: Duration::from_secs(120),
             streams: 64,
             stream_buffer: 32 * MIB,

@@ -489,7 +489,7 @@ fn a_hostile_hook_is_contained_in_every_class() {
     assert!(m.stderr.contains("hook bomb"), "{}", m.show());
     assert!(
         m.stderr
-            .contains("300000 functions, more than the limit of 100000"),
+            .contains("300000 functions, more than the limit of 50000"),
         "{}",
         m.show()
     );

@@ -13,8 +13,8 @@
 // The apply sends only the annotation (field manager `kubes-hook`), so it neither takes nor
 // drops the fields `kubes apply` manages.
 
-import { get, apply } from 'kubes:hook/cluster@0.1.0';
-import { debug } from 'kubes:hook/log@0.1.0';
+import { get, apply } from 'kubes:hook/cluster@0.2.0';
+import { debug } from 'kubes:hook/log@0.2.0';
 
 const CONFIG_FIELDS = ['job', 'deployment', 'annotation'];
 const DEFAULTS = { job: 'migrate', annotation: 'kubes.dev/migration' };

@@ -145,6 +145,8 @@ struct Inspection {
     imports: Vec<Item>,
     exports: Vec<Item>,
     fits_hook_world: bool,
+    /// The world it fits: `kubes:hook/hook@0.2.0` (or `@0.1.0`, still run).
+    world: Option<String>,
     problems: Vec<String>,
     /// The project's hooks that run this component, with what they may do.
     hooks: Vec<HookGrants>,
@@ -251,6 +253,7 @@ fn inspect_file(g: &GlobalArgs, file_arg: &Path) -> anyhow::Result<ExitCode> {
         imports: Vec::new(),
         exports: Vec::new(),
         fits_hook_world: false,
+        world: None,
         problems: Vec::new(),
         hooks: using.iter().map(|h| hook_grants(h, &ns)).collect(),
     };
@@ -275,7 +278,10 @@ fn inspect_file(g: &GlobalArgs, file_arg: &Path) -> anyhow::Result<ExitCode> {
                     report.imports = inspect::imports(engine.wasmtime(), &component);
                     report.exports = inspect::exports(engine.wasmtime(), &component);
                     match engine.load(file) {
-                        Ok(_) => report.fits_hook_world = true,
+                        Ok(h) => {
+                            report.fits_hook_world = true;
+                            report.world = Some(format!("kubes:hook/hook@{}", h.world_version()));
+                        }
                         Err(crate::hooks::HookError::WrongWorld { missing, .. }) => {
                             report.problems = missing
                         }
@@ -310,7 +316,10 @@ fn inspect_file(g: &GlobalArgs, file_arg: &Path) -> anyhow::Result<ExitCode> {
             }
         }
         if report.fits_hook_world {
-            println!("hook world: yes (kubes:hook/hook@0.1.0)");
+            println!(
+                "hook world: yes ({})",
+                report.world.as_deref().unwrap_or("kubes:hook/hook")
+            );
         } else {
             println!("hook world: no");
             for p in &report.problems {

@@ -14,6 +14,7 @@ pub mod retry;
 pub mod apply;
 pub mod delete;
 pub mod diff;
+pub mod follow;
 pub mod inventory;
 pub mod labels;
 pub mod prune;

@@ -22,6 +22,7 @@ use super::cache::{self, CacheOutcome, ModuleCache};
 use super::error::{HookError, RunFailure};
 use super::grants::{Denial, Grant, Grants};
 use super::host::bindings::{self as host_bindings, HookPre};
+use super::host::bindings_v01::{self as host_bindings_v01, HookPre as HookPreV01};
 use super::host::{
     ClusterAccess, DenialLog, HookState, HostCtx, RunContext, Target, WitStep, WitWhen,
 };
@@ -45,7 +46,26 @@ pub struct LoadedHook {
     pub digest: String,
     /// Whether it came from the on-disk cache.
     pub cache: CacheOutcome,
-    pre: HookPre<HookState>,
+    pre: Pre,
+}
+
+/// A component linked against the world it was built for.
+#[derive(Clone)]
+enum Pre {
+    /// `kubes:hook@0.2.0`.
+    Current(HookPre<HookState>),
+    /// `kubes:hook@0.1.0`: its cluster and log calls are served by the same host code.
+    V01(HookPreV01<HookState>),
+}
+
+impl LoadedHook {
+    /// The `kubes:hook` version the component was built for (`0.2.0`, `0.1.0`).
+    pub fn world_version(&self) -> &'static str {
+        match self.pre {
+            Pre::Current(_) => "0.2.0",
+            Pre::V01(_) => "0.1.0",
+        }
+    }
 }
 
 /// Everything one run needs besides the component.
@@ -146,6 +166,21 @@ impl HookEngine {
             |s| s,
         )?;
         host_bindings::kubes::hook::log::add_to_linker::<_, HasSelf<HookState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        host_bindings::kubes::hook::progress::add_to_linker::<_, HasSelf<HookState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        // The previous contract, 0.1.0: the same types (an instance of type exports only)
+        // and the same calls, under its own names.
+        linker.instance("kubes:hook/types@0.1.0")?;
+        host_bindings_v01::kubes::hook::cluster::add_to_linker::<_, HasSelf<HookState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        host_bindings_v01::kubes::hook::log::add_to_linker::<_, HasSelf<HookState>>(
             &mut linker,
             |s| s,
         )?;
@@ -286,8 +321,8 @@ impl HookEngine {
             .map_err(|e| refuse(guest_text(&format!("{e:#}"), MAX_GUEST_TEXT)))
     }
 
-    /// Link `component` against the hook world, naming every gap.
-    fn prepare(&self, path: &Path, component: &Component) -> Result<HookPre<HookState>, HookError> {
+    /// Link `component` against the hook world it was built for, naming every gap.
+    fn prepare(&self, path: &Path, component: &Component) -> Result<Pre, HookError> {
         let wrong = |missing: Vec<String>| HookError::WrongWorld {
             path: path.to_path_buf(),
             missing,
@@ -300,7 +335,11 @@ impl HookEngine {
             .linker
             .instantiate_pre(component)
             .map_err(|e| wrong(vec![format!("{e:#}")]))?;
-        HookPre::new(pre).map_err(|e| wrong(vec![format!("{e:#}")]))
+        let err = |e: wasmtime::Error| wrong(vec![format!("{e:#}")]);
+        match inspect::hook_version(&self.engine, component) {
+            Some(inspect::HookVersion::V01) => HookPreV01::new(pre).map(Pre::V01).map_err(err),
+            _ => HookPre::new(pre).map(Pre::Current).map_err(err),
+        }
     }
 
     /// Run one hook to completion, its deadline, its memory cap or a trap.
@@ -373,8 +412,16 @@ impl HookEngine {
         };
 
         let outcome = tokio::time::timeout(inv.timeout, async {
-            let instance = hook.pre.instantiate_async(&mut store).await?;
-            instance.call_run(&mut store, &ctx).await
+            match &hook.pre {
+                Pre::Current(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.call_run(&mut store, &ctx).await
+                }
+                Pre::V01(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    instance.call_run(&mut store, &ctx).await
+                }
+            }
         })
         .await;
         stdout.finish();

@@ -93,8 +93,37 @@ const WASI_PACKAGES: [&str; 6] = [
     "wasi:sockets/",
 ];
 
-/// Interfaces of our own package a hook may import.
-const HOOK_INTERFACES: [&str; 3] = ["kubes:hook/types", "kubes:hook/cluster", "kubes:hook/log"];
+/// Interfaces of our own package a hook may import, per contract version.
+const HOOK_INTERFACES_V01: [&str; 3] = ["kubes:hook/types", "kubes:hook/cluster", "kubes:hook/log"];
+const HOOK_INTERFACES_V02: [&str; 4] = [
+    "kubes:hook/types",
+    "kubes:hook/cluster",
+    "kubes:hook/progress",
+    "kubes:hook/log",
+];
+
+/// Which `kubes:hook` contract a component was built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookVersion {
+    V01,
+    V02,
+}
+
+/// The contract version of the `kubes:hook` interfaces `c` imports (`None`: it imports none,
+/// e.g. a hook that only prints).
+pub fn hook_version(engine: &Engine, c: &Component) -> Option<HookVersion> {
+    imports(engine, c).iter().find_map(|i| {
+        let (iface, version) = i.name.split_once('@')?;
+        if !iface.starts_with("kubes:hook/") {
+            return None;
+        }
+        if version.starts_with("0.1.") {
+            Some(HookVersion::V01)
+        } else {
+            Some(HookVersion::V02)
+        }
+    })
+}
 
 /// Why `c` does not fit the hook world; empty when it does (as far as names go: the linker
 /// then checks the types).
@@ -119,11 +148,16 @@ pub fn world_gaps(engine: &Engine, c: &Component) -> Vec<String> {
             gaps.push(gap);
         }
     }
+    let ours_version = hook_version(engine, c);
     for import in imports(engine, c) {
         let (iface, version) = import.name.split_once('@').unwrap_or((&import.name, ""));
         let wasi =
             WASI_PACKAGES.iter().any(|p| iface.starts_with(p)) && version.starts_with("0.2.");
-        let ours = HOOK_INTERFACES.contains(&iface) && version.starts_with("0.1.");
+        // One contract version per component: 0.1.0 or 0.2.0, not a mix.
+        let ours = match ours_version {
+            Some(HookVersion::V01) => HOOK_INTERFACES_V01.contains(&iface) && version.starts_with("0.1."),
+            _ => HOOK_INTERFACES_V02.contains(&iface) && version.starts_with("0.2."),
+        };
         if !(wasi || ours) {
             gaps.push(format!(
                 "imports `{}`, which hooks are not given",

@@ -68,7 +68,9 @@ mod tests {
     fn every_wit_file_is_embedded() {
         let mut on_disk = Vec::new();
         files_under(&repo(), &repo().join("wit"), &mut on_disk);
-        on_disk.retain(|f| f.ends_with(".wit"));
+        // `wit/v0.1` is the previous contract, kept for the host only: scaffolds build for
+        // the current one.
+        on_disk.retain(|f| f.ends_with(".wit") && !f.starts_with("wit/v0.1/"));
         on_disk.sort();
         let mut embedded: Vec<String> = WIT.iter().map(|(p, _)| p.to_string()).collect();
         embedded.sort();

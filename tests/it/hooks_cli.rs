@@ -110,7 +110,7 @@ fn inspect_tells_hooks_from_commands_and_scripts() {
         .success()
         .stdout(predicates::str::contains("exports:\n  func run\n"))
         .stdout(predicates::str::contains(
-            "instance kubes:hook/cluster@0.1.0",
+            "instance kubes:hook/cluster@0.2.0",
         ))
         .stdout(predicates::str::contains("hook world: yes"));
     kubes(p.path())

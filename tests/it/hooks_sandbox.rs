@@ -341,7 +341,7 @@ fn compiled_components_are_cached_and_bad_entries_rebuilt() {
     std::fs::write(&entry, &bytes).unwrap();
     let third = cached_engine();
     match third.load(&wasm).unwrap().cache {
-        CacheOutcome::Rebuilt(why) => assert!(why.contains("checksum"), "{why}"),
+        CacheOutcome::Rebuilt(why) => assert!(why.contains("authentication"), "{why}"),
         other => panic!("expected a rebuild, got {other:?}"),
     }
     let fourth = cached_engine();

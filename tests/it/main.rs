@@ -18,6 +18,7 @@ mod diff;
 mod engine;
 mod example_hooks;
 mod faults;
+mod follow;
 mod hooks_cli;
 mod hooks_cluster;
 mod hooks_lifecycle;

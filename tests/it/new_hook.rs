@@ -125,7 +125,7 @@ fn scaffold_build_inspect_deploy(lang: &str) {
         .success();
     let inspected = text(&out.get_output().stdout);
     assert!(
-        inspected.contains("hook world: yes (kubes:hook/hook@0.1.0)"),
+        inspected.contains("hook world: yes (kubes:hook/hook@0.2.0)"),
         "{inspected}"
     );
     assert!(inspected.contains("\n  func run"), "{inspected}");

@@ -739,11 +739,11 @@ fn kubes_hooks_inspect_says_both_components_fit_the_hook_world() {
             .clone();
         let stdout = String::from_utf8(out.stdout).unwrap();
         assert!(
-            stdout.contains("hook world: yes (kubes:hook/hook@0.1.0)"),
+            stdout.contains("hook world: yes (kubes:hook/hook@0.2.0)"),
             "{stdout}"
         );
         assert!(stdout.contains("  func run\n"), "{stdout}");
-        for import in ["kubes:hook/cluster@0.1.0", "kubes:hook/log@0.1.0"] {
+        for import in ["kubes:hook/cluster@0.2.0", "kubes:hook/log@0.2.0"] {
             assert!(
                 stdout.contains(&format!("  instance {import}\n")),
                 "{stdout}"

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use futures::{AsyncBufReadExt, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DynamicObject, ListParams, LogParams, WatchEvent, WatchParams};
 use wasmtime::component::Resource;
@@ -75,14 +75,27 @@ macro_rules! tryc {
 /// it holds is larger than a page.
 const PAGE: u32 = 100;
 
-/// Longest log line handed to a guest; a longer one arrives in pieces.
-const MAX_LOG_LINE: usize = 64 * 1024;
+use crate::cluster::follow::MAX_LOG_LINE;
 
-/// `job.batch`, `pod`: a kind as an audit line names it before discovery resolved it.
+/// `jobs.batch`, `pods`: a kind as grants name it, for a call refused before discovery
+/// resolved it. The plural is English's, which is what the API uses for built-in kinds (a
+/// CRD may differ; this is only what the audit line says).
 fn kind_display(api_version: &str, kind: &str) -> String {
+    let k = kind.to_lowercase();
+    let plural = if k.ends_with('s') || k.ends_with('x') || k.ends_with("ch") || k.ends_with("sh") {
+        if k.ends_with("ss") || !k.ends_with('s') {
+            format!("{k}es")
+        } else {
+            k // endpoints
+        }
+    } else if let Some(stem) = k.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'o', 'u'])) {
+        format!("{stem}ies")
+    } else {
+        format!("{k}s")
+    };
     match api_version.split_once('/') {
-        Some((group, _)) => format!("{}.{group}", kind.to_lowercase()),
-        None => kind.to_lowercase(),
+        Some((group, _)) => format!("{plural}.{group}"),
+        None => plural,
     }
 }
 
@@ -91,7 +104,7 @@ fn group_of(api_version: &str) -> &str {
 }
 
 impl HookState {
-    fn cluster(&self) -> Result<Cluster, ClusterError> {
+    pub(super) fn cluster(&self) -> Result<Cluster, ClusterError> {
         self.host
             .cluster
             .as_ref()
@@ -156,7 +169,7 @@ impl HookState {
 
     /// Check a call against the grants; a denial is recorded, printed and returned as
     /// `forbidden` naming what was missing.
-    fn authorize(
+    pub(super) fn authorize(
         &mut self,
         verb: Verb,
         resource: &str,
@@ -613,7 +626,7 @@ impl Host for HookState {
             let mut reader = Box::pin(reader);
             let mut line = Vec::new();
             loop {
-                match read_line(&mut reader, &mut line, MAX_LOG_LINE).await {
+                match crate::cluster::follow::read_line(&mut reader, &mut line, MAX_LOG_LINE).await {
                     Ok(true) => {
                         let text = String::from_utf8_lossy(&line).into_owned();
                         let len = text.len();
@@ -632,46 +645,6 @@ impl Host for HookState {
         });
         feed.attach(task.abort_handle());
         Ok(Ok(self.table.push(LogStream(feed))?))
-    }
-}
-
-/// Read one line (without its newline) into `line`, at most `max` bytes: a longer line
-/// comes back in `max`-byte pieces, so a container that never prints a newline cannot grow
-/// the host's buffer. False at the end of the stream with nothing read.
-async fn read_line<R: futures::AsyncBufRead + Unpin>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-    max: usize,
-) -> std::io::Result<bool> {
-    line.clear();
-    loop {
-        let buf = reader.fill_buf().await?;
-        if buf.is_empty() {
-            return Ok(!line.is_empty());
-        }
-        let room = max - line.len();
-        let window = &buf[..buf.len().min(room)];
-        if let Some(pos) = window.iter().position(|&b| b == b'\n') {
-            line.extend_from_slice(&window[..pos]);
-            reader.consume_unpin(pos + 1);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            return Ok(true);
-        }
-        let n = window.len();
-        line.extend_from_slice(window);
-        reader.consume_unpin(n);
-        if line.len() >= max {
-            // A line of exactly `max` bytes: its newline is not the start of another.
-            if reader.fill_buf().await?.first() == Some(&b'\n') {
-                reader.consume_unpin(1);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-            }
-            return Ok(true);
-        }
     }
 }
 
@@ -762,17 +735,16 @@ impl HostLogStream for HookState {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn log_lines_are_split_and_bounded() {
-        let data = b"one\r\ntwo\nxxxxxxxxxx\nlast".to_vec();
-        let mut r = futures::io::BufReader::with_capacity(3, futures::io::Cursor::new(data));
-        let mut line = Vec::new();
-        let mut got = Vec::new();
-        while read_line(&mut r, &mut line, 4).await.unwrap() {
-            got.push(String::from_utf8(line.clone()).unwrap());
-        }
-        assert_eq!(got, ["one", "two", "xxxx", "xxxx", "xx", "last"]);
+    #[test]
+    fn kinds_are_named_as_grants_name_resources() {
+        assert_eq!(kind_display("batch/v1", "Job"), "jobs.batch");
+        assert_eq!(kind_display("v1", "Event"), "events");
+        assert_eq!(kind_display("networking.k8s.io/v1", "Ingress"), "ingresses.networking.k8s.io");
+        assert_eq!(kind_display("networking.k8s.io/v1", "NetworkPolicy"), "networkpolicies.networking.k8s.io");
+        assert_eq!(kind_display("v1", "Endpoints"), "endpoints");
+        assert_eq!(kind_display("apps/v1", "Deployment"), "deployments.apps");
     }
+
 
     #[test]
     fn finds_the_first_true_condition_asked_for() {

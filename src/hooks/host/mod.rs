@@ -2,7 +2,9 @@
 //! state, and one thin adapter per interface (`log` here, `cluster` in [`cluster`]).
 
 pub mod cluster;
+pub mod compat;
 pub mod input;
+pub mod progress;
 pub mod streams;
 
 use std::sync::Arc;
@@ -18,11 +20,36 @@ use super::sandbox::{MemoryLimiter, OutputBudget};
 
 pub use cluster::ClusterAccess;
 
-/// Bindings generated from `wit/` (the one source of truth). Cluster calls are async so a
-/// watch or wait does not block a thread, and the deadline can cancel them.
+/// Bindings generated from `wit/` (the one source of truth): `kubes:hook@0.2.0`. Cluster
+/// and progress calls are async so a watch or wait does not block a thread, and the deadline
+/// can cancel them.
 pub mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
+        world: "hook",
+        imports: {
+            "kubes:hook/cluster": async | trappable,
+            "kubes:hook/progress": async | trappable,
+            default: trappable,
+        },
+        exports: { default: async },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "kubes:hook/cluster.watcher": super::streams::WatchStream,
+            "kubes:hook/cluster.log-stream": super::streams::LogStream,
+            "kubes:hook/progress.job-progress": super::progress::JobProgress,
+            "kubes:hook/progress.rollout-progress": super::progress::RolloutProgress,
+        },
+    });
+}
+
+/// Bindings of the previous contract, `kubes:hook@0.1.0` (`wit/v0.1`), so components built
+/// for it keep running. Its types are the same as 0.2.0's and map to them; its `cluster` and
+/// `log` calls are served by the same host code (see [`compat`]).
+pub mod bindings_v01 {
+    wasmtime::component::bindgen!({
+        path: "wit/v0.1",
         world: "hook",
         imports: {
             "kubes:hook/cluster": async | trappable,
@@ -32,6 +59,7 @@ pub mod bindings {
         with: {
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "kubes:hook/types": super::bindings::kubes::hook::types,
             "kubes:hook/cluster.watcher": super::streams::WatchStream,
             "kubes:hook/cluster.log-stream": super::streams::LogStream,
         },
@@ -118,6 +146,25 @@ impl WasiView for HookState {
 }
 
 impl bindings::kubes::hook::types::Host for HookState {}
+
+impl bindings_v01::kubes::hook::log::Host for HookState {
+    fn debug(&mut self, message: String) -> wasmtime::Result<()> {
+        self.log(OutputKind::Debug, &message);
+        Ok(())
+    }
+    fn info(&mut self, message: String) -> wasmtime::Result<()> {
+        self.log(OutputKind::Info, &message);
+        Ok(())
+    }
+    fn warn(&mut self, message: String) -> wasmtime::Result<()> {
+        self.log(OutputKind::Warn, &message);
+        Ok(())
+    }
+    fn error(&mut self, message: String) -> wasmtime::Result<()> {
+        self.log(OutputKind::Error, &message);
+        Ok(())
+    }
+}
 
 impl bindings::kubes::hook::log::Host for HookState {
     fn debug(&mut self, message: String) -> wasmtime::Result<()> {

@@ -191,7 +191,8 @@ impl<T: Send + 'static> Feed<T> {
         }
     }
 
-    async fn wait(&mut self) {
+    /// Wait until an item (or the end) is there to take.
+    pub async fn wait(&mut self) {
         if self.peeked.is_none() {
             self.peeked = Some(self.rx.recv().await);
         }

@@ -533,7 +533,8 @@ impl Cluster {
                     }
                 }
             }
-        } else if rt.has_status() || rt.kind == "Namespace" {
+        } else if (rt.has_status() || rt.kind == "Namespace") && w.subresource != "binding" {
+            // (A binding sets the node and the PodScheduled condition at once.)
             match old.get("status") {
                 Some(s) => new["status"] = s.clone(),
                 None => {
@@ -543,7 +544,8 @@ impl Cluster {
                 }
             }
         }
-        if rt.has_generation() && !same_spec(&new, old) {
+        // A pod's binding to its node (the scheduler's `pods/binding`) is no spec update.
+        if rt.has_generation() && w.subresource != "binding" && !same_spec(&new, old) {
             let g = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -609,6 +611,30 @@ impl Cluster {
             apply::record_update(Some(old), &mut new, manager, subresource);
             Ok(new)
         })
+    }
+
+    /// Graceful deletion of a pod as the API server starts it: `deletionTimestamp` and
+    /// `deletionGracePeriodSeconds` set, the pod kept while its containers stop. The next
+    /// write to it (its kubelet's last status) removes it, as it has no finalizers.
+    pub fn mark_terminating(
+        &self,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+        grace_seconds: i64,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut store = self.lock();
+        let key = rt.storage_key();
+        let old = store
+            .get(&key, ns, name)
+            .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+        if old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(old);
+        }
+        let mut marked = (*old).clone();
+        marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+        marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace_seconds);
+        Ok(store.put(&key, marked, EventType::Modified))
     }
 
     /// Delete one object. Returns the object and whether it is gone (false: finalizers

@@ -20,9 +20,18 @@ pub struct Script {
     /// the last entry repeats for further attempts.
     #[serde(default)]
     pub attempts: Vec<Attempt>,
-    /// Every attempt fails to pull its image (ErrImagePull, then ImagePullBackOff).
+    /// Every attempt fails to pull its image, for good (ErrImagePull and ImagePullBackOff
+    /// in turn, the back-off doubling).
     #[serde(default)]
     pub image_pull_error: bool,
+    /// Every attempt fails to pull its image this many times before the pull succeeds
+    /// (an attempt's own `pull_failures` wins).
+    #[serde(default)]
+    pub pull_failures: Option<u32>,
+    /// The kubelet of the pods is unreachable: their log requests answer 500, as the API
+    /// server does when it cannot connect to the kubelet.
+    #[serde(default)]
+    pub logs_unavailable: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]
@@ -38,9 +47,14 @@ pub struct Attempt {
     /// Extra run time after the last log line before the container exits.
     #[serde(default)]
     pub run_ms: u64,
-    /// This attempt fails to pull its image.
+    /// This attempt fails to pull its image, for good.
     #[serde(default)]
     pub image_pull_error: bool,
+    /// This attempt's image pull fails this many times (ErrImagePull, then
+    /// ImagePullBackOff while the kubelet backs off) before it succeeds and the
+    /// container starts.
+    #[serde(default)]
+    pub pull_failures: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -60,6 +74,9 @@ impl Script {
             n => self.attempts[i.min(n - 1)].clone(),
         };
         a.image_pull_error |= self.image_pull_error;
+        if a.pull_failures.is_none() {
+            a.pull_failures = self.pull_failures;
+        }
         a
     }
 }
@@ -77,7 +94,7 @@ pub fn from_template(template: &Value) -> Result<Option<Script>, String> {
     })?;
     serde_yaml::from_str::<Script>(text)
         .map(Some)
-        .map_err(|e| format!("annotation {SCRIPT_ANNOTATION}: {e} (expected {{attempts: [{{logs: [{{line, after_ms}}], exit_code, message, run_ms, image_pull_error}}], image_pull_error}})"))
+        .map_err(|e| format!("annotation {SCRIPT_ANNOTATION}: {e} (expected {{attempts: [{{logs: [{{line, after_ms}}], exit_code, message, run_ms, image_pull_error, pull_failures}}], image_pull_error, pull_failures, logs_unavailable}})"))
 }
 
 /// Readiness behaviour of a Deployment's pods, from its template or own annotations.
@@ -160,6 +177,16 @@ mod tests {
         assert_eq!(s.attempt(0).exit_code, 1);
         assert_eq!(s.attempt(0).logs[0].line, "boom");
         assert_eq!(s.attempt(5).exit_code, 0);
+    }
+
+    #[test]
+    fn pull_failures_of_an_attempt_win_over_the_scripts() {
+        let t = json!({"metadata": {"annotations": {SCRIPT_ANNOTATION:
+            "pull_failures: 2\nlogs_unavailable: true\nattempts:\n- pull_failures: 0\n- exit_code: 0\n"}}});
+        let s = from_template(&t).unwrap().unwrap();
+        assert_eq!(s.attempt(0).pull_failures, Some(0));
+        assert_eq!(s.attempt(1).pull_failures, Some(2));
+        assert!(s.logs_unavailable);
     }
 
     #[test]

@@ -5,7 +5,12 @@
 //! "wait": {"apiVersion"?, "kind"?, "name", "timeout_ms"?} (Job Complete or Failed),
 //! "logs": {"job"} (prints the log of the Job's first pod, no container named),
 //! "read": "/path", "fail": "message", "stderr": "line"}`.
+#[cfg(not(feature = "v01"))]
 wit_bindgen::generate!({ path: "../../../wit", world: "hook", generate_all });
+// Built as `hook-compat-v01` (examples/hooks/compat-v01): the same probe for the previous
+// contract, kubes:hook@0.1.0, to show such components keep running.
+#[cfg(feature = "v01")]
+wit_bindgen::generate!({ path: "../../../wit/v0.1", world: "hook", generate_all });
 
 struct Hook;
 

@@ -47,3 +47,61 @@ pub fn record(
         },
     );
 }
+
+/// An event that recurs (image pull failures, back-offs): the first occurrence is stored,
+/// later ones bump its `count` and `lastTimestamp`, as the event recorder aggregates them.
+pub fn record_repeated(
+    cluster: &Cluster,
+    involved: &Value,
+    warning: bool,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
+    let Some(rt) = cluster.registry.find("", "v1", "events") else {
+        return;
+    };
+    let ns = namespace_of(involved);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in [uid_of(involved), reason, message].join("\n").bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    let name = format!("{}.{h:016x}", name_of(involved));
+    if cluster.get(&rt, ns, &name).is_ok() {
+        let now = now_rfc3339();
+        let _ = cluster.modify(&rt, ns, &name, component, "", |e| {
+            let n = e["count"].as_i64().unwrap_or(1);
+            e["count"] = json!(n + 1);
+            e["lastTimestamp"] = json!(now);
+        });
+        return;
+    }
+    let now = now_rfc3339();
+    let ev = json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": ns},
+        "involvedObject": {
+            "apiVersion": involved["apiVersion"], "kind": involved["kind"], "name": name_of(involved),
+            "namespace": ns, "uid": uid_of(involved),
+            "resourceVersion": involved.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")),
+        },
+        "reason": reason,
+        "message": message,
+        "type": if warning { "Warning" } else { "Normal" },
+        "source": {"component": component},
+        "reportingComponent": component,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    });
+    let _ = cluster.create(
+        &rt,
+        ns,
+        ev,
+        &WriteOptions {
+            manager: component.into(),
+            ..Default::default()
+        },
+    );
+}

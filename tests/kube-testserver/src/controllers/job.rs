@@ -1,8 +1,8 @@
 //! Job controller: runs scripted pods, retries up to `backoffLimit`, honours
 //! `activeDeadlineSeconds`, and writes Job status and conditions like batch/v1.
 
-use super::events::record;
-use super::Timing;
+use super::events::{record, record_repeated};
+use super::{go_duration, Timing};
 use crate::cluster::{Cluster, WriteOptions};
 use crate::logs::LogStore;
 use crate::meta::{name_of, namespace_of, now_rfc3339, uid_of};
@@ -15,6 +15,18 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 const MANAGER: &str = "kube-controller-manager";
+/// The node every simulated pod is bound to.
+pub(super) const NODE: &str = "kube-testserver-node";
+/// The Job controller's pod failure back-off (`DefaultJobPodFailureBackOff`,
+/// `MaxJobPodFailureBackOff` in pkg/controller/job).
+const JOB_BACKOFF: Duration = Duration::from_secs(10);
+const JOB_BACKOFF_CAP: Duration = Duration::from_secs(600);
+/// The kubelet's back-off for container restarts and image pulls (`backOffPeriod`,
+/// `MaxContainerBackOff`).
+const KUBELET_BACKOFF: Duration = Duration::from_secs(10);
+const KUBELET_BACKOFF_CAP: Duration = Duration::from_secs(300);
+/// Exit code of a container stopped by SIGTERM when its pod is deleted.
+const SIGTERM_EXIT: i32 = 143;
 
 pub fn on_event(
     cluster: &Arc<Cluster>,
@@ -32,7 +44,10 @@ pub fn on_event(
         .and_then(Value::as_array)
         .is_some_and(|cs| {
             cs.iter().any(|c| {
-                (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
+                matches!(
+                    c["type"].as_str(),
+                    Some("Complete" | "Failed" | "FailureTarget" | "SuccessCriteriaMet")
+                ) && c["status"] == "True"
             })
         });
     if finished || job.pointer("/spec/suspend") == Some(&json!(true)) {
@@ -64,6 +79,39 @@ enum Outcome {
     },
     DeadlineHit,
     Gone,
+}
+
+/// How a Job ends.
+enum End<'a> {
+    Succeeded,
+    Failed { reason: &'a str, message: &'a str },
+}
+
+/// Bind a pod to the node, as the scheduler does through `pods/binding`: `spec.nodeName`
+/// and the PodScheduled condition at once, and a Scheduled event.
+pub(super) fn bind_pod(cluster: &Cluster, pods: &ResourceType, ns: &str, pod: &str) {
+    let now = now_rfc3339();
+    let bound = cluster.modify(pods, ns, pod, "kube-scheduler", "binding", |p| {
+        if p.pointer("/spec/nodeName").is_some() {
+            return;
+        }
+        p["spec"]["nodeName"] = json!(NODE);
+        if !p.get("status").is_some_and(Value::is_object) {
+            p["status"] = json!({"phase": "Pending"});
+        }
+        p["status"]["conditions"] = json!([{"type": "PodScheduled", "status": "True",
+            "lastTransitionTime": now, "lastProbeTime": null}]);
+    });
+    if let Ok(p) = bound {
+        record(
+            cluster,
+            &p,
+            false,
+            "Scheduled",
+            &format!("Successfully assigned {ns}/{pod} to {NODE}"),
+            "default-scheduler",
+        );
+    }
 }
 
 struct JobRun {
@@ -107,6 +155,10 @@ impl JobRun {
             .is_ok()
     }
 
+    fn pod_obj(&self, pod: &str) -> Option<Arc<Value>> {
+        self.cluster.get(&self.pods, &self.ns, pod).ok()
+    }
+
     async fn run(self) {
         let Some(job) = self.job() else { return };
         let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
@@ -121,7 +173,7 @@ impl JobRun {
                     run_ms: self.timing.default_run.as_millis() as u64,
                     ..Default::default()
                 }],
-                image_pull_error: false,
+                ..Default::default()
             },
             Err(problem) => {
                 // A broken script fails the pods visibly: in their logs, status and an event.
@@ -143,7 +195,7 @@ impl JobRun {
                         message: Some(problem),
                         ..Default::default()
                     }],
-                    image_pull_error: false,
+                    ..Default::default()
                 }
             }
         };
@@ -195,6 +247,10 @@ impl JobRun {
                     .collect()
             })
             .unwrap_or_default();
+        let grace_seconds = template
+            .pointer("/spec/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
         let start = now_rfc3339();
         self.set_status(|s| {
             s["startTime"] = json!(start);
@@ -203,47 +259,65 @@ impl JobRun {
             s["terminating"] = json!(0);
             s["uncountedTerminatedPods"] = json!({});
         });
+        let ctx = Ctx {
+            containers: &containers,
+            grace_seconds,
+        };
+        // status.failed: pods that failed (not in-place container restarts).
         let mut failed = 0i64;
+        // Failures since the last success, for the Job controller's back-off.
+        let mut consecutive = 0u32;
+        // Container failures in the current pod (`restartPolicy: OnFailure`).
+        let mut crashes = 0u32;
         let mut attempt = 0usize;
-        let mut pod: Option<String> = None;
+        let mut pod: Option<(String, String)> = None;
         loop {
             if self.job().is_none() {
                 return;
             }
-            let pod_name = match (&pod, on_failure) {
-                (Some(p), true) => p.clone(),
+            let (pod_name, pod_uid, fresh) = match &pod {
+                Some((p, u)) if on_failure => (p.clone(), u.clone(), false),
                 _ => match self.create_pod(&job, &template) {
-                    Some(p) => p,
+                    Some((p, u)) => (p, u, true),
                     None => return,
                 },
             };
-            pod = Some(pod_name.clone());
+            pod = Some((pod_name.clone(), pod_uid.clone()));
             self.set_status(|s| s["active"] = json!(1));
             let a = script.attempt(attempt);
             let outcome = self
-                .run_attempt(&pod_name, &a, &containers, attempt, on_failure, deadline)
+                .run_attempt(&pod_name, &a, &containers, attempt, crashes, fresh, deadline)
                 .await;
             match outcome {
                 Outcome::Gone => {
                     if self.job().is_none() {
                         return;
                     }
-                    // The pod was deleted from under the Job: count it failed and retry.
+                    // The pod was deleted from under the Job: it counts as failed.
                     failed += 1;
+                    consecutive += 1;
                     pod = None;
+                    crashes = 0;
+                    self.set_status(|s| {
+                        s["failed"] = json!(failed);
+                        s["active"] = json!(0);
+                        s["ready"] = json!(0);
+                    });
+                    if failed > backoff_limit {
+                        let end = End::Failed {
+                            reason: "BackoffLimitExceeded",
+                            message: "Job has reached the specified backoff limit",
+                        };
+                        self.finish(end, failed, None, None, &ctx).await;
+                        return;
+                    }
                 }
                 Outcome::DeadlineHit => {
-                    let _ = self.cluster.delete(
-                        &self.pods,
-                        &self.ns,
-                        &pod_name,
-                        Some("Background"),
-                        None,
-                        false,
-                    );
-                    self.logs.forget_pod(&self.ns, &pod_name);
-                    let msg = "Job was active longer than specified deadline";
-                    self.finish_failed(failed + 1, "DeadlineExceeded", msg);
+                    let end = End::Failed {
+                        reason: "DeadlineExceeded",
+                        message: "Job was active longer than specified deadline",
+                    };
+                    self.finish(end, failed, None, Some(&pod_name), &ctx).await;
                     return;
                 }
                 Outcome::Exited {
@@ -253,31 +327,27 @@ impl JobRun {
                 } => {
                     let reason = if code == 0 { "Completed" } else { "Error" };
                     let finished = now_rfc3339();
-                    let will_restart = code != 0 && on_failure && failed < backoff_limit;
                     let term = |c: &str| {
                         let mut t = json!({"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": finished,
-                            "containerID": format!("containerd://{}-{c}", pod_name)});
+                            "containerID": format!("containerd://{pod_name}-{c}-{attempt}")});
                         if let Some(m) = &message {
                             t["message"] = json!(m);
                         }
                         t
                     };
+                    // The kubelet reports the container terminated; a pod that will not
+                    // restart it is finished.
+                    let pod_done = code == 0 || !on_failure;
                     self.set_pod_status(&pod_name, |s| {
                         if let Some(cs) = s["containerStatuses"].as_array_mut() {
                             for c in cs {
                                 let n = c["name"].as_str().unwrap_or_default().to_string();
                                 c["ready"] = json!(false);
                                 c["started"] = json!(false);
-                                if will_restart {
-                                    c["lastState"] = json!({"terminated": term(&n)});
-                                    c["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
-                                        "message": format!("back-off restarting failed container {n} in pod {pod_name}")}});
-                                } else {
-                                    c["state"] = json!({"terminated": term(&n)});
-                                }
+                                c["state"] = json!({"terminated": term(&n)});
                             }
                         }
-                        if !will_restart {
+                        if pod_done {
                             s["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
                         }
                         s["conditions"] = pod_conditions(false);
@@ -285,45 +355,165 @@ impl JobRun {
                     for (c, _) in &containers {
                         self.logs.finish(&self.ns, &pod_name, c);
                     }
+                    self.set_status(|s| s["ready"] = json!(0));
                     if code == 0 {
-                        self.finish_succeeded(failed);
+                        self.finish(End::Succeeded, failed, Some(&pod_uid), None, &ctx)
+                            .await;
                         return;
                     }
-                    failed += 1;
-                    let pod_obj = self.cluster.get(&self.pods, &self.ns, &pod_name).ok();
-                    if let (Some(p), true) = (&pod_obj, will_restart) {
-                        record(
-                            &self.cluster,
-                            p,
-                            true,
-                            "BackOff",
-                            &format!("Back-off restarting failed container in pod {pod_name}"),
-                            "kubelet",
-                        );
+                    if on_failure {
+                        crashes += 1;
+                        match self
+                            .crash_loop(&pod_name, &pod_uid, crashes, &ctx, deadline)
+                            .await
+                        {
+                            Some(Outcome::DeadlineHit) => {
+                                let end = End::Failed {
+                                    reason: "DeadlineExceeded",
+                                    message: "Job was active longer than specified deadline",
+                                };
+                                self.finish(end, failed, None, Some(&pod_name), &ctx).await;
+                                return;
+                            }
+                            Some(_) => {
+                                // Deleted while backing off: a failed pod, replaced below.
+                                if self.job().is_none() {
+                                    return;
+                                }
+                                crashes = 0;
+                            }
+                            // The Job controller counts restarts of its running pods: at
+                            // the limit (any restart for backoffLimit 0) it deletes the pod.
+                            None if i64::from(crashes) >= backoff_limit.max(1) => {
+                                self.restart_in_place(&pod_name, crashes, &containers);
+                                let end = End::Failed {
+                                    reason: "BackoffLimitExceeded",
+                                    message: "Job has reached the specified backoff limit",
+                                };
+                                self.finish(end, failed, None, Some(&pod_name), &ctx).await;
+                                return;
+                            }
+                            None => {
+                                attempt += 1;
+                                continue;
+                            }
+                        }
                     }
-                    if !on_failure {
-                        pod = None;
+                    failed += 1;
+                    consecutive += 1;
+                    pod = None;
+                    if failed > backoff_limit {
+                        let end = End::Failed {
+                            reason: "BackoffLimitExceeded",
+                            message: "Job has reached the specified backoff limit",
+                        };
+                        // The failed pod that decided it is counted with the final step.
+                        self.finish(end, failed - 1, Some(&pod_uid), None, &ctx)
+                            .await;
+                        return;
                     }
                     self.set_status(|s| {
                         s["failed"] = json!(failed);
-                        s["active"] = json!(if will_restart { 1 } else { 0 });
+                        s["active"] = json!(0);
                     });
-                    if failed > backoff_limit {
-                        self.finish_failed(
-                            failed,
-                            "BackoffLimitExceeded",
-                            "Job has reached the specified backoff limit",
-                        );
-                        return;
-                    }
                 }
             }
             attempt += 1;
-            tokio::time::sleep(self.timing.retry_backoff).await;
+            // The Job controller's back-off before the replacement pod: 10 s, 20 s, 40 s, ...
+            let pause = self
+                .timing
+                .backoff(JOB_BACKOFF, JOB_BACKOFF_CAP, consecutive);
+            if self.sleep(pause, deadline).await {
+                let end = End::Failed {
+                    reason: "DeadlineExceeded",
+                    message: "Job was active longer than specified deadline",
+                };
+                self.finish(end, failed, None, None, &ctx).await;
+                return;
+            }
         }
     }
 
-    fn create_pod(&self, job: &Value, template: &Value) -> Option<String> {
+    /// The kubelet restarts a failed container in its pod (without running the script:
+    /// the Job controller deletes the pod as soon as it sees the restart).
+    fn restart_in_place(&self, pod: &str, restarts: u32, containers: &[(String, String)]) {
+        let restarted = now_rfc3339();
+        for (c, _) in containers {
+            self.logs.start(&self.ns, pod, c);
+        }
+        self.set_pod_status(pod, |s| {
+            if let Some(cs) = s["containerStatuses"].as_array_mut() {
+                for c in cs {
+                    if let Some(t) = c["state"].get("terminated").cloned() {
+                        c["lastState"] = json!({"terminated": t});
+                    }
+                    c["restartCount"] = json!(restarts);
+                    c["started"] = json!(true);
+                    c["state"] = json!({"running": {"startedAt": restarted}});
+                }
+            }
+        });
+    }
+
+    /// Sleep `d`, or until the deadline: true when the deadline hit.
+    async fn sleep(&self, d: Duration, deadline: Option<Instant>) -> bool {
+        let until = Instant::now() + d;
+        match deadline {
+            Some(dl) if dl <= until => {
+                tokio::time::sleep_until(dl).await;
+                true
+            }
+            _ => {
+                tokio::time::sleep_until(until).await;
+                false
+            }
+        }
+    }
+
+    /// `restartPolicy: OnFailure` after the container's `crashes`-th failure: the kubelet
+    /// restarts it at once the first time, later after CrashLoopBackOff (10 s, 20 s, ...
+    /// capped at 5 min). Some(outcome) when the wait was cut short.
+    async fn crash_loop(
+        &self,
+        pod: &str,
+        pod_uid: &str,
+        crashes: u32,
+        ctx: &Ctx<'_>,
+        deadline: Option<Instant>,
+    ) -> Option<Outcome> {
+        if crashes < 2 {
+            return None;
+        }
+        let real = crate::controllers::real_backoff(KUBELET_BACKOFF, KUBELET_BACKOFF_CAP, crashes - 1);
+        let ns = &self.ns;
+        self.set_pod_status(pod, |s| {
+            if let Some(cs) = s["containerStatuses"].as_array_mut() {
+                for c in cs {
+                    let n = c["name"].as_str().unwrap_or_default().to_string();
+                    if let Some(t) = c["state"].get("terminated").cloned() {
+                        c["lastState"] = json!({"terminated": t});
+                    }
+                    c["state"] = json!({"waiting": {"reason": "CrashLoopBackOff",
+                        "message": format!("back-off {} restarting failed container={n} pod={pod}_{ns}({pod_uid})", go_duration(real))}});
+                }
+            }
+        });
+        if let Some(p) = self.pod_obj(pod) {
+            for (c, _) in ctx.containers {
+                record_repeated(
+                    &self.cluster,
+                    &p,
+                    true,
+                    "BackOff",
+                    &format!("Back-off restarting failed container {c} in pod {pod}_{ns}({pod_uid})"),
+                    "kubelet",
+                );
+            }
+        }
+        self.wait(pod, self.timing.scaled(real), deadline).await
+    }
+
+    fn create_pod(&self, job: &Value, template: &Value) -> Option<(String, String)> {
         let name = format!("{}-{}", self.name, self.cluster.rng.suffix(5));
         let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
         meta["name"] = json!(name);
@@ -332,8 +522,8 @@ impl JobRun {
             "controller": true, "blockOwnerDeletion": true}]);
         meta["labels"]["job-name"] = json!(self.name);
         meta["labels"]["batch.kubernetes.io/job-name"] = json!(self.name);
-        let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
-        spec["nodeName"] = json!("kube-testserver-node");
+        // Not bound yet: the scheduler sets spec.nodeName.
+        let spec = template.get("spec").cloned().unwrap_or(json!({}));
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
         let w = WriteOptions {
             manager: MANAGER.into(),
@@ -349,17 +539,6 @@ impl JobRun {
                     &format!("Created pod: {name}"),
                     "job-controller",
                 );
-                record(
-                    &self.cluster,
-                    &p,
-                    false,
-                    "Scheduled",
-                    &format!(
-                        "Successfully assigned {}/{name} to kube-testserver-node",
-                        self.ns
-                    ),
-                    "default-scheduler",
-                );
                 // The Job may have been deleted meanwhile: its garbage must not outlive it.
                 if self.job().is_none() {
                     let _ = self.cluster.delete(
@@ -372,7 +551,7 @@ impl JobRun {
                     );
                     return None;
                 }
-                Some(name)
+                Some((name, uid_of(&p).to_string()))
             }
             Err(e) => {
                 record(
@@ -396,8 +575,13 @@ impl JobRun {
             if deadline.is_some_and(|dl| now >= dl) {
                 return Some(Outcome::DeadlineHit);
             }
-            if self.cluster.get(&self.pods, &self.ns, pod).is_err() {
-                return Some(Outcome::Gone);
+            match self.pod_obj(pod) {
+                None => return Some(Outcome::Gone),
+                // Deleted by someone else: it is going away.
+                Some(p) if p.pointer("/metadata/deletionTimestamp").is_some() => {
+                    return Some(Outcome::Gone)
+                }
+                Some(_) => {}
             }
             if now >= until {
                 return None;
@@ -408,54 +592,44 @@ impl JobRun {
         }
     }
 
-    async fn run_attempt(
+    /// Image pulls that fail `failures` times (None: for good), each ErrImagePull followed
+    /// by ImagePullBackOff while the kubelet backs off (10 s, 20 s, ... capped at 5 min).
+    /// Some(outcome) when the wait was cut short; None once the image is pulled.
+    async fn failing_pulls(
         &self,
         pod: &str,
-        a: &Attempt,
+        failures: Option<u32>,
         containers: &[(String, String)],
-        attempt: usize,
-        restarted_in_place: bool,
         deadline: Option<Instant>,
-    ) -> Outcome {
-        if let Some(o) = self.wait(pod, self.timing.pod_start, deadline).await {
-            return o;
-        }
-        let pod_obj = self.cluster.get(&self.pods, &self.ns, pod).ok();
-        let restarts = if restarted_in_place {
-            attempt as i64
-        } else {
-            0
-        };
-        if a.image_pull_error {
-            let image = containers.first().map(|c| c.1.clone()).unwrap_or_default();
-            let pull_msg = format!("failed to pull and unpack image \"{image}\": not found (scripted by kube-testserver)");
+    ) -> Option<Outcome> {
+        let image = containers.first().map(|c| c.1.clone()).unwrap_or_default();
+        let mut n = 0u32;
+        while failures.is_none_or(|f| n < f) {
+            n += 1;
+            let pull_msg = match failures {
+                None => format!("failed to pull and unpack image \"{image}\": not found (scripted by kube-testserver)"),
+                Some(f) => format!("failed to pull and unpack image \"{image}\": failed to copy: httpReadSeeker: failed open: unexpected status code 503 Service Unavailable (scripted by kube-testserver: pull {n} of {} fails)", f + 1),
+            };
             self.set_pod_status(pod, |s| {
                 s["phase"] = json!("Pending");
+                s["hostIP"] = json!("10.0.0.1");
                 s["conditions"] = pod_conditions(false);
                 s["containerStatuses"] = json!(containers.iter().map(|(n, img)| json!({
                     "name": n, "image": img, "imageID": "", "ready": false, "started": false, "restartCount": 0,
                     "state": {"waiting": {"reason": "ErrImagePull", "message": pull_msg}}})).collect::<Vec<_>>());
             });
-            if let Some(p) = &pod_obj {
-                record(
-                    &self.cluster,
-                    p,
-                    true,
-                    "Failed",
-                    &format!("Failed to pull image \"{image}\": {pull_msg}"),
-                    "kubelet",
-                );
-                record(
-                    &self.cluster,
-                    p,
-                    true,
-                    "Failed",
-                    "Error: ErrImagePull",
-                    "kubelet",
-                );
+            if let Some(p) = self.pod_obj(pod) {
+                let c = &self.cluster;
+                record_repeated(c, &p, false, "Pulling", &format!("Pulling image \"{image}\""), "kubelet");
+                record_repeated(c, &p, true, "Failed", &format!("Failed to pull image \"{image}\": {pull_msg}"), "kubelet");
+                record_repeated(c, &p, true, "Failed", "Error: ErrImagePull", "kubelet");
             }
-            if let Some(o) = self.wait(pod, Duration::from_millis(50), deadline).await {
-                return o;
+            // The pod worker syncs again (10 s later), finds the pull backing off.
+            if let Some(o) = self
+                .wait(pod, self.timing.scaled(KUBELET_BACKOFF), deadline)
+                .await
+            {
+                return Some(o);
             }
             self.set_pod_status(pod, |s| {
                 if let Some(cs) = s["containerStatuses"].as_array_mut() {
@@ -464,23 +638,68 @@ impl JobRun {
                     }
                 }
             });
-            if let Some(p) = &pod_obj {
-                record(
-                    &self.cluster,
-                    p,
-                    false,
-                    "BackOff",
-                    &format!("Back-off pulling image \"{image}\""),
-                    "kubelet",
-                );
+            if let Some(p) = self.pod_obj(pod) {
+                let c = &self.cluster;
+                record_repeated(c, &p, false, "BackOff", &format!("Back-off pulling image \"{image}\""), "kubelet");
+                record_repeated(c, &p, true, "Failed", "Error: ImagePullBackOff", "kubelet");
             }
-            // Stays stuck, as a real pod would, until the deadline or deletion.
-            loop {
-                if let Some(o) = self.wait(pod, Duration::from_secs(3600), deadline).await {
-                    return o;
-                }
+            let pause = self.timing.backoff(KUBELET_BACKOFF, KUBELET_BACKOFF_CAP, n);
+            if let Some(o) = self.wait(pod, pause, deadline).await {
+                return Some(o);
             }
         }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_attempt(
+        &self,
+        pod: &str,
+        a: &Attempt,
+        containers: &[(String, String)],
+        attempt: usize,
+        restarts: u32,
+        fresh: bool,
+        deadline: Option<Instant>,
+    ) -> Outcome {
+        if fresh {
+            // Scheduling, then the kubelet's first status: containers being created.
+            if let Some(o) = self.wait(pod, self.timing.schedule, deadline).await {
+                return o;
+            }
+            bind_pod(&self.cluster, &self.pods, &self.ns, pod);
+            self.set_pod_status(pod, |s| {
+                s["phase"] = json!("Pending");
+                s["hostIP"] = json!("10.0.0.1");
+                s["conditions"] = pod_conditions(false);
+                s["containerStatuses"] = json!(containers.iter().map(|(n, img)| json!({
+                    "name": n, "image": img, "imageID": "", "ready": false, "started": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "ContainerCreating"}}})).collect::<Vec<_>>());
+            });
+        }
+        let start = self.timing.pod_start.saturating_sub(if fresh {
+            self.timing.schedule
+        } else {
+            Duration::ZERO
+        });
+        if let Some(o) = self.wait(pod, start, deadline).await {
+            return o;
+        }
+        // A container restarted in place finds its image on the node.
+        let pulls = if !fresh {
+            Some(0)
+        } else if a.image_pull_error {
+            None
+        } else {
+            Some(a.pull_failures.unwrap_or(0))
+        };
+        let pulled = pulls != Some(0);
+        if pulled {
+            if let Some(o) = self.failing_pulls(pod, pulls, containers, deadline).await {
+                return o;
+            }
+        }
+        let pod_obj = self.pod_obj(pod);
         let started = now_rfc3339();
         for (c, _) in containers {
             self.logs.start(&self.ns, pod, c);
@@ -496,22 +715,38 @@ impl JobRun {
                 let mut st = json!({"name": n, "image": img, "imageID": format!("{img}@sha256:0"), "ready": true, "started": true,
                     "restartCount": restarts, "containerID": format!("containerd://{pod}-{n}-{attempt}"),
                     "state": {"running": {"startedAt": started}}});
-                if let Some(last) = previous.iter().find(|p| p["name"] == *n).and_then(|p| p.get("lastState")) {
-                    st["lastState"] = last.clone();
+                // A restarted container's previous run is its lastState.
+                let prev = previous.iter().find(|p| p["name"] == *n);
+                let last = prev.and_then(|p| p.pointer("/state/terminated")).map(|t| json!({"terminated": t}))
+                    .or_else(|| prev.and_then(|p| p.get("lastState")).cloned());
+                if let (Some(last), true) = (last, restarts > 0) {
+                    st["lastState"] = last;
                 }
                 st
             }).collect::<Vec<_>>());
         });
+        self.set_status(|s| s["ready"] = json!(1));
         if let Some(p) = &pod_obj {
             for (c, img) in containers {
-                record(
-                    &self.cluster,
-                    p,
-                    false,
-                    "Pulled",
-                    &format!("Container image \"{img}\" already present on machine"),
-                    "kubelet",
-                );
+                if pulled {
+                    record(
+                        &self.cluster,
+                        p,
+                        false,
+                        "Pulled",
+                        &format!("Successfully pulled image \"{img}\" in 1.2s (1.2s including waiting). Image size: 1024 bytes."),
+                        "kubelet",
+                    );
+                } else {
+                    record(
+                        &self.cluster,
+                        p,
+                        false,
+                        "Pulled",
+                        &format!("Container image \"{img}\" already present on machine"),
+                        "kubelet",
+                    );
+                }
                 record(
                     &self.cluster,
                     p,
@@ -554,32 +789,134 @@ impl JobRun {
         }
     }
 
-    fn finish_succeeded(&self, failed: i64) {
+    /// The end of the Job in the two steps of Kubernetes 1.31+. First the interim
+    /// condition (`SuccessCriteriaMet` / `FailureTarget`), with the pod that decided it not
+    /// counted yet (`uncountedTerminatedPods`) and the still active pod, if any, deleted
+    /// (`terminating`). Then, once its tracking finalizers are removed, the counts; and
+    /// only when no pod is left terminating, the final condition (`Complete` / `Failed`).
+    async fn finish(
+        &self,
+        end: End<'_>,
+        failed: i64,
+        deciding_pod: Option<&str>,
+        active_pod: Option<&str>,
+        ctx: &Ctx<'_>,
+    ) {
+        let (interim, last, reason, message) = match &end {
+            End::Succeeded => (
+                "SuccessCriteriaMet",
+                "Complete",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+            ),
+            End::Failed { reason, message } => ("FailureTarget", "Failed", *reason, *message),
+        };
+        let success = matches!(end, End::Succeeded);
+        // An active pod of a finished Job is deleted, and counted failed.
+        let active_uid = active_pod.and_then(|p| {
+            let marked = self
+                .cluster
+                .mark_terminating(&self.pods, &self.ns, p, ctx.grace_seconds)
+                .ok()?;
+            Some(uid_of(&marked).to_string())
+        });
+        let mut uncounted_failed: Vec<String> = Vec::new();
+        let mut uncounted_succeeded: Vec<String> = Vec::new();
+        match (success, deciding_pod) {
+            (true, Some(uid)) => uncounted_succeeded.push(uid.to_string()),
+            (false, Some(uid)) => uncounted_failed.push(uid.to_string()),
+            _ => {}
+        }
+        uncounted_failed.extend(active_uid.iter().cloned());
+        let terminating = i64::from(active_uid.is_some());
         let now = now_rfc3339();
+        let condition = |kind: &str, now: &str| {
+            json!({"type": kind, "status": "True", "reason": reason, "message": message,
+                "lastProbeTime": now, "lastTransitionTime": now})
+        };
+        let interim_cond = condition(interim, &now);
         self.set_status(|s| {
             s["active"] = json!(0);
             s["ready"] = json!(0);
-            s["succeeded"] = json!(1);
+            s["terminating"] = json!(terminating);
             if failed > 0 {
                 s["failed"] = json!(failed);
             }
-            s["completionTime"] = json!(now);
-            s["conditions"] = json!([
-                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
-                 "message": "Reached expected number of succeeded pods", "lastProbeTime": now, "lastTransitionTime": now},
-                {"type": "Complete", "status": "True", "reason": "CompletionsReached",
-                 "message": "Reached expected number of succeeded pods", "lastProbeTime": now, "lastTransitionTime": now}
-            ]);
+            s["uncountedTerminatedPods"] = json!({});
+            if !uncounted_failed.is_empty() {
+                s["uncountedTerminatedPods"]["failed"] = json!(uncounted_failed);
+            }
+            if !uncounted_succeeded.is_empty() {
+                s["uncountedTerminatedPods"]["succeeded"] = json!(uncounted_succeeded);
+            }
+            push_condition(s, interim_cond.clone());
         });
+        // The tracking finalizers come off; the pods are counted.
+        tokio::time::sleep(self.timing.finalizer_removal).await;
+        let failed = failed + uncounted_failed.len() as i64;
+        let succeeded = uncounted_succeeded.len() as i64;
+        let final_now = now_rfc3339();
+        let final_cond = condition(last, &final_now);
+        self.set_status(|s| {
+            s["uncountedTerminatedPods"] = json!({});
+            if failed > 0 {
+                s["failed"] = json!(failed);
+            }
+            if succeeded > 0 {
+                s["succeeded"] = json!(succeeded);
+            }
+            if terminating == 0 {
+                push_condition(s, final_cond.clone());
+                if success {
+                    s["completionTime"] = json!(final_now);
+                }
+            }
+        });
+        if let Some(pod) = active_pod.filter(|_| terminating > 0) {
+            // The kubelet stops the containers (SIGTERM) within the grace period; its last
+            // status write removes the pod.
+            tokio::time::sleep(self.timing.termination_grace).await;
+            let stopped = now_rfc3339();
+            self.set_pod_status(pod, |s| {
+                s["phase"] = json!("Failed");
+                s["conditions"] = pod_conditions(false);
+                if let Some(cs) = s["containerStatuses"].as_array_mut() {
+                    for c in cs {
+                        c["ready"] = json!(false);
+                        c["started"] = json!(false);
+                        if let Some(started) = c.pointer("/state/running/startedAt").cloned() {
+                            let n = c["name"].as_str().unwrap_or_default().to_string();
+                            c["state"] = json!({"terminated": {"exitCode": SIGTERM_EXIT, "reason": "Error",
+                                "startedAt": started, "finishedAt": stopped,
+                                "containerID": format!("containerd://{pod}-{n}")}});
+                        }
+                    }
+                }
+            });
+            for (c, _) in ctx.containers {
+                self.logs.finish(&self.ns, pod, c);
+            }
+            self.logs.forget_pod(&self.ns, pod);
+            let last_now = now_rfc3339();
+            let final_cond = condition(last, &last_now);
+            self.set_status(|s| {
+                s["terminating"] = json!(0);
+                push_condition(s, final_cond.clone());
+            });
+        }
         if let Some(job) = self.job() {
-            record(
-                &self.cluster,
-                &job,
-                false,
-                "Completed",
-                "Job completed",
-                "job-controller",
-            );
+            if success {
+                record(
+                    &self.cluster,
+                    &job,
+                    false,
+                    "Completed",
+                    "Job completed",
+                    "job-controller",
+                );
+            } else {
+                record(&self.cluster, &job, true, reason, message, "job-controller");
+            }
         }
         self.expire_after_ttl();
     }
@@ -609,25 +946,22 @@ impl JobRun {
             }
         });
     }
+}
 
-    fn finish_failed(&self, failed: i64, reason: &str, message: &str) {
-        let now = now_rfc3339();
-        self.set_status(|s| {
-            s["active"] = json!(0);
-            s["ready"] = json!(0);
-            s["failed"] = json!(failed);
-            s["conditions"] = json!([
-                {"type": "FailureTarget", "status": "True", "reason": reason, "message": message,
-                 "lastProbeTime": now, "lastTransitionTime": now},
-                {"type": "Failed", "status": "True", "reason": reason, "message": message,
-                 "lastProbeTime": now, "lastTransitionTime": now}
-            ]);
-        });
-        if let Some(job) = self.job() {
-            record(&self.cluster, &job, true, reason, message, "job-controller");
-        }
-        self.expire_after_ttl();
+/// What the end of a Job needs to know about its pods.
+struct Ctx<'a> {
+    containers: &'a [(String, String)],
+    grace_seconds: i64,
+}
+
+/// Append a condition (Job conditions accumulate: the interim one stays beside the final).
+fn push_condition(status: &mut Value, cond: Value) {
+    if !status["conditions"].is_array() {
+        status["conditions"] = json!([]);
     }
+    let list = status["conditions"].as_array_mut().expect("just made an array");
+    list.retain(|c| c["type"] != cond["type"]);
+    list.push(cond);
 }
 
 pub(super) fn pod_conditions(ready: bool) -> Value {

@@ -18,28 +18,89 @@ use tokio::sync::broadcast::error::RecvError;
 /// Simulated durations; everything is milliseconds by default so tests stay fast.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timing {
+    /// From pod creation to its binding to the node (`spec.nodeName`): until then the pod
+    /// is unscheduled and its log answers `204 No Content`, as in Kubernetes.
+    pub schedule: Duration,
     /// From pod creation to its container running.
     pub pod_start: Duration,
     /// Run time of a container whose pod has no script.
     pub default_run: Duration,
-    /// Pause between a failed Job attempt and the next.
-    pub retry_backoff: Duration,
+    /// Multiplies Kubernetes' real back-off durations: the Job controller's pod failure
+    /// back-off (10 s, 20 s, 40 s, ... capped at 10 min), the kubelet's CrashLoopBackOff
+    /// (first restart at once, then 10 s, 20 s, ... capped at 5 min) and image pull back-off
+    /// (10 s, 20 s, ... capped at 5 min). The default 0.001 turns 10 s into 10 ms and keeps
+    /// the doubling.
+    pub backoff_scale: f64,
+    /// Grace period of a pod the Job controller deletes (deadline exceeded, back-off limit
+    /// reached with `restartPolicy: OnFailure`): the pod stays, with `deletionTimestamp`,
+    /// counted in the Job's `status.terminating`, this long before it is gone. The Job's
+    /// `Failed` condition comes only after that (`FailureTarget` at once).
+    pub termination_grace: Duration,
+    /// The Job controller's round trip between the interim condition (`FailureTarget`,
+    /// `SuccessCriteriaMet`) and the final one (`Failed`, `Complete`): removing its pods'
+    /// tracking finalizers and counting them.
+    pub finalizer_removal: Duration,
     /// Default delay before a Deployment's pods report ready.
     pub ready_after: Duration,
     /// When a never-ready Deployment reports ProgressDeadlineExceeded (unless its
     /// progress-deadline annotation says otherwise).
     pub never_ready_deadline: Duration,
+    /// How long after a Deployment's spec changes its controller notices: until then its
+    /// status (conditions, replica counts) is the previous generation's and
+    /// `status.observedGeneration` lags behind `metadata.generation`.
+    pub observed_generation_lag: Duration,
 }
 
 impl Default for Timing {
     fn default() -> Self {
         Timing {
+            schedule: Duration::from_millis(2),
             pod_start: Duration::from_millis(5),
             default_run: Duration::from_millis(20),
-            retry_backoff: Duration::from_millis(10),
+            backoff_scale: 0.001,
+            termination_grace: Duration::from_millis(30),
+            finalizer_removal: Duration::from_millis(5),
             ready_after: Duration::from_millis(20),
             never_ready_deadline: Duration::from_millis(500),
+            observed_generation_lag: Duration::from_millis(15),
         }
+    }
+}
+
+impl Timing {
+    /// `base * 2^(n-1)` capped at `cap` (n >= 1), scaled by `backoff_scale`: the shape of
+    /// every back-off in Kubernetes (Job pod failures, CrashLoopBackOff, image pulls).
+    pub fn backoff(&self, base: Duration, cap: Duration, n: u32) -> Duration {
+        self.scaled(real_backoff(base, cap, n))
+    }
+
+    /// A real duration scaled by `backoff_scale`.
+    pub fn scaled(&self, real: Duration) -> Duration {
+        Duration::from_secs_f64((real.as_secs_f64() * self.backoff_scale).max(0.0))
+    }
+}
+
+/// `base * 2^(n-1)` capped at `cap`, for n >= 1 (as `getRemainingTimeForFailuresCount` in
+/// the Job controller and `flowcontrol.Backoff` in the kubelet compute it).
+pub fn real_backoff(base: Duration, cap: Duration, n: u32) -> Duration {
+    let mut d = base;
+    for _ in 1..n.max(1) {
+        d = d.saturating_mul(2);
+        if d >= cap {
+            return cap;
+        }
+    }
+    d.min(cap)
+}
+
+/// A duration as Go prints it (`10s`, `1m20s`, `5m0s`), for messages that quote the real
+/// back-off.
+pub fn go_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec}s"),
+        (h, m, sec) => format!("{h}h{m}m{sec}s"),
     }
 }
 

@@ -1,0 +1,924 @@
+//! Following a Job or a Deployment rollout to its end, as typed events: the waiting every
+//! migration and rollout hook needs, done once, here, on kube-runtime watchers (which relist
+//! when the server says a version is gone).
+//!
+//! A Job: each pod (attempt) as it appears, its containers' log lines (each pod's log read
+//! once, without blocking anything else; a log that cannot be read is retried a few times and
+//! then said once), the end of each attempt after its last line, a pod that cannot start, and
+//! the outcome as soon as the Job's first terminal condition says so (`FailureTarget` /
+//! `SuccessCriteriaMet` before `Failed` / `Complete`). The newest version of a pod wins.
+//!
+//! A rollout: the replica counts (only once `observedGeneration` caught up, as `kubectl
+//! rollout status` does), pods of the rollout that cannot start, and the outcome.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use futures::{AsyncBufReadExt, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::LogParams;
+use kube::runtime::watcher::{self, watcher, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Api;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::ClusterError;
+
+/// Container waiting reasons that mean a pod will not start without a change.
+pub const CANNOT_START: &[&str] = &[
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+];
+
+/// Longest log line handed on; a longer one arrives in pieces.
+pub const MAX_LOG_LINE: usize = 64 * 1024;
+
+/// How often a pod's log is opened again after an error, and how many times.
+const LOG_RETRY_FIRST: Duration = Duration::from_millis(200);
+const LOG_RETRIES: u32 = 4;
+/// After the outcome is known, how long to wait for log lines still being read.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// What happened to a Job, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobEvent {
+    AttemptStarted {
+        pod: String,
+        /// 1-based.
+        index: u32,
+        /// `backoffLimit` + 1, when the Job says.
+        limit: Option<u32>,
+    },
+    Log {
+        pod: String,
+        container: String,
+        text: String,
+    },
+    AttemptEnded {
+        pod: String,
+        exit_code: Option<i32>,
+        reason: String,
+        message: String,
+        succeeded: bool,
+    },
+    CannotStart {
+        pod: String,
+        reason: String,
+        message: String,
+    },
+    LogsUnavailable {
+        pod: String,
+        reason: String,
+        message: String,
+    },
+    Complete {
+        reason: String,
+        message: String,
+    },
+    Failed {
+        reason: String,
+        message: String,
+    },
+}
+
+impl JobEvent {
+    /// Bytes it holds (for buffer budgets).
+    pub fn size(&self) -> usize {
+        64 + match self {
+            JobEvent::AttemptStarted { pod, .. } => pod.len(),
+            JobEvent::Log {
+                pod,
+                container,
+                text,
+            } => pod.len() + container.len() + text.len(),
+            JobEvent::AttemptEnded {
+                pod,
+                reason,
+                message,
+                ..
+            }
+            | JobEvent::CannotStart {
+                pod,
+                reason,
+                message,
+            }
+            | JobEvent::LogsUnavailable {
+                pod,
+                reason,
+                message,
+            } => pod.len() + reason.len() + message.len(),
+            JobEvent::Complete { reason, message } | JobEvent::Failed { reason, message } => {
+                reason.len() + message.len()
+            }
+        }
+    }
+}
+
+/// How to follow a Job.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    pub logs: bool,
+    /// Only this container's log; `None`: every container.
+    pub container: Option<String>,
+    /// How long `ErrImagePull` may last before it is reported as `cannot-start`.
+    pub pull_grace: Duration,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        JobOptions {
+            logs: true,
+            container: None,
+            pull_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+fn numeric_rv(meta: &kube::api::ObjectMeta) -> Option<u64> {
+    meta.resource_version.as_deref().and_then(|v| v.parse().ok())
+}
+
+/// Messages from a pod's log reader to the follower.
+enum LogMsg {
+    Line {
+        pod: String,
+        container: String,
+        text: String,
+    },
+    /// The reader is reading (the log opened).
+    Opened { pod: String },
+    Done { pod: String },
+    Unavailable { pod: String, message: String },
+}
+
+#[derive(Default)]
+struct PodTrack {
+    rv: Option<u64>,
+    /// Log readers started and not yet done.
+    readers: u32,
+    /// Readers that opened their log and are reading.
+    reading: u32,
+    containers_opened: HashSet<String>,
+    told: HashSet<String>,
+    pull_error_since: Option<Instant>,
+    ended: Option<JobEvent>,
+    ended_told: bool,
+    logs_unavailable_told: bool,
+}
+
+fn conditions_of(job: &Job) -> Vec<(String, String, String, String)> {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .map(|cs| {
+            cs.iter()
+                .map(|c| {
+                    (
+                        c.type_.clone(),
+                        c.status.clone(),
+                        c.reason.clone().unwrap_or_default(),
+                        c.message.clone().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The Job's outcome, if a terminal condition (first phase included) says so.
+fn job_outcome(job: &Job) -> Option<JobEvent> {
+    for (t, status, reason, message) in conditions_of(job) {
+        if status != "True" {
+            continue;
+        }
+        match t.as_str() {
+            "FailureTarget" | "Failed" => {
+                return Some(JobEvent::Failed {
+                    reason: if reason.is_empty() { t } else { reason },
+                    message,
+                })
+            }
+            "SuccessCriteriaMet" | "Complete" => {
+                return Some(JobEvent::Complete {
+                    reason: "Complete".into(),
+                    message,
+                })
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+enum Input {
+    Job(Result<Event<Job>, watcher::Error>),
+    Pod(Result<Event<Pod>, watcher::Error>),
+    Log(LogMsg),
+    Tick,
+}
+
+/// A watcher error the follower cannot wait out: the API said no.
+fn fatal(e: &watcher::Error) -> Option<ClusterError> {
+    let inner = match e {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => e,
+        _ => return None,
+    };
+    match inner {
+        kube::Error::Api(s) if s.code == 403 || s.code == 401 => {
+            Some(ClusterError::Forbidden(s.message.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// Follow Job `name` in `namespace`, sending events to `out` until the outcome (or the Job's
+/// deletion). Returns when done or when `out` is closed.
+pub async fn follow_job(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    opts: JobOptions,
+    out: mpsc::Sender<JobEvent>,
+) -> Result<(), ClusterError> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let mut job_stream = watcher(
+        jobs,
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff()
+    .boxed();
+    let mut pod_stream = watcher(
+        pods.clone(),
+        watcher::Config::default().labels(&format!("job-name={name}")),
+    )
+    .default_backoff()
+    .boxed();
+    let (log_tx, mut log_rx) = mpsc::channel::<LogMsg>(256);
+    let mut f = JobFollower {
+        opts,
+        pods_api: pods,
+        log_tx,
+        job_uid: None,
+        unclaimed: Vec::new(),
+        tracks: BTreeMap::new(),
+        order: Vec::new(),
+        outcome: None,
+        settle_until: None,
+        readers: Vec::new(),
+        limit: None,
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        let input = tokio::select! {
+            e = job_stream.next() => match e { Some(e) => Input::Job(e), None => return Ok(()) },
+            e = pod_stream.next() => match e { Some(e) => Input::Pod(e), None => return Ok(()) },
+            Some(m) = log_rx.recv() => Input::Log(m),
+            _ = tick.tick() => Input::Tick,
+        };
+        let mut events = Vec::new();
+        match input {
+            Input::Job(Ok(Event::Apply(job) | Event::InitApply(job))) => {
+                f.job_uid = job.metadata.uid.clone();
+                f.limit = job
+                    .spec
+                    .as_ref()
+                    .map(|s| s.backoff_limit.unwrap_or(6).max(0) as u32 + 1);
+                for pod in std::mem::take(&mut f.unclaimed) {
+                    f.on_pod(pod, &mut events);
+                }
+                if f.outcome.is_none() {
+                    f.outcome = job_outcome(&job);
+                }
+            }
+            Input::Job(Ok(Event::Delete(_))) => {
+                if f.outcome.is_none() {
+                    f.outcome = Some(JobEvent::Failed {
+                        reason: "Deleted".into(),
+                        message: format!("Job {name} was deleted"),
+                    });
+                }
+            }
+            Input::Pod(Ok(Event::Apply(pod) | Event::InitApply(pod))) => f.on_pod(pod, &mut events),
+            Input::Job(Ok(_)) | Input::Pod(Ok(_)) => {}
+            Input::Job(Err(e)) | Input::Pod(Err(e)) => {
+                if let Some(e) = fatal(&e) {
+                    return Err(e);
+                }
+            }
+            Input::Log(m) => f.on_log(m, &mut events),
+            Input::Tick => f.on_tick(&mut events),
+        }
+        f.attempts_ended(&mut events, false);
+        let done = f.finish(&mut events);
+        for e in events {
+            if out.send(e).await.is_err() {
+                return Ok(());
+            }
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+struct JobFollower {
+    opts: JobOptions,
+    pods_api: Api<Pod>,
+    log_tx: mpsc::Sender<LogMsg>,
+    job_uid: Option<String>,
+    /// Pods seen before their Job (ownership not known yet).
+    unclaimed: Vec<Pod>,
+    tracks: BTreeMap<String, PodTrack>,
+    /// Pod names in the order they were first seen: the attempts.
+    order: Vec<String>,
+    outcome: Option<JobEvent>,
+    settle_until: Option<Instant>,
+    readers: Vec<tokio::task::AbortHandle>,
+    /// Attempts the Job allows.
+    limit: Option<u32>,
+}
+
+impl Drop for JobFollower {
+    fn drop(&mut self) {
+        for r in &self.readers {
+            r.abort();
+        }
+    }
+}
+
+impl JobFollower {
+    fn on_pod(&mut self, pod: Pod, events: &mut Vec<JobEvent>) {
+        let Some(uid) = &self.job_uid else {
+            // Keep the newest version only.
+            let name = pod.metadata.name.clone();
+            self.unclaimed.retain(|p| p.metadata.name != name);
+            self.unclaimed.push(pod);
+            self.unclaimed.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+            return;
+        };
+        // Pods of an earlier Job of the same name (still being removed) are not ours.
+        let ours = pod
+            .metadata
+            .owner_references
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|r| &r.uid == uid));
+        if !ours {
+            return;
+        }
+        let Some(name) = pod.metadata.name.clone() else {
+            return;
+        };
+        let rv = numeric_rv(&pod.metadata);
+        if !self.tracks.contains_key(&name) {
+            self.tracks.insert(name.clone(), PodTrack::default());
+            self.order.push(name.clone());
+            events.push(JobEvent::AttemptStarted {
+                pod: name.clone(),
+                index: self.order.len() as u32,
+                limit: self.limit,
+            });
+        }
+        let track = self.tracks.get_mut(&name).expect("inserted above");
+        // The newest version wins: an older one arriving late (a relist) changes nothing.
+        if let (Some(old), Some(new)) = (track.rv, rv) {
+            if new < old {
+                return;
+            }
+        }
+        track.rv = rv;
+        let status = pod.status.clone().unwrap_or_default();
+        let wanted = |c: &str| self.opts.container.as_deref().is_none_or(|w| w == c);
+        let statuses: Vec<_> = status
+            .container_statuses
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| wanted(&c.name))
+            .collect();
+        // A pod that cannot start.
+        let mut pulling = false;
+        for c in &statuses {
+            let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
+                continue;
+            };
+            let reason = w.reason.clone().unwrap_or_default();
+            let message = w.message.clone().unwrap_or_default();
+            if reason == "ErrImagePull" {
+                pulling = true;
+                let since = *track.pull_error_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= self.opts.pull_grace && track.told.insert(reason.clone()) {
+                    events.push(JobEvent::CannotStart {
+                        pod: name.clone(),
+                        reason,
+                        message,
+                    });
+                }
+            } else if CANNOT_START.contains(&reason.as_str()) {
+                pulling = pulling || reason == "ImagePullBackOff";
+                if track.told.insert(reason.clone()) {
+                    events.push(JobEvent::CannotStart {
+                        pod: name.clone(),
+                        reason,
+                        message,
+                    });
+                }
+            }
+        }
+        if !pulling {
+            track.pull_error_since = None;
+        }
+        // Logs: each container once it runs (or ran) on a node.
+        let on_node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+        if self.opts.logs && on_node {
+            for c in &statuses {
+                let started = c
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
+                if started && track.containers_opened.insert(c.name.clone()) {
+                    track.readers += 1;
+                    let task = tokio::spawn(read_log(
+                        self.pods_api.clone(),
+                        name.clone(),
+                        c.name.clone(),
+                        self.log_tx.clone(),
+                    ));
+                    self.readers.push(task.abort_handle());
+                }
+            }
+        }
+        // The attempt's end.
+        let phase = status.phase.clone().unwrap_or_default();
+        let terminated: Vec<_> = statuses
+            .iter()
+            .filter_map(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()))
+            .collect();
+        let all_terminated = !statuses.is_empty() && terminated.len() == statuses.len();
+        if track.ended.is_none() && (phase == "Failed" || phase == "Succeeded" || all_terminated) {
+            let failing = terminated
+                .iter()
+                .find(|t| t.exit_code != 0)
+                .or(terminated.first());
+            let succeeded = phase == "Succeeded" || (phase != "Failed" && terminated.iter().all(|t| t.exit_code == 0));
+            track.ended = Some(JobEvent::AttemptEnded {
+                pod: name.clone(),
+                exit_code: failing.map(|t| t.exit_code),
+                reason: failing
+                    .and_then(|t| t.reason.clone())
+                    .or(status.reason.clone())
+                    .unwrap_or_else(|| phase.clone()),
+                message: failing
+                    .and_then(|t| t.message.clone())
+                    .or(status.message.clone())
+                    .unwrap_or_default()
+                    .trim_end()
+                    .to_string(),
+                succeeded,
+            });
+        }
+    }
+
+    fn on_log(&mut self, m: LogMsg, events: &mut Vec<JobEvent>) {
+        match m {
+            LogMsg::Line {
+                pod,
+                container,
+                text,
+            } => events.push(JobEvent::Log {
+                pod,
+                container,
+                text,
+            }),
+            LogMsg::Opened { pod } => {
+                if let Some(t) = self.tracks.get_mut(&pod) {
+                    t.reading += 1;
+                }
+            }
+            LogMsg::Done { pod } => {
+                if let Some(t) = self.tracks.get_mut(&pod) {
+                    t.readers = t.readers.saturating_sub(1);
+                    t.reading = t.reading.min(t.readers);
+                }
+            }
+            LogMsg::Unavailable { pod, message } => {
+                if let Some(t) = self.tracks.get_mut(&pod) {
+                    if !t.logs_unavailable_told {
+                        t.logs_unavailable_told = true;
+                        events.push(JobEvent::LogsUnavailable {
+                            pod,
+                            reason: "LogsUnavailable".into(),
+                            message,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self, _events: &mut Vec<JobEvent>) {
+        // Pull grace is checked on the pod's next update; nothing else is timed here but the
+        // settle deadline, which `finish` reads.
+    }
+
+    /// Attempts whose pod ended and whose logs are read, in attempt order; with `all`, every
+    /// ended attempt (the outcome is being said).
+    fn attempts_ended(&mut self, events: &mut Vec<JobEvent>, all: bool) {
+        for name in &self.order {
+            let t = self.tracks.get_mut(name).expect("tracked");
+            if t.ended_told {
+                continue;
+            }
+            if let Some(e) = &t.ended {
+                if all || t.readers == 0 {
+                    t.ended_told = true;
+                    events.push(e.clone());
+                }
+            }
+        }
+    }
+
+    /// Once the outcome is known: give log readers that are reading a moment, then say
+    /// every ended attempt and the outcome. True when done.
+    fn finish(&mut self, events: &mut Vec<JobEvent>) -> bool {
+        let Some(outcome) = self.outcome.clone() else {
+            return false;
+        };
+        let until = *self.settle_until.get_or_insert_with(|| Instant::now() + SETTLE);
+        let reading = self.tracks.values().any(|t| t.reading > 0);
+        if reading && Instant::now() < until {
+            return false;
+        }
+        self.attempts_ended(events, true);
+        events.push(outcome);
+        true
+    }
+}
+
+/// Read one container's log (following it) and hand its lines on; retry a few times when
+/// it cannot be read, then say so once.
+async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Sender<LogMsg>) {
+    let lp = LogParams {
+        container: Some(container.clone()),
+        follow: true,
+        ..Default::default()
+    };
+    let mut pause = LOG_RETRY_FIRST;
+    let mut failures = 0;
+    loop {
+        match pods.log_stream(&pod, &lp).await {
+            Ok(reader) => {
+                let _ = tx.send(LogMsg::Opened { pod: pod.clone() }).await;
+                let mut reader = Box::pin(reader);
+                let mut line = Vec::new();
+                loop {
+                    match read_line(&mut reader, &mut line, MAX_LOG_LINE).await {
+                        Ok(true) => {
+                            let text = String::from_utf8_lossy(&line).into_owned();
+                            let msg = LogMsg::Line {
+                                pod: pod.clone(),
+                                container: container.clone(),
+                                text,
+                            };
+                            if tx.send(msg).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(false) => break,
+                        Err(e) => {
+                            let _ = tx
+                                .send(LogMsg::Unavailable {
+                                    pod: pod.clone(),
+                                    message: format!("the log of container {container} broke off: {e}"),
+                                })
+                                .await;
+                            break;
+                        }
+                    }
+                }
+                let _ = tx.send(LogMsg::Done { pod }).await;
+                return;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures > LOG_RETRIES {
+                    let _ = tx
+                        .send(LogMsg::Unavailable {
+                            pod: pod.clone(),
+                            message: format!(
+                                "cannot read the log of container {container}: {}",
+                                ClusterError::from(e)
+                            ),
+                        })
+                        .await;
+                    let _ = tx.send(LogMsg::Done { pod }).await;
+                    return;
+                }
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+        }
+    }
+}
+
+/// Read one line (without its newline) into `line`, at most `max` bytes: a longer line
+/// comes back in `max`-byte pieces, so a container that never prints a newline cannot grow
+/// the host's buffer. False at the end of the stream with nothing read.
+pub async fn read_line<R: futures::AsyncBufRead + Unpin>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<bool> {
+    line.clear();
+    loop {
+        let buf = reader.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(!line.is_empty());
+        }
+        let room = max - line.len();
+        let window = &buf[..buf.len().min(room)];
+        if let Some(pos) = window.iter().position(|&b| b == b'\n') {
+            line.extend_from_slice(&window[..pos]);
+            reader.consume_unpin(pos + 1);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            return Ok(true);
+        }
+        let n = window.len();
+        line.extend_from_slice(window);
+        reader.consume_unpin(n);
+        if line.len() >= max {
+            // A line of exactly `max` bytes: its newline is not the start of another.
+            if reader.fill_buf().await?.first() == Some(&b'\n') {
+                reader.consume_unpin(1);
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+            }
+            return Ok(true);
+        }
+    }
+}
+
+/// Replica counts of a rollout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RolloutStatus {
+    pub desired: u32,
+    pub updated: u32,
+    pub ready: u32,
+    pub available: u32,
+    pub observed: bool,
+}
+
+/// What happened to a rollout, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutEvent {
+    Progress(RolloutStatus),
+    CannotStart {
+        pod: String,
+        reason: String,
+        message: String,
+    },
+    Complete(RolloutStatus),
+    Failed {
+        reason: String,
+        message: String,
+    },
+}
+
+impl RolloutEvent {
+    pub fn size(&self) -> usize {
+        64 + match self {
+            RolloutEvent::CannotStart {
+                pod,
+                reason,
+                message,
+            } => pod.len() + reason.len() + message.len(),
+            RolloutEvent::Failed { reason, message } => reason.len() + message.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Where a rollout stands, as `kubectl rollout status` reads it: `observedGeneration` first.
+pub fn rollout_state(d: &Deployment) -> (RolloutStatus, Option<RolloutEvent>) {
+    let generation = d.metadata.generation.unwrap_or(0);
+    let status = d.status.clone().unwrap_or_default();
+    let observed = status.observed_generation.unwrap_or(0) >= generation;
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).max(0) as u32;
+    let s = RolloutStatus {
+        desired,
+        updated: status.updated_replicas.unwrap_or(0).max(0) as u32,
+        ready: status.ready_replicas.unwrap_or(0).max(0) as u32,
+        available: status.available_replicas.unwrap_or(0).max(0) as u32,
+        observed,
+    };
+    if !observed {
+        return (s, None);
+    }
+    let stalled = status.conditions.as_ref().and_then(|cs| {
+        cs.iter().find(|c| {
+            c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+        })
+    });
+    if let Some(c) = stalled {
+        return (
+            s,
+            Some(RolloutEvent::Failed {
+                reason: "ProgressDeadlineExceeded".into(),
+                message: c.message.clone().unwrap_or_default(),
+            }),
+        );
+    }
+    let total = status.replicas.unwrap_or(0).max(0) as u32;
+    let done = s.updated >= desired && total <= s.updated && s.available >= s.updated;
+    (s, done.then_some(RolloutEvent::Complete(s)))
+}
+
+/// Follow the rollout of Deployment `name` until it completes or fails (or `out` closes).
+/// Pods of the rollout (created since it was followed, or any pod of a Deployment at its
+/// first generation) that cannot start are reported once each.
+pub async fn follow_rollout(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    watch_pods: bool,
+    out: mpsc::Sender<RolloutEvent>,
+) -> Result<(), ClusterError> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    let mut d_stream = watcher(
+        deployments,
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .default_backoff()
+    .boxed();
+    let started = chrono_now();
+    let mut pod_stream: Option<futures::stream::BoxStream<'static, Result<Event<Pod>, watcher::Error>>> =
+        None;
+    let mut last: Option<RolloutStatus> = None;
+    let mut told: HashSet<(String, String)> = HashSet::new();
+    let mut first_generation = false;
+    loop {
+        let mut events = Vec::new();
+        tokio::select! {
+            e = d_stream.next() => match e {
+                None => return Ok(()),
+                Some(Err(e)) => if let Some(e) = fatal(&e) { return Err(e) },
+                Some(Ok(Event::Apply(d) | Event::InitApply(d))) => {
+                    first_generation = d.metadata.generation.unwrap_or(1) <= 1;
+                    if watch_pods && pod_stream.is_none() {
+                        if let Some(sel) = selector(&d) {
+                            pod_stream = Some(watcher(pods.clone(), watcher::Config::default().labels(&sel)).default_backoff().boxed());
+                        }
+                    }
+                    let (s, end) = rollout_state(&d);
+                    if last != Some(s) && end.is_none() {
+                        events.push(RolloutEvent::Progress(s));
+                    }
+                    last = Some(s);
+                    if let Some(end) = end {
+                        events.push(end);
+                    }
+                }
+                Some(Ok(Event::Delete(_))) => events.push(RolloutEvent::Failed {
+                    reason: "Deleted".into(),
+                    message: format!("Deployment {name} was deleted"),
+                }),
+                Some(Ok(_)) => {}
+            },
+            Some(e) = async { match pod_stream.as_mut() { Some(s) => s.next().await, None => std::future::pending().await } } => {
+                match e {
+                    Err(e) => if let Some(e) = fatal(&e) { return Err(e) },
+                    Ok(Event::Apply(p) | Event::InitApply(p)) => {
+                        let new = first_generation || p.metadata.creation_timestamp.as_ref().is_some_and(|t| t.0 >= started);
+                        if new {
+                            for (reason, message) in stuck(&p) {
+                                let pod = p.metadata.name.clone().unwrap_or_default();
+                                if told.insert((pod.clone(), reason.clone())) {
+                                    events.push(RolloutEvent::CannotStart { pod, reason, message });
+                                }
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+        }
+        let done = events
+            .iter()
+            .any(|e| matches!(e, RolloutEvent::Complete(_) | RolloutEvent::Failed { .. }));
+        for e in events {
+            if out.send(e).await.is_err() {
+                return Ok(());
+            }
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Now, less a little: pods created by the rollout being followed count as its own even if
+/// the API server's clock is slightly behind ours.
+fn chrono_now() -> k8s_openapi::jiff::Timestamp {
+    k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(5)
+}
+
+fn selector(d: &Deployment) -> Option<String> {
+    let labels = d.spec.as_ref()?.selector.match_labels.as_ref()?;
+    let parts: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    (!parts.is_empty()).then(|| parts.join(","))
+}
+
+/// The waiting reasons of a pod's containers that mean it cannot start.
+fn stuck(p: &Pod) -> Vec<(String, String)> {
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.state.as_ref()?.waiting.as_ref())
+                .filter(|w| CANNOT_START.contains(&w.reason.as_deref().unwrap_or("")))
+                .map(|w| {
+                    (
+                        w.reason.clone().unwrap_or_default(),
+                        w.message.clone().unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn job(conditions: serde_json::Value) -> Job {
+        serde_json::from_value(json!({"metadata": {"name": "m"}, "status": {"conditions": conditions}})).unwrap()
+    }
+
+    #[test]
+    fn the_first_terminal_condition_is_the_outcome() {
+        let j = job(json!([{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "limit"}]));
+        assert_eq!(
+            job_outcome(&j),
+            Some(JobEvent::Failed {
+                reason: "BackoffLimitExceeded".into(),
+                message: "limit".into()
+            })
+        );
+        let j = job(json!([{"type": "SuccessCriteriaMet", "status": "True"}]));
+        assert!(matches!(job_outcome(&j), Some(JobEvent::Complete { .. })));
+        let j = job(json!([{"type": "Failed", "status": "False"}]));
+        assert_eq!(job_outcome(&j), None);
+    }
+
+    fn deployment(generation: i64, observed: i64, status: serde_json::Value) -> Deployment {
+        let mut s = status;
+        s["observedGeneration"] = json!(observed);
+        serde_json::from_value(json!({"metadata": {"name": "web", "generation": generation},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": {}},
+            "status": s}))
+        .unwrap()
+    }
+
+    #[test]
+    fn rollouts_check_observed_generation_before_conditions() {
+        let stalled = json!({"conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]});
+        // A re-deploy after a stalled rollout: the old condition is not the new outcome.
+        let (s, end) = rollout_state(&deployment(3, 2, stalled.clone()));
+        assert!(!s.observed);
+        assert_eq!(end, None);
+        let (_, end) = rollout_state(&deployment(3, 3, stalled));
+        assert!(matches!(end, Some(RolloutEvent::Failed { .. })));
+        let done = json!({"replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2});
+        assert!(matches!(rollout_state(&deployment(3, 3, done)).1, Some(RolloutEvent::Complete(_))));
+        let half = json!({"replicas": 3, "updatedReplicas": 2, "availableReplicas": 2});
+        assert_eq!(rollout_state(&deployment(3, 3, half)).1, None);
+    }
+
+    #[tokio::test]
+    async fn log_lines_are_split_and_bounded() {
+        let data = b"one\r\ntwo\nxxxxxxxxxx\nlast".to_vec();
+        let mut r = futures::io::BufReader::with_capacity(3, futures::io::Cursor::new(data));
+        let mut line = Vec::new();
+        let mut got = Vec::new();
+        while read_line(&mut r, &mut line, 4).await.unwrap() {
+            got.push(String::from_utf8(line.clone()).unwrap());
+        }
+        assert_eq!(got, ["one", "two", "xxxx", "xxxx", "xx", "last"]);
+    }
+}

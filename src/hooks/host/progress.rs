@@ -1,0 +1,266 @@
+//! The host side of the WIT `progress` interface (new in `kubes:hook@0.2.0`): a thin adapter
+//! over [`crate::cluster::follow`]. Each call is validated and checked against the grants like
+//! any cluster call; the follower runs as a background task whose events reach the guest
+//! through a feed within the run's stream budget (one of its open streams, its bytes counted).
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use wasmtime::component::Resource;
+
+use super::bindings::kubes::hook::progress::{
+    AttemptEnded, AttemptStarted, Host, HostJobProgress, HostRolloutProgress, JobEvent as WitJobEvent, JobItem,
+    JobOptions, LogLine, Outcome, PodProblem, RolloutEvent as WitRolloutEvent, RolloutItem,
+    RolloutStatus as WitRolloutStatus,
+};
+use super::input;
+use super::streams::{Feed, Next};
+use super::{ClusterError, HookState};
+use crate::cluster::follow::{self, JobEvent, RolloutEvent, RolloutStatus};
+use crate::hooks::grants::Verb;
+
+type R<T> = wasmtime::Result<Result<T, ClusterError>>;
+
+/// The host side of `job-progress`.
+pub struct JobProgress(pub Feed<WitJobEvent>);
+
+/// The host side of `rollout-progress`.
+pub struct RolloutProgress(pub Feed<WitRolloutEvent>);
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for JobProgress {
+    async fn ready(&mut self) {
+        self.0.wait().await
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for RolloutProgress {
+    async fn ready(&mut self) {
+        self.0.wait().await
+    }
+}
+
+macro_rules! tryc {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
+fn job_event(e: JobEvent) -> WitJobEvent {
+    match e {
+        JobEvent::AttemptStarted { pod, index, limit } => {
+            WitJobEvent::AttemptStarted(AttemptStarted { pod, index, limit })
+        }
+        JobEvent::Log {
+            pod,
+            container,
+            text,
+        } => WitJobEvent::Log(LogLine {
+            pod,
+            container,
+            text,
+        }),
+        JobEvent::AttemptEnded {
+            pod,
+            exit_code,
+            reason,
+            message,
+            succeeded,
+        } => WitJobEvent::AttemptEnded(AttemptEnded {
+            pod,
+            exit_code,
+            reason,
+            message,
+            succeeded,
+        }),
+        JobEvent::CannotStart {
+            pod,
+            reason,
+            message,
+        } => WitJobEvent::CannotStart(PodProblem {
+            pod,
+            reason,
+            message,
+        }),
+        JobEvent::LogsUnavailable {
+            pod,
+            reason,
+            message,
+        } => WitJobEvent::LogsUnavailable(PodProblem {
+            pod,
+            reason,
+            message,
+        }),
+        JobEvent::Complete { reason, message } => WitJobEvent::Complete(Outcome { reason, message }),
+        JobEvent::Failed { reason, message } => WitJobEvent::Failed(Outcome { reason, message }),
+    }
+}
+
+fn status(s: RolloutStatus) -> WitRolloutStatus {
+    WitRolloutStatus {
+        desired: s.desired,
+        updated: s.updated,
+        ready: s.ready,
+        available: s.available,
+        observed: s.observed,
+    }
+}
+
+fn rollout_event(e: RolloutEvent) -> WitRolloutEvent {
+    match e {
+        RolloutEvent::Progress(s) => WitRolloutEvent::Progress(status(s)),
+        RolloutEvent::CannotStart {
+            pod,
+            reason,
+            message,
+        } => WitRolloutEvent::CannotStart(PodProblem {
+            pod,
+            reason,
+            message,
+        }),
+        RolloutEvent::Complete(s) => WitRolloutEvent::Complete(status(s)),
+        RolloutEvent::Failed { reason, message } => {
+            WitRolloutEvent::Failed(Outcome { reason, message })
+        }
+    }
+}
+
+impl HookState {
+    fn namespace_or_app(&self, ns: Option<String>) -> String {
+        ns.filter(|s| !s.is_empty())
+            .unwrap_or_else(|| self.host.grants.app_namespace.clone())
+    }
+}
+
+impl Host for HookState {
+    async fn follow_job(
+        &mut self,
+        name: String,
+        namespace: Option<String>,
+        options: JobOptions,
+    ) -> R<Resource<JobProgress>> {
+        tryc!(input::object_name("job", &name));
+        tryc!(input::namespace(namespace.as_deref()));
+        tryc!(input::container(options.container.as_deref()));
+        let ns = self.namespace_or_app(namespace);
+        tryc!(self.authorize(Verb::Watch, "jobs.batch", Some(&name), Some(&ns)));
+        tryc!(self.authorize(Verb::Watch, "pods", None, Some(&ns)));
+        if options.logs {
+            // Pod names are generated: the grant must cover any pod of the namespace.
+            tryc!(self.authorize(Verb::Logs, "pods", None, Some(&ns)));
+        }
+        let client = tryc!(self.cluster()).client().clone();
+        let slot = tryc!(self.host.streams.open());
+        let opts = follow::JobOptions {
+            logs: options.logs,
+            container: options.container,
+            pull_grace: Duration::from_millis(options.pull_grace_ms.into()),
+        };
+        let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
+        let task = tokio::spawn(async move {
+            let (etx, mut erx) = mpsc::channel(64);
+            let follower = tokio::spawn(async move {
+                follow::follow_job(client, &ns, &name, opts, etx).await
+            });
+            while let Some(e) = erx.recv().await {
+                let size = e.size();
+                if !tx.send(job_event(e), size).await {
+                    follower.abort();
+                    return;
+                }
+            }
+            match follower.await {
+                Ok(Err(e)) => tx.fail(super::cluster::to_wit(e)).await,
+                Ok(Ok(())) | Err(_) => {}
+            }
+        });
+        feed.attach(task.abort_handle());
+        Ok(Ok(self.table.push(JobProgress(feed))?))
+    }
+
+    async fn follow_rollout(
+        &mut self,
+        name: String,
+        namespace: Option<String>,
+    ) -> R<Resource<RolloutProgress>> {
+        tryc!(input::object_name("deployment", &name));
+        tryc!(input::namespace(namespace.as_deref()));
+        let ns = self.namespace_or_app(namespace);
+        tryc!(self.authorize(Verb::Watch, "deployments.apps", Some(&name), Some(&ns)));
+        tryc!(self.authorize(Verb::Watch, "pods", None, Some(&ns)));
+        let client = tryc!(self.cluster()).client().clone();
+        let slot = tryc!(self.host.streams.open());
+        let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
+        let task = tokio::spawn(async move {
+            let (etx, mut erx) = mpsc::channel(64);
+            let follower = tokio::spawn(async move {
+                follow::follow_rollout(client, &ns, &name, true, etx).await
+            });
+            while let Some(e) = erx.recv().await {
+                let size = e.size();
+                if !tx.send(rollout_event(e), size).await {
+                    follower.abort();
+                    return;
+                }
+            }
+            match follower.await {
+                Ok(Err(e)) => tx.fail(super::cluster::to_wit(e)).await,
+                Ok(Ok(())) | Err(_) => {}
+            }
+        });
+        feed.attach(task.abort_handle());
+        Ok(Ok(self.table.push(RolloutProgress(feed))?))
+    }
+}
+
+impl HostJobProgress for HookState {
+    async fn subscribe(
+        &mut self,
+        this: Resource<JobProgress>,
+    ) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynPollable>> {
+        wasmtime_wasi::p2::subscribe(&mut self.table, this)
+    }
+
+    async fn try_next(&mut self, this: Resource<JobProgress>) -> R<JobItem> {
+        let p = self.table.get_mut(&this)?;
+        Ok(match p.0.try_next() {
+            Next::Item(e) => Ok(JobItem::Event(e)),
+            Next::Failed(e) => Err(e),
+            Next::Pending => Ok(JobItem::Pending),
+            Next::End => Ok(JobItem::End),
+        })
+    }
+
+    async fn drop(&mut self, this: Resource<JobProgress>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl HostRolloutProgress for HookState {
+    async fn subscribe(
+        &mut self,
+        this: Resource<RolloutProgress>,
+    ) -> wasmtime::Result<Resource<wasmtime_wasi::p2::DynPollable>> {
+        wasmtime_wasi::p2::subscribe(&mut self.table, this)
+    }
+
+    async fn try_next(&mut self, this: Resource<RolloutProgress>) -> R<RolloutItem> {
+        let p = self.table.get_mut(&this)?;
+        Ok(match p.0.try_next() {
+            Next::Item(e) => Ok(RolloutItem::Event(e)),
+            Next::Failed(e) => Err(e),
+            Next::Pending => Ok(RolloutItem::Pending),
+            Next::End => Ok(RolloutItem::End),
+        })
+    }
+
+    async fn drop(&mut self, this: Resource<RolloutProgress>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}

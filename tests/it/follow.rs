@@ -1,0 +1,170 @@
+//! Story: the host follows a Job (or a rollout) for a hook, so every language gets the same
+//! typed events. Told below the WIT here (the library's followers against the test API
+//! server), and once through a component built for the previous contract, 0.1.0, which must
+//! keep running.
+
+use std::time::Duration;
+
+use kubes::cluster::follow::{self, JobEvent, JobOptions, RolloutEvent};
+use tokio::sync::mpsc;
+
+use crate::hooks_support::scenario::{
+    self, migrate_job, FAILS_ON_A_DUPLICATE_TABLE, ONE_FAILED_ATTEMPT_THEN_MIGRATED,
+};
+
+/// Follow Job `migrate` to its end, applying `job` first; every event in order.
+async fn follow_migrate(job: serde_json::Value) -> Vec<JobEvent> {
+    let (_srv, cluster) = scenario::setup().await;
+    let (tx, mut rx) = mpsc::channel(64);
+    let client = cluster.client().clone();
+    let task = tokio::spawn(async move {
+        follow::follow_job(client, "demo", "migrate", JobOptions::default(), tx).await
+    });
+    scenario::apply(&cluster, job).await;
+    let mut events = Vec::new();
+    let collect = async {
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), collect)
+        .await
+        .expect("the follower ends with the Job's outcome");
+    task.await.unwrap().unwrap();
+    events
+}
+
+fn pods_started(events: &[JobEvent]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            JobEvent::AttemptStarted { pod, .. } => Some(pod.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_that_succeeds_after_a_retry_is_told_attempt_by_attempt() {
+    let events = follow_migrate(migrate_job(ONE_FAILED_ATTEMPT_THEN_MIGRATED, 3)).await;
+    let pods = pods_started(&events);
+    assert_eq!(pods.len(), 2, "{events:#?}");
+    // Each attempt's lines come before its end, and the first ends failed with its message.
+    let first_end = events
+        .iter()
+        .position(|e| matches!(e, JobEvent::AttemptEnded { pod, .. } if *pod == pods[0]))
+        .expect("the first attempt ends");
+    let lock_timeout = events
+        .iter()
+        .position(|e| matches!(e, JobEvent::Log { pod, text, .. } if *pod == pods[0] && text == "lock timeout"))
+        .expect("the first attempt's last line");
+    assert!(lock_timeout < first_end, "{events:#?}");
+    match &events[first_end] {
+        JobEvent::AttemptEnded {
+            exit_code,
+            message,
+            succeeded,
+            ..
+        } => {
+            assert_eq!(*exit_code, Some(1));
+            assert_eq!(message, "could not take the migration lock");
+            assert!(!succeeded);
+        }
+        _ => unreachable!(),
+    }
+    assert!(events.iter().any(
+        |e| matches!(e, JobEvent::Log { pod, text, .. } if *pod == pods[1] && text == "migrated 3 tables")
+    ));
+    assert!(
+        matches!(events.last(), Some(JobEvent::Complete { .. })),
+        "{events:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_job_ends_with_its_reason_after_the_last_attempt() {
+    let events = follow_migrate(migrate_job(FAILS_ON_A_DUPLICATE_TABLE, 0)).await;
+    let n = events.len();
+    assert!(n >= 4, "{events:#?}");
+    match &events[n - 1] {
+        JobEvent::Failed { reason, .. } => assert_eq!(reason, "BackoffLimitExceeded"),
+        other => panic!("expected Failed last, got {other:?}\n{events:#?}"),
+    }
+    match &events[n - 2] {
+        JobEvent::AttemptEnded {
+            exit_code, message, ..
+        } => {
+            assert_eq!(*exit_code, Some(1));
+            assert_eq!(message, "rake aborted: relation users already exists");
+        }
+        other => panic!("expected the attempt's end before the outcome, got {other:?}"),
+    }
+    assert!(events.iter().any(|e| matches!(e, JobEvent::Log { text, .. } if text == "PG::DuplicateTable: relation users already exists")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_is_followed_to_complete() {
+    let (_srv, cluster) = scenario::setup().await;
+    let (tx, mut rx) = mpsc::channel(64);
+    let client = cluster.client().clone();
+    let task = tokio::spawn(async move {
+        follow::follow_rollout(client, "demo", "web", true, tx).await
+    });
+    scenario::apply(
+        &cluster,
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "demo"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}),
+    )
+    .await;
+    let mut events = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+    })
+    .await
+    .expect("the rollout completes");
+    task.await.unwrap().unwrap();
+    match events.last() {
+        Some(RolloutEvent::Complete(s)) => {
+            assert_eq!(s.desired, 2);
+            assert_eq!(s.available, 2);
+            assert!(s.observed);
+        }
+        other => panic!("expected Complete, got {other:?}\n{events:#?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_built_for_the_0_1_contract_still_runs() {
+    use crate::hooks_support::guest;
+    use kubes::hooks::HookEngine;
+    let (_srv, cluster) = scenario::setup().await;
+    scenario::apply(
+        &cluster,
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "demo"}}),
+    )
+    .await;
+    let engine = HookEngine::with_cache_root(None).unwrap();
+    let old = engine.load(&guest("hook_compat_v01")).unwrap();
+    assert_eq!(old.world_version(), "0.1.0");
+    assert_eq!(engine.load(&guest("hook_probe")).unwrap().world_version(), "0.2.0");
+    let inv = scenario::cluster_invocation(
+        &cluster,
+        "compat",
+        kubes::lifecycle::When::Before,
+        None,
+        serde_json::json!({"get": {"kind": "ConfigMap", "name": "settings"}}),
+        vec![scenario::grant(&[kubes::hooks::Verb::Get], &["configmaps"])],
+    );
+    let run = scenario::run(&cluster, &engine, &old, inv, vec![]).await;
+    run.assert_ok();
+    assert!(
+        run.lines.iter().any(|l| l.starts_with("[compat] got ConfigMap/settings uid=")),
+        "{:?}",
+        run.lines
+    );
+}

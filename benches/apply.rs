@@ -218,6 +218,6 @@ fn compiled_outputs(project: &Path) -> Vec<PathBuf> {
         .arg(project)
         .arg("compile"));
     let opts = kubes::project::ProjectOptions::new(project);
-    let (_, plan) = kubes::compile::compile_and_plan(&opts).expect("compiles");
+    let plan = kubes::deploy::Prepared::load(&opts, &[]).expect("compiles").plan;
     plan.files().map(|f| project.join(&f.output)).collect()
 }

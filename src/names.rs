@@ -18,19 +18,65 @@ fn lower_alnum(c: char) -> bool {
 /// A DNS-1123 label: 1-63 of `[a-z0-9-]`, starting and ending alphanumeric (namespaces,
 /// container names).
 pub fn dns_label(s: &str) -> Result<(), String> {
+    check_dns_label(s).map_err(|p| p.to_string())
+}
+
+/// Why a text is not a DNS-1123 label, for callers that word it their own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelProblem {
+    Empty,
+    /// Longer than [`MAX_LABEL`]; the length in bytes.
+    TooLong(usize),
+    /// The first character that is not `[a-z0-9-]`.
+    BadChar(char),
+    /// Starts or ends with `-`.
+    BadEnds,
+}
+
+impl std::fmt::Display for LabelProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LabelProblem::Empty => f.write_str("must not be empty"),
+            LabelProblem::TooLong(_) => write!(f, "longer than {MAX_LABEL} characters"),
+            LabelProblem::BadChar(_) => {
+                f.write_str("only lowercase letters, digits and `-` are allowed")
+            }
+            LabelProblem::BadEnds => {
+                f.write_str("must start and end with a lowercase letter or digit")
+            }
+        }
+    }
+}
+
+/// [`dns_label`], with the problem as a value.
+pub fn check_dns_label(s: &str) -> Result<(), LabelProblem> {
     if s.is_empty() {
-        return Err("must not be empty".into());
+        return Err(LabelProblem::Empty);
     }
     if s.len() > MAX_LABEL {
-        return Err(format!("longer than {MAX_LABEL} characters"));
+        return Err(LabelProblem::TooLong(s.len()));
     }
-    if !s.chars().all(|c| lower_alnum(c) || c == '-') {
-        return Err("only lowercase letters, digits and `-` are allowed".into());
+    if let Some(c) = s.chars().find(|&c| !(lower_alnum(c) || c == '-')) {
+        return Err(LabelProblem::BadChar(c));
     }
     if !s.starts_with(lower_alnum) || !s.ends_with(lower_alnum) {
-        return Err("must start and end with a lowercase letter or digit".into());
+        return Err(LabelProblem::BadEnds);
     }
     Ok(())
+}
+
+/// The DNS-1123 label closest to `s`: lowercased, every run of other characters made one
+/// `-`, no `-` at either end, at most 63 characters. Empty when nothing is left (`___`).
+pub fn to_dns_label(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars().flat_map(char::to_lowercase) {
+        let c = if lower_alnum(c) { c } else { '-' };
+        if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
+            out.push(c);
+        }
+    }
+    out.truncate(MAX_LABEL);
+    out.trim_end_matches('-').to_string()
 }
 
 /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
@@ -282,6 +328,16 @@ mod tests {
         ] {
             assert!(object_name(good).is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn labels_are_made_from_other_names() {
+        assert_eq!(to_dns_label("My_App"), "my-app");
+        assert_eq!(to_dns_label("--x--y--"), "x-y");
+        assert_eq!(to_dns_label("tmp.AbC123"), "tmp-abc123");
+        assert_eq!(to_dns_label("___"), "");
+        assert_eq!(to_dns_label(&"a".repeat(70)).len(), MAX_LABEL);
+        assert_eq!(check_dns_label("My"), Err(LabelProblem::BadChar('M')));
     }
 
     #[test]

@@ -1,25 +1,19 @@
 //! The plan: every compiled resource file in apply order. This is the hand-off point
-//! between the project side (compile) and the cluster side (apply, delete, hooks).
+//! between the project side (project, compile) and the cluster side (apply, delete, hooks).
 //!
 //! A plan is built from the output of compile and the configured ordering; apply walks
-//! `steps` in order, delete walks them in reverse. Files in one step share an ordering
-//! rank and may be applied concurrently.
+//! `files` in order, delete walks them in reverse. Kubes' order is total, so there are no
+//! groups of files that may go at once: concurrency lives inside a file (see
+//! `cluster::walk`).
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
-/// One Kubernetes object from a compiled output file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlannedObject {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    /// `None` for cluster-scoped kinds and for namespaced objects left without one.
-    pub namespace: Option<String>,
-    /// The full object as rendered (JSON form of the YAML document).
-    pub body: serde_json::Value,
-}
+use crate::compile::Compiled;
+pub use crate::compile::CompiledObject;
+use crate::project::ordering::RankKey;
+use crate::project::Project;
 
 /// One compiled output file, `.kubes/output/<role>/<kind>.yaml`: the unit Kubes applies
 /// with one `kubectl apply -f`, and the unit hooks attach to with `on: <role>/<kind>`.
@@ -34,7 +28,7 @@ pub struct PlannedFile {
     /// The source file the main layer came from, relative to the project root.
     pub source: PathBuf,
     /// Objects in document order.
-    pub objects: Vec<PlannedObject>,
+    pub objects: Vec<CompiledObject>,
 }
 
 impl PlannedFile {
@@ -44,27 +38,58 @@ impl PlannedFile {
     }
 }
 
-/// Files sharing one ordering rank (same role group and kind rank).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanStep {
-    pub files: Vec<PlannedFile>,
-}
-
 /// All files in apply order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Plan {
-    pub steps: Vec<PlanStep>,
+    pub files: Vec<PlannedFile>,
 }
 
 impl Plan {
-    /// Files in apply order.
-    pub fn files(&self) -> impl DoubleEndedIterator<Item = &PlannedFile> {
-        self.steps.iter().flat_map(|s| s.files.iter())
+    /// The plan for a compiled project: every compiled file not skipped (`skip`,
+    /// `KUBES_SKIP`), in apply order (see [`crate::project::ordering`]: roles first, then
+    /// kinds, ties by name). The order is total, and the migration flow needs `migrate/job`
+    /// and its hooks to finish before `web/*` starts, so files are applied one by one.
+    pub fn build(project: &Project, compiled: &Compiled) -> Plan {
+        let order = &project.config.order;
+        let mut files: Vec<(RankKey, PlannedFile)> = compiled
+            .files
+            .iter()
+            .filter(|f| !project.is_skipped(&f.role, &f.kind))
+            .map(|f| {
+                let object_kind = f.objects.first().map(|o| o.kind.as_str());
+                let key = RankKey::new(&order.roles, &order.kinds, &f.role, &f.kind, object_kind);
+                let file = PlannedFile {
+                    role: f.role.clone(),
+                    kind: f.kind.clone(),
+                    output: f.output.clone(),
+                    source: f.source.clone(),
+                    objects: f.objects.clone(),
+                };
+                (key, file)
+            })
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        Plan {
+            files: files.into_iter().map(|(_, f)| f).collect(),
+        }
     }
 
-    /// Files in delete order (the reverse of apply order).
-    pub fn files_reversed(&self) -> impl Iterator<Item = &PlannedFile> {
-        self.files().rev()
+    /// Files in apply order.
+    pub fn files(&self) -> impl DoubleEndedIterator<Item = &PlannedFile> {
+        self.files.iter()
+    }
+
+    /// Every object, in apply order.
+    pub fn objects(&self) -> impl Iterator<Item = &CompiledObject> {
+        self.files.iter().flat_map(|f| f.objects.iter())
+    }
+
+    /// The roles of the plan, sorted, each once.
+    pub fn roles(&self) -> Vec<&str> {
+        let mut roles: Vec<&str> = self.files.iter().map(|f| f.role.as_str()).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        roles
     }
 
     /// Keep only files whose role is in `roles` (all files when `roles` is empty).
@@ -72,43 +97,6 @@ impl Plan {
         if roles.is_empty() {
             return;
         }
-        for step in &mut self.steps {
-            step.files.retain(|f| roles.iter().any(|r| r == &f.role));
-        }
-        self.steps.retain(|s| !s.files.is_empty());
-    }
-}
-
-/// The plan for a compiled project: every compiled file not skipped (`skip`, `KUBES_SKIP`),
-/// in apply order (see [`crate::project::ordering`]: roles first, then kinds).
-///
-/// Each step holds one file: Kubes' order is total (role, then kind, ties by name), and the
-/// seed's flow needs `migrate/job` and its hooks to finish before `web/*` starts.
-pub fn build(project: &crate::project::Project, compiled: &crate::compile::Compiled) -> Plan {
-    use crate::project::ordering::RankKey;
-    let order = &project.config.order;
-    let mut files: Vec<(RankKey, PlannedFile)> = compiled
-        .files
-        .iter()
-        .filter(|f| !project.is_skipped(&f.role, &f.kind))
-        .map(|f| {
-            let object_kind = f.objects.first().map(|o| o.kind.as_str());
-            let key = RankKey::new(&order.roles, &order.kinds, &f.role, &f.kind, object_kind);
-            let file = PlannedFile {
-                role: f.role.clone(),
-                kind: f.kind.clone(),
-                output: f.output.clone(),
-                source: f.source.clone(),
-                objects: f.objects.clone(),
-            };
-            (key, file)
-        })
-        .collect();
-    files.sort_by(|a, b| a.0.cmp(&b.0));
-    Plan {
-        steps: files
-            .into_iter()
-            .map(|(_, f)| PlanStep { files: vec![f] })
-            .collect(),
+        self.files.retain(|f| roles.iter().any(|r| r == &f.role));
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Python migrate-wait hook into examples/hooks-py/target/migrate_wait_py.wasm with
-# the pinned componentize-py (scripts/hook-tools.sh installs it into .tools/ when missing).
+# the pinned componentize-py (scripts/hook-tools.sh installs it into .tools/ when missing),
+# the Python SDK (hooks-sdk-py: package kubes_hook) on its path.
 # Bindings are generated here, from the repository's wit/, never committed. Nothing is done
 # when the component is newer than every input (the tests call this often). Prints the
 # component's path on stdout.
@@ -8,7 +9,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 out="$here/target/migrate_wait_py.wasm"
-inputs=("$here/app.py" "$here/build.sh" "$root/wit" "$root/scripts/hook-tools.sh" "$root/scripts/hook-build.sh")
+inputs=("$here/app.py" "$here/build.sh" "$root/hooks-sdk-py/kubes_hook" "$root/wit" "$root/scripts/hook-tools.sh" "$root/scripts/hook-build.sh")
 
 # shellcheck source=../../scripts/hook-build.sh
 source "$root/scripts/hook-build.sh"
@@ -30,6 +31,6 @@ started=$(date +%s%N)
 kubes_bounded 120 12288 "$KUBES_COMPONENTIZE_PY" -d "$root/wit" -w hook \
   bindings "$work/bindings" >&2
 kubes_bounded 300 12288 "$KUBES_COMPONENTIZE_PY" -d "$root/wit" -w hook \
-  componentize app -p "$here" -p "$work/bindings" -o "$work/out.wasm" >&2
+  componentize app -p "$here" -p "$root/hooks-sdk-py" -p "$work/bindings" -o "$work/out.wasm" >&2
 mv "$work/out.wasm" "$out"
 kubes_report_built hooks-py "$out" "$started"

@@ -60,6 +60,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// A duration as the hooks' messages write it: seconds, with up to three decimals and no
+/// trailing zeros (`300s`, `1.5s`, `0.25s`). The Python and JavaScript hooks write it the
+/// same way.
+///
+/// ```
+/// # use kubes_hook_sdk::duration::format_duration;
+/// # use std::time::Duration;
+/// assert_eq!(format_duration(Duration::from_secs(300)), "300s");
+/// assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+/// assert_eq!(format_duration(Duration::from_millis(250)), "0.25s");
+/// ```
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let frac = format!("{:03}", ms % 1000);
+    let frac = frac.trim_end_matches('0');
+    match frac {
+        "" => format!("{}s", ms / 1000),
+        f => format!("{}.{f}s", ms / 1000),
+    }
+}
+
 fn secs_to_duration(secs: f64, text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a valid duration"))
 }

@@ -1,27 +1,14 @@
-//! Waiting for a Job while following the logs of every pod it creates, retries included,
-//! and ending at once when it can no longer succeed.
+//! Waiting for a Job while showing the logs of every pod it creates, retries included, and
+//! ending at once when it can no longer succeed: a thin policy over
+//! [`crate::progress::follow_job`] (the host does the following).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::bindings::wasi::io::poll::Pollable;
-use crate::client::{self, Change, LogNext, LogOptions, LogStream, Next, Rewatch};
-use crate::waiting::wait_any;
-use crate::{k8s, HookError, KindRef, ObjectRef};
+use serde::Deserialize;
 
-/// Container waiting reasons after which a pod will not start without a change to the Job.
-pub const CANNOT_START: &[&str] = &[
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "InvalidImageName",
-    "CreateContainerConfigError",
-    "CreateContainerError",
-];
-
-/// Pause between attempts to open a log that is not readable yet.
-const LOG_OPEN_PAUSE: Duration = Duration::from_millis(200);
-/// Attempts to open one pod's log before going on without it (about 4 s).
-const MAX_LOG_OPEN_FAILURES: u32 = 20;
+use crate::progress::{follow_job, FollowOptions, JobEvent};
+use crate::{Context, HookError, ObjectRef};
 
 /// How [`wait_for_job`] waits.
 #[derive(Debug, Clone)]
@@ -33,14 +20,15 @@ pub struct JobWaitOptions {
     pub timeout: Duration,
     /// How many of the last log lines to keep for a failure or timeout report.
     pub tail_lines: usize,
-    /// Print each log line (`[pod/NAME] line`), each pod failure and each retry as they
-    /// happen. Off: only the outcome carries them.
+    /// Print each log line (`[pod/NAME] line`), each failed attempt, each retry, a pod that
+    /// cannot start and a log that cannot be read, as they happen. Off: only the outcome
+    /// carries them.
     pub print: bool,
-    /// After the Job finished, how long to keep reading logs that are still arriving.
-    pub settle: Duration,
-    /// The container whose log to follow; `None`: the pod's first container. Set it when
-    /// the migration runs beside a sidecar (e.g. a database proxy) listed first.
+    /// The container whose log to follow; `None`: every container of the pod.
     pub container: Option<String>,
+    /// How long an image pull may keep failing (`ErrImagePull`) before the pod counts as
+    /// one that cannot start (`ImagePullBackOff` counts at once).
+    pub pull_grace: Duration,
 }
 
 impl Default for JobWaitOptions {
@@ -50,8 +38,64 @@ impl Default for JobWaitOptions {
             timeout: Duration::from_secs(300),
             tail_lines: 20,
             print: true,
-            settle: Duration::from_millis(500),
             container: None,
+            pull_grace: FollowOptions::default().pull_grace,
+        }
+    }
+}
+
+/// The config of a hook that waits for a Job, as hooks.yaml writes it (all optional): `job`
+/// (default: the Job in the hook's target file), `timeout` (`300s`), `tail_lines` (20),
+/// `container` (whose log to follow; default: every container's). Unknown keys are errors
+/// naming the key.
+///
+/// ```no_run
+/// # use kubes_hook_sdk::prelude::*;
+/// # fn f(ctx: Context) -> Result<(), HookError> {
+/// let config: JobWaitConfig = ctx.config()?;
+/// let job = config.job(&ctx)?;
+/// let outcome = wait_for_job(&job.name, &config.options(&job))?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobWaitConfig {
+    pub job: Option<String>,
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub timeout: Duration,
+    pub tail_lines: usize,
+    pub container: Option<String>,
+}
+
+impl Default for JobWaitConfig {
+    fn default() -> Self {
+        let o = JobWaitOptions::default();
+        JobWaitConfig {
+            job: None,
+            timeout: o.timeout,
+            tail_lines: o.tail_lines,
+            container: None,
+        }
+    }
+}
+
+impl JobWaitConfig {
+    /// The Job to wait for: the one named by `job`, else the one in the target file.
+    pub fn job(&self, ctx: &Context) -> Result<ObjectRef, HookError> {
+        match &self.job {
+            Some(name) => Ok(ObjectRef::job(name)),
+            None => ctx.target_object("Job"),
+        }
+    }
+
+    /// How to wait for `job` (its namespace, this config's timeout, tail and container).
+    pub fn options(&self, job: &ObjectRef) -> JobWaitOptions {
+        JobWaitOptions {
+            namespace: job.namespace.clone(),
+            timeout: self.timeout,
+            tail_lines: self.tail_lines,
+            container: self.container.clone(),
+            ..Default::default()
         }
     }
 }
@@ -59,7 +103,7 @@ impl Default for JobWaitOptions {
 /// How a Job ended, as far as [`wait_for_job`] saw.
 #[derive(Debug, Clone)]
 pub enum JobOutcome {
-    /// The Job has its `Complete` condition.
+    /// The Job succeeded.
     Complete {
         /// Pods the Job ran (1 + retries).
         attempts: u32,
@@ -69,34 +113,65 @@ pub enum JobOutcome {
     /// Still not finished after the timeout.
     Timeout {
         waited: Duration,
-        /// Whether the Job was seen at all (false: it never appeared).
-        job_found: bool,
         attempts: u32,
-        /// The last log lines of the newest pod (`[pod/NAME] line`).
-        last_lines: Vec<String>,
-        /// The Job's events, oldest first.
-        events: Vec<k8s::Event>,
-        /// Why the events could not be read (e.g. no `list` grant on `events`).
-        events_error: Option<String>,
+        /// The last log lines of the last attempt.
+        last_lines: LastLines,
     },
+}
+
+/// The last log lines of one attempt, for a failure or timeout report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastLines {
+    /// The attempt's pod; `None` when the Job started none.
+    pub pod: Option<String>,
+    /// Its last lines, oldest first (`[pod/NAME] line`).
+    pub lines: Vec<String>,
+    /// Why its log could not be read, if the host said so.
+    pub unavailable: Option<String>,
+}
+
+impl LastLines {
+    /// The report: `Last log lines (N):` and each line indented by two spaces; or, when
+    /// there are none, `No log lines from pod NAME: WHY` (why its log could not be read, or
+    /// `it printed nothing`), or `No log lines: the Job started no pod`.
+    ///
+    /// ```
+    /// # use kubes_hook_sdk::job::LastLines;
+    /// let none = LastLines { pod: Some("migrate-x1".into()), ..Default::default() };
+    /// assert_eq!(none.report(), ["No log lines from pod migrate-x1: it printed nothing"]);
+    /// let some = LastLines { lines: vec!["[pod/migrate-x1] lock timeout".into()], ..none };
+    /// assert_eq!(some.report(), ["Last log lines (1):", "  [pod/migrate-x1] lock timeout"]);
+    /// ```
+    pub fn report(&self) -> Vec<String> {
+        if self.lines.is_empty() {
+            let why = self.unavailable.as_deref().unwrap_or("it printed nothing");
+            return vec![match &self.pod {
+                Some(pod) => format!("No log lines from pod {pod}: {why}"),
+                None => "No log lines: the Job started no pod".to_string(),
+            }];
+        }
+        let mut out = vec![format!("Last log lines ({}):", self.lines.len())];
+        out.extend(self.lines.iter().map(|l| format!("  {l}")));
+        out
+    }
 }
 
 /// Why a Job failed.
 #[derive(Debug, Clone, Default)]
 pub struct JobFailure {
-    /// `BackoffLimitExceeded`, `DeadlineExceeded` (the Job's `Failed` condition), a
-    /// container waiting reason from [`CANNOT_START`], or `Deleted`.
+    /// `BackoffLimitExceeded`, `DeadlineExceeded`, `Deleted` (the Job's), or why its pod
+    /// cannot start (`ImagePullBackOff`, `CreateContainerConfigError`...).
     pub reason: String,
-    /// The condition's (or the waiting container's) message.
+    /// The Job's (or the pod's) message.
     pub message: String,
-    /// The pod the failure report is about (the last one that ran).
+    /// The pod the failure report is about: the last attempt's, or the one that cannot start.
     pub pod: Option<String>,
-    /// That pod's container exit code, if it terminated.
+    /// That pod's container exit code, if it ended.
     pub exit_code: Option<i32>,
-    /// That container's termination message (`terminationMessagePath`).
+    /// That container's termination message (`terminationMessagePath`), if any.
     pub termination_message: Option<String>,
-    /// The last log lines of that pod (`[pod/NAME] line`).
-    pub last_lines: Vec<String>,
+    /// That pod's last log lines.
+    pub last_lines: LastLines,
     /// Pods the Job ran.
     pub attempts: u32,
 }
@@ -111,26 +186,28 @@ impl std::fmt::Display for JobFailure {
         match (&self.pod, self.exit_code) {
             (Some(p), Some(c)) => write!(f, " (pod {p}, exit code {c})"),
             (Some(p), None) => write!(f, " (pod {p})"),
-            _ => Ok(()),
+            (None, Some(c)) => write!(f, " (exit code {c})"),
+            (None, None) => Ok(()),
         }
     }
 }
 
-/// Wait for Job `name` to finish, following the logs of every pod it creates (retries
+/// Wait for Job `name` to finish, showing the logs of every pod it creates (retries
 /// included), and return as soon as the outcome is known:
 ///
-/// - `Complete` when the Job has its Complete condition;
-/// - `Failed` at once when the Job has its Failed condition (`BackoffLimitExceeded`,
-///   `DeadlineExceeded`), when a pod cannot start (a container waiting with a reason in
-///   [`CANNOT_START`], e.g. `ErrImagePull`), or when the Job is deleted: with the reason,
-///   the last pod's exit code and termination message and its last log lines;
-/// - `Timeout` after `opts.timeout`, with the last log lines and the Job's events.
+/// - `Complete` when the Job succeeds;
+/// - `Failed` at once when the Job fails (`BackoffLimitExceeded`, `DeadlineExceeded`, said
+///   on its first terminal condition), when a pod cannot start (`ImagePullBackOff`,
+///   `CreateContainerConfigError`, `CrashLoopBackOff`...) or when the Job is deleted: with
+///   the reason, the last pod's exit code and termination message and its last log lines;
+/// - `Timeout` after `opts.timeout`, with the last attempt's last lines.
 ///
-/// Pods are matched by the label `job-name=NAME` and then by owner uid, so pods of an
-/// earlier Job of the same name that are still being removed are ignored.
+/// With `opts.print` it prints, as they happen: `[pod/NAME] LINE`, `retry N: attempt N+1
+/// of LIMIT in pod NAME`, `pod NAME failed: container exited with code C: MESSAGE`,
+/// `pod NAME cannot start: REASON: MESSAGE`, `cannot read the log of pod NAME: WHY`.
 ///
-/// Grants: `watch` on `jobs.batch`, `watch`+`logs` on `pods`, and `list` on `events`
-/// (for the timeout report only; without it the report says why the events are missing).
+/// Grants: `watch` on `jobs.batch` (may be limited to the name), `watch` and `logs` on
+/// `pods`.
 ///
 /// ```no_run
 /// # use kubes_hook_sdk::prelude::*;
@@ -147,522 +224,200 @@ impl std::fmt::Display for JobFailure {
 pub fn wait_for_job(name: &str, opts: &JobWaitOptions) -> Result<JobOutcome, HookError> {
     let start = Instant::now();
     let deadline = start + opts.timeout;
-    let ns = opts.namespace.as_deref();
-    let mut jobs = Rewatch::new(&KindRef::jobs(), ns, Some(name), None)?;
-    let mut pods = Rewatch::new(
-        &KindRef::pods(),
-        ns,
-        None,
-        Some(&format!("job-name={name}")),
-    )?;
-    let mut w = JobWatch {
-        name: name.to_string(),
-        opts: opts.clone(),
-        job: None,
-        unclaimed: Vec::new(),
-        pods: Vec::new(),
-        finished: None,
-        retry_open_at: None,
-        attempts: 0,
+    let follow = FollowOptions {
+        namespace: opts.namespace.clone(),
+        logs: true,
+        container: opts.container.clone(),
+        pull_grace: opts.pull_grace,
     };
-    let mut settle_until: Option<Instant> = None;
-    let mut wakeups: u32 = 0;
-    let done = |wakeups: u32| {
-        crate::logging::debug(&format!(
-            "wait_for_job {name}: {wakeups} wake-ups in {:.1?}",
-            start.elapsed()
-        ))
-    };
-    loop {
-        w.take_job_changes(&mut jobs)?;
-        w.take_pod_changes(&mut pods)?;
-        w.open_logs()?;
-        w.take_log_lines(true);
-        let now = Instant::now();
-        if let Some(fin) = &w.finished {
-            // A pod that cannot start is final now; a finished Job gets a moment for the
-            // last log lines (bounded by `settle`).
-            let at = *settle_until.get_or_insert(now + w.opts.settle);
-            let immediate = matches!(fin, Finish::CannotStart { .. });
-            if immediate || w.logs_settled() || now >= at {
-                // Whatever was held back for ordering is shown before the outcome.
-                w.take_log_lines(false);
-                done(wakeups);
-                return Ok(w.outcome());
-            }
-        } else if now >= deadline {
-            w.take_log_lines(false);
-            done(wakeups);
-            return Ok(w.timeout_outcome(now - start));
-        }
-        let mut pollables: Vec<Pollable> = Vec::new();
-        pollables.extend(jobs.subscribe());
-        pollables.extend(pods.subscribe());
-        // Only the streams `take_log_lines` reads now: a later pod's stream waits for its
-        // turn, and polling it meanwhile would return at once, again and again.
-        for p in &w.pods {
-            if let Some(s) = &p.stream {
-                pollables.push(s.subscribe());
-            }
-            if !p.log_finished() {
-                break;
-            }
-        }
-        let mut until = deadline;
-        let wake = [
-            settle_until,
-            w.retry_open_at,
-            jobs.retry_at(),
-            pods.retry_at(),
-        ];
-        for t in wake.into_iter().flatten() {
-            until = until.min(t);
-        }
-        let refs: Vec<&Pollable> = pollables.iter().collect();
-        wait_any(&refs, Some(until));
-        wakeups += 1;
-    }
-}
-
-fn failure_line(pod: &str, container: &str, t: &k8s::Terminated) -> String {
-    format!(
-        "pod {pod} failed: container {container} exited with code {}{}",
-        t.exit_code,
-        t.message
-            .as_deref()
-            .filter(|m| !m.is_empty())
-            .map(|m| format!(": {}", m.trim_end()))
-            .unwrap_or_default()
-    )
-}
-
-/// Order pods the way a Job creates them: by creation time (whole seconds in Kubernetes),
-/// then failed ones first (a retry starts only after its predecessor failed), then by
-/// resourceVersion (etcd revisions grow; an older attempt finished earlier).
-fn sort_by_attempt(pods: &mut [k8s::Pod]) {
-    pods.sort_by_key(|p| {
-        (
-            p.metadata.creation_timestamp.clone().unwrap_or_default(),
-            p.status.phase.as_deref() != Some("Failed"),
-            p.metadata
-                .resource_version
-                .as_deref()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(u64::MAX),
-        )
-    });
-}
-
-/// Why the wait is over (before the report is assembled).
-enum Finish {
-    Complete,
-    Failed {
-        reason: String,
-        message: String,
-    },
-    CannotStart {
-        pod: usize,
-        reason: String,
-        message: String,
-    },
-}
-
-/// One pod of the Job, in creation order.
-struct PodTrack {
-    name: String,
-    pod: k8s::Pod,
-    stream: Option<LogStream>,
-    log_done: bool,
-    /// Deleted (e.g. by the Job's deadline).
-    gone: bool,
-    lines: VecDeque<String>,
-    /// Its retry line has been printed.
-    announced: bool,
-    failure_reported: bool,
-    /// In-place container failures and restarts already told (`restartPolicy: OnFailure`).
-    crashes_told: i32,
-    restarts_told: i32,
-    /// Failed attempts to open its log in a row.
-    open_failures: u32,
-}
-
-impl PodTrack {
-    /// Nothing more will come from this pod's log.
-    fn log_finished(&self) -> bool {
-        self.log_done || (self.stream.is_none() && (self.gone || self.pod.is_finished()))
-    }
-}
-
-struct JobWatch {
-    name: String,
-    opts: JobWaitOptions,
-    job: Option<k8s::Job>,
-    /// Pods seen before the Job's uid was known.
-    unclaimed: Vec<k8s::Pod>,
-    pods: Vec<PodTrack>,
-    finished: Option<Finish>,
-    /// When to try again to open logs that were not ready yet.
-    retry_open_at: Option<Instant>,
-    /// Attempts told so far: pods, plus in-place restarts.
-    attempts: u32,
-}
-
-impl JobWatch {
-    fn say(&self, line: &str) {
-        if self.opts.print {
-            println!("{line}");
-        }
-    }
-
-    fn take_job_changes(&mut self, jobs: &mut Rewatch) -> Result<(), HookError> {
-        loop {
-            match jobs.next_change::<k8s::Job>()? {
-                Next::Change(c) => {
-                    if c.change == Change::Deleted {
-                        if self.finished.is_none() {
-                            self.finished = Some(Finish::Failed {
-                                reason: "Deleted".into(),
-                                message: format!(
-                                    "Job {} was deleted while waiting for it",
-                                    self.name
-                                ),
-                            });
-                        }
-                        continue;
-                    }
-                    if let Some(cond) = c.object.finished() {
-                        if self.finished.is_none() {
-                            self.finished = Some(if cond.type_ == "Complete" {
-                                Finish::Complete
-                            } else {
-                                Finish::Failed {
-                                    reason: cond.reason.clone().unwrap_or_else(|| "Failed".into()),
-                                    message: cond.message.clone().unwrap_or_default(),
-                                }
-                            });
-                        }
-                    }
-                    let first = self.job.is_none();
-                    self.job = Some(c.object);
-                    if first {
-                        let mut unclaimed = std::mem::take(&mut self.unclaimed);
-                        sort_by_attempt(&mut unclaimed);
-                        for pod in unclaimed {
-                            self.on_pod(pod);
-                        }
-                    }
-                }
-                Next::Pending | Next::End => return Ok(()),
-            }
-        }
-    }
-
-    fn take_pod_changes(&mut self, pods: &mut Rewatch) -> Result<(), HookError> {
-        let mut batch = Vec::new();
-        loop {
-            match pods.next_change::<k8s::Pod>()? {
-                Next::Change(c) if c.change == Change::Deleted => {
-                    // Its log stream ends by itself; keep what was read.
-                    let name = &c.object.metadata.name;
-                    if let Some(p) = self.pods.iter_mut().find(|p| &p.name == name) {
-                        p.gone = true;
-                    }
-                }
-                Next::Change(c) => batch.push(c.object),
-                Next::Pending | Next::End => break,
-            }
-        }
-        // A watch starts with a list in name order: put pods in the order the Job made them.
-        sort_by_attempt(&mut batch);
-        for pod in batch {
-            match &self.job {
-                Some(_) => self.on_pod(pod),
-                None => {
-                    self.unclaimed
-                        .retain(|p| p.metadata.name != pod.metadata.name);
-                    self.unclaimed.push(pod);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn backoff_limit(&self) -> i32 {
-        self.job
-            .as_ref()
-            .and_then(|j| j.spec.backoff_limit)
-            .unwrap_or(6)
-    }
-
-    fn on_pod(&mut self, pod: k8s::Pod) {
-        let uid = self
-            .job
-            .as_ref()
-            .map(|j| j.metadata.uid.as_str())
-            .unwrap_or("");
-        if !uid.is_empty() && !pod.owned_by(uid) {
-            return;
-        }
-        let index = match self.pods.iter().position(|p| p.name == pod.metadata.name) {
-            Some(i) => {
-                self.pods[i].pod = pod;
-                i
-            }
-            None => {
-                self.pods.push(PodTrack {
-                    name: pod.metadata.name.clone(),
-                    pod,
-                    stream: None,
-                    log_done: false,
-                    gone: false,
-                    lines: VecDeque::new(),
-                    announced: false,
-                    failure_reported: false,
-                    crashes_told: 0,
-                    restarts_told: 0,
-                    open_failures: 0,
-                });
-                self.pods.len() - 1
-            }
-        };
-        let track = &self.pods[index];
-        if let Some((c, w)) = track.pod.waiting_with(CANNOT_START) {
-            if !matches!(
-                self.finished,
-                Some(Finish::Complete | Finish::Failed { .. })
-            ) {
-                let reason = w.reason.clone().unwrap_or_default();
-                let message = w.message.clone().unwrap_or_default();
-                self.say(&format!(
-                    "pod {} cannot start: container {} is waiting: {reason}{}",
-                    track.name,
-                    c.name,
-                    if message.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {message}")
-                    }
-                ));
-                self.finished = Some(Finish::CannotStart {
-                    pod: index,
-                    reason,
-                    message,
-                });
-            }
-        }
-    }
-
-    /// Open the log of every started pod that has none open yet.
-    fn open_logs(&mut self) -> Result<(), HookError> {
-        let now = Instant::now();
-        if self.retry_open_at.is_some_and(|t| now < t) {
-            return Ok(());
-        }
-        self.retry_open_at = None;
-        let ns = self.opts.namespace.clone();
-        let mut notes = Vec::new();
-        for p in &mut self.pods {
-            if p.stream.is_some() || p.log_done || !p.pod.has_started() {
-                continue;
-            }
-            // The API server wants a container name for pods with several; default to the
-            // first, as the WIT documents.
-            let container = self
-                .opts
-                .container
-                .clone()
-                .or_else(|| p.pod.spec.containers.first().map(|c| c.name.clone()));
-            let opts = LogOptions {
-                container,
-                follow: true,
-                tail_lines: None,
+    let mut progress = follow_job(name, &follow)?;
+    let mut story = Story::new(opts.tail_lines);
+    let outcome = loop {
+        let Some(event) = progress.next(Some(deadline))? else {
+            break match progress.finished() {
+                // The host stopped without an outcome (it always sends one; be safe).
+                true => story.failure(
+                    None,
+                    "Unknown",
+                    "the Job's progress ended without an outcome",
+                ),
+                false => story.timeout(start.elapsed()),
             };
-            match client::logs(&p.name, ns.as_deref(), &opts) {
-                Ok(s) => {
-                    p.stream = Some(s);
-                    p.open_failures = 0;
-                }
-                Err(e) if e.is_forbidden() => return Err(e),
-                Err(e) if e.is_not_found() => p.log_done = true,
-                Err(e) => {
-                    // Not readable yet (e.g. the container is still being created): try
-                    // again, for a while; then say why and go on without this log.
-                    p.open_failures += 1;
-                    if p.open_failures >= MAX_LOG_OPEN_FAILURES {
-                        p.log_done = true;
-                        notes.push(format!("cannot read the log of pod {}: {e}", p.name));
-                    } else {
-                        self.retry_open_at = Some(now + LOG_OPEN_PAUSE);
-                    }
-                }
-            }
+        };
+        let end = story.on(event);
+        if opts.print {
+            story.out.drain(..).for_each(|l| println!("{l}"));
         }
-        for n in notes {
-            self.say(&n);
+        if let Some(outcome) = end {
+            break outcome;
         }
-        Ok(())
-    }
+    };
+    crate::logging::debug(&format!(
+        "wait_for_job {name}: {} wake-ups in {:.1?}",
+        progress.wakeups(),
+        start.elapsed()
+    ));
+    Ok(outcome)
+}
 
-    /// Read what the log streams have and tell the story in attempt order: a pod's log
-    /// lines, then its failure, then the next attempt. A later pod's lines wait until the
-    /// earlier pod's log has ended (a retry starts only after the failure, so that is soon).
-    fn take_log_lines(&mut self, gated: bool) {
-        let keep = self.opts.tail_lines.max(1);
-        let limit = self.backoff_limit() + 1;
-        let mut attempts = self.attempts;
-        let mut out: Vec<String> = Vec::new();
-        for p in &mut self.pods {
-            if !p.announced {
-                p.announced = true;
-                attempts += 1;
-                if attempts > 1 {
-                    out.push(format!(
-                        "retry {}: attempt {attempts} of {limit} in pod {}",
-                        attempts - 1,
-                        p.name
-                    ));
-                }
-            }
-            if let Some(stream) = &p.stream {
-                loop {
-                    match client::next_line(stream) {
-                        Ok(LogNext::Line(l)) => {
-                            let line = format!("[pod/{}] {l}", p.name);
-                            if p.lines.len() == keep {
-                                p.lines.pop_front();
-                            }
-                            p.lines.push_back(line.clone());
-                            out.push(line);
-                        }
-                        Ok(LogNext::Pending) => break,
-                        Ok(LogNext::End) => {
-                            p.stream = None;
-                            p.log_done = true;
-                            break;
-                        }
-                        Err(e) => {
-                            out.push(format!("log of pod {} broke off: {e}", p.name));
-                            p.stream = None;
-                            p.log_done = true;
-                            break;
-                        }
-                    }
-                }
-            }
-            if !p.log_finished() {
-                if gated {
-                    break;
-                }
-                continue;
-            }
-            // `restartPolicy: OnFailure`: the container failed and restarts in the same pod.
-            let crashes = p.pod.crashes_in_place();
-            if crashes > p.crashes_told {
-                p.crashes_told = crashes;
-                if let Some((c, t)) = p.pod.last_crash() {
-                    out.push(failure_line(&p.name, &c.name, t));
-                }
-            }
-            let restarts = p.pod.restart_count();
-            if restarts > p.restarts_told {
-                p.restarts_told = restarts;
-                attempts += 1;
-                out.push(format!(
-                    "retry {}: attempt {attempts} of {limit}: container restarted in pod {}",
-                    attempts - 1,
-                    p.name
-                ));
-                // Follow the new container's log.
-                p.log_done = false;
-                p.lines.clear();
-                continue;
-            }
-            if !p.failure_reported {
-                if let Some((c, t)) = p.pod.failed_container() {
-                    p.failure_reported = true;
-                    out.push(failure_line(&p.name, &c.name, t));
-                }
-            }
-        }
-        self.attempts = attempts;
-        for line in out {
-            self.say(&line);
+/// One attempt as far as the story goes.
+#[derive(Debug, Default)]
+struct Attempt {
+    pod: String,
+    lines: VecDeque<String>,
+    exit_code: Option<i32>,
+    termination_message: Option<String>,
+    unavailable: Option<String>,
+}
+
+/// The policy of [`wait_for_job`]: what to say about each event, what to keep for the
+/// report, when the wait is over.
+struct Story {
+    tail: usize,
+    attempts: Vec<Attempt>,
+    /// Lines to print.
+    out: Vec<String>,
+}
+
+impl Story {
+    fn new(tail: usize) -> Self {
+        Story {
+            tail: tail.max(1),
+            attempts: Vec::new(),
+            out: Vec::new(),
         }
     }
 
-    /// True when every attempt the Job reports (pods, or in-place restarts) has been told,
-    /// every log read to the end and every pod that ran seen in its final state. (The Job's
-    /// Failed condition can arrive before the last pod's own update: without the last
-    /// check the report would be about the attempt before it.)
-    fn logs_settled(&self) -> bool {
-        let reported = self
-            .job
-            .as_ref()
-            .map(|j| j.status.succeeded.unwrap_or(0) + j.status.failed.unwrap_or(0))
-            .unwrap_or(0);
-        self.attempts as i64 >= i64::from(reported)
-            && self.pods.iter().all(|p| {
-                !p.pod.has_started() || (p.log_finished() && (p.gone || p.pod.is_finished()))
-            })
-    }
-
-    fn last_lines(&self, index: Option<usize>) -> Vec<String> {
-        index
-            .and_then(|i| self.pods.get(i))
-            .map(|p| p.lines.iter().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    fn outcome(&mut self) -> JobOutcome {
-        let attempts = self.attempts;
-        let (reason, message, index) = match self.finished.take() {
-            Some(Finish::Complete) | None => return JobOutcome::Complete { attempts },
-            Some(Finish::Failed { reason, message }) => {
-                // Report on the last pod that failed, else the newest one.
-                let i = self
-                    .pods
-                    .iter()
-                    .rposition(|p| p.pod.failed_container().is_some())
-                    .or(self.pods.len().checked_sub(1));
-                (reason, message, i)
+    fn attempt(&mut self, pod: &str) -> &mut Attempt {
+        match self.attempts.iter().position(|a| a.pod == pod) {
+            Some(i) => &mut self.attempts[i],
+            None => {
+                self.attempts.push(Attempt {
+                    pod: pod.to_string(),
+                    ..Default::default()
+                });
+                self.attempts.last_mut().expect("pushed")
             }
-            Some(Finish::CannotStart {
+        }
+    }
+
+    /// Take one event; `Some` when it ends the wait.
+    fn on(&mut self, event: JobEvent) -> Option<JobOutcome> {
+        match event {
+            JobEvent::AttemptStarted { pod, index, limit } => {
+                self.attempt(&pod);
+                if index > 1 {
+                    let of = limit.map(|l| format!(" of {l}")).unwrap_or_default();
+                    let n = index - 1;
+                    self.out
+                        .push(format!("retry {n}: attempt {index}{of} in pod {pod}"));
+                }
+            }
+            JobEvent::Log { pod, text, .. } => {
+                let line = format!("[pod/{pod}] {text}");
+                let tail = self.tail;
+                let lines = &mut self.attempt(&pod).lines;
+                if lines.len() == tail {
+                    lines.pop_front();
+                }
+                lines.push_back(line.clone());
+                self.out.push(line);
+            }
+            JobEvent::AttemptEnded {
+                pod,
+                exit_code,
+                reason,
+                message,
+                succeeded,
+            } => {
+                let a = self.attempt(&pod);
+                a.exit_code = exit_code;
+                a.termination_message = Some(message.clone()).filter(|m| !m.is_empty());
+                if !succeeded {
+                    let why = match exit_code {
+                        Some(code) => format!("container exited with code {code}"),
+                        None => reason,
+                    };
+                    self.out
+                        .push(format!("pod {pod} failed: {why}{}", colon(&message)));
+                }
+            }
+            JobEvent::CannotStart {
                 pod,
                 reason,
                 message,
-            }) => (reason, message, Some(pod)),
-        };
-        let track = index.and_then(|i| self.pods.get(i));
-        let term = track.and_then(|p| p.pod.failed_container().map(|(_, t)| t.clone()));
+            } => {
+                self.attempt(&pod);
+                self.out.push(format!(
+                    "pod {pod} cannot start: {reason}{}",
+                    colon(&message)
+                ));
+                return Some(self.failure(Some(&pod), &reason, &message));
+            }
+            JobEvent::LogsUnavailable { pod, message, .. } => {
+                self.out
+                    .push(format!("cannot read the log of pod {pod}: {message}"));
+                self.attempt(&pod).unavailable = Some(message);
+            }
+            JobEvent::Complete { .. } => {
+                return Some(JobOutcome::Complete {
+                    attempts: self.attempts.len() as u32,
+                })
+            }
+            JobEvent::Failed { reason, message } => {
+                return Some(self.failure(None, &reason, &message))
+            }
+        }
+        None
+    }
+
+    /// The attempt a report is about: `pod`'s, else the last one.
+    fn report_on(&self, pod: Option<&str>) -> Option<&Attempt> {
+        match pod {
+            Some(p) => self.attempts.iter().find(|a| a.pod == p),
+            None => self.attempts.last(),
+        }
+    }
+
+    fn last_lines(&self, pod: Option<&str>) -> LastLines {
+        let a = self.report_on(pod);
+        LastLines {
+            pod: a.map(|a| a.pod.clone()),
+            lines: a
+                .map(|a| a.lines.iter().cloned().collect())
+                .unwrap_or_default(),
+            unavailable: a.and_then(|a| a.unavailable.clone()),
+        }
+    }
+
+    fn failure(&self, pod: Option<&str>, reason: &str, message: &str) -> JobOutcome {
+        let a = self.report_on(pod);
         JobOutcome::Failed(JobFailure {
-            reason,
-            message,
-            pod: track.map(|p| p.name.clone()),
-            exit_code: term.as_ref().map(|t| t.exit_code),
-            termination_message: term
-                .and_then(|t| t.message)
-                .map(|m| m.trim_end().to_string())
-                .filter(|m| !m.is_empty()),
-            last_lines: self.last_lines(index),
-            attempts,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            pod: a.map(|a| a.pod.clone()),
+            exit_code: a.and_then(|a| a.exit_code),
+            termination_message: a.and_then(|a| a.termination_message.clone()),
+            last_lines: self.last_lines(pod),
+            attempts: self.attempts.len() as u32,
         })
     }
 
-    fn timeout_outcome(&self, waited: Duration) -> JobOutcome {
-        let mut job = ObjectRef::job(&self.name);
-        job.namespace = self.opts.namespace.clone();
-        let (events, events_error) = match client::events(&job) {
-            Ok(ev) => (ev, None),
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
+    fn timeout(&self, waited: Duration) -> JobOutcome {
         JobOutcome::Timeout {
             waited,
-            job_found: self.job.is_some(),
-            attempts: self.attempts,
-            last_lines: self.last_lines(self.pods.len().checked_sub(1)),
-            events,
-            events_error,
+            attempts: self.attempts.len() as u32,
+            last_lines: self.last_lines(None),
         }
+    }
+}
+
+/// `: message`, or nothing for an empty message.
+fn colon(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
     }
 }
 
@@ -670,33 +425,140 @@ impl JobWatch {
 mod tests {
     use super::*;
 
-    fn pod(name: &str, created: &str, phase: &str, rv: &str) -> k8s::Pod {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "creationTimestamp": created, "resourceVersion": rv},
-            "status": {"phase": phase}
-        }))
-        .unwrap()
+    fn started(pod: &str, index: u32) -> JobEvent {
+        JobEvent::AttemptStarted {
+            pod: pod.into(),
+            index,
+            limit: Some(2),
+        }
+    }
+
+    fn log(pod: &str, text: &str) -> JobEvent {
+        JobEvent::Log {
+            pod: pod.into(),
+            container: "migrate".into(),
+            text: text.into(),
+        }
+    }
+
+    fn failed_attempt(pod: &str) -> JobEvent {
+        JobEvent::AttemptEnded {
+            pod: pod.into(),
+            exit_code: Some(1),
+            reason: "Error".into(),
+            message: "rake aborted".into(),
+            succeeded: false,
+        }
     }
 
     #[test]
-    fn pods_sort_in_attempt_order_not_name_order() {
-        let t = "2026-11-25T10:00:00Z";
-        let mut pods = vec![
-            pod("migrate-aaaaa", t, "Running", "90"),
-            pod("migrate-bbbbb", t, "Failed", "70"),
-            pod("migrate-ccccc", "2026-11-25T09:59:59Z", "Failed", "80"),
-            pod("migrate-ddddd", t, "Failed", "60"),
+    fn the_config_has_the_keys_of_the_example_hooks() {
+        let c: JobWaitConfig = crate::context::parse_config("w", "null").unwrap();
+        assert_eq!((c.timeout, c.tail_lines), (Duration::from_secs(300), 20));
+        let c: JobWaitConfig =
+            crate::context::parse_config("w", r#"{"job": "migrate", "timeout": "1m30s"}"#).unwrap();
+        assert_eq!(c.job.as_deref(), Some("migrate"));
+        assert_eq!(c.timeout, Duration::from_secs(90));
+        let e = crate::context::parse_config::<JobWaitConfig>("w", r#"{"tail": 5}"#);
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`, `container`"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tells_attempts_and_reports_on_the_last_one() {
+        let mut s = Story::new(2);
+        let events = [
+            started("m-1", 1),
+            log("m-1", "one"),
+            failed_attempt("m-1"),
+            started("m-2", 2),
+            log("m-2", "a"),
+            log("m-2", "b"),
+            log("m-2", "c"),
+            failed_attempt("m-2"),
         ];
-        sort_by_attempt(&mut pods);
-        let names: Vec<&str> = pods.iter().map(|p| p.metadata.name.as_str()).collect();
+        for e in events {
+            assert!(s.on(e).is_none());
+        }
         assert_eq!(
-            names,
+            s.out,
             [
-                "migrate-ccccc",
-                "migrate-ddddd",
-                "migrate-bbbbb",
-                "migrate-aaaaa"
+                "[pod/m-1] one",
+                "pod m-1 failed: container exited with code 1: rake aborted",
+                "retry 1: attempt 2 of 2 in pod m-2",
+                "[pod/m-2] a",
+                "[pod/m-2] b",
+                "[pod/m-2] c",
+                "pod m-2 failed: container exited with code 1: rake aborted",
             ]
+        );
+        let end = s.on(JobEvent::Failed {
+            reason: "BackoffLimitExceeded".into(),
+            message: "Job has reached the specified backoff limit".into(),
+        });
+        let Some(JobOutcome::Failed(f)) = end else {
+            panic!("{end:?}")
+        };
+        assert_eq!(
+            f.to_string(),
+            "BackoffLimitExceeded: Job has reached the specified backoff limit (pod m-2, exit code 1)"
+        );
+        assert_eq!(f.termination_message.as_deref(), Some("rake aborted"));
+        assert_eq!(f.last_lines.lines, ["[pod/m-2] b", "[pod/m-2] c"]);
+        assert_eq!(f.attempts, 2);
+    }
+
+    #[test]
+    fn a_pod_that_cannot_start_ends_the_wait_naming_it() {
+        let mut s = Story::new(20);
+        s.on(started("m-1", 1));
+        let end = s.on(JobEvent::CannotStart {
+            pod: "m-1".into(),
+            reason: "ImagePullBackOff".into(),
+            message: "Back-off pulling image \"db-migrate:1\"".into(),
+        });
+        assert_eq!(
+            s.out,
+            ["pod m-1 cannot start: ImagePullBackOff: Back-off pulling image \"db-migrate:1\""]
+        );
+        let Some(JobOutcome::Failed(f)) = end else {
+            panic!("{end:?}")
+        };
+        assert_eq!(f.reason, "ImagePullBackOff");
+        assert_eq!(
+            f.last_lines.report(),
+            ["No log lines from pod m-1: it printed nothing"]
+        );
+    }
+
+    #[test]
+    fn a_log_that_cannot_be_read_is_said_and_reported() {
+        let mut s = Story::new(20);
+        s.on(started("m-1", 1));
+        s.on(JobEvent::LogsUnavailable {
+            pod: "m-1".into(),
+            reason: "LogsUnavailable".into(),
+            message: "connection refused".into(),
+        });
+        assert_eq!(
+            s.out,
+            ["cannot read the log of pod m-1: connection refused"]
+        );
+        let JobOutcome::Timeout { last_lines, .. } = s.timeout(Duration::from_secs(1)) else {
+            panic!()
+        };
+        assert_eq!(
+            last_lines.report(),
+            ["No log lines from pod m-1: connection refused"]
+        );
+        assert_eq!(
+            Story::new(1).last_lines(None).report(),
+            ["No log lines: the Job started no pod"]
         );
     }
 }

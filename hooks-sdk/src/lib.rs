@@ -42,7 +42,7 @@
 extern crate self as kubes_hook_sdk;
 
 /// Bindings generated from the repository's `wit/` directory: the raw interfaces
-/// (`bindings::kubes::hook::{types, cluster, log}`, `bindings::wasi::io::poll`,
+/// (`bindings::kubes::hook::{types, cluster, progress, log}`, `bindings::wasi::io::poll`,
 /// `bindings::wasi::clocks::monotonic_clock`). The rest of
 /// this crate wraps them; use them directly for anything the wrappers do not cover.
 pub mod bindings {
@@ -69,6 +69,7 @@ pub mod job;
 pub mod k8s;
 pub mod logging;
 pub mod object;
+pub mod progress;
 pub mod rollout;
 pub mod waiting;
 
@@ -120,8 +121,10 @@ pub type __String = String;
 pub mod prelude {
     pub use crate::client::{self, LogOptions};
     pub use crate::delete::delete_if_exists_and_wait;
-    pub use crate::duration::parse_duration;
-    pub use crate::job::{wait_for_job, JobFailure, JobOutcome, JobWaitOptions};
+    pub use crate::duration::{format_duration, parse_duration};
+    pub use crate::job::{
+        wait_for_job, JobFailure, JobOutcome, JobWaitConfig, JobWaitOptions, LastLines,
+    };
     pub use crate::k8s;
     pub use crate::rollout::{rollout_wait, RolloutOutcome};
     pub use crate::{debug, error, info, warn};

@@ -1,67 +1,35 @@
-//! Waiting for a Deployment rollout, the way `kubectl rollout status` judges it, but ending
-//! at once when the rollout has stalled (`ProgressDeadlineExceeded`).
+//! Waiting for a Deployment rollout, the way `kubectl rollout status` judges it
+//! (`observedGeneration` first), but ending at once when the rollout cannot succeed: a thin
+//! policy over [`crate::progress::follow_rollout`] (the host does the following).
 
 use std::time::{Duration, Instant};
 
-use crate::client::{Change, Next, Rewatch};
-use crate::waiting::wait_any;
-use crate::{k8s, HookError, ObjectRef};
+use crate::progress::{follow_rollout, RolloutEvent};
+use crate::{HookError, ObjectRef};
 
 /// How a rollout ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RolloutOutcome {
     /// Every replica runs the current template and is available.
     Ready { replicas: i32 },
-    /// The Deployment reports it cannot progress (`Progressing` False, e.g.
-    /// `ProgressDeadlineExceeded`), or it was deleted.
-    Failed { reason: String, message: String },
+    /// The Deployment reports it cannot progress (`ProgressDeadlineExceeded`), a pod of
+    /// the rollout cannot start (`ImagePullBackOff`, `CrashLoopBackOff`,
+    /// `CreateContainerConfigError`...; `pod` names it), or the Deployment was deleted.
+    Failed {
+        reason: String,
+        message: String,
+        pod: Option<String>,
+    },
     /// Still rolling out after the timeout; `progress` is the last state seen.
     Timeout { waited: Duration, progress: String },
 }
 
-/// Where a rollout stands: `Some(outcome)` when it is over.
-pub fn rollout_state(d: &k8s::Deployment) -> (Option<RolloutOutcome>, String) {
-    let want = d.spec.replicas.unwrap_or(1);
-    let s = &d.status;
-    let updated = s.updated_replicas.unwrap_or(0);
-    let available = s.available_replicas.unwrap_or(0);
-    let total = s.replicas.unwrap_or(0);
-    if let Some(c) = k8s::condition(&s.conditions, "Progressing") {
-        if c.status == "False" {
-            return (
-                Some(RolloutOutcome::Failed {
-                    reason: c.reason.clone().unwrap_or_else(|| "NotProgressing".into()),
-                    message: c.message.clone().unwrap_or_default(),
-                }),
-                String::new(),
-            );
-        }
-    }
-    let observed = match (d.metadata.generation, s.observed_generation) {
-        (Some(g), Some(o)) => o >= g,
-        (Some(_), None) => false,
-        (None, _) => true,
-    };
-    let progress = if !observed {
-        "waiting for the controller to observe the new spec".to_string()
-    } else if updated < want {
-        format!("{updated} of {want} new replicas have been updated")
-    } else if total > updated {
-        format!("{} old replicas are pending termination", total - updated)
-    } else if available < updated {
-        format!("{available} of {updated} updated replicas are available")
-    } else {
-        return (
-            Some(RolloutOutcome::Ready { replicas: want }),
-            String::new(),
-        );
-    };
-    (None, progress)
-}
-
-/// Wait until Deployment `deployment` has rolled out, printing progress as it changes.
-/// Returns `Failed` at once when the Deployment reports `ProgressDeadlineExceeded` (or is
-/// deleted), `Timeout` after `timeout`. Grant: `watch` on `deployments.apps`.
+/// Wait until Deployment `deployment` has rolled out, printing
+/// `Waiting for Deployment/NAME rollout: PROGRESS` as progress changes. Returns `Failed` at
+/// once when the Deployment reports `ProgressDeadlineExceeded` (or is deleted) or when a
+/// pod of the rollout cannot start (printing `pod NAME cannot start: REASON: MESSAGE`),
+/// `Timeout` after `timeout`. Grants: `watch` on `deployments.apps` (may be limited to the
+/// name) and `watch` on `pods`.
 ///
 /// ```no_run
 /// # use kubes_hook_sdk::prelude::*;
@@ -79,87 +47,86 @@ pub fn rollout_wait(
 ) -> Result<RolloutOutcome, HookError> {
     let start = Instant::now();
     let deadline = start + timeout;
-    let mut watcher = Rewatch::new(
-        &deployment.kind_ref(),
-        deployment.namespace.as_deref(),
-        Some(&deployment.name),
-        None,
-    )?;
-    let mut last_progress = String::from("the Deployment does not exist yet");
-    loop {
-        loop {
-            match watcher.next_change::<k8s::Deployment>()? {
-                Next::Change(c) if c.change == Change::Deleted => {
-                    return Ok(RolloutOutcome::Failed {
-                        reason: "Deleted".into(),
-                        message: format!("{deployment} was deleted during its rollout"),
-                    })
+    let mut progress = follow_rollout(&deployment.name, deployment.namespace.as_deref())?;
+    let mut last = String::from("the Deployment does not exist yet");
+    while let Some(event) = progress.next(Some(deadline))? {
+        match event {
+            RolloutEvent::Progress(s) => {
+                let now = s.describe();
+                if now != last {
+                    println!("Waiting for {deployment} rollout: {now}");
+                    last = now;
                 }
-                Next::Change(c) => {
-                    let (done, progress) = rollout_state(&c.object);
-                    if let Some(outcome) = done {
-                        return Ok(outcome);
-                    }
-                    if progress != last_progress {
-                        println!("Waiting for {deployment} rollout: {progress}");
-                        last_progress = progress;
-                    }
-                }
-                Next::Pending | Next::End => break,
+            }
+            RolloutEvent::CannotStart {
+                pod,
+                reason,
+                message,
+            } => {
+                let colon = if message.is_empty() { "" } else { ": " };
+                println!("pod {pod} cannot start: {reason}{colon}{message}");
+                return Ok(RolloutOutcome::Failed {
+                    reason,
+                    message,
+                    pod: Some(pod),
+                });
+            }
+            RolloutEvent::Complete(s) => {
+                return Ok(RolloutOutcome::Ready {
+                    replicas: s.desired as i32,
+                })
+            }
+            RolloutEvent::Failed { reason, message } => {
+                return Ok(RolloutOutcome::Failed {
+                    reason,
+                    message,
+                    pod: None,
+                })
             }
         }
-        if Instant::now() >= deadline {
-            return Ok(RolloutOutcome::Timeout {
-                waited: start.elapsed(),
-                progress: last_progress,
-            });
-        }
-        let until = watcher.retry_at().map_or(deadline, |t| t.min(deadline));
-        let pollables: Vec<_> = watcher.subscribe().into_iter().collect();
-        wait_any(&pollables.iter().collect::<Vec<_>>(), Some(until));
     }
+    if progress.finished() {
+        // The host stopped without an outcome (it always sends one; be safe).
+        return Ok(RolloutOutcome::Failed {
+            reason: "Unknown".into(),
+            message: format!("the rollout of {deployment} ended without an outcome"),
+            pod: None,
+        });
+    }
+    Ok(RolloutOutcome::Timeout {
+        waited: start.elapsed(),
+        progress: last,
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    fn deployment(json: serde_json::Value) -> k8s::Deployment {
-        serde_json::from_value(json).unwrap()
-    }
+    use crate::progress::RolloutStatus;
 
     #[test]
-    fn judges_like_rollout_status() {
-        let d = deployment(serde_json::json!({
-            "metadata": {"generation": 2}, "spec": {"replicas": 2},
-            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 1}}));
-        assert_eq!(rollout_state(&d).1, "1 of 2 updated replicas are available");
-        let d = deployment(serde_json::json!({
-            "metadata": {"generation": 2}, "spec": {"replicas": 2},
-            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}}));
-        assert!(rollout_state(&d).0.is_none());
-        let d = deployment(serde_json::json!({
-            "metadata": {"generation": 2}, "spec": {"replicas": 2},
-            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}}));
+    fn progress_reads_like_rollout_status() {
+        let s = |desired, updated, available, observed| RolloutStatus {
+            desired,
+            updated,
+            ready: available,
+            available,
+            observed,
+        };
         assert_eq!(
-            rollout_state(&d).0,
-            Some(RolloutOutcome::Ready { replicas: 2 })
+            s(2, 2, 2, false).describe(),
+            "waiting for the controller to observe the new spec"
         );
-    }
-
-    #[test]
-    fn a_stalled_rollout_fails() {
-        let d = deployment(serde_json::json!({
-            "metadata": {"generation": 1}, "spec": {"replicas": 1},
-            "status": {"observedGeneration": 1, "conditions": [
-                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-                 "message": "ReplicaSet \"web-1\" has timed out progressing."}]}}));
         assert_eq!(
-            rollout_state(&d).0,
-            Some(RolloutOutcome::Failed {
-                reason: "ProgressDeadlineExceeded".into(),
-                message: "ReplicaSet \"web-1\" has timed out progressing.".into()
-            })
+            s(2, 1, 1, true).describe(),
+            "1 of 2 new replicas have been updated"
+        );
+        assert_eq!(
+            s(2, 2, 1, true).describe(),
+            "1 of 2 updated replicas are available"
+        );
+        assert_eq!(
+            s(2, 2, 2, true).describe(),
+            "old replicas are pending termination"
         );
     }
 }

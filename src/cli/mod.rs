@@ -1,10 +1,18 @@
-//! Command-line interface: argument parsing and dispatch only. Each command group lives in
-//! its own module and calls library code; nothing here knows how a step is done.
+//! Command-line interface: argument parsing and dispatch only. Each command (or group of
+//! small ones) lives in its own `*_cmd(s).rs`, turns its arguments into library calls
+//! (`crate::deploy` for everything that touches a cluster) and hands what comes back to
+//! the [`Reporter`]; nothing here knows how a step is done or how a result is shown.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::deploy::Connection;
+use crate::project::ProjectOptions;
+use crate::reporter::{Format, Reporter, ReporterOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,7 +62,53 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
+    /// JSON lines: one JSON value per line (a run: one event per line, the report last).
     Json,
+}
+
+impl GlobalArgs {
+    /// The project the flags select, with a command's `--image`.
+    pub fn project_options(&self, image: Option<String>) -> ProjectOptions {
+        ProjectOptions {
+            root: self.project.clone(),
+            env: self.env.clone(),
+            app: self.app.clone(),
+            image,
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// The cluster the flags select.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    /// The reporter for this invocation: text (a progress bar when stdout and stderr are
+    /// terminals) or JSON lines.
+    pub fn reporter(&self) -> Arc<Reporter> {
+        Arc::new(Reporter::new(ReporterOptions {
+            format: match self.output {
+                OutputFormat::Text => Format::Text,
+                OutputFormat::Json => Format::JsonLines,
+            },
+            quiet: self.quiet,
+            verbose: self.verbose > 0,
+            progress_bar: std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
+        }))
+    }
+}
+
+/// The async runtime the cluster commands run on (multi-threaded, IO and timers).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Runtime::new()?)
+}
+
+/// The exit code of a run: 0 when it did all it set out to, else 1.
+fn exit_code(ok: bool) -> ExitCode {
+    ExitCode::from(u8::from(!ok))
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,15 +124,15 @@ pub enum Command {
     Completion(project_cmds::CompletionArgs),
     // --- cluster side: apply, deploy, delete, diff, prune ---
     /// Compile, then server-side apply every planned resource in plan order.
-    Apply(apply_cmds::ApplyArgs),
+    Apply(apply_cmd::ApplyArgs),
     /// Compile and apply, with `--image` setting `docker_image`.
-    Deploy(apply_cmds::DeployArgs),
+    Deploy(apply_cmd::DeployArgs),
     /// Delete the planned resources, in reverse order.
-    Delete(apply_cmds::DeleteArgs),
+    Delete(delete_cmd::DeleteArgs),
     /// Show what apply would change (exit 0: nothing, 1: something, 2: error).
-    Diff(apply_cmds::DiffArgs),
+    Diff(diff_cmd::DiffArgs),
     /// Delete objects applied before that are no longer planned.
-    Prune(apply_cmds::PruneArgs),
+    Prune(prune_cmd::PruneArgs),
 
     // --- hooks: list, run, inspect ---
     /// Inspect and run the project's WebAssembly hooks.
@@ -89,8 +143,11 @@ pub enum Command {
     New(new_cmds::NewArgs),
 }
 
-mod apply_cmds;
+mod apply_cmd;
+mod delete_cmd;
+mod diff_cmd;
 mod project_cmds;
+mod prune_cmd;
 // hooks
 mod hooks_cmds;
 // scaffolding
@@ -116,11 +173,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(a) => project_cmds::plan(g, a),
         Command::Completion(a) => project_cmds::completion(a),
         // cluster side
-        Command::Apply(a) => apply_cmds::apply(g, a),
-        Command::Deploy(a) => apply_cmds::deploy(g, a),
-        Command::Delete(a) => apply_cmds::delete(g, a),
-        Command::Diff(a) => apply_cmds::diff(g, a),
-        Command::Prune(a) => apply_cmds::prune(g, a),
+        Command::Apply(a) => apply_cmd::apply(g, None, a),
+        Command::Deploy(a) => apply_cmd::apply(g, a.image, a.apply),
+        Command::Delete(a) => delete_cmd::delete(g, a),
+        Command::Diff(a) => diff_cmd::diff(g, a),
+        Command::Prune(a) => prune_cmd::prune(g, a),
         // hooks
         Command::Hooks(a) => hooks_cmds::hooks(g, a),
         // scaffolding

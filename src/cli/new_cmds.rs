@@ -1,13 +1,13 @@
-//! `kubes new hook NAME --lang rust|python|js [--dir DIR]`: parse, call `scaffold`, print
+//! `kubes new hook NAME --lang rust|python|js [--dir DIR]`: parse, call `scaffold`, report
 //! what was written and how to build and wire it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
-use super::{GlobalArgs, OutputFormat};
+use super::GlobalArgs;
+use crate::reporter::views::NewHook;
 use crate::scaffold::{self, Lang};
 
 #[derive(Debug, Args)]
@@ -31,24 +31,12 @@ pub enum NewCommand {
     },
 }
 
-#[derive(Serialize)]
-struct Report {
-    name: String,
-    lang: String,
-    dir: PathBuf,
-    files: Vec<String>,
-    build_requires: String,
-    build_command: String,
-    artifact: PathBuf,
-    hooks_yaml: String,
-}
-
 pub fn new(g: &GlobalArgs, a: NewArgs) -> anyhow::Result<ExitCode> {
     let NewCommand::Hook { name, lang, dir } = a.command;
     let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
     let scaffold = scaffold::scaffold(&name, lang)?;
     let written = scaffold::write(&scaffold, &dir)?;
-    let report = Report {
+    g.reporter().new_hook(&NewHook {
         name: scaffold.name.clone(),
         lang: lang.to_string(),
         dir: written.dir.clone(),
@@ -61,30 +49,6 @@ pub fn new(g: &GlobalArgs, a: NewArgs) -> anyhow::Result<ExitCode> {
         ),
         artifact: written.dir.join(&scaffold.build.artifact),
         hooks_yaml: scaffold::hooks_yaml_snippet(&name),
-    };
-    if g.output == OutputFormat::Json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    println!(
-        "Created hook {} ({}) in {}:",
-        report.name,
-        report.lang,
-        report.dir.display()
-    );
-    for f in &report.files {
-        println!("  {}", report.dir.join(f).display());
-    }
-    println!();
-    println!("Build it:");
-    println!("  {}", report.build_command);
-    println!("  -> {}", report.artifact.display());
-    println!("  (needs {})", report.build_requires);
-    println!();
-    println!(
-        "Wire it: copy the .wasm into your project's hooks/ as hooks/{}.wasm and add to .kubes/config/hooks.yaml:",
-        report.name
-    );
-    print!("{}", report.hooks_yaml);
+    });
     Ok(ExitCode::SUCCESS)
 }

@@ -2,16 +2,17 @@
 
 use std::collections::HashSet;
 
-use super::engine::{Op, Walk};
 use super::inventory::{Entry, Inventory, InventoryKey};
 use super::prune::{is_hashed, planned_entries, prune_entries};
 use super::report::{Failure, Progress, Report};
+use super::walk::{Op, Walk};
 use super::{ApplyOptions, Cluster};
 use crate::lifecycle::{Lifecycle, Step};
 use crate::plan::Plan;
 
-/// Files of one step applied at once by default: enough to hide round trips, few enough
-/// not to trip API priority and fairness on a busy cluster.
+/// Requests in flight at once by default (objects of one kind in a row within a file go
+/// in parallel): enough to hide round trips, few enough not to trip API priority and
+/// fairness on a busy cluster.
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// Apply `plan` in order. Stops at the first failure (an API error after retries, or a

@@ -1,14 +1,14 @@
 //! `kubes delete`: delete every planned object, in reverse plan order.
 
-use super::engine::{Op, Walk};
 use super::inventory::{Inventory, InventoryKey};
 use super::prune::{planned_entries, prune_entries};
 use super::report::{Failure, Progress, Report};
+use super::walk::{Op, Walk};
 use super::{Cluster, ClusterError, DeleteOptions};
 use crate::lifecycle::Lifecycle;
 use crate::plan::Plan;
 
-/// Delete `plan`'s objects in reverse order (files of one step concurrently). Objects
+/// Delete `plan`'s objects in reverse order. Objects
 /// already gone are reported as `absent`. Stops at the first failure.
 pub async fn delete_plan(
     cluster: &Cluster,

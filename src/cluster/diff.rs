@@ -9,7 +9,7 @@ use kube::api::{Patch, PatchParams};
 use serde::Serialize;
 
 use super::{display_kind, ApplyOptions, Cluster, ClusterError, ObjectRef};
-use crate::plan::{Plan, PlannedObject};
+use crate::plan::{CompiledObject, Plan};
 
 /// Fields left out of comparisons: they change on every write or belong to controllers.
 const SERVER_METADATA: &[&str] = &[
@@ -83,7 +83,7 @@ pub async fn diff_plan(
     options: &ApplyOptions,
     concurrency: usize,
 ) -> Result<DiffReport, DiffError> {
-    let items: Vec<(PathBuf, &PlannedObject)> = plan
+    let items: Vec<(PathBuf, &CompiledObject)> = plan
         .files()
         .flat_map(|f| f.objects.iter().map(move |o| (f.output.clone(), o)))
         .collect();
@@ -116,7 +116,7 @@ pub async fn diff_plan(
 
 async fn diff_object(
     cluster: &Cluster,
-    obj: &PlannedObject,
+    obj: &CompiledObject,
     options: &ApplyOptions,
     file: PathBuf,
 ) -> Result<Option<ObjectDiff>, ClusterError> {
@@ -206,7 +206,7 @@ pub fn mask_secret(mut live: Option<&mut serde_json::Value>, planned: &mut serde
 }
 
 fn to_yaml(v: &serde_json::Value) -> String {
-    serde_yaml::to_string(v).unwrap_or_else(|_| v.to_string())
+    crate::yaml::to_string(v).unwrap_or_else(|_| v.to_string())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::LogParams;
+use kube::api::{ListParams, LogParams};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
@@ -43,8 +43,9 @@ pub const MAX_LOG_LINE: usize = 64 * 1024;
 /// How often a pod's log is opened again after an error, and how many times.
 const LOG_RETRY_FIRST: Duration = Duration::from_millis(200);
 const LOG_RETRIES: u32 = 4;
-/// After the outcome is known, how long to wait for log lines still being read.
-const SETTLE: Duration = Duration::from_millis(500);
+/// After the outcome is known, how long to wait for log lines still being read (and for the
+/// last attempt's end).
+const SETTLE: Duration = Duration::from_millis(1000);
 
 /// What happened to a Job, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,10 +265,13 @@ pub async fn follow_job(
     .default_backoff()
     .boxed();
     let (log_tx, mut log_rx) = mpsc::channel::<LogMsg>(256);
+    let (refresh_tx, mut refresh_rx) = mpsc::channel::<Pod>(64);
     let mut f = JobFollower {
         opts,
         pods_api: pods,
         log_tx,
+        refresh_tx,
+        selector: format!("job-name={name}"),
         job_uid: None,
         unclaimed: Vec::new(),
         tracks: BTreeMap::new(),
@@ -283,6 +287,7 @@ pub async fn follow_job(
             e = job_stream.next() => match e { Some(e) => Input::Job(e), None => return Ok(()) },
             e = pod_stream.next() => match e { Some(e) => Input::Pod(e), None => return Ok(()) },
             Some(m) = log_rx.recv() => Input::Log(m),
+            Some(p) = refresh_rx.recv() => Input::Pod(Ok(Event::Apply(p))),
             _ = tick.tick() => Input::Tick,
         };
         let mut events = Vec::new();
@@ -335,6 +340,10 @@ struct JobFollower {
     opts: JobOptions,
     pods_api: Api<Pod>,
     log_tx: mpsc::Sender<LogMsg>,
+    /// Pods read again once the outcome is known (see `refresh_pods`).
+    refresh_tx: mpsc::Sender<Pod>,
+    /// The Job's pods' label selector.
+    selector: String,
     job_uid: Option<String>,
     /// Pods seen before their Job (ownership not known yet).
     unclaimed: Vec<Pod>,
@@ -439,6 +448,22 @@ impl JobFollower {
         }
         // Logs: each container once it runs (or ran) on a node.
         let on_node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+        // A container asked for that the pod does not have: its log cannot be read (said
+        // once, rather than nothing at all).
+        if let (true, Some(want)) = (self.opts.logs, self.opts.container.as_deref()) {
+            let has = pod
+                .spec
+                .as_ref()
+                .is_some_and(|s| s.containers.iter().any(|c| c.name == want));
+            if !has && !track.logs_unavailable_told {
+                track.logs_unavailable_told = true;
+                events.push(JobEvent::LogsUnavailable {
+                    pod: name.clone(),
+                    reason: "ContainerNotFound".into(),
+                    message: format!("the pod has no container {want}"),
+                });
+            }
+        }
         if self.opts.logs && on_node {
             for c in &statuses {
                 let started = c
@@ -547,20 +572,59 @@ impl JobFollower {
         }
     }
 
-    /// Once the outcome is known: give log readers that are reading a moment, then say
+    /// Once the outcome is known: give log readers (and the last attempt's end) a moment, then say
     /// every ended attempt and the outcome. True when done.
     fn finish(&mut self, events: &mut Vec<JobEvent>) -> bool {
         let Some(outcome) = self.outcome.clone() else {
             return false;
         };
+        let first = self.settle_until.is_none();
         let until = *self.settle_until.get_or_insert_with(|| Instant::now() + SETTLE);
-        let reading = self.tracks.values().any(|t| t.reading > 0);
-        if reading && Instant::now() < until {
+        // Readers still opening count too: a pod first seen late (after a relist) has its
+        // whole log still to read.
+        let reading = self.tracks.values().any(|t| t.readers > 0);
+        // The Job's condition and its last pod's own update come by two watches, in either
+        // order: give the last attempt's end (its exit code and message) the same moment.
+        let last_unended = self
+            .order
+            .last()
+            .and_then(|name| self.tracks.get(name))
+            .is_some_and(|t| t.ended.is_none());
+        if first && last_unended {
+            self.refresh_pods();
+        }
+        if (reading || last_unended) && Instant::now() < until {
             return false;
         }
         self.attempts_ended(events, true);
         events.push(outcome);
         true
+    }
+}
+
+impl JobFollower {
+    /// The outcome is known but the last attempt's end is not: the pods' watch may be behind
+    /// (waiting to reconnect after an error), so read the pods once more, for that end and
+    /// for the logs of pods not seen running yet.
+    fn refresh_pods(&mut self) {
+        let (api, tx) = (self.pods_api.clone(), self.refresh_tx.clone());
+        let lp = ListParams::default().labels(&self.selector);
+        let task = tokio::spawn(async move {
+            for _ in 0..5 {
+                match api.list(&lp).await {
+                    Ok(list) => {
+                        for pod in list.items {
+                            if tx.send(pod).await.is_err() {
+                                return;
+                            }
+                        }
+                        return;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        self.readers.push(task.abort_handle());
     }
 }
 

@@ -21,11 +21,9 @@ pub fn managed_labels(app: &str, env: &str) -> BTreeMap<String, String> {
 
 /// Add `labels` to `metadata.labels` of every object (overriding same-named ones).
 pub fn label_plan(plan: &mut Plan, labels: &BTreeMap<String, String>) {
-    for step in &mut plan.steps {
-        for file in &mut step.files {
-            for obj in &mut file.objects {
-                add_labels(&mut obj.body, labels);
-            }
+    for file in &mut plan.files {
+        for obj in &mut file.objects {
+            add_labels(&mut obj.body, labels);
         }
     }
 }

@@ -1,15 +1,16 @@
 //! Cluster access: one kube-rs client and one cached discovery per run, and the
-//! object-level operations (server-side apply, delete, wait-until-gone) that the apply,
-//! delete, diff and prune engines and the hook engine all share.
+//! object-level operations (server-side apply, delete, wait-until-gone) that apply,
+//! delete, diff and prune and the hook engine all share.
 //!
-//! Nothing here knows about templates or projects; engines work on a [`crate::plan::Plan`].
+//! Nothing here knows about templates or projects; apply, delete, diff and prune work on a
+//! [`crate::plan::Plan`] (`walk.rs` walks it for apply and delete).
 
 mod connect;
 mod discovery;
-mod engine;
 mod error;
 mod objects;
 pub mod retry;
+mod walk;
 
 pub mod apply;
 pub mod delete;
@@ -17,6 +18,8 @@ pub mod diff;
 pub mod follow;
 pub mod inventory;
 pub mod labels;
+pub mod lease;
+pub mod namespaces;
 pub mod prune;
 pub mod report;
 pub mod suffix_hash;
@@ -28,7 +31,7 @@ use std::time::Duration;
 
 use kube::core::{ApiResource, DynamicObject};
 
-pub use engine::display_kind;
+pub use walk::display_kind;
 pub use error::ClusterError;
 pub use objects::{Applied, ObjectRef};
 pub use retry::{RetryConfig, RetryStats};
@@ -171,16 +174,6 @@ impl Cluster {
     /// Connect using a kubeconfig (path, `$KUBECONFIG`, default path) or in-cluster config.
     pub async fn connect(opts: &ConnectOptions) -> Result<Cluster, ClusterError> {
         connect::connect(opts).await
-    }
-
-    /// Wrap a client built elsewhere (its own retry policy, if any, applies; kubes' is not
-    /// added). `default_namespace` is used for namespaced objects that name none.
-    pub fn from_client(client: kube::Client, default_namespace: impl Into<String>) -> Cluster {
-        Cluster::new(
-            client,
-            default_namespace.into(),
-            Arc::new(RetryStats::default()),
-        )
     }
 
     fn new(

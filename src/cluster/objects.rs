@@ -72,13 +72,21 @@ impl Applied {
     }
 }
 
+/// Which version of an object is live: enough to tell created from configured from
+/// unchanged after a server-side apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LiveVersion {
+    pub uid: Option<String>,
+    pub resource_version: String,
+}
+
 /// What is known about the live object before applying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Before {
     /// Nothing: get it first.
     Unknown,
-    /// Listed already: its uid and resourceVersion, or `None` when it did not exist.
-    Listed(Option<(Option<String>, String)>),
+    /// Listed already: its version, or `None` when it did not exist.
+    Listed(Option<LiveVersion>),
 }
 
 pub(super) async fn apply(
@@ -106,21 +114,17 @@ pub(super) async fn apply_known(
     // The live version before the patch tells created from configured from unchanged:
     // a no-op server-side apply does not bump resourceVersion. A dry run compares content,
     // so it needs the whole object.
-    let (before, before_obj): (Option<(Option<String>, String)>, Option<DynamicObject>) =
-        match known {
-            Before::Listed(live) if !opts.dry_run => (live, None),
-            _ => {
-                let live = api.get_opt(&r.name).await?;
-                let ids = live.as_ref().map(|b| {
-                    let m = &b.metadata;
-                    (
-                        m.uid.clone(),
-                        m.resource_version.clone().unwrap_or_default(),
-                    )
-                });
-                (ids, live)
-            }
-        };
+    let (before, before_obj): (Option<LiveVersion>, Option<DynamicObject>) = match known {
+        Before::Listed(live) if !opts.dry_run => (live, None),
+        _ => {
+            let live = api.get_opt(&r.name).await?;
+            let version = live.as_ref().map(|b| LiveVersion {
+                uid: b.metadata.uid.clone(),
+                resource_version: b.metadata.resource_version.clone().unwrap_or_default(),
+            });
+            (version, live)
+        }
+    };
     let mut params = PatchParams::apply(&opts.field_manager);
     params.force = opts.force_conflicts;
     params.dry_run = opts.dry_run;
@@ -128,7 +132,7 @@ pub(super) async fn apply_known(
     let outcome = match (&before, &before_obj) {
         (None, _) => ApplyOutcome::Created,
         // Deleted and recreated since it was listed (say, by a before-hook): ours created it.
-        (Some((uid, _)), _) if uid.is_some() && *uid != after.metadata.uid => ApplyOutcome::Created,
+        (Some(v), _) if v.uid.is_some() && v.uid != after.metadata.uid => ApplyOutcome::Created,
         (Some(_), Some(b)) if opts.dry_run => {
             // A dry run never bumps resourceVersion: compare content instead.
             if super::diff::comparable(&serde_json::to_value(b).unwrap_or_default())
@@ -139,7 +143,7 @@ pub(super) async fn apply_known(
                 ApplyOutcome::Configured
             }
         }
-        (Some((_, rv)), _) if Some(rv) == after.metadata.resource_version.as_ref() => {
+        (Some(v), _) if Some(&v.resource_version) == after.metadata.resource_version.as_ref() => {
             ApplyOutcome::Unchanged
         }
         (Some(_), _) => ApplyOutcome::Configured,

@@ -2,9 +2,9 @@
 //! Only objects still labelled `managed-by: kubes` are deleted; anything else is skipped
 //! (someone took it over) and dropped from the inventory.
 
-use super::engine::hook_failure;
 use super::inventory::{Entry, Inventory, InventoryKey};
 use super::report::{Failure, ObjectResult, Progress, Report};
+use super::walk::hook_failure;
 use super::{
     display_kind, labels, suffix_hash, Cluster, ClusterError, DeleteOptions, DeleteOutcome,
 };
@@ -63,7 +63,7 @@ pub async fn prune_entries(
                     display,
                     action,
                 };
-                progress.note(&format!("pruned {}", r.line()));
+                progress.pruned(&r);
                 out.results.push(r);
             }
             Err(err) => {

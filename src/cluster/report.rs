@@ -1,6 +1,7 @@
 //! What a run did: per file and object, the failure that stopped it, what was not
-//! attempted. Engines fill a [`Report`] and stream finished files to a [`Progress`];
-//! the CLI decides how to show them (lines, progress bar, JSON).
+//! attempted. The apply, delete and prune walks fill a [`Report`] and tell a [`Progress`]
+//! as files finish; `crate::reporter::Reporter` is the progress of a real run and decides
+//! how to show it (lines, progress bar, JSON lines).
 
 use std::path::PathBuf;
 
@@ -143,7 +144,7 @@ impl Report {
     }
 }
 
-/// Where engines announce progress as it happens. Implementations must be cheap:
+/// Where the walks announce progress as it happens. Implementations must be cheap:
 /// they are called from concurrent tasks.
 pub trait Progress: Send + Sync {
     /// Called once with the number of files the step will walk.
@@ -151,8 +152,8 @@ pub trait Progress: Send + Sync {
     /// A file's objects were applied (all, or up to the one that failed); called before
     /// the file's after-hook runs.
     fn file_done(&self, step: Step, file: &FileReport);
-    /// A line that is not about one file (e.g. a pruned object).
-    fn note(&self, _line: &str) {}
+    /// An object of a previous apply was pruned (or found absent, or skipped).
+    fn pruned(&self, _object: &ObjectResult) {}
     fn finish(&self) {}
 }
 

@@ -23,54 +23,50 @@ pub struct Renamed {
 /// template of the plan. Returns what was renamed.
 pub fn apply_suffix_hash(plan: &mut Plan) -> Vec<Renamed> {
     let mut renamed = vec![];
-    for step in &mut plan.steps {
-        for file in &mut step.files {
-            for obj in &mut file.objects {
-                if obj.api_version != "v1" || !(obj.kind == "ConfigMap" || obj.kind == "Secret") {
-                    continue;
-                }
-                let to = format!("{}-{}", obj.name, content_hash(&obj.body));
-                if let Some(meta) = obj.body.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-                    meta.insert("name".into(), to.clone().into());
-                    let ann = meta
-                        .entry("annotations")
-                        .or_insert_with(|| serde_json::json!({}));
-                    if !ann.is_object() {
-                        *ann = serde_json::json!({});
-                    }
-                    ann.as_object_mut()
-                        .map(|a| a.insert(HASHED_FROM.into(), obj.name.clone().into()));
-                }
-                renamed.push(Renamed {
-                    kind: obj.kind.clone(),
-                    namespace: obj.namespace.clone(),
-                    from: obj.name.clone(),
-                    to: to.clone(),
-                });
-                obj.name = to;
+    for file in &mut plan.files {
+        for obj in &mut file.objects {
+            if obj.api_version != "v1" || !(obj.kind == "ConfigMap" || obj.kind == "Secret") {
+                continue;
             }
+            let to = format!("{}-{}", obj.name, content_hash(&obj.body));
+            if let Some(meta) = obj.body.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                meta.insert("name".into(), to.clone().into());
+                let ann = meta
+                    .entry("annotations")
+                    .or_insert_with(|| serde_json::json!({}));
+                if !ann.is_object() {
+                    *ann = serde_json::json!({});
+                }
+                ann.as_object_mut()
+                    .map(|a| a.insert(HASHED_FROM.into(), obj.name.clone().into()));
+            }
+            renamed.push(Renamed {
+                kind: obj.kind.clone(),
+                namespace: obj.namespace.clone(),
+                from: obj.name.clone(),
+                to: to.clone(),
+            });
+            obj.name = to;
         }
     }
     if renamed.is_empty() {
         return renamed;
     }
-    for step in &mut plan.steps {
-        for file in &mut step.files {
-            for obj in &mut file.objects {
-                let ns = obj.namespace.clone();
-                let lookup = |kind: &str, name: &str| -> Option<String> {
-                    renamed
-                        .iter()
-                        .find(|r| {
-                            r.kind == kind
-                                && r.from == name
-                                && (r.namespace == ns || r.namespace.is_none() || ns.is_none())
-                        })
-                        .map(|r| r.to.clone())
-                };
-                for spec in pod_specs(&mut obj.body) {
-                    rewrite_pod_spec(spec, &lookup);
-                }
+    for file in &mut plan.files {
+        for obj in &mut file.objects {
+            let ns = obj.namespace.clone();
+            let lookup = |kind: &str, name: &str| -> Option<String> {
+                renamed
+                    .iter()
+                    .find(|r| {
+                        r.kind == kind
+                            && r.from == name
+                            && (r.namespace == ns || r.namespace.is_none() || ns.is_none())
+                    })
+                    .map(|r| r.to.clone())
+            };
+            for spec in pod_specs(&mut obj.body) {
+                rewrite_pod_spec(spec, &lookup);
             }
         }
     }
@@ -166,11 +162,11 @@ fn array(v: Option<&mut serde_json::Value>) -> impl Iterator<Item = &mut serde_j
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{PlanStep, PlannedFile, PlannedObject};
+    use crate::plan::{CompiledObject, PlannedFile};
     use serde_json::json;
 
-    fn object(body: serde_json::Value) -> PlannedObject {
-        PlannedObject {
+    fn object(body: serde_json::Value) -> CompiledObject {
+        CompiledObject {
             api_version: body["apiVersion"].as_str().unwrap().into(),
             kind: body["kind"].as_str().unwrap().into(),
             name: body["metadata"]["name"].as_str().unwrap().into(),
@@ -181,14 +177,12 @@ mod tests {
 
     fn plan(objects: Vec<serde_json::Value>) -> Plan {
         Plan {
-            steps: vec![PlanStep {
-                files: vec![PlannedFile {
-                    role: "web".into(),
-                    kind: "all".into(),
-                    output: ".kubes/output/web/all.yaml".into(),
-                    source: ".kubes/resources/web/all.yaml".into(),
-                    objects: objects.into_iter().map(object).collect(),
-                }],
+            files: vec![PlannedFile {
+                role: "web".into(),
+                kind: "all".into(),
+                output: ".kubes/output/web/all.yaml".into(),
+                source: ".kubes/resources/web/all.yaml".into(),
+                objects: objects.into_iter().map(object).collect(),
             }],
         }
     }
@@ -208,7 +202,7 @@ mod tests {
                 "containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "cfg"}}]}]}}}}}}),
         ]);
         let renamed = apply_suffix_hash(&mut p);
-        let objs = &p.steps[0].files[0].objects;
+        let objs = &p.files[0].objects;
         let cfg = &renamed[0].to;
         let creds = &renamed[1].to;
         assert!(

@@ -7,7 +7,7 @@
 //! Multi-line strings become literal blocks. Layout is the usual Kubernetes style: block
 //! mappings indented by two, sequence dashes at their key's indentation.
 
-use serde_yaml::Value;
+use crate::yaml::{self, Value};
 
 /// One document (no `---` marker), ending in a newline.
 pub fn document(doc: &Value) -> String {
@@ -28,7 +28,7 @@ fn pad(out: &mut String, n: usize) {
 }
 
 /// `first_inline`: the first key continues a `- ` already written.
-fn mapping(m: &serde_yaml::Mapping, indent: usize, first_inline: bool, out: &mut String) {
+fn mapping(m: &yaml::Mapping, indent: usize, first_inline: bool, out: &mut String) {
     for (i, (k, v)) in m.iter().enumerate() {
         if !(i == 0 && first_inline) {
             pad(out, indent);
@@ -191,10 +191,10 @@ fn is_plain_safe(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn roundtrip(yaml: &str) -> String {
-        let v: Value = serde_yaml::from_str(yaml).unwrap();
+    fn roundtrip(text: &str) -> String {
+        let v: Value = yaml::from_str(text).unwrap();
         let out = document(&v);
-        let back: Value = serde_yaml::from_str(&out).unwrap();
+        let back: Value = yaml::from_str(&out).unwrap();
         assert_eq!(back, v, "round trip of:\n{out}");
         out
     }
@@ -294,13 +294,12 @@ mod tests {
             "=",
         ];
         for c in cases {
-            let mut m = serde_yaml::Mapping::new();
+            let mut m = yaml::Mapping::new();
             m.insert(Value::from(c), Value::from(c));
             m.insert(Value::from("list"), Value::Sequence(vec![Value::from(c)]));
             let v = Value::Mapping(m);
             let out = document(&v);
-            let back: Value =
-                serde_yaml::from_str(&out).unwrap_or_else(|e| panic!("{c:?}: {e}\n{out}"));
+            let back: Value = yaml::from_str(&out).unwrap_or_else(|e| panic!("{c:?}: {e}\n{out}"));
             assert_eq!(back, v, "{c:?} did not round trip:\n{out}");
         }
     }

@@ -10,15 +10,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
+use serde::Serialize;
 
 mod emit;
+pub mod template;
 
-use crate::plan::{Plan, PlannedObject};
 use crate::project::layering::{self, FileIndex, Layers};
-use crate::project::template::{Renderer, TemplateContext, TemplateError};
-use crate::project::{location, strip_location, Project, ProjectError, ProjectOptions};
+use crate::project::{location, Project, ProjectError};
+use crate::yaml::{self, type_name, Mapping, Value};
+use template::{Renderer, TemplateContext, TemplateError};
 
 /// Kinds that live outside namespaces: never given the configured namespace.
 pub const CLUSTER_SCOPED_KINDS: &[&str] = &[
@@ -53,8 +53,21 @@ pub fn is_cluster_scoped(kind: &str) -> bool {
     CLUSTER_SCOPED_KINDS.contains(&kind)
 }
 
+/// One Kubernetes object from a compiled output file: its identity and its body. The plan
+/// carries these to the cluster side unchanged (`plan::PlannedFile::objects`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompiledObject {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// `None` for cluster-scoped kinds and for namespaced objects left without one.
+    pub namespace: Option<String>,
+    /// The full object as rendered (JSON form of the YAML document).
+    pub body: serde_json::Value,
+}
+
 /// The result of a compile: every output file, in `role/kind` name order (not apply order;
-/// see [`crate::plan::build`]).
+/// see `plan::Plan::build`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compiled {
     pub files: Vec<CompiledFile>,
@@ -73,7 +86,7 @@ pub struct CompiledFile {
     pub source: PathBuf,
     /// Every layer that went into the output, in merge order, relative to the project root.
     pub layers: Vec<PathBuf>,
-    pub objects: Vec<PlannedObject>,
+    pub objects: Vec<CompiledObject>,
     /// The YAML written (or found unchanged) at `output`.
     pub yaml: String,
     /// False when the output already held exactly this content.
@@ -135,14 +148,6 @@ fn qualified(namespace: &Option<String>, name: &str) -> String {
         Some(ns) => format!("{ns}/{name}"),
         None => name.to_string(),
     }
-}
-
-/// Load, compile and plan in one go: what `apply`, `deploy` and `delete` call.
-pub fn compile_and_plan(opts: &ProjectOptions) -> anyhow::Result<(Project, Plan)> {
-    let project = Project::load(opts)?;
-    let compiled = compile(&project)?;
-    let plan = crate::plan::build(&project, &compiled);
-    Ok((project, plan))
 }
 
 /// Compile the project into `.kubes/output`.
@@ -443,18 +448,6 @@ impl<'p> FileCompiler<'p> {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
 /// `apiVersion`, `kind`, `metadata` first, as people expect to read them.
 fn identity_first(doc: &mut Value) {
     let Value::Mapping(m) = doc else { return };
@@ -477,47 +470,32 @@ fn identity_first(doc: &mut Value) {
     *m = ordered;
 }
 
-/// Drop YAML tags (`!foo x` -> `x`) so the written YAML and the JSON body agree.
-fn untag(v: Value) -> Value {
-    match v {
-        Value::Tagged(t) => untag(t.value),
-        Value::Sequence(s) => Value::Sequence(s.into_iter().map(untag).collect()),
-        Value::Mapping(m) => {
-            Value::Mapping(m.into_iter().map(|(k, v)| (untag(k), untag(v))).collect())
-        }
-        other => other,
-    }
-}
-
 /// Parse every YAML document of a rendered file; empty documents are dropped.
 fn parse_documents(path: &Path, text: &str, rendered: bool) -> Result<Vec<Value>, CompileError> {
     let mut docs = Vec::new();
-    for de in serde_yaml::Deserializer::from_str(text) {
-        let doc = Value::deserialize(de).map_err(|e| {
-            let loc = e.location();
-            CompileError::Yaml {
-                path: path.to_path_buf(),
-                line: loc.as_ref().map(|l| l.line()),
-                column: loc.as_ref().map(|l| l.column()),
-                message: strip_location(&e.to_string()),
-                rendered: rendered.then(|| {
-                    let n = loc.as_ref().map_or(0, |l| l.line());
-                    text.lines()
-                        .nth(n.saturating_sub(1))
-                        .unwrap_or("")
-                        .to_string()
-                }),
-            }
+    for doc in yaml::documents(text) {
+        let doc = doc.map_err(|e| CompileError::Yaml {
+            path: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            rendered: rendered.then(|| {
+                let n = e.line.unwrap_or(0);
+                text.lines()
+                    .nth(n.saturating_sub(1))
+                    .unwrap_or("")
+                    .to_string()
+            }),
+            message: e.message,
         })?;
         if !doc.is_null() {
-            docs.push(untag(doc));
+            docs.push(yaml::untag(doc));
         }
     }
     Ok(docs)
 }
 
 /// Check an object's identity, apply the namespace rule, and describe it for the plan.
-fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<PlannedObject, String> {
+fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<CompiledObject, String> {
     let str_field = |doc: &Value, key: &str| -> Result<String, String> {
         match doc.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -571,7 +549,7 @@ fn finish_object(doc: &mut Value, namespace: Option<&str>) -> Result<PlannedObje
     };
     let body =
         serde_json::to_value(&*doc).map_err(|e| format!("cannot be represented as JSON: {e}"))?;
-    Ok(PlannedObject {
+    Ok(CompiledObject {
         api_version,
         kind,
         name,
@@ -694,8 +672,8 @@ fn remove_stale(
 mod tests {
     use super::*;
 
-    fn obj(yaml: &str, ns: Option<&str>) -> Result<(PlannedObject, Value), String> {
-        let mut v: Value = serde_yaml::from_str(yaml).unwrap();
+    fn obj(text: &str, ns: Option<&str>) -> Result<(CompiledObject, Value), String> {
+        let mut v: Value = yaml::from_str(text).unwrap();
         finish_object(&mut v, ns).map(|o| (o, v))
     }
 

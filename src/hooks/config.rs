@@ -21,13 +21,14 @@ use std::fmt;
 use std::path::{Component as PathComponent, Path, PathBuf};
 use std::time::Duration;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use super::engine::DEFAULT_MEMORY;
 use super::grants::{Grant, Verb};
 use super::limits::HookLimits;
 use crate::lifecycle::{Point, Step, When};
+use crate::project::target_matches;
+use crate::yaml;
 
 /// Where hooks.yaml lives in a project.
 pub const HOOKS_FILE: &str = ".kubes/config/hooks.yaml";
@@ -44,9 +45,9 @@ const MAX_MEMORY: u64 = 4 * 1024 * 1024 * 1024;
 pub struct HookSpec {
     pub name: String,
     pub point: Point,
-    /// `on:` patterns as written; empty: a whole-step hook.
+    /// `on:` patterns as written (`role/kind`, `*` matching any run of characters, as
+    /// `skip` does); empty: a whole-step hook.
     pub on: Vec<String>,
-    on_set: Option<GlobSet>,
     /// Module path relative to the project root.
     pub module: PathBuf,
     pub exit_on_fail: bool,
@@ -67,7 +68,10 @@ impl HookSpec {
 
     /// Whether this per-file hook matches `role/kind`.
     pub fn matches_target(&self, target: &str) -> bool {
-        self.on_set.as_ref().is_some_and(|s| s.is_match(target))
+        let Some((role, kind)) = target.split_once('/') else {
+            return false;
+        };
+        self.on.iter().any(|p| target_matches(p, role, kind))
     }
 
     /// `after apply on migrate/job` / `before compile`.
@@ -132,10 +136,10 @@ struct RawHook {
     on: Option<OneOrMany>,
     module: Option<String>,
     exit_on_fail: Option<bool>,
-    timeout: Option<serde_yaml::Value>,
-    memory: Option<serde_yaml::Value>,
+    timeout: Option<yaml::Value>,
+    memory: Option<yaml::Value>,
     read_output: Option<bool>,
-    config: Option<serde_yaml::Value>,
+    config: Option<yaml::Value>,
     #[serde(default)]
     grants: Vec<RawGrant>,
     limits: Option<RawLimits>,
@@ -145,15 +149,15 @@ struct RawHook {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimits {
-    module_size: Option<serde_yaml::Value>,
+    module_size: Option<yaml::Value>,
     functions: Option<u64>,
-    compile_time: Option<serde_yaml::Value>,
+    compile_time: Option<yaml::Value>,
     streams: Option<usize>,
-    stream_buffer: Option<serde_yaml::Value>,
-    request_size: Option<serde_yaml::Value>,
-    response_size: Option<serde_yaml::Value>,
+    stream_buffer: Option<yaml::Value>,
+    request_size: Option<yaml::Value>,
+    response_size: Option<yaml::Value>,
     denials: Option<usize>,
-    output: Option<serde_yaml::Value>,
+    output: Option<yaml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -216,13 +220,7 @@ impl HooksConfig {
         let raw: RawFile = if text.trim().is_empty() {
             RawFile { hooks: Vec::new() }
         } else {
-            serde_yaml::from_str(text).map_err(|e| {
-                let line = e.location().map(|l| l.line());
-                // serde_yaml appends "at line N column M"; the line is already in front.
-                let msg = e.to_string();
-                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                err(line, None, None, msg)
-            })?
+            yaml::from_str(text).map_err(|e| err(e.line, None, None, e.message))?
         };
 
         let mut hooks: Vec<HookSpec> = Vec::new();
@@ -280,27 +278,26 @@ impl HooksConfig {
                 Some(OneOrMany::One(s)) => vec![s],
                 Some(OneOrMany::Many(v)) => v,
             };
-            let on_set = if on.is_empty() {
-                None
-            } else {
-                if !matches!(point.step, Step::Apply | Step::Delete) {
+            if !on.is_empty() && !matches!(point.step, Step::Apply | Step::Delete) {
+                return Err(e(
+                    "on",
+                    format!("per-resource hooks run around apply or delete, not {}; drop `on:` to run once around the step", point.step),
+                ));
+            }
+            for pat in &on {
+                if pat.matches('/').count() != 1 {
                     return Err(e(
                         "on",
-                        format!("per-resource hooks run around apply or delete, not {}; drop `on:` to run once around the step", point.step),
+                        format!("`{pat}` is not role/kind (e.g. migrate/job, web/*)"),
                     ));
                 }
-                let mut b = GlobSetBuilder::new();
-                for pat in &on {
-                    if pat.matches('/').count() != 1 {
-                        return Err(e(
-                            "on",
-                            format!("`{pat}` is not role/kind (e.g. migrate/job, web/*)"),
-                        ));
-                    }
-                    b.add(Glob::new(pat).map_err(|g| e("on", format!("`{pat}`: {g}")))?);
+                if let Some(c) = pat.chars().find(|c| "?[]{}\\".contains(*c)) {
+                    return Err(e(
+                        "on",
+                        format!("`{pat}`: only `*` is special in a pattern (it matches any run of characters), not `{c}`"),
+                    ));
                 }
-                Some(b.build().map_err(|g| e("on", g.to_string()))?)
-            };
+            }
 
             let module = h.module.ok_or_else(|| {
                 e(
@@ -396,7 +393,6 @@ impl HooksConfig {
                 name,
                 point,
                 on,
-                on_set,
                 module,
                 exit_on_fail: h.exit_on_fail.unwrap_or(true),
                 timeout,
@@ -462,9 +458,9 @@ fn check_module_path(s: &str) -> Result<PathBuf, String> {
 }
 
 /// `30s`, `5m`, `1m30s`, `300` (seconds).
-fn parse_duration(v: &serde_yaml::Value) -> Result<Duration, String> {
+fn parse_duration(v: &yaml::Value) -> Result<Duration, String> {
     let d = match v {
-        serde_yaml::Value::Number(n) => {
+        yaml::Value::Number(n) => {
             let secs = n
                 .as_f64()
                 .filter(|s| *s > 0.0)
@@ -473,12 +469,12 @@ fn parse_duration(v: &serde_yaml::Value) -> Result<Duration, String> {
             Duration::try_from_secs_f64(secs)
                 .map_err(|_| format!("`{n}` seconds is out of range (more than 0, at most 24h)"))?
         }
-        serde_yaml::Value::String(s) => humantime::parse_duration(s)
+        yaml::Value::String(s) => humantime::parse_duration(s)
             .map_err(|e| format!("`{s}` is not a duration like 30s or 5m: {e}"))?,
         other => {
             return Err(format!(
                 "expected a duration like 30s, got {}",
-                yaml_kind(other)
+                yaml::type_name(other)
             ))
         }
     };
@@ -493,7 +489,7 @@ fn parse_duration(v: &serde_yaml::Value) -> Result<Duration, String> {
 
 fn parse_limits(raw: RawLimits) -> Result<HookLimits, (&'static str, String)> {
     let mut l = HookLimits::default();
-    let size = |v: &serde_yaml::Value, field: &'static str| {
+    let size = |v: &yaml::Value, field: &'static str| {
         parse_size(v).map_err(|m| (field, m)).and_then(|b| {
             if b == 0 {
                 Err((field, "must be more than 0".to_string()))
@@ -533,7 +529,7 @@ fn parse_limits(raw: RawLimits) -> Result<HookLimits, (&'static str, String)> {
 }
 
 /// `256Mi`, `1Gi`, `64MiB`, `500M` (decimal), `134217728` (bytes).
-fn parse_memory(v: &serde_yaml::Value) -> Result<u64, String> {
+fn parse_memory(v: &yaml::Value) -> Result<u64, String> {
     let bytes = parse_size(v)?;
     if !(MIN_MEMORY..=MAX_MEMORY).contains(&bytes) {
         return Err(format!("{bytes} bytes is out of range (2Mi to 4Gi)"));
@@ -542,12 +538,12 @@ fn parse_memory(v: &serde_yaml::Value) -> Result<u64, String> {
 }
 
 /// A size: `256Mi`, `1Gi`, `64MiB`, `500M` (decimal), `134217728` (bytes).
-fn parse_size(v: &serde_yaml::Value) -> Result<u64, String> {
+fn parse_size(v: &yaml::Value) -> Result<u64, String> {
     let bytes = match v {
-        serde_yaml::Value::Number(n) => n
+        yaml::Value::Number(n) => n
             .as_u64()
             .ok_or_else(|| format!("`{n}` is not a whole number of bytes"))?,
-        serde_yaml::Value::String(s) => {
+        yaml::Value::String(s) => {
             let t = s.trim();
             let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
             let (num, unit) = t.split_at(split);
@@ -570,23 +566,11 @@ fn parse_size(v: &serde_yaml::Value) -> Result<u64, String> {
         other => {
             return Err(format!(
                 "expected a size like 256Mi, got {}",
-                yaml_kind(other)
+                yaml::type_name(other)
             ))
         }
     };
     Ok(bytes)
-}
-
-fn yaml_kind(v: &serde_yaml::Value) -> &'static str {
-    match v {
-        serde_yaml::Value::Null => "nothing",
-        serde_yaml::Value::Bool(_) => "a boolean",
-        serde_yaml::Value::Number(_) => "a number",
-        serde_yaml::Value::String(_) => "a string",
-        serde_yaml::Value::Sequence(_) => "a list",
-        serde_yaml::Value::Mapping(_) => "a mapping",
-        serde_yaml::Value::Tagged(_) => "a tagged value",
-    }
 }
 
 /// The line declaring `name: <hook>` (1-based), to point errors at.
@@ -693,6 +677,14 @@ hooks:
         assert!(c.hooks[0].matches_target("web/deployment"));
         assert!(c.hooks[0].matches_target("migrate/job"));
         assert!(!c.hooks[0].matches_target("shared/namespace"));
+        // The same `*` patterns as `skip`: nothing else is special, and saying so beats
+        // a pattern that silently never matches.
+        let e = parse(
+            "hooks:\n  - name: h\n    after: apply\n    on: \"web/[ab]*\"\n    module: h.wasm\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("only `*` is special"), "{e}");
     }
 
     fn error_of(text: &str) -> String {
@@ -774,7 +766,7 @@ hooks:
 
     #[test]
     fn sizes_and_durations() {
-        let y = |s: &str| serde_yaml::from_str::<serde_yaml::Value>(s).unwrap();
+        let y = |s: &str| yaml::from_str::<yaml::Value>(s).unwrap();
         assert_eq!(parse_memory(&y("256Mi")).unwrap(), 256 << 20);
         assert_eq!(parse_memory(&y("1Gi")).unwrap(), 1 << 30);
         assert_eq!(parse_memory(&y("500M")).unwrap(), 500_000_000);

@@ -8,18 +8,22 @@
 //! - [`sandbox`]: the WASI context (no files, env or sockets), memory cap, captured output.
 //! - [`host`]: the host side of the WIT interfaces (`log`, `cluster`), a thin adapter.
 //! - [`inspect`]: a component's imports/exports and whether it fits the `hook` world.
+//! - [`describe`]: what `kubes hooks list` and `kubes hooks inspect` report.
 //! - [`limits`]: the bounds on what the host does for a hook (compile, streams, sizes, output).
-//! - [`lifecycle`]: the [`crate::lifecycle::Lifecycle`] implementation the steps call.
-//! - [`output`]: how hook output, audit lines and run notices reach the user.
+//! - [`dispatch`]: the [`crate::lifecycle::Lifecycle`] implementation the steps call: the
+//!   hooks declared for a point, run in order.
+//! - [`output`]: the interface hook output, audit lines and run notices go through
+//!   ([`HookReporter`]; `crate::reporter::Reporter` shows them), and their escaping.
 
 pub mod cache;
 pub mod config;
+pub mod describe;
+pub mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod grants;
 pub mod host;
 pub mod inspect;
-pub mod lifecycle;
 pub mod limits;
 pub mod output;
 pub mod sandbox;
@@ -28,5 +32,5 @@ pub use config::{HookSpec, HooksConfig};
 pub use engine::{HookEngine, HookInvocation, LoadedHook, RunReport};
 pub use error::{HookError, RunFailure};
 pub use grants::{Denial, DenyRule, Grant, Verb};
-pub use lifecycle::HookLifecycle;
-pub use output::{ConsoleReporter, HookReporter, MemoryReporter, OutputKind};
+pub use dispatch::{HookLifecycle, RunInfo};
+pub use output::{HookReporter, MemoryReporter, OutputKind};

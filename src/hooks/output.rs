@@ -1,7 +1,11 @@
 //! Where hook output goes: every stdout/stderr line and log message of a hook, prefixed with
 //! the hook's name; audit lines for denied cluster calls; and the engine's own notices
-//! ("Running hook: ..."). The console reporter prints; the memory reporter keeps lines (for
-//! `--output json` and tests).
+//! ("Running hook: ..."). The hook engine speaks to a [`HookReporter`]; in a run that is
+//! `crate::reporter::Reporter`, which shows them with everything else the run says (as
+//! text or JSON lines). [`MemoryReporter`] keeps lines instead, for tests and benchmarks.
+//!
+//! Hook text is attacker-controlled: [`escape_controls`] makes it inert, and both
+//! renderings apply it.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +19,29 @@ pub enum OutputKind {
     Info,
     Warn,
     Error,
+}
+
+impl OutputKind {
+    /// `stdout`, `stderr`, or the log level: what JSON output calls it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputKind::Stdout => "stdout",
+            OutputKind::Stderr => "stderr",
+            OutputKind::Debug => "debug",
+            OutputKind::Info => "info",
+            OutputKind::Warn => "warn",
+            OutputKind::Error => "error",
+        }
+    }
+
+    /// Whether the text rendering shows it on stderr (stderr, warnings, errors) rather
+    /// than stdout (stdout, info, debug).
+    pub fn is_error_stream(self) -> bool {
+        matches!(
+            self,
+            OutputKind::Stderr | OutputKind::Warn | OutputKind::Error
+        )
+    }
 }
 
 pub trait HookReporter: Send + Sync {
@@ -65,44 +92,13 @@ pub fn format_hook_line(hook: &str, kind: OutputKind, line: &str) -> String {
     }
 }
 
+/// `audit: hook=... denied: ...` for a denied cluster call (escaped like hook text: the
+/// names in it came from the hook, checked but never trusted).
 pub fn format_audit(denial: &Denial) -> String {
-    format!("audit: {denial}")
+    format!("audit: {}", escape_controls(&denial.to_string()))
 }
 
-/// Prints to the terminal: hook stdout and info to stdout, hook stderr, warnings, errors and
-/// audit lines to stderr. `verbose` shows debug messages.
-#[derive(Debug, Default)]
-pub struct ConsoleReporter {
-    pub verbose: bool,
-    pub quiet: bool,
-}
-
-impl HookReporter for ConsoleReporter {
-    fn hook_line(&self, hook: &str, kind: OutputKind, line: &str) {
-        let text = format_hook_line(hook, kind, line);
-        match kind {
-            OutputKind::Debug if !self.verbose => {}
-            OutputKind::Stdout | OutputKind::Info | OutputKind::Debug => {
-                if !self.quiet {
-                    println!("{text}")
-                }
-            }
-            OutputKind::Stderr | OutputKind::Warn | OutputKind::Error => eprintln!("{text}"),
-        }
-    }
-
-    fn audit(&self, denial: &Denial) {
-        eprintln!("{}", format_audit(denial));
-    }
-
-    fn note(&self, line: &str) {
-        if !self.quiet {
-            println!("{line}");
-        }
-    }
-}
-
-/// Keeps every line in order, formatted as the console would print it.
+/// Keeps every line in order, formatted as the text rendering prints it.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryReporter {
     lines: Arc<Mutex<Vec<String>>>,
@@ -158,23 +154,5 @@ mod tests {
             format_hook_line("h", OutputKind::Stdout, "\u{1b}]52;c;eA==\u{7}"),
             "[h] \\x1b]52;c;eA==\\x07"
         );
-    }
-}
-
-/// Sends lines to two reporters (e.g. the console and a memory log).
-pub struct Tee(pub Arc<dyn HookReporter>, pub Arc<dyn HookReporter>);
-
-impl HookReporter for Tee {
-    fn hook_line(&self, hook: &str, kind: OutputKind, line: &str) {
-        self.0.hook_line(hook, kind, line);
-        self.1.hook_line(hook, kind, line);
-    }
-    fn audit(&self, denial: &Denial) {
-        self.0.audit(denial);
-        self.1.audit(denial);
-    }
-    fn note(&self, line: &str) {
-        self.0.note(line);
-        self.1.note(line);
     }
 }

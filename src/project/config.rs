@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ordering::{default_kind_order, default_role_order};
 use super::ProjectError;
+use crate::yaml;
 
 /// The merged project configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -128,20 +129,11 @@ pub fn load(
 
 /// A namespace name must be a DNS-1123 label, or every apply into it fails later.
 pub fn check_namespace(ns: &str) -> Result<(), String> {
-    let ok = !ns.is_empty()
-        && ns.len() <= 63
-        && ns
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !ns.starts_with('-')
-        && !ns.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
+    crate::names::dns_label(ns).map_err(|_| {
+        format!(
             "namespace `{ns}` is not a valid Kubernetes namespace name (lowercase letters, digits and `-`, at most 63, starting and ending with a letter or digit)"
-        ))
-    }
+        )
+    })
 }
 
 fn apply(config: &mut Config, file: ConfigFile) {
@@ -178,11 +170,10 @@ fn apply(config: &mut Config, file: ConfigFile) {
 
 fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ProjectError> {
     // First as plain YAML, so syntax errors and empty files are told apart from schema errors.
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| ProjectError::yaml(path, &e))?;
+    let value: yaml::Value = yaml::from_str(text).map_err(|e| ProjectError::yaml(path, e))?;
     match value {
-        serde_yaml::Value::Null => return Ok(ConfigFile::default()),
-        serde_yaml::Value::Mapping(_) => {}
+        yaml::Value::Null => return Ok(ConfigFile::default()),
+        yaml::Value::Mapping(_) => {}
         _ => {
             return Err(ProjectError::Invalid {
                 path: path.to_path_buf(),
@@ -190,33 +181,22 @@ fn parse_file(path: &Path, text: &str) -> Result<ConfigFile, ProjectError> {
             })
         }
     }
-    serde_yaml::from_str(text).map_err(|e| schema_error(path, &e))
+    yaml::from_str(text).map_err(|e| schema_error(path, e))
 }
 
 const KNOWN_KEYS: &str =
     "app, namespace, image, context, order (roles, kinds), skip, prune, suffix_hash";
 
-fn schema_error(path: &Path, err: &serde_yaml::Error) -> ProjectError {
-    let msg = err.to_string();
-    let line = err.location().map(|l| l.line());
-    if let Some(start) = msg.find("unknown field `") {
-        let rest = &msg[start + "unknown field `".len()..];
-        let key = rest.split('`').next().unwrap_or_default();
-        // serde_yaml prefixes nested errors with their path, e.g. "order: unknown field ..."
-        let prefix = msg[..start].trim_end_matches(": ").trim();
-        let key = if prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        return ProjectError::UnknownKey {
+fn schema_error(path: &Path, err: yaml::Error) -> ProjectError {
+    match err.unknown_field() {
+        Some(key) => ProjectError::UnknownKey {
             path: path.to_path_buf(),
-            line,
+            line: err.line,
             key,
             known: KNOWN_KEYS.into(),
-        };
+        },
+        None => ProjectError::yaml(path, err),
     }
-    ProjectError::yaml(path, err)
 }
 
 #[cfg(test)]

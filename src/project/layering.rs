@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use crate::yaml::Value;
 
 use super::files::ProjectFiles;
 use super::ProjectError;
@@ -216,7 +216,7 @@ mod tests {
     use super::*;
 
     fn yaml(s: &str) -> Value {
-        serde_yaml::from_str(s).unwrap()
+        crate::yaml::from_str(s).unwrap()
     }
 
     #[test]

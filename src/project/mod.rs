@@ -1,13 +1,13 @@
-//! The user's project: `.kubes/` config, variables, templates, layering and ordering.
+//! The user's project: `.kubes/` config, variables, layering and ordering (the templates
+//! are rendered by `compile`, in `compile/template.rs`).
 //!
-//! Pure: reads files under the project root and the process environment (`KUBES_SKIP`,
-//! `env_var` in templates), never talks to a cluster.
+//! Pure: reads files under the project root and the process environment (`KUBES_SKIP`),
+//! never talks to a cluster. Imports nothing of the crate but the leaves `names` and `yaml`.
 
 pub mod config;
 pub mod files;
 pub mod layering;
 pub mod ordering;
-pub mod template;
 pub mod variables;
 
 use std::path::{Path, PathBuf};
@@ -139,6 +139,23 @@ impl Project {
         self.kubes_dir().join("output")
     }
 
+    /// The app's name as the cluster sees it (managed-by labels, the inventory's name, what
+    /// hooks are told): the configured `app`, else `--app`, else the project directory's
+    /// name, else `app`.
+    pub fn app_name(&self) -> String {
+        self.config
+            .app
+            .clone()
+            .or_else(|| self.app.clone())
+            .or_else(|| {
+                self.root
+                    .canonicalize()
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            })
+            .unwrap_or_else(|| "app".into())
+    }
+
     /// Is the file `role/kind` left out of the plan by `skip`/`KUBES_SKIP`?
     pub fn is_skipped(&self, role: &str, kind: &str) -> bool {
         self.config
@@ -243,13 +260,12 @@ impl ProjectError {
         }
     }
 
-    pub(crate) fn yaml(path: &Path, err: &serde_yaml::Error) -> ProjectError {
-        let loc = err.location();
+    pub(crate) fn yaml(path: &Path, err: crate::yaml::Error) -> ProjectError {
         ProjectError::Yaml {
             path: path.to_path_buf(),
-            line: loc.as_ref().map(|l| l.line()),
-            column: loc.as_ref().map(|l| l.column()),
-            message: strip_location(&err.to_string()),
+            line: err.line,
+            column: err.column,
+            message: err.message,
         }
     }
 }
@@ -263,38 +279,9 @@ pub(crate) fn location(path: &Path, line: Option<usize>, column: Option<usize>) 
     }
 }
 
-/// serde_yaml puts " at line X column Y" into its messages; we print the location up front
-/// instead, so the phrase is cut out wherever it is.
-pub(crate) fn strip_location(msg: &str) -> String {
-    let Some(i) = msg.find(" at line ") else {
-        return msg.to_string();
-    };
-    let rest = &msg[i + " at line ".len()..];
-    let digits = |s: &str| s.chars().take_while(|c| c.is_ascii_digit()).count();
-    let n = digits(rest);
-    let Some(after) = rest[n..].strip_prefix(" column ") else {
-        return msg.to_string();
-    };
-    let m = digits(after);
-    if n == 0 || m == 0 {
-        return msg.to_string();
-    }
-    format!("{}{}", &msg[..i], &after[m..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn yaml_locations_are_cut_out_of_messages() {
-        assert_eq!(
-            strip_location("bad at line 5 column 1, while parsing"),
-            "bad, while parsing"
-        );
-        assert_eq!(strip_location("bad at line 5 column 1"), "bad");
-        assert_eq!(strip_location("at line x"), "at line x");
-    }
 
     #[test]
     fn missing_kubes_dir_says_how_to_create_one() {

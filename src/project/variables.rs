@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use serde_yaml::{Mapping, Value};
+use crate::yaml::{self, Mapping, Value};
 
 use super::files::ProjectFiles;
 use super::layering::{deep_merge, FileIndex};
@@ -94,8 +94,7 @@ impl Variables {
             .files
             .read_to_string(&path)
             .map_err(|e| ProjectError::io(&path, e))?;
-        let value: Value =
-            serde_yaml::from_str(&text).map_err(|e| ProjectError::yaml(&path, &e))?;
+        let value: Value = yaml::from_str(&text).map_err(|e| ProjectError::yaml(&path, e))?;
         let map = match value {
             Value::Null => Mapping::new(),
             Value::Mapping(m) => m,
@@ -123,10 +122,7 @@ impl Variables {
 }
 
 fn short(v: &Value) -> String {
-    serde_yaml::to_string(v)
-        .unwrap_or_default()
-        .trim()
-        .to_string()
+    yaml::to_string(v).unwrap_or_default().trim().to_string()
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ pub const SDK_SOURCES: &[(&str, &str)] = embed!("hooks-sdk":
     "src/lib.rs",
     "src/logging.rs",
     "src/object.rs",
+    "src/progress.rs",
     "src/rollout.rs",
     "src/waiting.rs",
 );

@@ -1,5 +1,7 @@
-//! `kubes new hook NAME --lang rust|python|js`: writes a hook project that builds, on its own
-//! and outside this repository, into a component for the `kubes:hook` world.
+//! Scaffolding: `kubes init` (a starter `.kubes/`, in [`init`]) and `kubes new hook NAME
+//! --lang rust|python|js` (the rest of this module), which writes a hook project that
+//! builds, on its own and outside this repository, into a component for the `kubes:hook`
+//! world.
 //!
 //! Every scaffold carries the WIT contract (`wit/`, embedded from the repository at compile
 //! time, see [`embedded`]); the Rust one also vendors the guest SDK. Templates live in
@@ -7,6 +9,7 @@
 //! every file has rendered, and never into a non-empty directory.
 
 mod embedded;
+pub mod init;
 mod js;
 mod name;
 mod python;

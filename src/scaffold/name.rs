@@ -3,29 +3,20 @@
 //! name cargo accepts as a package name.
 
 use super::Lang;
+use crate::names::{self, LabelProblem, MAX_LABEL};
 
 /// Why a name was refused, in words a user can act on.
 pub fn validate(name: &str, lang: Lang) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("it is empty".into());
-    }
-    if name.len() > 63 {
-        return Err(format!(
-            "it is {} characters long; at most 63 are allowed",
-            name.len()
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Err(format!(
-            "it contains {c:?}; only lowercase letters a-z, digits 0-9 and '-' are allowed"
-        ));
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Err("it must start and end with a letter or a digit".into());
-    }
+    names::check_dns_label(name).map_err(|problem| match problem {
+        LabelProblem::Empty => "it is empty".to_string(),
+        LabelProblem::TooLong(n) => {
+            format!("it is {n} characters long; at most {MAX_LABEL} are allowed")
+        }
+        LabelProblem::BadChar(c) => {
+            format!("it contains {c:?}; only lowercase letters a-z, digits 0-9 and '-' are allowed")
+        }
+        LabelProblem::BadEnds => "it must start and end with a letter or a digit".to_string(),
+    })?;
     if lang == Lang::Rust {
         if name.starts_with(|c: char| c.is_ascii_digit()) {
             return Err("a Rust package name cannot start with a digit".into());
@@ -56,19 +47,7 @@ const RUST_RESERVED: &[&str] = &[
 
 /// A valid name close to `name`, to suggest in the error (empty when there is none).
 pub fn suggest(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars().flat_map(char::to_lowercase) {
-        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            c
-        } else {
-            '-'
-        };
-        if !(c == '-' && (out.is_empty() || out.ends_with('-'))) {
-            out.push(c);
-        }
-    }
-    out.truncate(63);
-    out.trim_end_matches('-').to_string()
+    names::to_dns_label(name)
 }
 
 #[cfg(test)]

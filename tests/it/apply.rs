@@ -190,7 +190,7 @@ fn a_failing_resource_stops_the_apply_and_says_what_was_and_was_not_applied() {
     );
     assert!(kubectl_json(srv.kubeconfig(), &["get", "service", "web", "-n", "demo"]).is_none());
 
-    // The same as one JSON document for CI.
+    // The same as JSON lines for CI, the report last.
     let out = srv
         .kubes(project.path())
         .args(["apply", "--output", "json"])
@@ -199,7 +199,7 @@ fn a_failing_resource_stops_the_apply_and_says_what_was_and_was_not_applied() {
         .get_output()
         .stdout
         .clone();
-    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let report = crate::common::json_report(&out);
     assert_eq!(report["ok"], false);
     assert_eq!(report["failure"]["object"], "widget.example.com/w");
     assert_eq!(report["failure"]["kind"], "not-found");

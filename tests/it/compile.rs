@@ -64,11 +64,10 @@ fn the_seed_migration_app_compiles_and_plans_namespace_job_service_deployment() 
         kubes(dir.path()).args(["plan", "--output", "json"]),
     ))
     .unwrap();
-    let targets: Vec<String> = json["steps"]
+    let targets: Vec<String> = json["files"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|s| s["files"].as_array().unwrap().iter())
         .map(|f| {
             format!(
                 "{}/{}",
@@ -86,7 +85,7 @@ fn the_seed_migration_app_compiles_and_plans_namespace_job_service_deployment() 
             "web/deployment"
         ]
     );
-    let job = &json["steps"][1]["files"][0]["objects"][0];
+    let job = &json["files"][1]["objects"][0];
     assert_eq!(job["body"]["spec"]["backoffLimit"], 4);
     assert_eq!(
         job["body"]["spec"]["template"]["spec"]["restartPolicy"],

@@ -121,7 +121,7 @@ fn delete_reports_as_json_for_ci() {
         .get_output()
         .stdout
         .clone();
-    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let report = crate::common::json_report(&out);
     assert_eq!(report["step"], "delete");
     assert_eq!(report["ok"], true);
     let actions: Vec<(String, String)> = report["files"]

@@ -26,7 +26,7 @@ fn apply_survives_injected_429s_and_500s() {
         .get_output()
         .stdout
         .clone();
-    let report: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let report = crate::common::json_report(&out);
     assert_eq!(report["ok"], true, "{report}");
     assert!(
         report["retries"].as_u64().unwrap() > 0,

@@ -67,8 +67,8 @@ fn hooks_run_at_every_point_in_order_around_the_right_files() {
         .clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    // The apply engine prints each file's block when the file is done (files of one step
-    // run concurrently), so hook lines and apply lines are compared apart. When a hook ran
+    // The apply walk prints each file's block when the file's objects are done, so hook
+    // lines and apply lines are compared apart. When a hook ran
     // is proven by what it saw: the before-hook found no Job, the after-hook found it.
     let hook_lines: Vec<&str> = stdout
         .lines()

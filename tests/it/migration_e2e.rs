@@ -113,7 +113,7 @@ fn the_migration_runs_between_the_namespace_and_the_web_streaming_its_log_throug
             .map(|l| format!("[migrate-wait] [pod/{first}] {l}")),
     );
     flow.push(format!(
-        "[migrate-wait] pod {first} failed: container migrate exited with code 1: could not take the schema_migrations lock"
+        "[migrate-wait] pod {first} failed: container exited with code 1: could not take the schema_migrations lock"
     ));
     flow.push(format!(
         "[migrate-wait] retry 1: attempt 2 of 5 in pod {second}"
@@ -239,7 +239,7 @@ fn a_failing_migration_stops_the_deploy_when_the_job_fails_and_the_web_is_never_
                 .map(|l| format!("[migrate-wait] [pod/{pod}] {l}")),
         );
         wanted.push(format!(
-            "[migrate-wait] pod {pod} failed: container migrate exited with code 1"
+            "[migrate-wait] pod {pod} failed: container exited with code 1"
         ));
     }
     wanted.push("[migrate-wait] Migration failed: BackoffLimitExceeded".into());
@@ -405,8 +405,8 @@ fn the_plan_shows_the_seeds_hooks_around_the_migration_job() {
             "grants:  delete jobs.batch names=migrate",
             "grants:  watch jobs.batch names=migrate",
             "watch,logs pods",
-            "list events",
             "grants:  watch deployments.apps names=web",
+            "watch pods",
         ],
         "{list}"
     );

@@ -117,7 +117,7 @@ impl Deploy {
     }
 }
 
-use kubes::plan::{Plan, PlanStep, PlannedFile, PlannedObject};
+use kubes::plan::{CompiledObject, Plan, PlannedFile};
 
 /// One planned file from YAML text (several documents allowed), as compile would emit it.
 pub fn file(role: &str, kind: &str, yaml: &str) -> PlannedFile {
@@ -127,7 +127,7 @@ pub fn file(role: &str, kind: &str, yaml: &str) -> PlannedFile {
         if v.is_null() {
             continue;
         }
-        objects.push(PlannedObject {
+        objects.push(CompiledObject {
             api_version: v["apiVersion"].as_str().unwrap().to_string(),
             kind: v["kind"].as_str().unwrap().to_string(),
             name: v["metadata"]["name"].as_str().unwrap().to_string(),
@@ -144,14 +144,9 @@ pub fn file(role: &str, kind: &str, yaml: &str) -> PlannedFile {
     }
 }
 
-/// A plan with one step per file, in the order given.
+/// A plan of these files, in the order given.
 pub fn plan(files: Vec<PlannedFile>) -> Plan {
-    Plan {
-        steps: files
-            .into_iter()
-            .map(|f| PlanStep { files: vec![f] })
-            .collect(),
-    }
+    Plan { files }
 }
 
 /// `kubectl --kubeconfig K`: the real kubectl, found on `PATH`.

@@ -19,6 +19,19 @@ pub fn copy_project(from: &Path) -> tempfile::TempDir {
     dir
 }
 
+/// The report of a run with `--output json`: the last of its JSON lines (the events before
+/// it, one per line, are checked to be JSON too).
+pub fn json_report(stdout: &[u8]) -> serde_json::Value {
+    let text = std::str::from_utf8(stdout).expect("JSON output is UTF-8");
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line: {l:?}: {e}")))
+        .collect();
+    let report = events.last().expect("a report line").clone();
+    assert_eq!(report["event"], "report", "{text}");
+    report
+}
+
 /// The seed's migration app as the seed has it: `examples/migration` without what makes it a
 /// demo — no `.kubes/config/hooks.yaml` (its modules are built by scripts/build-hooks, which
 /// most tests do not need), no built `hooks/`, and no `migrate/job` layers carrying the test

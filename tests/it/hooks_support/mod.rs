@@ -82,6 +82,8 @@ pub struct PolyglotHooks {
     pub python_migrate_wait: PathBuf,
     /// `examples/hooks-js`: annotate-deployment in JavaScript (componentize-js).
     pub js_annotate_deployment: PathBuf,
+    /// `examples/hooks-js-migrate-wait`: migrate-wait in JavaScript, on `hooks-sdk-js`.
+    pub js_migrate_wait: PathBuf,
 }
 
 /// Run one example's `build.sh` (it installs the pinned tool if missing, bounds the build in
@@ -112,22 +114,29 @@ fn run_build_script(dir: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// Build the Python and JavaScript example hooks (both at once), once per test run.
+/// Build the Python and JavaScript example hooks, once per test run: Python alongside the
+/// JavaScript ones, which build one after the other (at most two tool runs at once, each
+/// ~0.8 GB).
 pub fn polyglot() -> &'static PolyglotHooks {
     static HOOKS: OnceLock<Result<PolyglotHooks, String>> = OnceLock::new();
     HOOKS
         .get_or_init(|| {
             let (py, js) = std::thread::scope(|s| {
                 let py = s.spawn(|| run_build_script("examples/hooks-py"));
-                let js = s.spawn(|| run_build_script("examples/hooks-js"));
+                let js = s.spawn(|| {
+                    Ok::<_, String>((
+                        run_build_script("examples/hooks-js")?,
+                        run_build_script("examples/hooks-js-migrate-wait")?,
+                    ))
+                });
                 (py.join(), js.join())
             });
-            let joined = |r: std::thread::Result<Result<PathBuf, String>>| {
-                r.unwrap_or_else(|_| Err("the build thread panicked".into()))
-            };
+            let panicked = || "the build thread panicked".to_string();
+            let (js_annotate_deployment, js_migrate_wait) = js.map_err(|_| panicked())??;
             Ok(PolyglotHooks {
-                python_migrate_wait: joined(py)?,
-                js_annotate_deployment: joined(js)?,
+                python_migrate_wait: py.map_err(|_| panicked())??,
+                js_annotate_deployment,
+                js_migrate_wait,
             })
         })
         .as_ref()

@@ -52,6 +52,17 @@ struct Args {
     /// Watch events kept for resuming; older resourceVersions get 410 Gone.
     #[arg(long, default_value_t = 10_000)]
     watch_history: usize,
+    /// Multiplier of Kubernetes' real back-offs (Job retries, CrashLoopBackOff, image
+    /// pulls); 1 is real time, the default 0.001 makes 10 s into 10 ms.
+    #[arg(long, default_value_t = 0.001, value_parser = parse_scale)]
+    backoff_scale: f64,
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a non-negative number, found {s:?}")),
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +82,10 @@ fn main() -> anyhow::Result<()> {
             drop_watch_after: a.drop_watch_after,
             drop_logs_after: a.drop_logs_after,
             seed: a.fault_seed,
+        },
+        timing: kube_testserver::controllers::Timing {
+            backoff_scale: a.backoff_scale,
+            ..Default::default()
         },
         ..Options::default()
     };

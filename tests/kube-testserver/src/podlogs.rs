@@ -46,6 +46,58 @@ pub async fn serve(
             )))
         }
     };
+    // The API server asks the pod's node for the log: a pod not bound to a node yet has
+    // no log location, and the answer is 204 No Content (`LogLocation` returns no URL, and
+    // `StreamObject` writes 204 for no stream).
+    let Some(node_host) = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .map(|_| {
+            pod.pointer("/status/hostIP")
+                .and_then(Value::as_str)
+                .unwrap_or("10.0.0.1")
+                .to_string()
+        })
+    else {
+        return Ok(Response::builder()
+            .status(axum::http::StatusCode::NO_CONTENT)
+            .body(Body::empty())
+            .expect("static response parts are valid"));
+    };
+    // A script saying the kubelet is unreachable: the API server's dial fails, and it
+    // answers 500 with the error (a Status without a reason).
+    if logs_unavailable(&pod) {
+        let query = {
+            const KUBELET_PARAMS: &[&str] = &[
+                "follow",
+                "limitBytes",
+                "previous",
+                "sinceSeconds",
+                "sinceTime",
+                "tailLines",
+                "timestamps",
+            ];
+            let mut pairs: Vec<String> = q
+                .iter()
+                .filter(|(k, _)| KUBELET_PARAMS.contains(&k.as_str()))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            pairs.sort();
+            if pairs.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", pairs.join("&"))
+            }
+        };
+        return Err(ApiError::new(
+            500,
+            "",
+            format!(
+                "Get \"https://{node_host}:10250/containerLogs/{ns}/{pod_name}/{container}{query}\": dial tcp {node_host}:10250: connect: connection refused"
+            ),
+        ));
+    }
     let previous = q.get("previous").is_some_and(|p| p == "true");
     let follow = q.get("follow").is_some_and(|p| p == "true");
     let timestamps = q.get("timestamps").is_some_and(|p| p == "true");
@@ -56,12 +108,27 @@ pub async fn serve(
                 "previous terminated container \"{container}\" in pod \"{pod_name}\" not found"
             )));
         }
-        let waiting = pod
-            .pointer("/status/containerStatuses/0/state/waiting/reason")
+        // What the kubelet answers (validateContainerLogStatus), passed on as 400.
+        let status = pod
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .and_then(|cs| cs.iter().find(|c| c["name"] == container.as_str()));
+        let Some(status) = status else {
+            return Err(ApiError::bad_request(format!(
+                "container \"{container}\" in pod \"{pod_name}\" is not available"
+            )));
+        };
+        let why = match status
+            .pointer("/state/waiting/reason")
             .and_then(Value::as_str)
-            .unwrap_or("ContainerCreating");
+        {
+            Some("ErrImagePull") => "image can't be pulled".to_string(),
+            Some("ImagePullBackOff") => "trying and failing to pull image".to_string(),
+            Some(other) => other.to_string(),
+            None => "ContainerCreating".to_string(),
+        };
         return Err(ApiError::bad_request(format!(
-            "container \"{container}\" in pod \"{pod_name}\" is waiting to start: {waiting}"
+            "container \"{container}\" in pod \"{pod_name}\" is waiting to start: {why}"
         )));
     };
     let fmt = move |(ts, line): &(String, String)| -> Bytes {
@@ -128,4 +195,11 @@ pub async fn serve(
         header::HeaderValue::from_static("text/plain"),
     );
     Ok(r)
+}
+
+/// Whether the pod's script says its kubelet cannot be reached (`logs_unavailable`).
+fn logs_unavailable(pod: &Value) -> bool {
+    let template =
+        serde_json::json!({"metadata": pod.get("metadata").cloned().unwrap_or(Value::Null)});
+    matches!(crate::script::from_template(&template), Ok(Some(s)) if s.logs_unavailable)
 }

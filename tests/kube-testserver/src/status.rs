@@ -139,6 +139,12 @@ impl ApiError {
         if !self.details.is_null() {
             s["details"] = self.details.clone();
         }
+        // StatusReasonUnknown is the empty string, left out of the JSON.
+        if self.reason.is_empty() {
+            if let Some(m) = s.as_object_mut() {
+                m.remove("reason");
+            }
+        }
         s
     }
 }

@@ -120,26 +120,32 @@ fn pod_status(o: &Value) -> String {
     }
 }
 
+/// The STATUS column as the API server's printer (`printJob`) computes it: the final
+/// conditions first, then deletion and suspension, then the interim conditions.
 fn job_status(o: &Value) -> String {
-    let conds = o
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for c in &conds {
-        if c["status"] == "True" {
-            match c["type"].as_str() {
-                Some("Complete") => return "Complete".into(),
-                Some("Failed") => return "Failed".into(),
-                Some("FailureTarget") => return "FailureTarget".into(),
-                _ => {}
-            }
-        }
+    let is = |kind: &str| {
+        o.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == kind && c["status"] == "True")
+            })
+    };
+    if is("Complete") {
+        "Complete".into()
+    } else if is("Failed") {
+        "Failed".into()
+    } else if o.pointer("/metadata/deletionTimestamp").is_some() {
+        "Terminating".into()
+    } else if is("Suspended") || o.pointer("/spec/suspend") == Some(&json!(true)) {
+        "Suspended".into()
+    } else if is("FailureTarget") {
+        "FailureTarget".into()
+    } else if is("SuccessCriteriaMet") {
+        "SuccessCriteriaMet".into()
+    } else {
+        "Running".into()
     }
-    if o.pointer("/spec/suspend") == Some(&json!(true)) {
-        return "Suspended".into();
-    }
-    "Running".into()
 }
 
 pub fn cells(rt: &ResourceType, o: &Value) -> Vec<Value> {

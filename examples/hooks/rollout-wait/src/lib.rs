@@ -1,8 +1,11 @@
-//! `rollout-wait`: after a Deployment is applied, wait until its rollout is done; fail at
-//! once when it reports ProgressDeadlineExceeded (or is deleted), not at the timeout.
+//! `rollout-wait`: after a Deployment is applied, wait until its rollout is done, printing
+//! `Waiting for Deployment/NAME rollout: ...` as it progresses (the counts of the latest
+//! generation only). Fails at once, not at the timeout, when a pod of the rollout cannot
+//! start (ImagePullBackOff, CrashLoopBackOff, CreateContainerConfigError...) or the
+//! Deployment reports ProgressDeadlineExceeded (or is deleted).
 //!
 //! Config (all optional): `deployment` (default: the Deployment in the target file),
-//! `timeout` (`300s`). Grants: `watch` on `deployments.apps`.
+//! `timeout` (`300s`). Grants: `watch` on `deployments.apps` (the name), `watch` on `pods`.
 
 use std::time::Duration;
 
@@ -44,16 +47,23 @@ impl Hook for RolloutWait {
                 println!("{deployment} rolled out ({replicas} replicas available)");
                 Ok(())
             }
-            RolloutOutcome::Failed { reason, message } => {
-                println!("{deployment} rollout failed: {reason}: {message}");
+            RolloutOutcome::Failed {
+                reason,
+                message,
+                pod,
+            } => {
+                let colon = if message.is_empty() { "" } else { ": " };
+                let pod = pod.map(|p| format!(" (pod {p})")).unwrap_or_default();
+                println!("{deployment} rollout failed: {reason}{colon}{message}{pod}");
                 Err(HookError::msg(format!(
                     "{deployment} rollout failed: {reason}"
                 )))
             }
-            RolloutOutcome::Timeout { waited, progress } => {
-                println!("{deployment} still rolling out after {waited:.1?}: {progress}");
+            RolloutOutcome::Timeout { progress, .. } => {
+                let timeout = format_duration(config.timeout);
+                println!("{deployment} still rolling out after {timeout}: {progress}");
                 Err(HookError::msg(format!(
-                    "{deployment} rollout timed out after {waited:.1?}"
+                    "{deployment} rollout did not finish within {timeout}"
                 )))
             }
         }

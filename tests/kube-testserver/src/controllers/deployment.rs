@@ -3,7 +3,7 @@
 //! (Available, Progressing, ProgressDeadlineExceeded).
 
 use super::events::record;
-use super::job::pod_conditions;
+use super::job::{bind_pod, pod_conditions};
 use super::Timing;
 use crate::cluster::{Cluster, ListOptions, WriteOptions};
 use crate::logs::LogStore;
@@ -206,7 +206,22 @@ impl Rollout {
     }
 
     async fn run(self) {
-        let Some(dep) = self.current() else { return };
+        let Some(mut dep) = self.current() else {
+            return;
+        };
+        // The controller notices a new generation a moment later: until then the status
+        // (conditions included) is the previous generation's.
+        if dep
+            .pointer("/status/observedGeneration")
+            .and_then(Value::as_i64)
+            != Some(self.generation)
+        {
+            tokio::time::sleep(self.timing.observed_generation_lag).await;
+            match self.current() {
+                Some(d) => dep = d,
+                None => return,
+            }
+        }
         let readiness = match script::readiness(
             &dep,
             self.timing.ready_after,
@@ -358,8 +373,8 @@ impl Rollout {
             meta["name"] = json!(name);
             meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name, "uid": rs_uid,
                 "controller": true, "blockOwnerDeletion": true}]);
-            let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
-            spec["nodeName"] = json!("kube-testserver-node");
+            // Not bound yet: the scheduler sets spec.nodeName.
+            let spec = template.get("spec").cloned().unwrap_or(json!({}));
             let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec});
             if self
                 .cluster
@@ -398,7 +413,14 @@ impl Rollout {
         });
         self.set_status(&self.rss, &rs_name, |s| *s = json!({"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": 0, "availableReplicas": 0, "observedGeneration": 1}));
 
-        tokio::time::sleep(self.timing.pod_start).await;
+        tokio::time::sleep(self.timing.schedule).await;
+        if self.current().is_none() {
+            return;
+        }
+        for pod in &pods {
+            bind_pod(&self.cluster, &self.pods, &self.ns, pod);
+        }
+        tokio::time::sleep(self.timing.pod_start.saturating_sub(self.timing.schedule)).await;
         if self.current().is_none() {
             return;
         }

@@ -286,7 +286,15 @@ impl JobRun {
             self.set_status(|s| s["active"] = json!(1));
             let a = script.attempt(attempt);
             let outcome = self
-                .run_attempt(&pod_name, &a, &containers, attempt, crashes, fresh, deadline)
+                .run_attempt(
+                    &pod_name,
+                    &a,
+                    &containers,
+                    attempt,
+                    crashes,
+                    fresh,
+                    deadline,
+                )
                 .await;
             match outcome {
                 Outcome::Gone => {
@@ -484,7 +492,8 @@ impl JobRun {
         if crashes < 2 {
             return None;
         }
-        let real = crate::controllers::real_backoff(KUBELET_BACKOFF, KUBELET_BACKOFF_CAP, crashes - 1);
+        let real =
+            crate::controllers::real_backoff(KUBELET_BACKOFF, KUBELET_BACKOFF_CAP, crashes - 1);
         let ns = &self.ns;
         self.set_pod_status(pod, |s| {
             if let Some(cs) = s["containerStatuses"].as_array_mut() {
@@ -505,7 +514,9 @@ impl JobRun {
                     &p,
                     true,
                     "BackOff",
-                    &format!("Back-off restarting failed container {c} in pod {pod}_{ns}({pod_uid})"),
+                    &format!(
+                        "Back-off restarting failed container {c} in pod {pod}_{ns}({pod_uid})"
+                    ),
                     "kubelet",
                 );
             }
@@ -620,8 +631,22 @@ impl JobRun {
             });
             if let Some(p) = self.pod_obj(pod) {
                 let c = &self.cluster;
-                record_repeated(c, &p, false, "Pulling", &format!("Pulling image \"{image}\""), "kubelet");
-                record_repeated(c, &p, true, "Failed", &format!("Failed to pull image \"{image}\": {pull_msg}"), "kubelet");
+                record_repeated(
+                    c,
+                    &p,
+                    false,
+                    "Pulling",
+                    &format!("Pulling image \"{image}\""),
+                    "kubelet",
+                );
+                record_repeated(
+                    c,
+                    &p,
+                    true,
+                    "Failed",
+                    &format!("Failed to pull image \"{image}\": {pull_msg}"),
+                    "kubelet",
+                );
                 record_repeated(c, &p, true, "Failed", "Error: ErrImagePull", "kubelet");
             }
             // The pod worker syncs again (10 s later), finds the pull backing off.
@@ -640,7 +665,14 @@ impl JobRun {
             });
             if let Some(p) = self.pod_obj(pod) {
                 let c = &self.cluster;
-                record_repeated(c, &p, false, "BackOff", &format!("Back-off pulling image \"{image}\""), "kubelet");
+                record_repeated(
+                    c,
+                    &p,
+                    false,
+                    "BackOff",
+                    &format!("Back-off pulling image \"{image}\""),
+                    "kubelet",
+                );
                 record_repeated(c, &p, true, "Failed", "Error: ImagePullBackOff", "kubelet");
             }
             let pause = self.timing.backoff(KUBELET_BACKOFF, KUBELET_BACKOFF_CAP, n);
@@ -959,7 +991,9 @@ fn push_condition(status: &mut Value, cond: Value) {
     if !status["conditions"].is_array() {
         status["conditions"] = json!([]);
     }
-    let list = status["conditions"].as_array_mut().expect("just made an array");
+    let list = status["conditions"]
+        .as_array_mut()
+        .expect("just made an array");
     list.retain(|c| c["type"] != cond["type"]);
     list.push(cond);
 }

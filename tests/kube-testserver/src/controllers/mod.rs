@@ -174,3 +174,46 @@ pub fn spawn(cluster: Arc<Cluster>, logs: Arc<LogStore>, timing: Timing) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_offs_double_from_ten_seconds_up_to_their_cap() {
+        let job: Vec<u64> = (1..=8)
+            .map(|n| real_backoff(Duration::from_secs(10), Duration::from_secs(600), n).as_secs())
+            .collect();
+        assert_eq!(job, [10, 20, 40, 80, 160, 320, 600, 600]);
+        let kubelet: Vec<u64> = (1..=7)
+            .map(|n| real_backoff(Duration::from_secs(10), Duration::from_secs(300), n).as_secs())
+            .collect();
+        assert_eq!(kubelet, [10, 20, 40, 80, 160, 300, 300]);
+        let t = Timing::default();
+        assert_eq!(
+            t.backoff(Duration::from_secs(10), Duration::from_secs(600), 1),
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            t.backoff(Duration::from_secs(10), Duration::from_secs(600), 3),
+            Duration::from_millis(40)
+        );
+        let real = Timing {
+            backoff_scale: 1.0,
+            ..Timing::default()
+        };
+        assert_eq!(
+            real.backoff(Duration::from_secs(10), Duration::from_secs(600), 2),
+            Duration::from_secs(20)
+        );
+    }
+
+    #[test]
+    fn durations_print_as_go_does() {
+        let s = |secs| go_duration(Duration::from_secs(secs));
+        assert_eq!(
+            (s(10), s(80), s(300), s(3725)),
+            ("10s".into(), "1m20s".into(), "5m0s".into(), "1h2m5s".into())
+        );
+    }
+}

@@ -1,6 +1,6 @@
-//! Walking a plan: steps in sequence, the files of one step concurrently (bounded), the
-//! objects of one file in document order, with lifecycle points around the whole walk
-//! and around each file. Shared by apply (plan order) and delete (reverse order).
+//! Walking a plan: the files one after another, the objects of one file in document order
+//! (runs of same-kind objects concurrently, bounded), with lifecycle points around the
+//! whole walk and around each file. Shared by apply (plan order) and delete (reverse order).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::StreamExt;
 use kube::api::ListParams;
 
-use super::objects::{apply_known, Before};
+use super::objects::{apply_known, Before, LiveVersion};
 use super::report::{Failure, FileReport, ObjectResult, Progress, Report};
 use super::{ApplyOptions, Cluster, ClusterError, DeleteOptions, DeleteOutcome, ObjectRef};
 use crate::lifecycle::{Lifecycle, LifecycleFailure, Point, Step, When};
-use crate::plan::{Plan, PlannedFile, PlannedObject};
+use crate::plan::{CompiledObject, Plan, PlannedFile};
 
 /// What to do to each object.
 #[derive(Debug, Clone)]
@@ -47,10 +47,8 @@ pub(super) struct Walk<'a> {
     pub lifecycle: &'a dyn Lifecycle,
     pub progress: &'a dyn Progress,
     pub op: Op,
-    /// Files of one step in flight at once, and objects in flight at once overall.
+    /// Objects in flight at once (the objects of one run of a kind; files go one by one).
     pub concurrency: usize,
-    /// Bounds requests in flight across files and objects.
-    permits: tokio::sync::Semaphore,
 }
 
 impl<'a> Walk<'a> {
@@ -61,14 +59,12 @@ impl<'a> Walk<'a> {
         op: Op,
         concurrency: usize,
     ) -> Walk<'a> {
-        let concurrency = concurrency.max(1);
         Walk {
             cluster,
             lifecycle,
             progress,
             op,
-            concurrency,
-            permits: tokio::sync::Semaphore::new(concurrency),
+            concurrency: concurrency.max(1),
         }
     }
 }
@@ -77,19 +73,12 @@ impl Walk<'_> {
     pub(super) async fn run(&self, plan: &Plan) -> Report {
         let step = self.op.step();
         let mut report = Report::new(step, self.op.dry_run());
-        let steps: Vec<Vec<&PlannedFile>> = if self.op.reversed() {
-            plan.steps
-                .iter()
-                .rev()
-                .map(|s| s.files.iter().rev().collect())
-                .collect()
+        let files: Vec<&PlannedFile> = if self.op.reversed() {
+            plan.files().rev().collect()
         } else {
-            plan.steps
-                .iter()
-                .map(|s| s.files.iter().collect())
-                .collect()
+            plan.files().collect()
         };
-        self.progress.start(step, steps.iter().map(Vec::len).sum());
+        self.progress.start(step, files.len());
 
         if let Err(f) = self
             .lifecycle
@@ -104,52 +93,20 @@ impl Walk<'_> {
         {
             report.fail(hook_failure(f, None));
         }
-        let all: Vec<&PlannedFile> = steps.iter().flatten().copied().collect();
-        let known = if report.ok {
-            self.prefetch(&all).await
+        let listed = if report.ok {
+            self.prefetch(&files).await
         } else {
-            Known::new()
+            Prefetched::default()
         };
-        let known = &known;
-        for files in &steps {
+        for file in files {
             if !report.ok {
-                report
-                    .not_attempted
-                    .extend(files.iter().map(|f| f.output.clone()));
+                report.not_attempted.push(file.output.clone());
                 continue;
             }
-            let stop = AtomicBool::new(false);
-            // (index in the step, None when not attempted)
-            let mut results: Vec<(usize, Option<FileOutcome>)> =
-                futures::stream::iter(files.iter().enumerate())
-                    .map(|(i, file)| {
-                        let stop = &stop;
-                        async move {
-                            // Files not started before a failure in this step are not attempted.
-                            if stop.load(Ordering::SeqCst) {
-                                return (i, None);
-                            }
-                            let (fr, failure) = self.file(file, known).await;
-                            if failure.is_some() {
-                                stop.store(true, Ordering::SeqCst);
-                            }
-                            (i, Some((fr, failure)))
-                        }
-                    })
-                    .buffer_unordered(self.concurrency)
-                    .collect()
-                    .await;
-            results.sort_by_key(|(i, _)| *i);
-            for (i, r) in results {
-                match r {
-                    None => report.not_attempted.push(files[i].output.clone()),
-                    Some((fr, failure)) => {
-                        report.files.push(fr);
-                        if let Some(f) = failure {
-                            report.fail(f);
-                        }
-                    }
-                }
+            let (file_report, failure) = self.file(file, &listed).await;
+            report.files.push(file_report);
+            if let Some(f) = failure {
+                report.fail(f);
             }
         }
         if report.ok {
@@ -172,7 +129,7 @@ impl Walk<'_> {
     }
 
     /// One file: its before-hook, its objects in order, its after-hook, in sequence.
-    async fn file(&self, file: &PlannedFile, known: &Known) -> (FileReport, Option<Failure>) {
+    async fn file(&self, file: &PlannedFile, listed: &Prefetched) -> (FileReport, Option<Failure>) {
         let step = self.op.step();
         let mut fr = FileReport {
             file: file.output.clone(),
@@ -192,7 +149,7 @@ impl Walk<'_> {
         {
             return (fr, Some(hook_failure(f, Some(&file.output))));
         }
-        let objects: Vec<&PlannedObject> = if self.op.reversed() {
+        let objects: Vec<&CompiledObject> = if self.op.reversed() {
             file.objects.iter().rev().collect()
         } else {
             file.objects.iter().collect()
@@ -210,12 +167,7 @@ impl Walk<'_> {
                             if stop.load(Ordering::SeqCst) {
                                 return None;
                             }
-                            let r = match self.permits.acquire().await {
-                                Ok(_permit) => self.object(obj, known).await,
-                                Err(_) => {
-                                    Err(ClusterError::Other(anyhow::anyhow!("engine shut down")))
-                                }
-                            };
+                            let r = self.object(obj, listed).await;
                             if r.is_err() {
                                 stop.store(true, Ordering::SeqCst);
                             }
@@ -271,17 +223,12 @@ impl Walk<'_> {
 
     async fn object(
         &self,
-        obj: &PlannedObject,
-        known: &Known,
+        obj: &CompiledObject,
+        listed: &Prefetched,
     ) -> Result<ObjectResult, ClusterError> {
         match &self.op {
             Op::Apply(opts) => {
-                let before = match known.get(&(
-                    obj.api_version.clone(),
-                    obj.kind.clone(),
-                    obj.namespace.clone(),
-                    obj.name.clone(),
-                )) {
+                let before = match listed.0.get(&ObjectKey::of(obj)) {
                     Some(live) => Before::Listed(live.clone()),
                     None => Before::Unknown,
                 };
@@ -316,15 +263,15 @@ impl Walk<'_> {
     /// uid and resourceVersion. A hook may delete and recreate an object in between: the
     /// uid tells (see `objects::apply_known`). Anything not prefetched, or a failed list,
     /// falls back to a GET.
-    async fn prefetch(&self, files: &[&PlannedFile]) -> Known {
-        let mut known = Known::new();
+    async fn prefetch(&self, files: &[&PlannedFile]) -> Prefetched {
+        let mut listed = Prefetched::default();
         let Op::Apply(opts) = &self.op else {
-            return known;
+            return listed;
         };
         if opts.dry_run {
-            return known;
+            return listed;
         }
-        let mut groups: HashMap<(String, String, Option<String>), Vec<&PlannedObject>> =
+        let mut groups: HashMap<(String, String, Option<String>), Vec<&CompiledObject>> =
             HashMap::new();
         for obj in files.iter().flat_map(|f| f.objects.iter()) {
             groups
@@ -354,37 +301,36 @@ impl Walk<'_> {
                 .list_metadata(&ListParams::default())
                 .await
                 .ok()?;
-            let live: HashMap<String, Live> = list
+            let live: HashMap<String, LiveVersion> = list
                 .items
                 .into_iter()
                 .filter_map(|m| {
-                    let rv = m.metadata.resource_version.unwrap_or_default();
-                    Some((m.metadata.name?, (m.metadata.uid, rv)))
+                    let version = LiveVersion {
+                        uid: m.metadata.uid,
+                        resource_version: m.metadata.resource_version.unwrap_or_default(),
+                    };
+                    Some((m.metadata.name?, version))
                 })
                 .collect();
-            Some((api_version, kind, ns, objs, live))
+            Some((objs, live))
         })
         .buffer_unordered(8)
         .collect::<Vec<_>>()
         .await;
-        for (api_version, kind, ns, objs, live) in lists.into_iter().flatten() {
+        for (objs, live) in lists.into_iter().flatten() {
             for obj in objs {
-                let key = (
-                    api_version.clone(),
-                    kind.clone(),
-                    ns.clone(),
-                    obj.name.clone(),
-                );
-                known.insert(key, live.get(&obj.name).cloned());
+                listed
+                    .0
+                    .insert(ObjectKey::of(obj), live.get(&obj.name).cloned());
             }
         }
-        known
+        listed
     }
 }
 
 /// Consecutive objects of the same apiVersion and kind.
-fn same_kind_runs<'o>(objects: &[&'o PlannedObject]) -> Vec<Vec<&'o PlannedObject>> {
-    let mut runs: Vec<Vec<&PlannedObject>> = vec![];
+fn same_kind_runs<'o>(objects: &[&'o CompiledObject]) -> Vec<Vec<&'o CompiledObject>> {
+    let mut runs: Vec<Vec<&CompiledObject>> = vec![];
     for &o in objects {
         match runs.last_mut() {
             Some(run) if run[0].api_version == o.api_version && run[0].kind == o.kind => {
@@ -396,14 +342,30 @@ fn same_kind_runs<'o>(objects: &[&'o PlannedObject]) -> Vec<Vec<&'o PlannedObjec
     runs
 }
 
-/// A file's report and the failure that stopped it, if any.
-type FileOutcome = (FileReport, Option<Failure>);
+/// An object's identity in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ObjectKey {
+    api_version: String,
+    kind: String,
+    namespace: Option<String>,
+    name: String,
+}
 
-/// A listed object's uid and resourceVersion.
-type Live = (Option<String>, String);
+impl ObjectKey {
+    fn of(obj: &CompiledObject) -> ObjectKey {
+        ObjectKey {
+            api_version: obj.api_version.clone(),
+            kind: obj.kind.clone(),
+            namespace: obj.namespace.clone(),
+            name: obj.name.clone(),
+        }
+    }
+}
 
-/// Listed objects by (apiVersion, kind, namespace, name); `None` = absent when listed.
-type Known = HashMap<(String, String, Option<String>, String), Option<Live>>;
+/// What a prefetch listed: each object's live version, or `None` when it did not exist.
+/// Objects not in the map were not listed (a GET tells).
+#[derive(Debug, Default)]
+struct Prefetched(HashMap<ObjectKey, Option<LiveVersion>>);
 
 /// Objects of one kind and namespace in a plan from which a list beats single gets.
 const PREFETCH_MIN: usize = 4;
@@ -447,10 +409,10 @@ pub(super) fn hook_failure(f: LifecycleFailure, file: Option<&PathBuf>) -> Failu
 #[cfg(test)]
 mod tests {
     use super::{display_kind, same_kind_runs};
-    use crate::plan::PlannedObject;
+    use crate::plan::CompiledObject;
 
-    fn obj(kind: &str, name: &str) -> PlannedObject {
-        PlannedObject {
+    fn obj(kind: &str, name: &str) -> CompiledObject {
+        CompiledObject {
             api_version: "v1".into(),
             kind: kind.into(),
             name: name.into(),
@@ -468,7 +430,7 @@ mod tests {
             obj("Service", "s"),
             obj("ConfigMap", "z"),
         ];
-        let refs: Vec<&PlannedObject> = objs.iter().collect();
+        let refs: Vec<&CompiledObject> = objs.iter().collect();
         let runs: Vec<Vec<&str>> = same_kind_runs(&refs)
             .iter()
             .map(|r| r.iter().map(|o| o.name.as_str()).collect())

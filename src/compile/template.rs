@@ -24,6 +24,8 @@ use base64::Engine as _;
 use minijinja::value::Value as JValue;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
 
+use crate::yaml;
+
 /// Prefix of the identifier `@name` is rewritten to.
 const AT_PREFIX: &str = "__at_";
 
@@ -69,10 +71,7 @@ pub struct TemplateContext {
 }
 
 impl TemplateContext {
-    pub fn new(
-        builtins: &[(&str, Option<&str>)],
-        variables: &serde_yaml::Mapping,
-    ) -> TemplateContext {
+    pub fn new(builtins: &[(&str, Option<&str>)], variables: &yaml::Mapping) -> TemplateContext {
         let mut map = std::collections::BTreeMap::<String, JValue>::new();
         for (k, v) in variables {
             if let Some(name) = k.as_str() {
@@ -101,8 +100,8 @@ impl TemplateContext {
     }
 }
 
-fn yaml_to_value(v: &serde_yaml::Value) -> JValue {
-    use serde_yaml::Value as Y;
+fn yaml_to_value(v: &yaml::Value) -> JValue {
+    use yaml::Value as Y;
     match v {
         Y::Null => JValue::from(()),
         Y::Bool(b) => JValue::from(*b),
@@ -122,10 +121,10 @@ fn yaml_to_value(v: &serde_yaml::Value) -> JValue {
     }
 }
 
-fn yaml_key(k: &serde_yaml::Value) -> String {
+fn yaml_key(k: &yaml::Value) -> String {
     match k {
-        serde_yaml::Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
+        yaml::Value::String(s) => s.clone(),
+        other => yaml::to_string(other)
             .unwrap_or_default()
             .trim()
             .to_string(),
@@ -480,7 +479,7 @@ mod tests {
     use super::*;
 
     fn ctx(vars: &str) -> TemplateContext {
-        let vars: serde_yaml::Mapping = serde_yaml::from_str(vars).unwrap();
+        let vars: yaml::Mapping = yaml::from_str(vars).unwrap();
         TemplateContext::new(
             &[
                 ("app", Some("demo")),
@@ -599,7 +598,7 @@ mod tests {
 
     #[test]
     fn unset_docker_image_is_an_error_with_a_hint() {
-        let vars = serde_yaml::Mapping::new();
+        let vars = yaml::Mapping::new();
         let ctx = TemplateContext::new(&[("docker_image", None)], &vars);
         let err = Renderer::new()
             .render(

@@ -1,7 +1,8 @@
-//! The hook engine as the steps see it: [`HookLifecycle`] implements
+//! Dispatching lifecycle points to hooks: [`HookLifecycle`] implements
 //! [`crate::lifecycle::Lifecycle`], running the hooks declared for each point in declaration
-//! order, printing what runs, and turning a failed hook into a [`LifecycleFailure`] unless it
-//! has `exit_on_fail: false`.
+//! order, announcing what runs, and turning a failed hook into a [`LifecycleFailure`] unless
+//! it has `exit_on_fail: false`. [`HookLifecycle::run_alone`] runs one declared hook on its
+//! own (`kubes hooks run`), announced the same way.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,7 +38,7 @@ pub struct HookLifecycle {
 }
 
 impl HookLifecycle {
-    pub fn new(
+    fn new(
         engine: Arc<HookEngine>,
         config: HooksConfig,
         project_root: &Path,
@@ -87,10 +88,7 @@ impl HookLifecycle {
 
     /// Load (compile or take from the cache) one declared hook's module, read through the
     /// project capability within the hook's limits.
-    pub fn load(
-        &self,
-        spec: &HookSpec,
-    ) -> Result<crate::hooks::LoadedHook, crate::hooks::HookError> {
+    fn load(&self, spec: &HookSpec) -> Result<crate::hooks::LoadedHook, crate::hooks::HookError> {
         self.engine
             .load_from(&self.project_dir, &spec.module, &spec.limits)
     }
@@ -126,6 +124,37 @@ impl HookLifecycle {
         self.engine.run(&loaded, inv).await
     }
 
+    /// Run one declared hook on its own, at its declared point, around `target` if given,
+    /// announced as a deploy announces it.
+    pub async fn run_alone(
+        &self,
+        spec: &HookSpec,
+        target: Option<&PlannedFile>,
+    ) -> Result<RunReport, RunFailure> {
+        self.announce_point(spec.point, target);
+        self.announce_hook(spec);
+        self.run_hook(spec, spec.point, target).await
+    }
+
+    /// `Running hook: after apply on: migrate/job`
+    fn announce_point(&self, point: Point, target: Option<&PlannedFile>) {
+        match target {
+            Some(t) => self
+                .reporter
+                .note(&format!("Running hook: {point} on: {}", t.target())),
+            None => self.reporter.note(&format!("Running hook: {point}")),
+        }
+    }
+
+    /// `=> hook migrate-wait (hooks/migrate-wait.wasm)`
+    fn announce_hook(&self, spec: &HookSpec) {
+        self.reporter.note(&format!(
+            "=> hook {} ({})",
+            spec.name,
+            spec.module.display()
+        ));
+    }
+
     async fn run_point(
         &self,
         point: Point,
@@ -139,18 +168,9 @@ impl HookLifecycle {
         if hooks.is_empty() {
             return Ok(());
         }
-        match &target_name {
-            Some(t) => self
-                .reporter
-                .note(&format!("Running hook: {point} on: {t}")),
-            None => self.reporter.note(&format!("Running hook: {point}")),
-        }
+        self.announce_point(point, target);
         for spec in hooks {
-            self.reporter.note(&format!(
-                "=> hook {} ({})",
-                spec.name,
-                spec.module.display()
-            ));
+            self.announce_hook(spec);
             let Err(failure) = self.run_hook(spec, point, target).await else {
                 continue;
             };

@@ -1,0 +1,377 @@
+//! Deploying a project: the one sequence every front end drives (the CLI today; a
+//! `kubes hooks test` or a multi-cluster run later), so none of them assembles the steps
+//! itself.
+//!
+//! ```text
+//! Prepared::load     project -> compile -> plan -> labels and hash suffixes   (no cluster)
+//! Session::open      connect -> hooks (every module loaded up front)
+//! session.apply      inventory -> walk the plan with the hooks -> prune -> inventory
+//!        .delete / .prune / .diff / .run_hook
+//! Reporter           hears all of it: files done, hook output, audit lines, the summary
+//! ```
+//!
+//! A front end parses its arguments into [`ProjectOptions`], roles, a [`Connection`] and
+//! settings, builds a [`Reporter`], and calls these; it prints nothing of its own.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::cluster::apply::{apply_and_record, RecordOptions, DEFAULT_CONCURRENCY};
+use crate::cluster::delete::delete_and_forget;
+use crate::cluster::diff::{diff_plan, DiffReport};
+use crate::cluster::inventory::InventoryKey;
+use crate::cluster::labels::{label_plan, managed_labels};
+use crate::cluster::prune::prune_plan;
+use crate::cluster::report::Report;
+use crate::cluster::suffix_hash::apply_suffix_hash;
+use crate::cluster::{ApplyOptions, Cluster, ConnectOptions, DeleteOptions, Propagation};
+use crate::hooks::host::ClusterAccess;
+use crate::hooks::{HookLifecycle, HookReporter, HookSpec, HooksConfig, RunInfo};
+use crate::lifecycle::{Lifecycle, NoHooks};
+use crate::plan::{Plan, PlannedFile};
+use crate::project::{Project, ProjectOptions};
+use crate::reporter::Reporter;
+
+/// A project compiled and planned, ready for a cluster: every object labelled as kubes'
+/// (app, env) and, with `suffix_hash: true`, ConfigMaps and Secrets renamed by content
+/// with the references to them. Apply, diff and delete all see these same names.
+#[derive(Debug)]
+pub struct Prepared {
+    pub project: Project,
+    /// What this run works on: the whole plan, or the files of the chosen roles.
+    pub plan: Plan,
+    /// Everything the project plans (the same as `plan` when no roles were chosen).
+    whole: Plan,
+    /// Whether `plan` is restricted to some roles.
+    restricted: bool,
+}
+
+impl Prepared {
+    /// Load the project, compile it (writing `.kubes/output`), plan it, prepare the plan,
+    /// and restrict it to `roles` (all files when empty; an unknown role is an error).
+    pub fn load(opts: &ProjectOptions, roles: &[String]) -> anyhow::Result<Prepared> {
+        let project = Project::load(opts)?;
+        let compiled = crate::compile::compile(&project)?;
+        let mut whole = Plan::build(&project, &compiled);
+        // The whole plan, so a file of one role refers to another role's hashed ConfigMap
+        // by the name it has in the cluster.
+        label_plan(
+            &mut whole,
+            &managed_labels(&project.app_name(), &project.env),
+        );
+        if project.config.suffix_hash {
+            apply_suffix_hash(&mut whole);
+        }
+        let mut plan = whole.clone();
+        if !roles.is_empty() {
+            let known = whole.roles();
+            if let Some(r) = roles.iter().find(|r| !known.contains(&r.as_str())) {
+                anyhow::bail!("no role {r:?} in the plan (roles: {})", known.join(", "));
+            }
+            plan.restrict_to_roles(roles);
+        }
+        Ok(Prepared {
+            project,
+            plan,
+            whole,
+            restricted: !roles.is_empty(),
+        })
+    }
+
+    /// Objects in the plan.
+    pub fn object_count(&self) -> usize {
+        self.plan.objects().count()
+    }
+
+    /// Which declared hook `kubes hooks run NAME` runs, and around which planned file:
+    /// `target` (`role/kind`) for a per-file hook, else the first planned file its `on:`
+    /// matches; none for a whole-step hook.
+    pub fn choose_hook(&self, name: &str, target: Option<&str>) -> anyhow::Result<HookChoice> {
+        let config = HooksConfig::load(&self.project.root)?;
+        let Some(spec) = config.hooks.iter().find(|h| h.name == name) else {
+            let names: Vec<&str> = config.hooks.iter().map(|h| h.name.as_str()).collect();
+            anyhow::bail!(
+                "no hook named {name:?} in {} (hooks: {})",
+                config.file.display(),
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            );
+        };
+        let file = match (spec.is_step_hook(), target) {
+            (true, None) => None,
+            (true, Some(t)) => anyhow::bail!(
+                "hook {name} runs once around the whole step ({}); it takes no --target {t}",
+                spec.point
+            ),
+            (false, Some(t)) => {
+                if !spec.matches_target(t) {
+                    anyhow::bail!("hook {name} runs on {}, not on {t}", spec.on.join(","));
+                }
+                let i = self.plan.files().position(|f| f.target() == t);
+                Some(i.with_context(|| format!("no planned file {t}"))?)
+            }
+            (false, None) => Some(
+                self.plan
+                    .files()
+                    .position(|f| spec.matches_target(&f.target()))
+                    .with_context(|| {
+                        format!(
+                            "no planned file matches hook {name}'s on: {}; pass --target",
+                            spec.on.join(",")
+                        )
+                    })?,
+            ),
+        };
+        Ok(HookChoice {
+            spec: spec.clone(),
+            file,
+        })
+    }
+}
+
+/// A declared hook and the planned file (an index into `Prepared::plan`) it runs around.
+#[derive(Debug, Clone)]
+pub struct HookChoice {
+    pub spec: HookSpec,
+    file: Option<usize>,
+}
+
+/// How to reach the cluster, as the front end was told; the project's `context` and
+/// `namespace` fill in what it leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Kubeconfig file (default: `$KUBECONFIG`, then `~/.kube/config`, then in-cluster).
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the project's `context`, then the kubeconfig's).
+    pub context: Option<String>,
+}
+
+/// What a session does besides connecting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionOptions {
+    /// Server-side dry run: applies and deletes (the hooks' too) change nothing.
+    pub dry_run: bool,
+    /// Load the project's hooks and run them at the lifecycle points (not for diff).
+    pub hooks: bool,
+}
+
+/// `kubes apply`'s settings.
+#[derive(Debug, Clone)]
+pub struct ApplySettings {
+    /// Take over fields other field managers own.
+    pub force_conflicts: bool,
+    /// Delete what a previous apply applied and the project no longer has (also with
+    /// `prune: true` in the config).
+    pub prune: bool,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for ApplySettings {
+    fn default() -> Self {
+        ApplySettings {
+            force_conflicts: true,
+            prune: false,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+/// `kubes delete`'s settings.
+#[derive(Debug, Clone)]
+pub struct DeleteSettings {
+    /// Delete dependents first, then the owner.
+    pub foreground: bool,
+    /// Wait until each object is gone, at most this long.
+    pub wait: Option<Duration>,
+    pub concurrency: usize,
+}
+
+/// A prepared project connected to one cluster, with its hooks loaded.
+pub struct Session {
+    prepared: Prepared,
+    cluster: Cluster,
+    hooks: Option<HookLifecycle>,
+    reporter: Arc<Reporter>,
+    dry_run: bool,
+}
+
+impl Session {
+    /// Connect, and (with `options.hooks`) load every hook the project declares, so a
+    /// missing or broken module stops the run before anything is applied.
+    pub async fn open(
+        prepared: Prepared,
+        connection: &Connection,
+        reporter: Arc<Reporter>,
+        options: SessionOptions,
+    ) -> anyhow::Result<Session> {
+        let project = &prepared.project;
+        let cluster = Cluster::connect(&ConnectOptions {
+            kubeconfig: connection.kubeconfig.clone(),
+            context: connection
+                .context
+                .clone()
+                .or_else(|| project.config.context.clone()),
+            // `-n` is in the config already (it wins over the configured namespace).
+            namespace: project.config.namespace.clone(),
+            ..Default::default()
+        })
+        .await
+        .context("connecting to the cluster")?;
+        reporter.set_dry_run(options.dry_run);
+        let hooks = if options.hooks {
+            let info = RunInfo {
+                app: project.app_name(),
+                env: project.env.clone(),
+                namespace: cluster.default_namespace().to_string(),
+                dry_run: options.dry_run,
+            };
+            let access = ClusterAccess {
+                cluster: cluster.clone(),
+                dry_run: options.dry_run,
+            };
+            let hook_reporter: Arc<dyn HookReporter> = reporter.clone();
+            HookLifecycle::for_project(&project.root, info, Some(access), hook_reporter)?
+        } else {
+            None
+        };
+        Ok(Session {
+            prepared,
+            cluster,
+            hooks,
+            reporter,
+            dry_run: options.dry_run,
+        })
+    }
+
+    /// The hooks, or nothing when the project declares none (or the session loads none).
+    fn lifecycle(&self) -> &dyn Lifecycle {
+        match &self.hooks {
+            Some(h) => h,
+            None => &NoHooks,
+        }
+    }
+
+    /// Where the inventory of this app and env lives.
+    fn inventory_key(&self) -> InventoryKey {
+        let project = &self.prepared.project;
+        InventoryKey {
+            app: project.app_name(),
+            env: project.env.clone(),
+            namespace: project
+                .config
+                .namespace
+                .clone()
+                .unwrap_or_else(|| self.cluster.default_namespace().to_string()),
+        }
+    }
+
+    /// Apply the plan (hooks around it and its files), then prune and record the
+    /// inventory. The report says what was done; the reporter has shown it.
+    pub async fn apply(&self, settings: &ApplySettings) -> Report {
+        let opts = ApplyOptions {
+            force_conflicts: settings.force_conflicts,
+            dry_run: self.dry_run,
+            ..Default::default()
+        };
+        let record = RecordOptions {
+            inventory: self.inventory_key(),
+            prune: settings.prune || self.prepared.project.config.prune,
+            whole_plan: self.prepared.restricted.then_some(&self.prepared.whole),
+        };
+        let report = apply_and_record(
+            &self.cluster,
+            &self.prepared.plan,
+            self.lifecycle(),
+            self.reporter.as_ref(),
+            &opts,
+            settings.concurrency,
+            &record,
+        )
+        .await;
+        self.reporter.summary(&report);
+        report
+    }
+
+    /// Delete the plan in reverse order; for the whole project, also what the inventory
+    /// records beyond it, and then the inventory.
+    pub async fn delete(&self, settings: &DeleteSettings) -> Report {
+        let opts = DeleteOptions {
+            propagation: if settings.foreground {
+                Propagation::Foreground
+            } else {
+                Propagation::Background
+            },
+            wait: settings.wait,
+            dry_run: self.dry_run,
+        };
+        let key = self.inventory_key();
+        let whole = (!self.prepared.restricted).then_some(&key);
+        let report = delete_and_forget(
+            &self.cluster,
+            &self.prepared.plan,
+            self.lifecycle(),
+            self.reporter.as_ref(),
+            &opts,
+            settings.concurrency,
+            whole,
+        )
+        .await;
+        self.reporter.summary(&report);
+        report
+    }
+
+    /// Delete what a previous apply applied and the plan no longer has.
+    pub async fn prune(&self) -> Report {
+        let report = prune_plan(
+            &self.cluster,
+            &self.prepared.plan,
+            &self.inventory_key(),
+            self.lifecycle(),
+            self.reporter.as_ref(),
+            self.dry_run,
+        )
+        .await;
+        self.reporter.summary(&report);
+        report
+    }
+
+    /// What an apply would change (no hooks run).
+    pub async fn diff(&self) -> anyhow::Result<DiffReport> {
+        Ok(diff_plan(
+            &self.cluster,
+            &self.prepared.plan,
+            &ApplyOptions::default(),
+            DEFAULT_CONCURRENCY,
+        )
+        .await?)
+    }
+
+    /// Run one declared hook on its own, at its point, announced as a deploy announces it;
+    /// true if it succeeded.
+    pub async fn run_hook(&self, choice: &HookChoice) -> anyhow::Result<bool> {
+        let hooks = self
+            .hooks
+            .as_ref()
+            .context("the project declares no hooks")?;
+        let file: Option<&PlannedFile> = choice.file.map(|i| &self.prepared.plan.files[i]);
+        let spec = &choice.spec;
+        Ok(match hooks.run_alone(spec, file).await {
+            Ok(run) => {
+                self.reporter.hook_succeeded(&spec.name, run.elapsed);
+                true
+            }
+            Err(failure) => {
+                self.reporter
+                    .hook_failed(&spec.name, &spec.describe_point(), &failure.to_string());
+                false
+            }
+        })
+    }
+}

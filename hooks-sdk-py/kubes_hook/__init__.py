@@ -25,6 +25,7 @@ from wit_world.imports import log
 from .config import Duration, config, parse_duration
 from .errors import (
     ClusterError,
+    cluster_error,
     Conflict,
     Forbidden,
     HookError,
@@ -50,11 +51,11 @@ from .follow import Attempts, follow_job, follow_rollout, sleep, wait
 from .objects import apply, delete, get, ref, target_object
 
 __all__ = [
-    "AttemptEnded", "AttemptStarted", "Attempts", "CannotStart", "ClusterError", "Complete", "Conflict",
-    "Duration", "Failed", "Forbidden", "HookError", "Invalid", "Log", "LogsUnavailable",
-    "NotFound", "Other", "Progress", "RolloutStatus", "TimedOut", "Timeout", "Unavailable",
-    "apply", "config", "delete", "follow_job", "follow_rollout", "get", "hook", "log",
-    "parse_duration", "ref", "say", "sleep", "target_object", "wait",
+    "AttemptEnded", "AttemptStarted", "Attempts", "CannotStart", "ClusterError", "Complete",
+    "Conflict", "Duration", "Failed", "Forbidden", "HookError", "Invalid", "Log",
+    "LogsUnavailable", "NotFound", "Other", "Progress", "RolloutStatus", "TimedOut", "Timeout",
+    "Unavailable", "apply", "cluster_error", "config", "delete", "follow_job", "follow_rollout",
+    "get", "hook", "log", "parse_duration", "ref", "say", "sleep", "target_object", "wait",
 ]
 
 
@@ -73,8 +74,8 @@ def hook(main):
                 main(ctx)
             except HookError as e:
                 raise Err(str(e)) from None
-            except Err:
-                raise
+            except Err as e:  # from a binding called directly: its cluster-error as text
+                raise Err(e.value if isinstance(e.value, str) else str(cluster_error(e))) from None
             except Exception as e:  # a bug must fail the hook with a message, not trap
                 log.debug(traceback.format_exc())
                 raise Err(f"hook {ctx.hook}: internal error: {type(e).__name__}: {e}") from None

@@ -105,7 +105,9 @@ class TimedOut:
     after: object  # a Duration
 
 
-JobEvent = Union[AttemptStarted, Log, AttemptEnded, CannotStart, LogsUnavailable, Complete, Failed, TimedOut]
+JobEvent = Union[
+    AttemptStarted, Log, AttemptEnded, CannotStart, LogsUnavailable, Complete, Failed, TimedOut
+]
 RolloutEvent = Union[Progress, CannotStart, Complete, Failed, TimedOut]
 
 _P = progress

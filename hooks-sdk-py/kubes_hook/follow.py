@@ -37,22 +37,27 @@ def follow_job(
     options = progress.JobOptions(logs=logs, container=container, pull_grace_ms=pull_grace_ms)
     what = f"follow Job/{name}"
     feed = call(what, progress.follow_job, name, namespace, options)
-    return _follow(feed, events.job_event, progress.JobItem_Event, progress.JobItem_End, timeout, what, "the Job's")
+    cases = (progress.JobItem_Event, progress.JobItem_End)
+    return _follow(feed, events.job_event, cases, timeout, what, "the Job's")
 
 
-def follow_rollout(name: str, *, namespace: Optional[str] = None, timeout=None) -> Iterator[events.RolloutEvent]:
+def follow_rollout(
+    name: str, *, namespace: Optional[str] = None, timeout=None
+) -> Iterator[events.RolloutEvent]:
     """Follow the rollout of Deployment `name` to its end: yields `Progress`,
     `CannotStart`, and last `Complete` (with the counts) or `Failed`
     (`ProgressDeadlineExceeded`, `Deleted`); or `TimedOut` as `follow_job` does.
 
     Grants: `watch` on `deployments.apps` (the name) and `watch` on `pods`.
     """
-    what = f"follow Deployment/{name}"
+    what = f"follow the rollout of Deployment/{name}"
     feed = call(what, progress.follow_rollout, name, namespace)
-    return _follow(feed, events.rollout_event, progress.RolloutItem_Event, progress.RolloutItem_End, timeout, what, "the rollout's")
+    cases = (progress.RolloutItem_Event, progress.RolloutItem_End)
+    return _follow(feed, events.rollout_event, cases, timeout, what, "the rollout's")
 
 
-def _follow(feed, convert, event_case, end_case, timeout, what, whose):
+def _follow(feed, convert, cases, timeout, what, whose):
+    event_case, end_case = cases
     timeout = _duration(timeout)
     start = monotonic_clock.now()
     deadline = None if timeout is None else start + timeout.nanos

@@ -34,7 +34,8 @@ def apply(obj: dict) -> dict:
     """Server-side apply of `obj` (its namespace, when absent, is the app's); returns it as
     the server stored it. Grant verb: `apply`."""
     meta = obj.get("metadata") or {}
-    what = f"apply {obj.get('kind')}/{meta.get('name')}" + (f" in {meta['namespace']}" if meta.get("namespace") else "")
+    where = f" in {meta['namespace']}" if meta.get("namespace") else ""
+    what = f"apply {obj.get('kind')}/{meta.get('name')}{where}"
     return json.loads(call(what, cluster.apply, json.dumps(obj)))
 
 
@@ -55,6 +56,12 @@ def target_object(ctx, kind: str) -> types.ObjectRef:
         return found[0]
     if found:
         names = ", ".join(o.name for o in found)
-        raise HookError(f"hook {ctx.hook}: its target holds {len(found)} objects of kind {kind} ({names}); name one in its config")
-    where = f"its target {ctx.target.role}/{ctx.target.kind} holds no {kind}" if ctx.target else "it is a whole-step hook (no `on:`)"
+        raise HookError(
+            f"hook {ctx.hook}: its target holds {len(found)} objects of kind {kind} ({names});"
+            " name one in its config"
+        )
+    if ctx.target:
+        where = f"its target {ctx.target.role}/{ctx.target.kind} holds no {kind}"
+    else:
+        where = "it is a whole-step hook (no `on:`)"
     raise HookError(f"hook {ctx.hook} has no {kind} to work on: {where}; name one in its config")

@@ -172,6 +172,8 @@ struct PodTrack {
     ended: Option<JobEvent>,
     ended_told: bool,
     logs_unavailable_told: bool,
+    /// The highest `restartCount` seen: each restart in place is an attempt.
+    restarts: i32,
 }
 
 fn conditions_of(job: &Job) -> Vec<(String, String, String, String)> {
@@ -280,6 +282,7 @@ pub async fn follow_job(
         settle_until: None,
         readers: Vec::new(),
         limit: None,
+        attempts: 0,
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -355,6 +358,8 @@ struct JobFollower {
     readers: Vec<tokio::task::AbortHandle>,
     /// Attempts the Job allows.
     limit: Option<u32>,
+    /// Attempts told: pods, and containers restarted in place (`restartPolicy: OnFailure`).
+    attempts: u32,
 }
 
 impl Drop for JobFollower {
@@ -393,7 +398,10 @@ impl JobFollower {
             self.order.push(name.clone());
             events.push(JobEvent::AttemptStarted {
                 pod: name.clone(),
-                index: self.order.len() as u32,
+                index: {
+                    self.attempts += 1;
+                    self.attempts
+                },
                 limit: self.limit,
             });
         }
@@ -414,7 +422,41 @@ impl JobFollower {
             .into_iter()
             .filter(|c| wanted(&c.name))
             .collect();
-        // A pod that cannot start.
+        // `restartPolicy: OnFailure`: a container restarted in the pod is the next attempt,
+        // after the end of the run that failed (from its `lastState` if its end was missed).
+        let restarts = statuses.iter().map(|c| c.restart_count).max().unwrap_or(0);
+        if restarts > track.restarts {
+            track.restarts = restarts;
+            if track.ended.is_none() {
+                let crashed = statuses
+                    .iter()
+                    .filter_map(|c| c.last_state.as_ref()?.terminated.as_ref())
+                    .find(|t| t.exit_code != 0);
+                track.ended = crashed.map(|t| JobEvent::AttemptEnded {
+                    pod: name.clone(),
+                    exit_code: Some(t.exit_code),
+                    reason: t.reason.clone().unwrap_or_else(|| "Error".into()),
+                    message: t.message.clone().unwrap_or_default().trim_end().to_string(),
+                    succeeded: false,
+                });
+            }
+            if let Some(ended) = track.ended.take() {
+                if !track.ended_told {
+                    events.push(ended);
+                }
+            }
+            track.ended_told = false;
+            // Read the new run's log.
+            track.containers_opened.clear();
+            self.attempts += 1;
+            events.push(JobEvent::AttemptStarted {
+                pod: name.clone(),
+                index: self.attempts,
+                limit: self.limit,
+            });
+        }
+        // A pod that cannot start. (Not CrashLoopBackOff: for a Job that is the kubelet's
+        // pause between its retries in place, which the Job's backoffLimit counts.)
         let mut pulling = false;
         for c in &statuses {
             let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
@@ -432,7 +474,7 @@ impl JobFollower {
                         message,
                     });
                 }
-            } else if CANNOT_START.contains(&reason.as_str()) {
+            } else if CANNOT_START.contains(&reason.as_str()) && reason != "CrashLoopBackOff" {
                 pulling = pulling || reason == "ImagePullBackOff";
                 if track.told.insert(reason.clone()) {
                     events.push(JobEvent::CannotStart {

@@ -87,7 +87,7 @@ async fn deleting_without_a_grant_is_forbidden_and_audited() {
     let HookError::Failed(m) = &err.error else {
         panic!("expected the hook to fail, got {err}")
     };
-    assert!(m.contains("Forbidden(\"hook sneaky-delete has no grant to delete jobs.batch migrate in namespace demo\")"), "{m}");
+    assert!(m.contains("Forbidden(\"hook sneaky-delete has no grant to delete jobs.batch migrate in namespace demo: no grant covers it\")"), "{m}");
     assert_eq!(err.denials.len(), 1);
     assert!(
         err.to_string()

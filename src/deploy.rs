@@ -19,18 +19,24 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::cluster::apply::{apply_and_record, RecordOptions, DEFAULT_CONCURRENCY};
+use crate::cluster::apply::{
+    apply_ahead, apply_and_record, Preapplied, RecordOptions, DEFAULT_CONCURRENCY,
+};
 use crate::cluster::delete::delete_and_forget;
 use crate::cluster::diff::{diff_plan, DiffReport};
 use crate::cluster::inventory::InventoryKey;
 use crate::cluster::labels::{label_plan, managed_labels};
 use crate::cluster::prune::prune_plan;
-use crate::cluster::report::Report;
+use crate::cluster::lease::{self, DeployLease, LeaseOptions};
+use crate::cluster::namespaces::ensure_not_terminating;
+use crate::cluster::report::{Failure, Report};
 use crate::cluster::suffix_hash::apply_suffix_hash;
-use crate::cluster::{ApplyOptions, Cluster, ConnectOptions, DeleteOptions, Propagation};
+use crate::cluster::{
+    ApplyOptions, Cluster, ConnectOptions, DeleteOptions, Interrupt, Propagation,
+};
 use crate::hooks::host::ClusterAccess;
 use crate::hooks::{HookLifecycle, HookReporter, HookSpec, HooksConfig, RunInfo};
-use crate::lifecycle::{Lifecycle, NoHooks};
+use crate::lifecycle::{Lifecycle, NoHooks, Step};
 use crate::plan::{Plan, PlannedFile};
 use crate::project::{Project, ProjectOptions};
 use crate::reporter::Reporter;
@@ -153,12 +159,15 @@ pub struct Connection {
 }
 
 /// What a session does besides connecting.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct SessionOptions {
     /// Server-side dry run: applies and deletes (the hooks' too) change nothing.
     pub dry_run: bool,
     /// Load the project's hooks and run them at the lifecycle points (not for diff).
     pub hooks: bool,
+    /// Stops the session's runs when triggered (the CLI triggers it on SIGINT and SIGTERM):
+    /// hooks stop at once, no further file is applied, the report says where it stopped.
+    pub interrupt: Option<Interrupt>,
 }
 
 /// `kubes apply`'s settings.
@@ -171,7 +180,13 @@ pub struct ApplySettings {
     pub prune: bool,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// How long to wait for another deploy's lease, and for a namespace being deleted to
+    /// go; `None`: fail at once (`--no-wait`).
+    pub wait: Option<Duration>,
 }
+
+/// How long a deploy waits for the deploy lease (and a Terminating namespace) by default.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Default for ApplySettings {
     fn default() -> Self {
@@ -179,6 +194,7 @@ impl Default for ApplySettings {
             force_conflicts: true,
             prune: false,
             concurrency: DEFAULT_CONCURRENCY,
+            wait: Some(DEFAULT_LOCK_TIMEOUT),
         }
     }
 }
@@ -224,6 +240,9 @@ impl Session {
         })
         .await
         .context("connecting to the cluster")?;
+        if let Some(interrupt) = &options.interrupt {
+            cluster.set_interrupt(interrupt.clone());
+        }
         reporter.set_dry_run(options.dry_run);
         let hooks = if options.hooks {
             let info = RunInfo {
@@ -274,16 +293,40 @@ impl Session {
 
     /// Apply the plan (hooks around it and its files), then prune and record the
     /// inventory. The report says what was done; the reporter has shown it.
+    ///
+    /// First, the namespaces the plan writes into must not be Terminating (waited out for
+    /// up to `settings.wait`), and (not in a dry run) the deploy lease of the app is taken
+    /// in its namespace, waiting for another deploy's as long; when that namespace does not
+    /// exist yet, the plan's Namespace object for it is applied first (and reported in its
+    /// place in the plan). The lease is released at the end, whatever happened.
     pub async fn apply(&self, settings: &ApplySettings) -> Report {
         let opts = ApplyOptions {
             force_conflicts: settings.force_conflicts,
             dry_run: self.dry_run,
             ..Default::default()
         };
+        let interrupt = self.cluster.interrupt();
+        let before = interrupt
+            .or_interrupted(self.before_apply(settings, &opts))
+            .await;
+        let (preapplied, lease) = match before {
+            Some(Ok(ready)) => ready,
+            stopped => {
+                let mut report = Report::new(Step::Apply, self.dry_run);
+                match stopped {
+                    Some(Err(failure)) => report.fail(failure),
+                    _ => report.interrupt(None, interrupt.signal_name()),
+                }
+                report.not_attempted = self.prepared.plan.files().map(|f| f.output.clone()).collect();
+                self.reporter.summary(&report);
+                return report;
+            }
+        };
         let record = RecordOptions {
             inventory: self.inventory_key(),
             prune: settings.prune || self.prepared.project.config.prune,
             whole_plan: self.prepared.restricted.then_some(&self.prepared.whole),
+            preapplied,
         };
         let report = apply_and_record(
             &self.cluster,
@@ -295,8 +338,133 @@ impl Session {
             &record,
         )
         .await;
+        if let Some(lease) = lease {
+            if lease.lost() {
+                self.reporter.warning(
+                    "the deploy lease was taken over by another deploy during this one (it was not renewed in time)",
+                );
+            }
+            if let Err(e) = lease.release().await {
+                self.reporter
+                    .warning(&format!("releasing the deploy lease: {e} (it expires on its own)"));
+            }
+        }
         self.reporter.summary(&report);
         report
+    }
+
+    /// What an apply does before its walk: Terminating namespaces waited out, the app's
+    /// namespace created if the plan has it and it is missing (not in a dry run), the
+    /// deploy lease taken (not in a dry run).
+    async fn before_apply(
+        &self,
+        settings: &ApplySettings,
+        opts: &ApplyOptions,
+    ) -> Result<(Vec<Preapplied>, Option<DeployLease>), Failure> {
+        let app_ns = self.inventory_key().namespace;
+        let failure = |kind: &str, message: String| Failure {
+            file: None,
+            object: None,
+            hook: None,
+            kind: kind.into(),
+            message,
+        };
+        let client = self.cluster.client();
+        let waited = |wait: Option<Duration>| match wait {
+            Some(d) => format!("up to {}", humantime::format_duration(d)),
+            None => "not waiting".into(),
+        };
+
+        // 1. No namespace the plan writes into (nor the app's) is being deleted.
+        let mut namespaces: Vec<String> = self
+            .prepared
+            .plan
+            .objects()
+            .filter_map(|o| {
+                if o.api_version == "v1" && o.kind == "Namespace" {
+                    Some(o.name.clone())
+                } else {
+                    o.namespace.clone()
+                }
+            })
+            .collect();
+        namespaces.push(app_ns.clone());
+        namespaces.sort();
+        namespaces.dedup();
+        let reporter = &self.reporter;
+        ensure_not_terminating(
+            client,
+            &namespaces,
+            settings.wait,
+            Duration::from_millis(100),
+            |ns| {
+                reporter.note(&format!(
+                    "Namespace {ns} is being deleted (Terminating): waiting for it to go ({}, --lock-timeout)",
+                    waited(settings.wait)
+                ))
+            },
+        )
+        .await
+        .map_err(|e| failure("namespace", e.to_string()))?;
+        if self.dry_run {
+            return Ok((vec![], None));
+        }
+
+        // 2. The lease lives in the app's namespace: create it first if the plan does.
+        let mut preapplied = vec![];
+        let exists = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+            .get_opt(&app_ns)
+            .await
+            .map_err(|e| failure("namespace", format!("namespace {app_ns}: {e}")))?
+            .is_some();
+        if !exists {
+            let is_it = |o: &&crate::plan::CompiledObject| {
+                o.api_version == "v1" && o.kind == "Namespace" && o.name == app_ns
+            };
+            let in_plan = self.prepared.plan.objects().find(is_it);
+            let Some(obj) = in_plan.or_else(|| self.prepared.whole.objects().find(is_it)) else {
+                self.reporter.warning(&format!(
+                    "namespace {app_ns} does not exist and the plan does not create it: deploying without the deploy lease"
+                ));
+                return Ok((vec![], None));
+            };
+            let done = apply_ahead(&self.cluster, obj, opts).await.map_err(|e| Failure {
+                object: Some(format!("namespace/{app_ns}")),
+                ..failure(e.kind(), e.to_string())
+            })?;
+            if in_plan.is_some() {
+                preapplied.push(done);
+            } else {
+                self.reporter.note(&format!(
+                    "{} (for the deploy lease)",
+                    done.result.line()
+                ));
+            }
+        }
+
+        // 3. The deploy lease.
+        let name = lease::lease_name(&self.prepared.project.app_name());
+        let lease_opts = LeaseOptions {
+            wait: settings.wait,
+            poll: Duration::from_millis(250),
+            ..Default::default()
+        };
+        let lease = DeployLease::acquire(
+            client.clone(),
+            &app_ns,
+            &name,
+            &lease::identity(),
+            &lease_opts,
+            |holder| {
+                reporter.note(&format!(
+                    "Waiting for the deploy lease {app_ns}/{name}, held by {holder} ({}, --lock-timeout)",
+                    waited(settings.wait)
+                ))
+            },
+        )
+        .await
+        .map_err(|e| failure("lease", e.to_string()))?;
+        Ok((preapplied, Some(lease)))
     }
 
     /// Delete the plan in reverse order; for the whole project, also what the inventory
@@ -329,15 +497,22 @@ impl Session {
 
     /// Delete what a previous apply applied and the plan no longer has.
     pub async fn prune(&self) -> Report {
-        let report = prune_plan(
-            &self.cluster,
-            &self.prepared.plan,
-            &self.inventory_key(),
-            self.lifecycle(),
-            self.reporter.as_ref(),
-            self.dry_run,
-        )
-        .await;
+        let interrupt = self.cluster.interrupt();
+        let pruned = interrupt
+            .or_interrupted(prune_plan(
+                &self.cluster,
+                &self.prepared.plan,
+                &self.inventory_key(),
+                self.lifecycle(),
+                self.reporter.as_ref(),
+                self.dry_run,
+            ))
+            .await;
+        let report = pruned.unwrap_or_else(|| {
+            let mut report = Report::new(Step::Prune, self.dry_run);
+            report.interrupt(None, interrupt.signal_name());
+            report
+        });
         self.reporter.summary(&report);
         report
     }

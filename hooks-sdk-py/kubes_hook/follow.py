@@ -38,7 +38,7 @@ def follow_job(
     what = f"follow Job/{name}"
     feed = call(what, progress.follow_job, name, namespace, options)
     cases = (progress.JobItem_Event, progress.JobItem_End)
-    return _follow(feed, events.job_event, cases, timeout, what, "the Job's")
+    return _follow(feed, events.job_event, cases, _duration(timeout), what, "the Job's")
 
 
 def follow_rollout(
@@ -53,12 +53,11 @@ def follow_rollout(
     what = f"follow the rollout of Deployment/{name}"
     feed = call(what, progress.follow_rollout, name, namespace)
     cases = (progress.RolloutItem_Event, progress.RolloutItem_End)
-    return _follow(feed, events.rollout_event, cases, timeout, what, "the rollout's")
+    return _follow(feed, events.rollout_event, cases, _duration(timeout), what, "the rollout's")
 
 
 def _follow(feed, convert, cases, timeout, what, whose):
     event_case, end_case = cases
-    timeout = _duration(timeout)
     start = monotonic_clock.now()
     deadline = None if timeout is None else start + timeout.nanos
     wakeups = 0

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 
-use super::{exit_code, runtime, GlobalArgs};
+use super::{exit_code, run_interruptible, GlobalArgs};
 use crate::cluster::apply::DEFAULT_CONCURRENCY;
 use crate::deploy::{DeleteSettings, Prepared, Session, SessionOptions};
 
@@ -41,16 +41,17 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     let reporter = g.reporter();
-    let options = SessionOptions {
-        dry_run: a.dry_run,
-        hooks: true,
-    };
     let settings = DeleteSettings {
         foreground: a.foreground,
         wait: a.wait.then_some(a.timeout),
         concurrency: a.concurrency,
     };
-    runtime()?.block_on(async {
+    run_interruptible(|interrupt| async move {
+        let options = SessionOptions {
+            dry_run: a.dry_run,
+            hooks: true,
+            interrupt: Some(interrupt),
+        };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(exit_code(session.delete(&settings).await.ok))
     })

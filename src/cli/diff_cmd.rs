@@ -13,6 +13,9 @@ use crate::deploy::{Prepared, Session, SessionOptions};
 pub struct DiffArgs {
     /// Restrict to these roles.
     pub roles: Vec<String>,
+    /// Image for `docker_image`, as `kubes deploy --image` would set it.
+    #[arg(long)]
+    pub image: Option<String>,
     /// Colour the diff: auto (on a terminal), always, never.
     #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
@@ -26,7 +29,7 @@ pub fn diff(g: &GlobalArgs, a: DiffArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run(g: &GlobalArgs, a: DiffArgs) -> anyhow::Result<ExitCode> {
-    let prepared = Prepared::load(&g.project_options(None), &a.roles)?;
+    let prepared = Prepared::load(&g.project_options(a.image.clone()), &a.roles)?;
     let color = match a.color.as_str() {
         "always" => true,
         "never" => false,

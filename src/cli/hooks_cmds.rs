@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::{exit_code, runtime, GlobalArgs};
+use super::{exit_code, run_interruptible, GlobalArgs};
 use crate::deploy::{Prepared, Session, SessionOptions};
 use crate::hooks::describe;
 use crate::project::Project;
@@ -56,11 +56,12 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
         } => {
             let prepared = Prepared::load(&g.project_options(None), &[])?;
             let choice = prepared.choose_hook(&name, target.as_deref())?;
-            let options = SessionOptions {
-                dry_run,
-                hooks: true,
-            };
-            runtime()?.block_on(async {
+            run_interruptible(|interrupt| async move {
+                let options = SessionOptions {
+                    dry_run,
+                    hooks: true,
+                    interrupt: Some(interrupt),
+                };
                 let session = Session::open(prepared, &g.connection(), reporter, options).await?;
                 Ok(exit_code(session.run_hook(&choice).await?))
             })

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::cluster::Interrupt;
 use crate::deploy::Connection;
 use crate::project::ProjectOptions;
 use crate::reporter::{Format, Reporter, ReporterOptions};
@@ -104,6 +105,54 @@ impl GlobalArgs {
 /// The async runtime the cluster commands run on (multi-threaded, IO and timers).
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Runtime::new()?)
+}
+
+/// Run a cluster command on the runtime with SIGINT and SIGTERM caught: the first one
+/// triggers the run's [`Interrupt`] (hooks stop at once, no further file is applied, the
+/// summary says where it stopped) and the command exits 128 + the signal (130 for Ctrl-C,
+/// 143 for SIGTERM); a second one exits at once.
+fn run_interruptible<F>(command: impl FnOnce(Interrupt) -> F) -> anyhow::Result<ExitCode>
+where
+    F: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let rt = runtime()?;
+    let interrupt = Interrupt::new();
+    let result = rt.block_on(async {
+        catch_signals(interrupt.clone())?;
+        command(interrupt.clone()).await
+    });
+    // Nothing left is worth waiting for (a blocking read, a dropped watch's connection).
+    rt.shutdown_background();
+    match interrupt.signal() {
+        Some(signal) => {
+            if let Err(e) = &result {
+                eprintln!("interrupted ({}): {e:#}", interrupt.signal_name());
+            }
+            Ok(ExitCode::from((128 + signal) as u8))
+        }
+        None => result,
+    }
+}
+
+/// Listen for SIGINT and SIGTERM on the runtime (from now on they no longer kill the
+/// process): the first triggers `interrupt`, a second exits at once.
+fn catch_signals(interrupt: Interrupt) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(async move {
+        loop {
+            let sig = tokio::select! {
+                _ = int.recv() => libc::SIGINT,
+                _ = term.recv() => libc::SIGTERM,
+            };
+            if interrupt.is_set() {
+                std::process::exit(128 + sig);
+            }
+            interrupt.trigger(sig);
+        }
+    });
+    Ok(())
 }
 
 /// The exit code of a run: 0 when it did all it set out to, else 1.

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{exit_code, runtime, GlobalArgs};
+use super::{exit_code, run_interruptible, GlobalArgs};
 use crate::deploy::{Prepared, Session, SessionOptions};
 
 #[derive(Debug, Clone, Args)]
@@ -12,16 +12,21 @@ pub struct PruneArgs {
     /// Print what would be deleted, delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not ask for confirmation. Prune never asks (it deletes only what a previous apply
+    /// recorded and the project no longer has); accepted so `prune -y` reads as `delete -y`.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 pub fn prune(g: &GlobalArgs, a: PruneArgs) -> anyhow::Result<ExitCode> {
     let prepared = Prepared::load(&g.project_options(None), &[])?;
     let reporter = g.reporter();
-    let options = SessionOptions {
-        dry_run: a.dry_run,
-        hooks: true,
-    };
-    runtime()?.block_on(async {
+    run_interruptible(|interrupt| async move {
+        let options = SessionOptions {
+            dry_run: a.dry_run,
+            hooks: true,
+            interrupt: Some(interrupt),
+        };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(exit_code(session.prune().await.ok))
     })

@@ -2,6 +2,12 @@
 
 use std::collections::HashSet;
 
+use super::report::ObjectResult;
+use super::walk::{ObjectKey, Prefetched};
+use super::ClusterError;
+use crate::lifecycle::NoHooks;
+use crate::plan::CompiledObject;
+
 use super::inventory::{Entry, Inventory, InventoryKey};
 use super::prune::{is_hashed, planned_entries, prune_entries};
 use super::report::{Failure, Progress, Report};
@@ -46,6 +52,40 @@ pub struct RecordOptions<'a> {
     /// Everything the project plans, when the apply is restricted to some roles: objects
     /// of the other roles are still the project's and must not be pruned.
     pub whole_plan: Option<&'a Plan>,
+    /// Objects of the plan applied ahead of the walk ([`apply_ahead`]): reported in their
+    /// place in the plan, not applied twice.
+    pub preapplied: Vec<Preapplied>,
+}
+
+/// An object of the plan applied before the walk, and what that did.
+#[derive(Debug, Clone)]
+pub struct Preapplied {
+    key: ObjectKey,
+    pub result: ObjectResult,
+}
+
+/// Apply one object of the plan now, ahead of the walk (a deploy creates the app's
+/// Namespace first, to hold its deploy lease there); pass the result in
+/// [`RecordOptions::preapplied`] so the walk reports it where the plan has it.
+pub async fn apply_ahead(
+    cluster: &Cluster,
+    obj: &CompiledObject,
+    options: &ApplyOptions,
+) -> Result<Preapplied, ClusterError> {
+    let walk = Walk::new(
+        cluster,
+        &NoHooks,
+        &super::report::Silent,
+        Op::Apply(options.clone()),
+        1,
+    );
+    let result = walk
+        .object(obj, &Prefetched::default(), &HashSet::new())
+        .await?;
+    Ok(Preapplied {
+        key: ObjectKey::of(obj),
+        result,
+    })
 }
 
 /// Apply `plan`, then prune and record the inventory:
@@ -81,7 +121,21 @@ pub async fn apply_and_record(
             return report;
         }
     };
-    let mut report = apply_plan(cluster, plan, lifecycle, progress, options, concurrency).await;
+    let preapplied: Vec<(ObjectKey, ObjectResult)> = record
+        .preapplied
+        .iter()
+        .map(|p| (p.key.clone(), p.result.clone()))
+        .collect();
+    let mut report = Walk::new(
+        cluster,
+        lifecycle,
+        progress,
+        Op::Apply(options.clone()),
+        concurrency,
+    )
+    .with_preapplied(&preapplied)
+    .run(plan)
+    .await;
 
     let hashed: HashSet<(String, String)> = plan
         .files()

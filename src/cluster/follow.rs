@@ -176,6 +176,30 @@ struct PodTrack {
     restarts: i32,
 }
 
+/// The order a Job made its pods in, as far as the pods tell (timestamps have whole-second
+/// resolution): created earlier; then one that ended before one that did not (a retry starts
+/// after its predecessor failed); then the earlier end; then the name.
+fn attempt_order(p: &Pod) -> (Option<k8s_openapi::jiff::Timestamp>, bool, Option<k8s_openapi::jiff::Timestamp>, String) {
+    let ended_at = p
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| {
+            cs.iter()
+                .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+                .map(|t| t.0)
+                .max()
+        });
+    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+    let ended = ended_at.is_some() || phase == "Failed" || phase == "Succeeded";
+    (
+        p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        !ended,
+        ended_at,
+        p.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
 fn conditions_of(job: &Job) -> Vec<(String, String, String, String)> {
     job.status
         .as_ref()
@@ -285,6 +309,7 @@ pub async fn follow_job(
         attempts: 0,
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut relist: Option<Vec<Pod>> = None;
     loop {
         let input = tokio::select! {
             e = job_stream.next() => match e { Some(e) => Input::Job(e), None => return Ok(()) },
@@ -316,7 +341,21 @@ pub async fn follow_job(
                     });
                 }
             }
-            Input::Pod(Ok(Event::Apply(pod) | Event::InitApply(pod))) => f.on_pod(pod, &mut events),
+            Input::Pod(Ok(Event::Apply(pod))) => f.on_pod(pod, &mut events),
+            // A (re)list arrives in name order: collect it, then take the pods in the order
+            // the Job made them, so attempts are numbered (and blamed) right.
+            Input::Pod(Ok(Event::Init)) => relist = Some(Vec::new()),
+            Input::Pod(Ok(Event::InitApply(pod))) => match relist.as_mut() {
+                Some(batch) => batch.push(pod),
+                None => f.on_pod(pod, &mut events),
+            },
+            Input::Pod(Ok(Event::InitDone)) => {
+                let mut batch = relist.take().unwrap_or_default();
+                batch.sort_by_key(attempt_order);
+                for pod in batch {
+                    f.on_pod(pod, &mut events);
+                }
+            }
             Input::Job(Ok(_)) | Input::Pod(Ok(_)) => {}
             Input::Job(Err(e)) | Input::Pod(Err(e)) => {
                 if let Some(e) = fatal(&e) {
@@ -377,7 +416,7 @@ impl JobFollower {
             let name = pod.metadata.name.clone();
             self.unclaimed.retain(|p| p.metadata.name != name);
             self.unclaimed.push(pod);
-            self.unclaimed.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+            self.unclaimed.sort_by_key(attempt_order);
             return;
         };
         // Pods of an earlier Job of the same name (still being removed) are not ours.

@@ -16,6 +16,7 @@ pub mod apply;
 pub mod delete;
 pub mod diff;
 pub mod follow;
+pub mod interrupt;
 pub mod inventory;
 pub mod labels;
 pub mod lease;
@@ -33,6 +34,7 @@ use kube::core::{ApiResource, DynamicObject};
 
 pub use walk::display_kind;
 pub use error::ClusterError;
+pub use interrupt::Interrupt;
 pub use objects::{Applied, ObjectRef};
 pub use retry::{RetryConfig, RetryStats};
 
@@ -168,6 +170,8 @@ struct Inner {
     /// Set once this run applied a CustomResourceDefinition, so a discovery miss waits
     /// briefly for the new kind to be served instead of failing at once.
     applied_crd: AtomicBool,
+    /// The run's interruption (Ctrl-C), shared with the walks and the hooks.
+    interrupt: std::sync::OnceLock<Interrupt>,
 }
 
 impl Cluster {
@@ -188,12 +192,24 @@ impl Cluster {
                 discovery: discovery::DiscoveryCache::default(),
                 retry_stats,
                 applied_crd: AtomicBool::new(false),
+                interrupt: std::sync::OnceLock::new(),
             }),
         }
     }
 
     pub fn client(&self) -> &kube::Client {
         &self.inner.client
+    }
+
+    /// Tie this connection to a run's interruption (once, before the run starts; later
+    /// calls are ignored): the walks and hooks over it stop when it is triggered.
+    pub fn set_interrupt(&self, interrupt: Interrupt) {
+        let _ = self.inner.interrupt.set(interrupt);
+    }
+
+    /// The run's interruption (one that is never triggered when none was set).
+    pub fn interrupt(&self) -> &Interrupt {
+        self.inner.interrupt.get_or_init(Interrupt::new)
     }
 
     /// Namespace for namespaced objects that name none.

@@ -12,7 +12,7 @@ use super::ClusterError;
 /// Why a namespace is not ready for a deploy.
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
-    #[error("namespace {0} is being deleted (Terminating); wait for it to go, or deploy again with --wait-namespace")]
+    #[error("namespace {0} is being deleted (Terminating); wait for it to go (a deploy waits up to --lock-timeout unless --no-wait)")]
     Terminating(String),
     #[error("namespace {name} is still being deleted (Terminating) after {waited}")]
     StillTerminating { name: String, waited: String },

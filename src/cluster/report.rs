@@ -49,7 +49,9 @@ pub struct Failure {
     /// The hook that failed, when a hook stopped the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook: Option<String>,
-    /// `not-found`, `forbidden`, `conflict`, `invalid`, `timeout`, `unavailable`, `other`, `hook`.
+    /// `not-found`, `forbidden`, `conflict`, `invalid`, `timeout`, `unavailable`, `other`, `hook`,
+    /// `lease` (another deploy holds the app's lease), `namespace` (one is Terminating),
+    /// `interrupted` (SIGINT, SIGTERM).
     pub kind: String,
     /// The API's (or hook's) message.
     pub message: String,
@@ -107,6 +109,23 @@ impl Report {
         }
     }
 
+    /// Stop the run because it was interrupted (Ctrl-C: `signal` is `SIGINT`), at `file`
+    /// (the one in progress), if any.
+    pub fn interrupt(&mut self, file: Option<PathBuf>, signal: &str) {
+        self.fail(Failure {
+            file,
+            object: None,
+            hook: None,
+            kind: INTERRUPTED.into(),
+            message: format!("interrupted by {signal}"),
+        });
+    }
+
+    /// Whether the run stopped because it was interrupted.
+    pub fn interrupted(&self) -> bool {
+        self.failure.as_ref().is_some_and(|f| f.kind == INTERRUPTED)
+    }
+
     /// Every object the run touched, in plan order.
     pub fn objects(&self) -> impl Iterator<Item = &ObjectResult> {
         self.files.iter().flat_map(|f| f.objects.iter())
@@ -118,7 +137,11 @@ impl Report {
         let Some(fail) = &self.failure else { return s };
         let done: Vec<&ObjectResult> = self.objects().collect();
         let verb = self.step.to_string();
-        s.push_str(&format!("{verb} stopped"));
+        let interrupted = self.interrupted();
+        s.push_str(&format!(
+            "{verb} {}",
+            if interrupted { "interrupted" } else { "stopped" }
+        ));
         if let Some(file) = &fail.file {
             s.push_str(&format!(" at {}", file.display()));
         }
@@ -131,7 +154,14 @@ impl Report {
         for o in &done {
             s.push_str(&format!("    {}\n", o.line()));
         }
-        s.push_str(&format!("  failed: {fail}\n"));
+        if interrupted {
+            match &fail.file {
+                Some(file) => s.push_str(&format!("  interrupted at: {}\n", file.display())),
+                None => s.push_str(&format!("  interrupted: {}\n", fail.message)),
+            }
+        } else {
+            s.push_str(&format!("  failed: {fail}\n"));
+        }
         s.push_str(&format!("  not attempted ({}):", self.not_attempted.len()));
         if self.not_attempted.is_empty() {
             s.push_str(" nothing");
@@ -143,6 +173,9 @@ impl Report {
         s
     }
 }
+
+/// `Failure::kind` of a run stopped by an interrupt (Ctrl-C, SIGTERM).
+pub const INTERRUPTED: &str = "interrupted";
 
 /// Where the walks announce progress as it happens. Implementations must be cheap:
 /// they are called from concurrent tasks.

@@ -2,9 +2,10 @@
 //! (runs of same-kind objects concurrently, bounded), with lifecycle points around the
 //! whole walk and around each file. Shared by apply (plan order) and delete (reverse order).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use futures::StreamExt;
 use kube::api::ListParams;
@@ -49,6 +50,9 @@ pub(super) struct Walk<'a> {
     pub op: Op,
     /// Objects in flight at once (the objects of one run of a kind; files go one by one).
     pub concurrency: usize,
+    /// Objects applied before the walk (a deploy creates the app's Namespace first, to hold
+    /// its lease there): reported in their place, not applied again.
+    pub(super) preapplied: HashMap<ObjectKey, ObjectResult>,
 }
 
 impl<'a> Walk<'a> {
@@ -65,13 +69,21 @@ impl<'a> Walk<'a> {
             progress,
             op,
             concurrency: concurrency.max(1),
+            preapplied: HashMap::new(),
         }
+    }
+
+    /// Report these objects (applied already) instead of applying them.
+    pub(super) fn with_preapplied(mut self, done: &[(ObjectKey, ObjectResult)]) -> Self {
+        self.preapplied = done.iter().cloned().collect();
+        self
     }
 }
 
 impl Walk<'_> {
     pub(super) async fn run(&self, plan: &Plan) -> Report {
         let step = self.op.step();
+        let interrupt = self.cluster.interrupt();
         let mut report = Report::new(step, self.op.dry_run());
         let files: Vec<&PlannedFile> = if self.op.reversed() {
             plan.files().rev().collect()
@@ -79,22 +91,25 @@ impl Walk<'_> {
             plan.files().collect()
         };
         self.progress.start(step, files.len());
+        let created = namespaces_created(plan);
 
-        if let Err(f) = self
-            .lifecycle
-            .at(
-                Point {
-                    when: When::Before,
-                    step,
-                },
-                None,
-            )
-            .await
-        {
-            report.fail(hook_failure(f, None));
+        let before = Point {
+            when: When::Before,
+            step,
+        };
+        match interrupt.or_interrupted(self.lifecycle.at(before, None)).await {
+            None => report.interrupt(None, interrupt.signal_name()),
+            Some(Err(f)) => report.fail(hook_failure(f, None)),
+            Some(Ok(())) => {}
         }
         let listed = if report.ok {
-            self.prefetch(&files).await
+            match interrupt.or_interrupted(self.prefetch(&files)).await {
+                Some(listed) => listed,
+                None => {
+                    report.interrupt(None, interrupt.signal_name());
+                    Prefetched::default()
+                }
+            }
         } else {
             Prefetched::default()
         };
@@ -103,39 +118,49 @@ impl Walk<'_> {
                 report.not_attempted.push(file.output.clone());
                 continue;
             }
-            let (file_report, failure) = self.file(file, &listed).await;
-            report.files.push(file_report);
-            if let Some(f) = failure {
-                report.fail(f);
+            let fr = Mutex::new(FileReport {
+                file: file.output.clone(),
+                target: file.target(),
+                objects: vec![],
+            });
+            let outcome = interrupt
+                .or_interrupted(self.file(file, &listed, &created, &fr))
+                .await;
+            report
+                .files
+                .push(fr.into_inner().unwrap_or_else(|e| e.into_inner()));
+            match outcome {
+                None => report.interrupt(Some(file.output.clone()), interrupt.signal_name()),
+                Some(Some(f)) => report.fail(f),
+                Some(None) => {}
             }
         }
         if report.ok {
-            if let Err(f) = self
-                .lifecycle
-                .at(
-                    Point {
-                        when: When::After,
-                        step,
-                    },
-                    None,
-                )
-                .await
-            {
-                report.fail(hook_failure(f, None));
+            let after = Point {
+                when: When::After,
+                step,
+            };
+            match interrupt.or_interrupted(self.lifecycle.at(after, None)).await {
+                None => report.interrupt(None, interrupt.signal_name()),
+                Some(Err(f)) => report.fail(hook_failure(f, None)),
+                Some(Ok(())) => {}
             }
         }
         report.retries = self.cluster.retries();
         report
     }
 
-    /// One file: its before-hook, its objects in order, its after-hook, in sequence.
-    async fn file(&self, file: &PlannedFile, listed: &Prefetched) -> (FileReport, Option<Failure>) {
+    /// One file: its before-hook, its objects in order, its after-hook, in sequence. What
+    /// it did is in `fr` as it goes (so an interrupted file still says what it applied).
+    async fn file(
+        &self,
+        file: &PlannedFile,
+        listed: &Prefetched,
+        created: &HashSet<String>,
+        fr: &Mutex<FileReport>,
+    ) -> Option<Failure> {
         let step = self.op.step();
-        let mut fr = FileReport {
-            file: file.output.clone(),
-            target: file.target(),
-            objects: vec![],
-        };
+        let lock = || fr.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(f) = self
             .lifecycle
             .at(
@@ -147,7 +172,7 @@ impl Walk<'_> {
             )
             .await
         {
-            return (fr, Some(hook_failure(f, Some(&file.output))));
+            return Some(hook_failure(f, Some(&file.output)));
         }
         let objects: Vec<&CompiledObject> = if self.op.reversed() {
             file.objects.iter().rev().collect()
@@ -167,7 +192,7 @@ impl Walk<'_> {
                             if stop.load(Ordering::SeqCst) {
                                 return None;
                             }
-                            let r = self.object(obj, listed).await;
+                            let r = self.object(obj, listed, created).await;
                             if r.is_err() {
                                 stop.store(true, Ordering::SeqCst);
                             }
@@ -180,7 +205,7 @@ impl Walk<'_> {
             let mut failure = None;
             for (obj, r) in run.iter().zip(results) {
                 match r {
-                    Some(Ok(o)) => fr.objects.push(o),
+                    Some(Ok(o)) => lock().objects.push(o),
                     Some(Err(e)) if failure.is_none() => {
                         failure = Some(Failure {
                             file: Some(file.output.clone()),
@@ -198,13 +223,13 @@ impl Walk<'_> {
                 }
             }
             if failure.is_some() {
-                self.progress.file_done(step, &fr);
-                return (fr, failure);
+                self.progress.file_done(step, &lock());
+                return failure;
             }
         }
         // Shown before the after-hook runs, so a long wait (a migration Job) follows the
         // lines saying what was applied, as in Kubes' own output.
-        self.progress.file_done(step, &fr);
+        self.progress.file_done(step, &lock());
         if let Err(f) = self
             .lifecycle
             .at(
@@ -216,23 +241,57 @@ impl Walk<'_> {
             )
             .await
         {
-            return (fr, Some(hook_failure(f, Some(&file.output))));
+            return Some(hook_failure(f, Some(&file.output)));
         }
-        (fr, None)
+        None
     }
 
-    async fn object(
+    pub(super) async fn object(
         &self,
         obj: &CompiledObject,
         listed: &Prefetched,
+        created: &HashSet<String>,
     ) -> Result<ObjectResult, ClusterError> {
         match &self.op {
             Op::Apply(opts) => {
-                let before = match listed.0.get(&ObjectKey::of(obj)) {
+                let key = ObjectKey::of(obj);
+                if let Some(done) = self.preapplied.get(&key) {
+                    return Ok(done.clone());
+                }
+                let before = match listed.0.get(&key) {
                     Some(live) => Before::Listed(live.clone()),
                     None => Before::Unknown,
                 };
-                let a = apply_known(self.cluster, &obj.body, opts, before).await?;
+                let a = match apply_known(self.cluster, &obj.body, opts, before).await {
+                    Ok(a) => a,
+                    // A dry run creates no namespace, so the objects of one the plan
+                    // creates are NotFound: what a real apply would do is create them.
+                    Err(e) if opts.dry_run && e.is_not_found() => {
+                        let Some(ns) = obj.namespace.as_ref().filter(|ns| {
+                            created.contains(*ns)
+                                && e.to_string().contains(&format!("namespaces \"{ns}\""))
+                        }) else {
+                            return Err(e);
+                        };
+                        return Ok(ObjectResult {
+                            object: ObjectRef {
+                                api_version: obj.api_version.clone(),
+                                kind: obj.kind.clone(),
+                                namespace: Some(ns.clone()),
+                                name: obj.name.clone(),
+                            },
+                            display: format!(
+                                "{}/{}",
+                                display_kind(&obj.api_version, &obj.kind),
+                                obj.name
+                            ),
+                            action: format!(
+                                "would be created (dry run; namespace {ns} does not exist yet)"
+                            ),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                };
                 Ok(ObjectResult {
                     object: ObjectRef {
                         api_version: obj.api_version.clone(),
@@ -342,9 +401,17 @@ fn same_kind_runs<'o>(objects: &[&'o CompiledObject]) -> Vec<Vec<&'o CompiledObj
     runs
 }
 
+/// The names of the Namespaces `plan` creates (core/v1 `Namespace` objects).
+fn namespaces_created(plan: &Plan) -> HashSet<String> {
+    plan.objects()
+        .filter(|o| o.api_version == "v1" && o.kind == "Namespace")
+        .map(|o| o.name.clone())
+        .collect()
+}
+
 /// An object's identity in a plan.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ObjectKey {
+pub(super) struct ObjectKey {
     api_version: String,
     kind: String,
     namespace: Option<String>,
@@ -352,7 +419,7 @@ struct ObjectKey {
 }
 
 impl ObjectKey {
-    fn of(obj: &CompiledObject) -> ObjectKey {
+    pub(super) fn of(obj: &CompiledObject) -> ObjectKey {
         ObjectKey {
             api_version: obj.api_version.clone(),
             kind: obj.kind.clone(),
@@ -365,7 +432,7 @@ impl ObjectKey {
 /// What a prefetch listed: each object's live version, or `None` when it did not exist.
 /// Objects not in the map were not listed (a GET tells).
 #[derive(Debug, Default)]
-struct Prefetched(HashMap<ObjectKey, Option<LiveVersion>>);
+pub(super) struct Prefetched(HashMap<ObjectKey, Option<LiveVersion>>);
 
 /// Objects of one kind and namespace in a plan from which a list beats single gets.
 const PREFETCH_MIN: usize = 4;

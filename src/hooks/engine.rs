@@ -7,6 +7,8 @@
 //! runs out of time: executing wasm (an epoch tick every [`EPOCH_TICK`] checks the deadline
 //! and traps), or waiting in a host call such as a watch (the whole call is raced against a
 //! tokio timer and dropped, which cancels the host future and tears down the store).
+//! An interrupt (Ctrl-C: the run's [`crate::cluster::Interrupt`], reached through the
+//! hook's cluster connection) stops a hook the same two ways, at once.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -349,6 +351,13 @@ impl HookEngine {
         inv: HookInvocation,
     ) -> Result<RunReport, RunFailure> {
         let start = Instant::now();
+        // The run's interruption (Ctrl-C), through its cluster connection: running wasm
+        // traps at the next tick, a waiting host call is dropped (below).
+        let interrupt = inv
+            .cluster
+            .as_ref()
+            .map(|c| c.cluster.interrupt().clone())
+            .unwrap_or_default();
         let output = Arc::new(sandbox::OutputBudget::new(inv.limits.output));
         let (wasi, stdout, stderr) = sandbox::wasi_context(
             &inv.name,
@@ -381,7 +390,11 @@ impl HookEngine {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut ctx| {
+        let stop = interrupt.clone();
+        store.epoch_deadline_callback(move |mut ctx| {
+            if stop.is_set() {
+                return Err(Trap::Interrupt.into());
+            }
             let s = ctx.data_mut();
             if Instant::now() >= s.deadline {
                 s.deadline_hit = true;
@@ -411,7 +424,7 @@ impl HookEngine {
             dry_run: inv.dry_run,
         };
 
-        let outcome = tokio::time::timeout(inv.timeout, async {
+        let run = tokio::time::timeout(inv.timeout, async {
             match &hook.pre {
                 Pre::Current(pre) => {
                     let instance = pre.instantiate_async(&mut store).await?;
@@ -422,8 +435,10 @@ impl HookEngine {
                     instance.call_run(&mut store, &ctx).await
                 }
             }
-        })
-        .await;
+        });
+        // Raced against the interrupt the way the timeout races it: dropping the run
+        // cancels a host call in flight (a watch) and tears the store down.
+        let outcome = interrupt.or_interrupted(run).await;
         stdout.finish();
         stderr.finish();
         let state = store.data_mut();
@@ -436,16 +451,21 @@ impl HookEngine {
             ));
         }
         let error = match outcome {
-            Ok(Ok(Ok(()))) => {
+            Some(Ok(Ok(Ok(())))) => {
                 return Ok(RunReport {
                     elapsed: start.elapsed(),
                     denials,
                     more_denials,
                 })
             }
-            Ok(Ok(Err(message))) => HookError::Failed(guest_text(&message, MAX_GUEST_TEXT)),
-            Ok(Err(e)) => classify(e, state, inv.timeout),
-            Err(_elapsed) => HookError::Deadline {
+            // Dropped, or trapped at an epoch tick, because the run was interrupted.
+            None => HookError::Host(format!("interrupted by {}", interrupt.signal_name())),
+            Some(_) if interrupt.is_set() => {
+                HookError::Host(format!("interrupted by {}", interrupt.signal_name()))
+            }
+            Some(Ok(Ok(Err(message)))) => HookError::Failed(guest_text(&message, MAX_GUEST_TEXT)),
+            Some(Ok(Err(e))) => classify(e, state, inv.timeout),
+            Some(Err(_elapsed)) => HookError::Deadline {
                 timeout: inv.timeout,
             },
         };

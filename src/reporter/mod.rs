@@ -202,7 +202,12 @@ impl Reporter {
             ));
         }
         if let Some(fail) = &report.failure {
-            self.err_line(&format!("error: {fail}"));
+            if report.interrupted() {
+                // `interrupted by SIGINT`: not an error of the run, but the summary follows.
+                self.err_line(&fail.message);
+            } else {
+                self.err_line(&format!("error: {fail}"));
+            }
             if !self.options.quiet {
                 self.err_text(&report.failure_summary());
             }
@@ -314,7 +319,8 @@ impl Progress for Reporter {
             for o in &file.objects {
                 text.push('\n');
                 text.push_str(&o.line());
-                if self.dry_run() {
+                // (`would be created (dry run; ...)` says so already.)
+                if self.dry_run() && !o.action.contains("dry run") {
                     text.push_str(" (server dry run)");
                 }
             }

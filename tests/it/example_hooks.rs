@@ -588,6 +588,47 @@ async fn rollout_wait_fails_fast_on_progress_deadline_exceeded() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn rollout_wait_fails_fast_when_a_pod_of_the_rollout_cannot_start() {
+    let (_srv, cluster) = setup().await;
+    // A pod of the Deployment (its labels) that cannot pull its image; the rollout itself
+    // never becomes ready, and its progress deadline is far off.
+    apply(
+        &cluster,
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-stuck", "namespace": "demo", "labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "web:404"}]}}),
+    )
+    .await;
+    let rk = cluster.resolve_kind("v1", "Pod").await.unwrap();
+    let waiting = json!({"status": {"phase": "Pending", "containerStatuses": [{"name": "web", "image": "web:404",
+        "ready": false, "restartCount": 0,
+        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"web:404\""}}}]}});
+    cluster
+        .api(&rk, Some("demo"))
+        .patch_status(
+            "web-stuck",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&waiting),
+        )
+        .await
+        .unwrap();
+    let run = rollout_wait(
+        &cluster,
+        json!({"kubes.test/never-ready": "true", "kubes.test/progress-deadline-ms": "600000"}),
+    )
+    .await;
+    assert_eq!(
+        run.failure(),
+        "Deployment/web in demo rollout failed: ImagePullBackOff"
+    );
+    assert!(
+        run.has("[rollout-wait] pod web-stuck cannot start: ImagePullBackOff: Back-off pulling image \"web:404\""),
+        "{}",
+        run.dump()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn migrate_wait_needs_no_events_grant_to_report_its_timeout() {
     let (_srv, cluster) = setup().await;
     let job = migrate_job(

@@ -26,6 +26,7 @@ mod hooks_sandbox;
 mod host_fuzz;
 mod hostile_hooks;
 mod init_plan;
+mod interrupt;
 mod migrate_wait_contract;
 mod migration_e2e;
 mod new_hook;

@@ -33,7 +33,7 @@ pub struct ClusterAccess {
     pub dry_run: bool,
 }
 
-type R<T> = wasmtime::Result<Result<T, ClusterError>>;
+type CallResult<T> = wasmtime::Result<Result<T, ClusterError>>;
 
 fn no_cluster() -> ClusterError {
     ClusterError::Unavailable("this hook run has no cluster connection".into())
@@ -62,7 +62,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, ClusterError> {
 }
 
 /// Return early from a host function with a WIT error.
-macro_rules! tryc {
+macro_rules! or_return_to_guest {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
@@ -239,18 +239,18 @@ async fn list_all(
 }
 
 impl Host for HookState {
-    async fn get(&mut self, obj: ObjectRef) -> R<String> {
-        tryc!(input::object_ref(&obj));
-        tryc!(self.precheck(
+    async fn get(&mut self, obj: ObjectRef) -> CallResult<String> {
+        or_return_to_guest!(input::object_ref(&obj));
+        or_return_to_guest!(self.precheck(
             Verb::Get,
             &obj.api_version,
             &obj.kind,
             Some(&obj.name),
             obj.namespace.as_deref()
         ));
-        let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
+        let (c, rk) = or_return_to_guest!(self.resolve(&obj.api_version, &obj.kind).await);
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
-        tryc!(self.authorize(
+        or_return_to_guest!(self.authorize(
             Verb::Get,
             &rk.resource_name(),
             Some(&obj.name),
@@ -268,20 +268,20 @@ impl Host for HookState {
         kind: KindRef,
         namespace: Option<String>,
         label_selector: Option<String>,
-    ) -> R<Vec<String>> {
-        tryc!(input::kind(&kind));
-        tryc!(input::namespace(namespace.as_deref()));
-        tryc!(input::selector(label_selector.as_deref()));
-        tryc!(self.precheck(
+    ) -> CallResult<Vec<String>> {
+        or_return_to_guest!(input::kind(&kind));
+        or_return_to_guest!(input::namespace(namespace.as_deref()));
+        or_return_to_guest!(input::selector(label_selector.as_deref()));
+        or_return_to_guest!(self.precheck(
             Verb::List,
             &kind.api_version,
             &kind.kind,
             None,
             namespace.as_deref()
         ));
-        let (c, rk) = tryc!(self.resolve(&kind.api_version, &kind.kind).await);
+        let (c, rk) = or_return_to_guest!(self.resolve(&kind.api_version, &kind.kind).await);
         let ns = self.namespace_for(&rk, namespace.as_deref());
-        tryc!(self.authorize(Verb::List, &rk.resource_name(), None, ns.as_deref()));
+        or_return_to_guest!(self.authorize(Verb::List, &rk.resource_name(), None, ns.as_deref()));
         let mut lp = ListParams::default();
         if let Some(sel) = label_selector.as_deref().filter(|s| !s.is_empty()) {
             lp = lp.labels(sel);
@@ -290,24 +290,24 @@ impl Host for HookState {
         Ok(list_all(&c.api(&rk, ns.as_deref()), lp, max).await)
     }
 
-    async fn apply(&mut self, object_json: String) -> R<String> {
+    async fn apply(&mut self, object_json: String) -> CallResult<String> {
         // Size before parsing: a 96 MiB text is refused without building a tree of it.
-        let mut obj = tryc!(input::apply_body(
+        let mut obj = or_return_to_guest!(input::apply_body(
             &object_json,
             self.host.limits.request_size
         ));
         drop(object_json);
-        let r = tryc!(kc::ObjectRef::of(&obj).map_err(to_wit));
-        tryc!(self.precheck(
+        let r = or_return_to_guest!(kc::ObjectRef::of(&obj).map_err(to_wit));
+        or_return_to_guest!(self.precheck(
             Verb::Apply,
             &r.api_version,
             &r.kind,
             Some(&r.name),
             r.namespace.as_deref()
         ));
-        let (c, rk) = tryc!(self.resolve(&r.api_version, &r.kind).await);
+        let (c, rk) = or_return_to_guest!(self.resolve(&r.api_version, &r.kind).await);
         let ns = self.namespace_for(&rk, r.namespace.as_deref());
-        tryc!(self.authorize(
+        or_return_to_guest!(self.authorize(
             Verb::Apply,
             &rk.resource_name(),
             Some(&r.name),
@@ -336,18 +336,18 @@ impl Host for HookState {
         })
     }
 
-    async fn delete(&mut self, obj: ObjectRef, wait_ms: Option<u32>) -> R<bool> {
-        tryc!(input::object_ref(&obj));
-        tryc!(self.precheck(
+    async fn delete(&mut self, obj: ObjectRef, wait_ms: Option<u32>) -> CallResult<bool> {
+        or_return_to_guest!(input::object_ref(&obj));
+        or_return_to_guest!(self.precheck(
             Verb::Delete,
             &obj.api_version,
             &obj.kind,
             Some(&obj.name),
             obj.namespace.as_deref()
         ));
-        let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
+        let (c, rk) = or_return_to_guest!(self.resolve(&obj.api_version, &obj.kind).await);
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
-        tryc!(self.authorize(
+        or_return_to_guest!(self.authorize(
             Verb::Delete,
             &rk.resource_name(),
             Some(&obj.name),
@@ -367,24 +367,24 @@ impl Host for HookState {
         )
     }
 
-    async fn events(&mut self, obj: ObjectRef) -> R<Vec<String>> {
-        tryc!(input::object_ref(&obj));
-        tryc!(self.precheck(Verb::List, "v1", "Event", None, obj.namespace.as_deref()));
-        let c = tryc!(self.cluster());
-        let rk = tryc!(c
+    async fn events(&mut self, obj: ObjectRef) -> CallResult<Vec<String>> {
+        or_return_to_guest!(input::object_ref(&obj));
+        or_return_to_guest!(self.precheck(Verb::List, "v1", "Event", None, obj.namespace.as_deref()));
+        let c = or_return_to_guest!(self.cluster());
+        let rk = or_return_to_guest!(c
             .resolve_kind(&obj.api_version, &obj.kind)
             .await
             .map_err(to_wit));
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
-        tryc!(self.authorize(Verb::List, "events", None, ns.as_deref()));
-        let events = tryc!(c.resolve_resource("events").await.map_err(to_wit));
+        or_return_to_guest!(self.authorize(Verb::List, "events", None, ns.as_deref()));
+        let events = or_return_to_guest!(c.resolve_resource("events").await.map_err(to_wit));
         // Name and kind are validated above: nothing can be smuggled into the selector.
         let lp = ListParams::default().fields(&format!(
             "involvedObject.name={},involvedObject.kind={}",
             obj.name, obj.kind
         ));
         let max = self.host.limits.response_size;
-        let list = tryc!(list_all(&c.api(&events, ns.as_deref()), lp, max).await);
+        let list = or_return_to_guest!(list_all(&c.api(&events, ns.as_deref()), lp, max).await);
         // Filter again: a server may ignore field selectors it does not index.
         let mut items: Vec<serde_json::Value> = list
             .iter()
@@ -403,12 +403,12 @@ impl Host for HookState {
         obj: ObjectRef,
         conditions: Vec<String>,
         timeout_ms: u32,
-    ) -> R<ConditionMet> {
-        tryc!(input::object_ref(&obj));
-        tryc!(input::conditions(&conditions));
+    ) -> CallResult<ConditionMet> {
+        or_return_to_guest!(input::object_ref(&obj));
+        or_return_to_guest!(input::conditions(&conditions));
         let group = group_of(&obj.api_version);
         if !self.host.grants.may_cover(Verb::Watch, group) {
-            tryc!(self.precheck(
+            or_return_to_guest!(self.precheck(
                 Verb::Get,
                 &obj.api_version,
                 &obj.kind,
@@ -416,7 +416,7 @@ impl Host for HookState {
                 obj.namespace.as_deref()
             ));
         }
-        let (c, rk) = tryc!(self.resolve(&obj.api_version, &obj.kind).await);
+        let (c, rk) = or_return_to_guest!(self.resolve(&obj.api_version, &obj.kind).await);
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
         let resource = rk.resource_name();
         // A wait reads the object: `get` or `watch` on it is enough.
@@ -431,15 +431,15 @@ impl Host for HookState {
             })
             .is_err()
         {
-            tryc!(self.authorize(Verb::Get, &resource, Some(&obj.name), ns.as_deref()));
+            or_return_to_guest!(self.authorize(Verb::Get, &resource, Some(&obj.name), ns.as_deref()));
         }
         let api = c.api(&rk, ns.as_deref());
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.into());
         let mut pause = Duration::from_millis(20);
         loop {
-            if let Some(o) = tryc!(api.get_opt(&obj.name).await.map_err(kube_err)) {
+            if let Some(o) = or_return_to_guest!(api.get_opt(&obj.name).await.map_err(kube_err)) {
                 let v =
-                    tryc!(serde_json::to_value(&o).map_err(|e| ClusterError::Other(e.to_string())));
+                    or_return_to_guest!(serde_json::to_value(&o).map_err(|e| ClusterError::Other(e.to_string())));
                 if let Some(met) = condition_met(&v, &conditions) {
                     return Ok(Ok(met));
                 }
@@ -459,29 +459,29 @@ impl Host for HookState {
         namespace: Option<String>,
         name: Option<String>,
         label_selector: Option<String>,
-    ) -> R<Resource<WatchStream>> {
-        tryc!(input::kind(&kind));
-        tryc!(input::namespace(namespace.as_deref()));
-        tryc!(input::selector(label_selector.as_deref()));
+    ) -> CallResult<Resource<WatchStream>> {
+        or_return_to_guest!(input::kind(&kind));
+        or_return_to_guest!(input::namespace(namespace.as_deref()));
+        or_return_to_guest!(input::selector(label_selector.as_deref()));
         if let Some(n) = name.as_deref() {
-            tryc!(input::object_name("name", n));
+            or_return_to_guest!(input::object_name("name", n));
         }
-        tryc!(self.precheck(
+        or_return_to_guest!(self.precheck(
             Verb::Watch,
             &kind.api_version,
             &kind.kind,
             name.as_deref(),
             namespace.as_deref()
         ));
-        let (c, rk) = tryc!(self.resolve(&kind.api_version, &kind.kind).await);
+        let (c, rk) = or_return_to_guest!(self.resolve(&kind.api_version, &kind.kind).await);
         let ns = self.namespace_for(&rk, namespace.as_deref());
-        tryc!(self.authorize(
+        or_return_to_guest!(self.authorize(
             Verb::Watch,
             &rk.resource_name(),
             name.as_deref(),
             ns.as_deref()
         ));
-        let slot = tryc!(self.host.streams.open());
+        let slot = or_return_to_guest!(self.host.streams.open());
         let api = c.api(&rk, ns.as_deref());
         let mut lp = ListParams::default().limit(PAGE);
         let mut wp = WatchParams::default();
@@ -495,7 +495,7 @@ impl Host for HookState {
         }
         // Ask for one object here, so the call fails here (not later) when the API says no;
         // the list itself, then the changes, stream from the task within the run's budget.
-        tryc!(api.list(&lp.clone().limit(1)).await.map_err(kube_err));
+        or_return_to_guest!(api.list(&lp.clone().limit(1)).await.map_err(kube_err));
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
             let wanted = |o: &DynamicObject| {
@@ -591,23 +591,23 @@ impl Host for HookState {
         pod: String,
         namespace: Option<String>,
         options: LogOptions,
-    ) -> R<Resource<LogStream>> {
-        tryc!(input::object_name("pod", &pod));
-        tryc!(input::namespace(namespace.as_deref()));
-        tryc!(input::container(options.container.as_deref()));
+    ) -> CallResult<Resource<LogStream>> {
+        or_return_to_guest!(input::object_name("pod", &pod));
+        or_return_to_guest!(input::namespace(namespace.as_deref()));
+        or_return_to_guest!(input::container(options.container.as_deref()));
         let ns = namespace
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| self.host.grants.app_namespace.clone());
-        tryc!(self.authorize(Verb::Logs, "pods", Some(&pod), Some(&ns)));
-        let c = tryc!(self.cluster());
-        let slot = tryc!(self.host.streams.open());
+        or_return_to_guest!(self.authorize(Verb::Logs, "pods", Some(&pod), Some(&ns)));
+        let c = or_return_to_guest!(self.cluster());
+        let slot = or_return_to_guest!(self.host.streams.open());
         let api: kube::Api<Pod> = kube::Api::namespaced(c.client().clone(), &ns);
         // The WIT promises "the pod's only (or first) container" when none is named; the API
         // server refuses a multi-container pod without a name, so pick the first one here.
         let container = match options.container.filter(|s| !s.is_empty()) {
             Some(name) => Some(name),
             None => {
-                let p = tryc!(api.get(&pod).await.map_err(kube_err));
+                let p = or_return_to_guest!(api.get(&pod).await.map_err(kube_err));
                 p.spec
                     .and_then(|s| s.containers.into_iter().next())
                     .map(|c| c.name)
@@ -620,7 +620,7 @@ impl Host for HookState {
             ..Default::default()
         };
         // Open here so a missing pod or container is this call's error.
-        let reader = tryc!(api.log_stream(&pod, &lp).await.map_err(kube_err));
+        let reader = or_return_to_guest!(api.log_stream(&pod, &lp).await.map_err(kube_err));
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
             let mut reader = Box::pin(reader);
@@ -691,7 +691,7 @@ impl HostWatcher for HookState {
         wasmtime_wasi::p2::subscribe(&mut self.table, this)
     }
 
-    async fn try_next(&mut self, this: Resource<WatchStream>) -> R<WatchItem> {
+    async fn try_next(&mut self, this: Resource<WatchStream>) -> CallResult<WatchItem> {
         let w = self.table.get_mut(&this)?;
         Ok(match w.0.try_next() {
             Next::Item(ev) => Ok(WatchItem::Event(ev)),
@@ -715,7 +715,7 @@ impl HostLogStream for HookState {
         wasmtime_wasi::p2::subscribe(&mut self.table, this)
     }
 
-    async fn try_next(&mut self, this: Resource<LogStream>) -> R<LogItem> {
+    async fn try_next(&mut self, this: Resource<LogStream>) -> CallResult<LogItem> {
         let l = self.table.get_mut(&this)?;
         Ok(match l.0.try_next() {
             Next::Item(line) => Ok(LogItem::Line(line)),

@@ -9,7 +9,7 @@ use super::bindings_v01::kubes::hook::cluster as v1;
 use super::streams::{LogStream, WatchStream};
 use super::{ClusterError, HookState, ObjectRef};
 
-type R<T> = wasmtime::Result<Result<T, ClusterError>>;
+type CallResult<T> = wasmtime::Result<Result<T, ClusterError>>;
 
 fn kind(k: v1::KindRef) -> v2::KindRef {
     v2::KindRef {
@@ -27,7 +27,7 @@ fn change(c: v2::Change) -> v1::Change {
 }
 
 impl v1::Host for HookState {
-    async fn get(&mut self, obj: ObjectRef) -> R<String> {
+    async fn get(&mut self, obj: ObjectRef) -> CallResult<String> {
         v2::Host::get(self, obj).await
     }
 
@@ -36,19 +36,19 @@ impl v1::Host for HookState {
         k: v1::KindRef,
         namespace: Option<String>,
         label_selector: Option<String>,
-    ) -> R<Vec<String>> {
+    ) -> CallResult<Vec<String>> {
         v2::Host::list(self, kind(k), namespace, label_selector).await
     }
 
-    async fn apply(&mut self, object_json: String) -> R<String> {
+    async fn apply(&mut self, object_json: String) -> CallResult<String> {
         v2::Host::apply(self, object_json).await
     }
 
-    async fn delete(&mut self, obj: ObjectRef, wait_ms: Option<u32>) -> R<bool> {
+    async fn delete(&mut self, obj: ObjectRef, wait_ms: Option<u32>) -> CallResult<bool> {
         v2::Host::delete(self, obj, wait_ms).await
     }
 
-    async fn events(&mut self, obj: ObjectRef) -> R<Vec<String>> {
+    async fn events(&mut self, obj: ObjectRef) -> CallResult<Vec<String>> {
         v2::Host::events(self, obj).await
     }
 
@@ -57,7 +57,7 @@ impl v1::Host for HookState {
         obj: ObjectRef,
         conditions: Vec<String>,
         timeout_ms: u32,
-    ) -> R<v1::ConditionMet> {
+    ) -> CallResult<v1::ConditionMet> {
         Ok(v2::Host::wait_for(self, obj, conditions, timeout_ms)
             .await?
             .map(|m| v1::ConditionMet {
@@ -73,7 +73,7 @@ impl v1::Host for HookState {
         namespace: Option<String>,
         name: Option<String>,
         label_selector: Option<String>,
-    ) -> R<Resource<WatchStream>> {
+    ) -> CallResult<Resource<WatchStream>> {
         v2::Host::watch(self, kind(k), namespace, name, label_selector).await
     }
 
@@ -82,7 +82,7 @@ impl v1::Host for HookState {
         pod: String,
         namespace: Option<String>,
         o: v1::LogOptions,
-    ) -> R<Resource<LogStream>> {
+    ) -> CallResult<Resource<LogStream>> {
         let options = v2::LogOptions {
             container: o.container,
             follow: o.follow,
@@ -100,7 +100,7 @@ impl v1::HostWatcher for HookState {
         v2::HostWatcher::subscribe(self, this).await
     }
 
-    async fn try_next(&mut self, this: Resource<WatchStream>) -> R<v1::WatchItem> {
+    async fn try_next(&mut self, this: Resource<WatchStream>) -> CallResult<v1::WatchItem> {
         Ok(v2::HostWatcher::try_next(self, this).await?.map(|item| match item {
             v2::WatchItem::Event(e) => v1::WatchItem::Event(v1::WatchEvent {
                 change: change(e.change),
@@ -124,7 +124,7 @@ impl v1::HostLogStream for HookState {
         v2::HostLogStream::subscribe(self, this).await
     }
 
-    async fn try_next(&mut self, this: Resource<LogStream>) -> R<v1::LogItem> {
+    async fn try_next(&mut self, this: Resource<LogStream>) -> CallResult<v1::LogItem> {
         Ok(v2::HostLogStream::try_next(self, this).await?.map(|item| match item {
             v2::LogItem::Line(l) => v1::LogItem::Line(l),
             v2::LogItem::Pending => v1::LogItem::Pending,

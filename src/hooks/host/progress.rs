@@ -19,7 +19,7 @@ use super::{ClusterError, HookState};
 use crate::cluster::follow::{self, JobEvent, RolloutEvent, RolloutStatus};
 use crate::hooks::grants::Verb;
 
-type R<T> = wasmtime::Result<Result<T, ClusterError>>;
+type CallResult<T> = wasmtime::Result<Result<T, ClusterError>>;
 
 /// The host side of `job-progress`.
 pub struct JobProgress(pub Feed<WitJobEvent>);
@@ -41,7 +41,7 @@ impl wasmtime_wasi::p2::Pollable for RolloutProgress {
     }
 }
 
-macro_rules! tryc {
+macro_rules! or_return_to_guest {
     ($e:expr) => {
         match $e {
             Ok(v) => v,
@@ -142,19 +142,19 @@ impl Host for HookState {
         name: String,
         namespace: Option<String>,
         options: JobOptions,
-    ) -> R<Resource<JobProgress>> {
-        tryc!(input::object_name("job", &name));
-        tryc!(input::namespace(namespace.as_deref()));
-        tryc!(input::container(options.container.as_deref()));
+    ) -> CallResult<Resource<JobProgress>> {
+        or_return_to_guest!(input::object_name("job", &name));
+        or_return_to_guest!(input::namespace(namespace.as_deref()));
+        or_return_to_guest!(input::container(options.container.as_deref()));
         let ns = self.namespace_or_app(namespace);
-        tryc!(self.authorize(Verb::Watch, "jobs.batch", Some(&name), Some(&ns)));
-        tryc!(self.authorize(Verb::Watch, "pods", None, Some(&ns)));
+        or_return_to_guest!(self.authorize(Verb::Watch, "jobs.batch", Some(&name), Some(&ns)));
+        or_return_to_guest!(self.authorize(Verb::Watch, "pods", None, Some(&ns)));
         if options.logs {
             // Pod names are generated: the grant must cover any pod of the namespace.
-            tryc!(self.authorize(Verb::Logs, "pods", None, Some(&ns)));
+            or_return_to_guest!(self.authorize(Verb::Logs, "pods", None, Some(&ns)));
         }
-        let client = tryc!(self.cluster()).client().clone();
-        let slot = tryc!(self.host.streams.open());
+        let client = or_return_to_guest!(self.cluster()).client().clone();
+        let slot = or_return_to_guest!(self.host.streams.open());
         let opts = follow::JobOptions {
             logs: options.logs,
             container: options.container,
@@ -186,14 +186,14 @@ impl Host for HookState {
         &mut self,
         name: String,
         namespace: Option<String>,
-    ) -> R<Resource<RolloutProgress>> {
-        tryc!(input::object_name("deployment", &name));
-        tryc!(input::namespace(namespace.as_deref()));
+    ) -> CallResult<Resource<RolloutProgress>> {
+        or_return_to_guest!(input::object_name("deployment", &name));
+        or_return_to_guest!(input::namespace(namespace.as_deref()));
         let ns = self.namespace_or_app(namespace);
-        tryc!(self.authorize(Verb::Watch, "deployments.apps", Some(&name), Some(&ns)));
-        tryc!(self.authorize(Verb::Watch, "pods", None, Some(&ns)));
-        let client = tryc!(self.cluster()).client().clone();
-        let slot = tryc!(self.host.streams.open());
+        or_return_to_guest!(self.authorize(Verb::Watch, "deployments.apps", Some(&name), Some(&ns)));
+        or_return_to_guest!(self.authorize(Verb::Watch, "pods", None, Some(&ns)));
+        let client = or_return_to_guest!(self.cluster()).client().clone();
+        let slot = or_return_to_guest!(self.host.streams.open());
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
             let (etx, mut erx) = mpsc::channel(64);
@@ -225,7 +225,7 @@ impl HostJobProgress for HookState {
         wasmtime_wasi::p2::subscribe(&mut self.table, this)
     }
 
-    async fn try_next(&mut self, this: Resource<JobProgress>) -> R<JobItem> {
+    async fn try_next(&mut self, this: Resource<JobProgress>) -> CallResult<JobItem> {
         let p = self.table.get_mut(&this)?;
         Ok(match p.0.try_next() {
             Next::Item(e) => Ok(JobItem::Event(e)),
@@ -249,7 +249,7 @@ impl HostRolloutProgress for HookState {
         wasmtime_wasi::p2::subscribe(&mut self.table, this)
     }
 
-    async fn try_next(&mut self, this: Resource<RolloutProgress>) -> R<RolloutItem> {
+    async fn try_next(&mut self, this: Resource<RolloutProgress>) -> CallResult<RolloutItem> {
         let p = self.table.get_mut(&this)?;
         Ok(match p.0.try_next() {
             Next::Item(e) => Ok(RolloutItem::Event(e)),

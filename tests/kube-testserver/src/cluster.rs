@@ -55,7 +55,14 @@ pub struct Cluster {
     pub registry: Registry,
     store: Mutex<Store>,
     pub rng: Rng,
+    /// Namespaces being deleted (Terminating) and when they go.
+    terminating: Mutex<Vec<(String, std::time::Instant)>>,
+    /// How long a deleted namespace stays Terminating (its content is deleted at once).
+    namespace_termination_ms: std::sync::atomic::AtomicU64,
 }
+
+/// How long a deleted namespace stays Terminating by default.
+pub const NAMESPACE_TERMINATION: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Cluster {
     pub fn new(seed: u64, history_cap: usize) -> Self {
@@ -63,6 +70,10 @@ impl Cluster {
             registry: Registry::default(),
             store: Mutex::new(Store::new(history_cap)),
             rng: Rng::new(seed),
+            terminating: Mutex::new(Vec::new()),
+            namespace_termination_ms: std::sync::atomic::AtomicU64::new(
+                NAMESPACE_TERMINATION.as_millis() as u64,
+            ),
         };
         let ns_rt = c
             .registry
@@ -200,13 +211,85 @@ impl Cluster {
         })
     }
 
-    /// Namespaced objects need an existing namespace. (Namespace deletion is immediate
-    /// here, so there is no Terminating phase to refuse new content in.)
-    fn check_namespace(&self, store: &Store, rt: &ResourceType, ns: &str) -> Result<(), ApiError> {
-        if rt.namespaced && store.get("/namespaces", "", ns).is_none() {
+    /// Namespaced objects are created only in an existing namespace that is not being
+    /// deleted (the NamespaceLifecycle admission plugin: 403 Forbidden, as Kubernetes says it).
+    fn check_namespace(
+        &self,
+        store: &Store,
+        rt: &ResourceType,
+        ns: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
+        if !rt.namespaced {
+            return Ok(());
+        }
+        let Some(namespace) = store.get("/namespaces", "", ns) else {
             return Err(ApiError::not_found("", "namespaces", ns));
+        };
+        if namespace.pointer("/metadata/deletionTimestamp").is_some() {
+            let what = if rt.group.is_empty() {
+                rt.plural.clone()
+            } else {
+                format!("{}.{}", rt.plural, rt.group)
+            };
+            return Err(ApiError {
+                code: 403,
+                reason: "Forbidden",
+                message: format!(
+                    "{what} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated"
+                ),
+                details: json!({
+                    "name": name,
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "causes": [{
+                        "reason": "NamespaceTerminating",
+                        "message": format!("namespace {ns} is being terminated"),
+                        "field": "metadata.namespace",
+                    }],
+                }),
+            });
         }
         Ok(())
+    }
+
+    /// How long a deleted namespace stays Terminating.
+    pub fn namespace_termination(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.namespace_termination_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    pub fn set_namespace_termination(&self, d: std::time::Duration) {
+        self.namespace_termination_ms
+            .store(d.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Remove the Terminating namespaces whose time is up (and that have no finalizers
+    /// left: those go when their last finalizer is removed).
+    pub fn finish_terminating_namespaces(&self) {
+        let now = std::time::Instant::now();
+        let due: Vec<String> = {
+            let mut t = self.terminating.lock().unwrap_or_else(|e| e.into_inner());
+            let (due, later): (Vec<_>, Vec<_>) = t.drain(..).partition(|(_, at)| *at <= now);
+            *t = later;
+            due.into_iter().map(|(n, _)| n).collect()
+        };
+        let mut store = self.lock();
+        for name in due {
+            let Some(ns) = store.get("/namespaces", "", &name) else {
+                continue;
+            };
+            let finalizers = ns
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+            if ns.pointer("/metadata/deletionTimestamp").is_some() && !finalizers {
+                self.empty_namespace(&mut store, &name);
+                store.remove("/namespaces", "", &name);
+            }
+        }
     }
 
     pub fn create(
@@ -252,7 +335,7 @@ impl Cluster {
             String::new()
         };
         // Namespace admission comes before validation, as in the apiserver.
-        self.check_namespace(&self.lock(), rt, &ns)?;
+        self.check_namespace(&self.lock(), rt, &ns, meta::name_of(&obj))?;
         if obj.get("metadata").is_none_or(|m| !m.is_object()) {
             obj["metadata"] = json!({});
         }
@@ -301,7 +384,7 @@ impl Cluster {
         // Everything above ran without the store lock; only the checks that depend on
         // other objects and the commit hold it.
         let mut store = self.lock();
-        self.check_namespace(&store, rt, &ns)?;
+        self.check_namespace(&store, rt, &ns, &name)?;
         if store.get(&rt.storage_key(), &ns, &name).is_some() {
             return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
         }
@@ -677,6 +760,29 @@ impl Cluster {
             .pointer("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_some_and(|f| !f.is_empty());
+        if rt.kind == "Namespace" {
+            // As the namespace controller does: Terminating at once, its content deleted,
+            // the namespace itself gone a moment later (`finish_terminating_namespaces`), or
+            // when its finalizers are removed. Meanwhile nothing new is created in it.
+            if old.pointer("/metadata/deletionTimestamp").is_some() {
+                return Ok((old, false));
+            }
+            self.empty_namespace(&mut store, name);
+            let mut marked = (*old).clone();
+            marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+            marked["status"]["phase"] = json!("Terminating");
+            if !has_finalizers {
+                self.terminating
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((
+                        name.to_string(),
+                        std::time::Instant::now() + self.namespace_termination(),
+                    ));
+            }
+            return Ok((store.put(&key, marked, EventType::Modified), false));
+        }
         if has_finalizers {
             if old.pointer("/metadata/deletionTimestamp").is_some() {
                 return Ok((old, false));
@@ -685,9 +791,6 @@ impl Cluster {
             marked["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
             marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
             return Ok((store.put(&key, marked, EventType::Modified), false));
-        }
-        if rt.kind == "Namespace" {
-            self.empty_namespace(&mut store, name);
         }
         if policy == "Foreground" {
             self.collect_dependents(&mut store, &old, "Foreground");
@@ -949,6 +1052,30 @@ mod tests {
                 .reason,
             "Conflict"
         );
+    }
+
+    #[test]
+    fn a_deleted_namespace_is_terminating_refuses_new_content_then_goes() {
+        let c = Cluster::new(1, 100);
+        c.set_namespace_termination(std::time::Duration::ZERO);
+        let ns_rt = c.registry.find("", "v1", "namespaces").unwrap();
+        let rt = c.registry.find("", "v1", "configmaps").unwrap();
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}});
+        c.create(&ns_rt, "", ns, &w("t")).unwrap();
+        c.create(&rt, "doomed", cm("a"), &w("t")).unwrap();
+        let (marked, gone) = c.delete(&ns_rt, "", "doomed", None, None, false).unwrap();
+        assert!(!gone);
+        assert_eq!(marked["status"]["phase"], "Terminating");
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+        assert!(c.peek("", "configmaps", Some("doomed"), "a").is_none());
+        let refused = c.create(&rt, "doomed", cm("b"), &w("t")).unwrap_err();
+        assert_eq!((refused.code, refused.reason), (403, "Forbidden"));
+        assert_eq!(
+            refused.message,
+            "configmaps \"b\" is forbidden: unable to create new content in namespace doomed because it is being terminated"
+        );
+        c.finish_terminating_namespaces();
+        assert!(c.peek("", "namespaces", None, "doomed").is_none());
     }
 
     #[test]

@@ -504,6 +504,9 @@ async fn resource_request(
                     .and_then(Value::as_array)
                     .is_some_and(|d| d.iter().any(|x| x == "All"));
             let (obj, gone) = c.delete(rt, &ns, name, propagation.as_deref(), uid, dry)?;
+            if rt.kind == "Namespace" && !dry {
+                finish_namespaces_later(c);
+            }
             if rt.kind == "Pod" && gone {
                 app.logs.forget_pod(&ns, name);
             }
@@ -524,6 +527,9 @@ async fn resource_request(
             let propagation = q.get("propagationPolicy").cloned();
             let gone =
                 c.delete_collection(rt, t.namespace.as_deref(), &opts, propagation.as_deref())?;
+            if rt.kind == "Namespace" {
+                finish_namespaces_later(c);
+            }
             Ok(list_response(
                 rt,
                 &gone,
@@ -540,6 +546,15 @@ async fn resource_request(
 
 /// `fieldValidation`: Strict rejects unknown fields (400, as the apiserver's strict
 /// decoding does), Warn (the default) returns them as warnings, Ignore skips the check.
+/// A deleted namespace is Terminating for a moment: remove it when its time is up.
+fn finish_namespaces_later(c: &Arc<Cluster>) {
+    let c = c.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(c.namespace_termination()).await;
+        c.finish_terminating_namespaces();
+    });
+}
+
 fn field_validation(rt: &ResourceType, body: &Value, q: &Query) -> Result<Vec<String>, ApiError> {
     let mode = q
         .get("fieldValidation")

@@ -87,7 +87,6 @@ fn main() -> anyhow::Result<()> {
             backoff_scale: a.backoff_scale,
             ..Default::default()
         },
-        ..Options::default()
     };
     let srv = TestServer::start_blocking(opts).context("starting kube-testserver")?;
     let mut out = std::io::stdout();

@@ -148,6 +148,16 @@ fn builtins() -> Vec<ResourceType> {
             &["cj"],
             &["status"],
         ),
+        // Leader election and deploy locks (kubes' deploy lease).
+        builtin(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            true,
+            &[],
+            &[],
+        ),
         builtin(
             "networking.k8s.io",
             "v1",

@@ -65,3 +65,17 @@ fn bad_fault_rates_are_rejected_with_what_was_expected() {
         "{err}"
     );
 }
+
+#[test]
+fn a_negative_backoff_scale_is_rejected() {
+    let out = Command::new(assert_cmd::cargo::cargo_bin("kube-testserver"))
+        .args(["--kubeconfig", "/dev/null", "--backoff-scale=-1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--backoff-scale") && err.contains("expected a non-negative number"),
+        "{err}"
+    );
+}

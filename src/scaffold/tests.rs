@@ -1,4 +1,4 @@
-//! Rendering and writing scaffolds (the builds themselves are in tests/new_hook.rs).
+//! Rendering and writing scaffolds (the builds themselves are in tests/it/new_hook.rs).
 
 use super::*;
 

@@ -11,16 +11,16 @@ use std::collections::BTreeSet;
 
 /// One step of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Pe {
-    /// A map field.
-    F(String),
-    /// A list element identified by its merge key, as canonical JSON (`{"name":"a"}`).
-    K(String),
-    /// A set-list element identified by its value, as JSON.
-    V(String),
+pub enum PathElement {
+    /// A map field (`f:` in managedFields).
+    Field(String),
+    /// A list element identified by its merge key, as canonical JSON (`{"name":"a"}`; `k:`).
+    Key(String),
+    /// A set-list element identified by its value, as JSON (`v:`).
+    Value(String),
 }
 
-pub type Path = Vec<Pe>;
+pub type Path = Vec<PathElement>;
 pub type FieldSet = BTreeSet<Path>;
 
 /// Fields an applied configuration sets. `apiVersion`, `kind`, name and namespace identify
@@ -50,14 +50,14 @@ pub fn field_set(config: &Value) -> FieldSet {
                         collect(
                             mv,
                             mk,
-                            &mut vec![Pe::F("metadata".into()), Pe::F(mk.clone())],
+                            &mut vec![PathElement::Field("metadata".into()), PathElement::Field(mk.clone())],
                             &mut out,
                         );
                     }
                 }
                 continue;
             }
-            collect(v, k, &mut vec![Pe::F(k.clone())], &mut out);
+            collect(v, k, &mut vec![PathElement::Field(k.clone())], &mut out);
         }
     }
     out
@@ -67,7 +67,7 @@ fn collect(v: &Value, field: &str, path: &mut Path, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
-                path.push(Pe::F(k.clone()));
+                path.push(PathElement::Field(k.clone()));
                 collect(child, k, path, out);
                 path.pop();
             }
@@ -76,11 +76,11 @@ fn collect(v: &Value, field: &str, path: &mut Path, out: &mut FieldSet) {
             if let Some(key) = merge_key(field, items.first()) {
                 if items.iter().all(|i| i.get(key).is_some()) {
                     for item in items {
-                        path.push(Pe::K(key_json(key, item)));
+                        path.push(PathElement::Key(key_json(key, item)));
                         out.insert(path.clone());
                         if let Value::Object(m) = item {
                             for (k, child) in m {
-                                path.push(Pe::F(k.clone()));
+                                path.push(PathElement::Field(k.clone()));
                                 collect(child, k, path, out);
                                 path.pop();
                             }
@@ -92,7 +92,7 @@ fn collect(v: &Value, field: &str, path: &mut Path, out: &mut FieldSet) {
             }
             if field == "finalizers" {
                 for item in items {
-                    path.push(Pe::V(item.to_string()));
+                    path.push(PathElement::Value(item.to_string()));
                     out.insert(path.clone());
                     path.pop();
                 }
@@ -123,9 +123,9 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
         let mut node = &mut root;
         for (i, pe) in path.iter().enumerate() {
             let key = match pe {
-                Pe::F(f) => format!("f:{f}"),
-                Pe::K(k) => format!("k:{k}"),
-                Pe::V(v) => format!("v:{v}"),
+                PathElement::Field(f) => format!("f:{f}"),
+                PathElement::Key(k) => format!("k:{k}"),
+                PathElement::Value(v) => format!("v:{v}"),
             };
             let last = i == path.len() - 1;
             let entry = match node.entry(key) {
@@ -155,13 +155,13 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
     Value::Object(root)
 }
 
-fn parse_pe(k: &str) -> Option<Pe> {
+fn parse_pe(k: &str) -> Option<PathElement> {
     if let Some(f) = k.strip_prefix("f:") {
-        Some(Pe::F(f.into()))
+        Some(PathElement::Field(f.into()))
     } else if let Some(x) = k.strip_prefix("k:") {
-        Some(Pe::K(x.into()))
+        Some(PathElement::Key(x.into()))
     } else {
-        k.strip_prefix("v:").map(|x| Pe::V(x.into()))
+        k.strip_prefix("v:").map(|x| PathElement::Value(x.into()))
     }
 }
 
@@ -186,17 +186,17 @@ pub fn from_fields_v1(v: &Value) -> FieldSet {
 }
 
 /// The value at a field path, if present.
-pub fn value_at<'a>(obj: &'a Value, path: &[Pe]) -> Option<&'a Value> {
+pub fn value_at<'a>(obj: &'a Value, path: &[PathElement]) -> Option<&'a Value> {
     let mut cur = obj;
     for pe in path {
         cur = match pe {
-            Pe::F(f) => cur.get(f)?,
-            Pe::K(k) => {
+            PathElement::Field(f) => cur.get(f)?,
+            PathElement::Key(k) => {
                 let key: Map<String, Value> = serde_json::from_str(k).ok()?;
                 let (kn, kv) = key.iter().next()?;
                 cur.as_array()?.iter().find(|i| i.get(kn) == Some(kv))?
             }
-            Pe::V(v) => {
+            PathElement::Value(v) => {
                 let want: Value = serde_json::from_str(v).ok()?;
                 cur.as_array()?.iter().find(|i| **i == want)?
             }
@@ -205,15 +205,15 @@ pub fn value_at<'a>(obj: &'a Value, path: &[Pe]) -> Option<&'a Value> {
     Some(cur)
 }
 
-fn remove_at(obj: &mut Value, path: &[Pe]) {
+fn remove_at(obj: &mut Value, path: &[PathElement]) {
     let Some((last, parent)) = path.split_last() else {
         return;
     };
     let mut cur = obj;
     for pe in parent {
         let next = match pe {
-            Pe::F(f) => cur.get_mut(f),
-            Pe::K(k) => {
+            PathElement::Field(f) => cur.get_mut(f),
+            PathElement::Key(k) => {
                 let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else {
                     return;
                 };
@@ -223,18 +223,18 @@ fn remove_at(obj: &mut Value, path: &[Pe]) {
                 cur.as_array_mut()
                     .and_then(|a| a.iter_mut().find(|i| i.get(&kn) == Some(&kv)))
             }
-            Pe::V(_) => None,
+            PathElement::Value(_) => None,
         };
         let Some(n) = next else { return };
         cur = n;
     }
     match last {
-        Pe::F(f) => {
+        PathElement::Field(f) => {
             if let Value::Object(m) = cur {
                 m.remove(f);
             }
         }
-        Pe::K(k) => {
+        PathElement::Key(k) => {
             let Ok(key) = serde_json::from_str::<Map<String, Value>>(k) else {
                 return;
             };
@@ -245,7 +245,7 @@ fn remove_at(obj: &mut Value, path: &[Pe]) {
                 a.retain(|i| i.get(&kn) != Some(&kv));
             }
         }
-        Pe::V(v) => {
+        PathElement::Value(v) => {
             let Ok(want) = serde_json::from_str::<Value>(v) else {
                 return;
             };
@@ -360,21 +360,21 @@ pub fn write_managers(obj: &mut Value, managers: &[Manager]) {
     }
 }
 
-fn path_string(path: &[Pe]) -> String {
+fn path_string(path: &[PathElement]) -> String {
     let mut s = String::new();
     for pe in path {
         match pe {
-            Pe::F(f) => {
+            PathElement::Field(f) => {
                 s.push('.');
                 s.push_str(f);
             }
-            Pe::K(k) => s.push_str(&format!(
+            PathElement::Key(k) => s.push_str(&format!(
                 "[{}]",
                 k.trim_start_matches('{')
                     .trim_end_matches('}')
                     .replace(':', "=")
             )),
-            Pe::V(v) => s.push_str(&format!("[{v}]")),
+            PathElement::Value(v) => s.push_str(&format!("[{v}]")),
         }
     }
     s
@@ -382,7 +382,7 @@ fn path_string(path: &[Pe]) -> String {
 
 /// Restrict a field set to (or away from) the `status` subtree.
 fn in_status(p: &Path) -> bool {
-    p.first() == Some(&Pe::F("status".into()))
+    p.first() == Some(&PathElement::Field("status".into()))
 }
 
 /// Apply `config` as `manager` to `live` (an empty object for a create). On success `live`
@@ -414,7 +414,7 @@ pub fn apply(
         let clashing: Vec<Path> = other
             .fields
             .intersection(&new_set)
-            .filter(|p| !matches!(p.last(), Some(Pe::K(_)) | Some(Pe::V(_))))
+            .filter(|p| !matches!(p.last(), Some(PathElement::Key(_)) | Some(PathElement::Value(_))))
             .filter(|p| value_at(live, p) != value_at(config, p))
             .cloned()
             .collect();

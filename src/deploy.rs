@@ -26,9 +26,9 @@ use crate::cluster::delete::delete_and_forget;
 use crate::cluster::diff::{diff_plan, DiffReport};
 use crate::cluster::inventory::InventoryKey;
 use crate::cluster::labels::{label_plan, managed_labels};
-use crate::cluster::prune::prune_plan;
 use crate::cluster::lease::{self, DeployLease, LeaseOptions};
 use crate::cluster::namespaces::ensure_not_terminating;
+use crate::cluster::prune::prune_plan;
 use crate::cluster::report::{Failure, Report};
 use crate::cluster::suffix_hash::apply_suffix_hash;
 use crate::cluster::{
@@ -61,7 +61,64 @@ impl Prepared {
     pub fn load(opts: &ProjectOptions, roles: &[String]) -> anyhow::Result<Prepared> {
         let project = Project::load(opts)?;
         let compiled = crate::compile::compile(&project)?;
-        let mut whole = Plan::build(&project, &compiled);
+        Prepared::from_compiled(project, &compiled, roles)
+    }
+
+    /// [`Prepared::load`], with the project's `before: compile` and `after: compile` hooks
+    /// run around the compile (what `kubes apply` and `kubes deploy` do). They run before
+    /// kubes connects, so they have no cluster access; a `before: compile` hook never gets
+    /// the output directory (`read_output`), an `after: compile` hook gets the new output.
+    /// A failing hook (unless `exit_on_fail: false`) stops here, before anything is applied.
+    pub fn load_with_compile_hooks(
+        opts: &ProjectOptions,
+        roles: &[String],
+        reporter: Arc<Reporter>,
+        dry_run: bool,
+    ) -> anyhow::Result<Prepared> {
+        let project = Project::load(opts)?;
+        let config = HooksConfig::load(&project.root)?;
+        if !config.hooks.iter().any(|h| h.point.step == Step::Compile) {
+            let compiled = crate::compile::compile(&project)?;
+            return Prepared::from_compiled(project, &compiled, roles);
+        }
+        let info = RunInfo {
+            app: project.app_name(),
+            env: project.env.clone(),
+            namespace: project
+                .config
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+            dry_run,
+        };
+        let hook_reporter: Arc<dyn HookReporter> = reporter;
+        let hooks = HookLifecycle::for_project(&project.root, info, None, hook_reporter)?
+            .context("the project declares compile hooks")?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let at = |when| {
+            rt.block_on(hooks.at(
+                crate::lifecycle::Point {
+                    when,
+                    step: Step::Compile,
+                },
+                None,
+            ))
+        };
+        at(crate::lifecycle::When::Before)?;
+        let compiled = crate::compile::compile(&project)?;
+        at(crate::lifecycle::When::After)?;
+        Prepared::from_compiled(project, &compiled, roles)
+    }
+
+    /// Plan what `compiled` holds, prepare the plan, restrict it to `roles`.
+    fn from_compiled(
+        project: Project,
+        compiled: &crate::compile::Compiled,
+        roles: &[String],
+    ) -> anyhow::Result<Prepared> {
+        let mut whole = Plan::build(&project, compiled);
         // The whole plan, so a file of one role refers to another role's hashed ConfigMap
         // by the name it has in the cluster.
         label_plan(
@@ -317,7 +374,12 @@ impl Session {
                     Some(Err(failure)) => report.fail(failure),
                     _ => report.interrupt(None, interrupt.signal_name()),
                 }
-                report.not_attempted = self.prepared.plan.files().map(|f| f.output.clone()).collect();
+                report.not_attempted = self
+                    .prepared
+                    .plan
+                    .files()
+                    .map(|f| f.output.clone())
+                    .collect();
                 self.reporter.summary(&report);
                 return report;
             }
@@ -345,8 +407,9 @@ impl Session {
                 );
             }
             if let Err(e) = lease.release().await {
-                self.reporter
-                    .warning(&format!("releasing the deploy lease: {e} (it expires on its own)"));
+                self.reporter.warning(&format!(
+                    "releasing the deploy lease: {e} (it expires on its own)"
+                ));
             }
         }
         self.reporter.summary(&report);
@@ -428,17 +491,17 @@ impl Session {
                 ));
                 return Ok((vec![], None));
             };
-            let done = apply_ahead(&self.cluster, obj, opts).await.map_err(|e| Failure {
-                object: Some(format!("namespace/{app_ns}")),
-                ..failure(e.kind(), e.to_string())
-            })?;
+            let done = apply_ahead(&self.cluster, obj, opts)
+                .await
+                .map_err(|e| Failure {
+                    object: Some(format!("namespace/{app_ns}")),
+                    ..failure(e.kind(), e.to_string())
+                })?;
             if in_plan.is_some() {
                 preapplied.push(done);
             } else {
-                self.reporter.note(&format!(
-                    "{} (for the deploy lease)",
-                    done.result.line()
-                ));
+                self.reporter
+                    .note(&format!("{} (for the deploy lease)", done.result.line()));
             }
         }
 

@@ -47,8 +47,13 @@ pub struct DeployArgs {
 }
 
 pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Result<ExitCode> {
-    let prepared = Prepared::load(&g.project_options(image), &a.roles)?;
     let reporter = g.reporter();
+    let prepared = Prepared::load_with_compile_hooks(
+        &g.project_options(image),
+        &a.roles,
+        reporter.clone(),
+        a.dry_run,
+    )?;
     let settings = ApplySettings {
         force_conflicts: !a.no_force_conflicts,
         prune: a.prune,

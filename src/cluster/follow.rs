@@ -169,12 +169,20 @@ struct PodTrack {
     containers_opened: HashSet<String>,
     told: HashSet<String>,
     pull_error_since: Option<Instant>,
+    /// The pull error's reason and message while it lasts.
+    pull_problem: Option<(String, String)>,
     ended: Option<JobEvent>,
     ended_told: bool,
     logs_unavailable_told: bool,
     /// The highest `restartCount` seen: each restart in place is an attempt.
     restarts: i32,
+    /// Lines read while an earlier attempt's log is still being read: handed on after it,
+    /// so a hook sees each attempt's lines together, in attempt order.
+    held: Vec<JobEvent>,
 }
+
+/// Lines held for one pod at most; past it they are handed on out of order rather than kept.
+const MAX_HELD_LINES: usize = 10_000;
 
 /// The order a Job made its pods in, as far as the pods tell (timestamps have whole-second
 /// resolution): created earlier; then one that ended before one that did not (a retry starts
@@ -496,7 +504,10 @@ impl JobFollower {
         }
         // A pod that cannot start. (Not CrashLoopBackOff: for a Job that is the kubelet's
         // pause between its retries in place, which the Job's backoffLimit counts.)
-        let mut pulling = false;
+        // Image pulls: ErrImagePull is often transient on a real node, so it is reported only
+        // once it lasted `pull_grace` (checked again on every tick); ImagePullBackOff and the
+        // other reasons at once.
+        let mut pulling = None;
         for c in &statuses {
             let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
                 continue;
@@ -504,29 +515,29 @@ impl JobFollower {
             let reason = w.reason.clone().unwrap_or_default();
             let message = w.message.clone().unwrap_or_default();
             if reason == "ErrImagePull" {
-                pulling = true;
-                let since = *track.pull_error_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= self.opts.pull_grace && track.told.insert(reason.clone()) {
-                    events.push(JobEvent::CannotStart {
-                        pod: name.clone(),
-                        reason,
-                        message,
-                    });
-                }
-            } else if CANNOT_START.contains(&reason.as_str()) && reason != "CrashLoopBackOff" {
-                pulling = pulling || reason == "ImagePullBackOff";
-                if track.told.insert(reason.clone()) {
-                    events.push(JobEvent::CannotStart {
-                        pod: name.clone(),
-                        reason,
-                        message,
-                    });
-                }
+                pulling = Some((reason, message));
+            } else if CANNOT_START.contains(&reason.as_str())
+                && reason != "CrashLoopBackOff"
+                && track.told.insert(reason.clone())
+            {
+                events.push(JobEvent::CannotStart {
+                    pod: name.clone(),
+                    reason,
+                    message,
+                });
             }
         }
-        if !pulling {
-            track.pull_error_since = None;
+        match pulling {
+            Some(problem) => {
+                track.pull_error_since.get_or_insert_with(Instant::now);
+                track.pull_problem = Some(problem);
+            }
+            None => {
+                track.pull_error_since = None;
+                track.pull_problem = None;
+            }
         }
+        Self::pull_overdue(&name, track, self.opts.pull_grace, events);
         // Logs: each container once it runs (or ran) on a node.
         let on_node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
         // A container asked for that the pod does not have: its log cannot be read (said
@@ -600,11 +611,28 @@ impl JobFollower {
                 pod,
                 container,
                 text,
-            } => events.push(JobEvent::Log {
-                pod,
-                container,
-                text,
-            }),
+            } => {
+                let line = JobEvent::Log {
+                    pod: pod.clone(),
+                    container,
+                    text,
+                };
+                // The first attempt (in order) whose log is still being read has the floor.
+                let floor = self.order.iter().find(|n| self.tracks[*n].readers > 0);
+                let t = self.tracks.get_mut(&pod);
+                match (floor, t) {
+                    (Some(f), Some(t)) if *f != pod && t.held.len() < MAX_HELD_LINES => {
+                        let later = self.order.iter().position(|n| n == &pod)
+                            > self.order.iter().position(|n| n == f);
+                        if later {
+                            t.held.push(line);
+                        } else {
+                            events.push(line);
+                        }
+                    }
+                    _ => events.push(line),
+                }
+            }
             LogMsg::Opened { pod } => {
                 if let Some(t) = self.tracks.get_mut(&pod) {
                     t.reading += 1;
@@ -615,6 +643,7 @@ impl JobFollower {
                     t.readers = t.readers.saturating_sub(1);
                     t.reading = t.reading.min(t.readers);
                 }
+                self.release_held(events, false);
             }
             LogMsg::Unavailable { pod, message } => {
                 if let Some(t) = self.tracks.get_mut(&pod) {
@@ -631,21 +660,51 @@ impl JobFollower {
         }
     }
 
-    fn on_tick(&mut self, _events: &mut Vec<JobEvent>) {
-        // Pull grace is checked on the pod's next update; nothing else is timed here but the
-        // settle deadline, which `finish` reads.
+    /// A pull failing for longer than the grace: said once.
+    fn pull_overdue(pod: &str, track: &mut PodTrack, grace: Duration, events: &mut Vec<JobEvent>) {
+        let (Some(since), Some((reason, message))) = (track.pull_error_since, &track.pull_problem) else {
+            return;
+        };
+        if since.elapsed() >= grace && track.told.insert("image-pull".into()) {
+            events.push(JobEvent::CannotStart {
+                pod: pod.to_string(),
+                reason: reason.clone(),
+                message: message.clone(),
+            });
+        }
+    }
+
+    fn on_tick(&mut self, events: &mut Vec<JobEvent>) {
+        for (name, track) in self.tracks.iter_mut() {
+            Self::pull_overdue(name, track, self.opts.pull_grace, events);
+        }
+    }
+
+    /// Hand on held lines in attempt order, up to the first attempt whose log is still being
+    /// read (with `all`, every held line).
+    fn release_held(&mut self, events: &mut Vec<JobEvent>, all: bool) {
+        for name in &self.order {
+            let t = self.tracks.get_mut(name).expect("tracked");
+            events.append(&mut t.held);
+            if t.readers > 0 && !all {
+                break;
+            }
+        }
     }
 
     /// Attempts whose pod ended and whose logs are read, in attempt order; with `all`, every
     /// ended attempt (the outcome is being said).
     fn attempts_ended(&mut self, events: &mut Vec<JobEvent>, all: bool) {
+        if all {
+            self.release_held(events, true);
+        }
         for name in &self.order {
             let t = self.tracks.get_mut(name).expect("tracked");
             if t.ended_told {
                 continue;
             }
             if let Some(e) = &t.ended {
-                if all || t.readers == 0 {
+                if all || (t.readers == 0 && t.held.is_empty()) {
                     t.ended_told = true;
                     events.push(e.clone());
                 }

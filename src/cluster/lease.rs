@@ -119,7 +119,11 @@ impl DeployLease {
         let mut told = false;
         let secs = opts.duration.as_secs().max(1) as i32;
         loop {
-            match api.get_opt(name).await.map_err(|e| cluster_err(namespace, name, e))? {
+            match api
+                .get_opt(name)
+                .await
+                .map_err(|e| cluster_err(namespace, name, e))?
+            {
                 None => {
                     let lease = Lease {
                         metadata: ObjectMeta {
@@ -147,8 +151,8 @@ impl DeployLease {
                     let spec = lease.spec.clone().unwrap_or_default();
                     let holder = spec.holder_identity.clone().unwrap_or_default();
                     if holder.is_empty() || holder == identity || expired(&spec) {
-                        let transitions = spec.lease_transitions.unwrap_or(0)
-                            + i32::from(holder != identity);
+                        let transitions =
+                            spec.lease_transitions.unwrap_or(0) + i32::from(holder != identity);
                         lease.spec = Some(LeaseSpec {
                             holder_identity: Some(identity.into()),
                             lease_duration_seconds: Some(secs),
@@ -227,7 +231,11 @@ impl DeployLease {
         }
         spec.holder_identity = None;
         spec.renew_time = Some(now());
-        match self.api.replace(&self.name, &PostParams::default(), &lease).await {
+        match self
+            .api
+            .replace(&self.name, &PostParams::default(), &lease)
+            .await
+        {
             Ok(_) => Ok(()),
             // Changed meanwhile: no longer ours to release.
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
@@ -242,7 +250,13 @@ impl Drop for DeployLease {
     }
 }
 
-async fn renew(api: Api<Lease>, name: String, identity: String, every: Duration, lost: Arc<AtomicBool>) {
+async fn renew(
+    api: Api<Lease>,
+    name: String,
+    identity: String,
+    every: Duration,
+    lost: Arc<AtomicBool>,
+) {
     loop {
         tokio::time::sleep(every / 3).await;
         let Ok(Some(mut lease)) = api.get_opt(&name).await else {
@@ -271,7 +285,9 @@ mod tests {
         };
         assert!(!expired(&fresh));
         let old = LeaseSpec {
-            renew_time: Some(MicroTime(Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(31))),
+            renew_time: Some(MicroTime(
+                Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(31),
+            )),
             lease_duration_seconds: Some(30),
             ..Default::default()
         };

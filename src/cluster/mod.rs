@@ -32,11 +32,11 @@ use std::time::Duration;
 
 use kube::core::{ApiResource, DynamicObject};
 
-pub use walk::display_kind;
 pub use error::ClusterError;
 pub use interrupt::Interrupt;
 pub use objects::{Applied, ObjectRef};
 pub use retry::{RetryConfig, RetryStats};
+pub use walk::display_kind;
 
 /// How to reach the cluster.
 #[derive(Debug, Clone, Default)]

@@ -140,7 +140,11 @@ impl Report {
         let interrupted = self.interrupted();
         s.push_str(&format!(
             "{verb} {}",
-            if interrupted { "interrupted" } else { "stopped" }
+            if interrupted {
+                "interrupted"
+            } else {
+                "stopped"
+            }
         ));
         if let Some(file) = &fail.file {
             s.push_str(&format!(" at {}", file.display()));

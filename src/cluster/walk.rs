@@ -97,7 +97,10 @@ impl Walk<'_> {
             when: When::Before,
             step,
         };
-        match interrupt.or_interrupted(self.lifecycle.at(before, None)).await {
+        match interrupt
+            .or_interrupted(self.lifecycle.at(before, None))
+            .await
+        {
             None => report.interrupt(None, interrupt.signal_name()),
             Some(Err(f)) => report.fail(hook_failure(f, None)),
             Some(Ok(())) => {}
@@ -140,7 +143,10 @@ impl Walk<'_> {
                 when: When::After,
                 step,
             };
-            match interrupt.or_interrupted(self.lifecycle.at(after, None)).await {
+            match interrupt
+                .or_interrupted(self.lifecycle.at(after, None))
+                .await
+            {
                 None => report.interrupt(None, interrupt.signal_name()),
                 Some(Err(f)) => report.fail(hook_failure(f, None)),
                 Some(Ok(())) => {}

@@ -113,9 +113,14 @@ impl HookLifecycle {
             config_json: spec.config_json.clone(),
             timeout: spec.timeout,
             memory: spec.memory,
-            read_output: spec
-                .read_output
-                .then(|| self.project_root.join(".kubes").join("output")),
+            // Before compile, the output is not the run's yet: no hook reads it then.
+            read_output: (spec.read_output
+                && point
+                    != (Point {
+                        when: crate::lifecycle::When::Before,
+                        step: crate::lifecycle::Step::Compile,
+                    }))
+            .then(|| self.project_root.join(".kubes").join("output")),
             grants: spec.grants.clone(),
             limits: spec.limits.clone(),
             cluster: self.cluster.clone(),

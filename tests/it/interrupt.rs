@@ -85,7 +85,10 @@ fn deploy_and_interrupt(srv: &Server, project: &std::path::Path, signal: i32) ->
             assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
             sent = Some(Instant::now());
         }
-        assert!(Instant::now() < deadline, "no interrupt point; stdout:\n{stdout}");
+        assert!(
+            Instant::now() < deadline,
+            "no interrupt point; stdout:\n{stdout}"
+        );
     }
     let status = child.wait().unwrap();
     let ended = Instant::now();

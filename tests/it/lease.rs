@@ -137,7 +137,9 @@ fn a_second_deploy_waits_for_the_first_then_runs_its_migration_in_turn() {
     // Only the first deploy's migration runs meanwhile.
     assert_eq!(migrate_pod_creations(&srv), 1);
     assert!(
-        second.stdout.contains(&format!("pid {first_pid} (up to 10m, --lock-timeout)")),
+        second
+            .stdout
+            .contains(&format!("pid {first_pid} (up to 10m, --lock-timeout)")),
         "{}",
         second.stdout
     );
@@ -180,19 +182,33 @@ fn with_no_wait_a_second_deploy_fails_at_once_naming_the_holder() {
     assert!(
         second.stderr.contains(&format!(
             "another deploy of this app holds the deploy lease demo/kubes-deploy-demo: "
-        )) && second.stderr.contains(&format!("pid {first_pid} (renewed ")),
+        )) && second
+            .stderr
+            .contains(&format!("pid {first_pid} (renewed ")),
         "{}",
         second.show()
     );
-    assert!(second.stderr.contains("not waiting (--no-wait)"), "{}", second.show());
+    assert!(
+        second.stderr.contains("not waiting (--no-wait)"),
+        "{}",
+        second.show()
+    );
     // Nothing was applied by the second, and it did not wait for the first.
     assert!(!second.stdout.contains("created"), "{}", second.show());
-    assert!(second.stderr.contains("not attempted (4):"), "{}", second.show());
+    assert!(
+        second.stderr.contains("not attempted (4):"),
+        "{}",
+        second.show()
+    );
     assert!(waited < Duration::from_secs(10), "{waited:?}");
 
     // The same from the environment.
     let mut cmd = srv.kubes(project.path());
-    let env = cmd.env("KUBES_NO_WAIT", "true").arg("deploy").output().unwrap();
+    let env = cmd
+        .env("KUBES_NO_WAIT", "true")
+        .arg("deploy")
+        .output()
+        .unwrap();
     assert_eq!(env.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&env.stderr).contains("not waiting (--no-wait)"));
 

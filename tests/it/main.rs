@@ -12,6 +12,7 @@ mod hooks_support;
 
 mod apply;
 mod compile;
+mod compile_hooks;
 mod connect;
 mod delete;
 mod diff;
@@ -34,3 +35,4 @@ mod namespaces;
 mod new_hook;
 mod polyglot_hooks;
 mod prune;
+mod readme_commands;

@@ -218,6 +218,8 @@ fn compiled_outputs(project: &Path) -> Vec<PathBuf> {
         .arg(project)
         .arg("compile"));
     let opts = kubes::project::ProjectOptions::new(project);
-    let plan = kubes::deploy::Prepared::load(&opts, &[]).expect("compiles").plan;
+    let plan = kubes::deploy::Prepared::load(&opts, &[])
+        .expect("compiles")
+        .plan;
     plan.files().map(|f| project.join(&f.output)).collect()
 }

@@ -143,7 +143,9 @@ impl Default for JobOptions {
 }
 
 fn numeric_rv(meta: &kube::api::ObjectMeta) -> Option<u64> {
-    meta.resource_version.as_deref().and_then(|v| v.parse().ok())
+    meta.resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
 }
 
 /// Messages from a pod's log reader to the follower.
@@ -154,9 +156,16 @@ enum LogMsg {
         text: String,
     },
     /// The reader is reading (the log opened).
-    Opened { pod: String },
-    Done { pod: String },
-    Unavailable { pod: String, message: String },
+    Opened {
+        pod: String,
+    },
+    Done {
+        pod: String,
+    },
+    Unavailable {
+        pod: String,
+        message: String,
+    },
 }
 
 #[derive(Default)]
@@ -187,7 +196,14 @@ const MAX_HELD_LINES: usize = 10_000;
 /// The order a Job made its pods in, as far as the pods tell (timestamps have whole-second
 /// resolution): created earlier; then one that ended before one that did not (a retry starts
 /// after its predecessor failed); then the earlier end; then the name.
-fn attempt_order(p: &Pod) -> (Option<k8s_openapi::jiff::Timestamp>, bool, Option<k8s_openapi::jiff::Timestamp>, String) {
+fn attempt_order(
+    p: &Pod,
+) -> (
+    Option<k8s_openapi::jiff::Timestamp>,
+    bool,
+    Option<k8s_openapi::jiff::Timestamp>,
+    String,
+) {
     let ended_at = p
         .status
         .as_ref()
@@ -198,7 +214,11 @@ fn attempt_order(p: &Pod) -> (Option<k8s_openapi::jiff::Timestamp>, bool, Option
                 .map(|t| t.0)
                 .max()
         });
-    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("");
+    let phase = p
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("");
     let ended = ended_at.is_some() || phase == "Failed" || phase == "Succeeded";
     (
         p.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -539,7 +559,11 @@ impl JobFollower {
         }
         Self::pull_overdue(&name, track, self.opts.pull_grace, events);
         // Logs: each container once it runs (or ran) on a node.
-        let on_node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some();
+        let on_node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_some();
         // A container asked for that the pod does not have: its log cannot be read (said
         // once, rather than nothing at all).
         if let (true, Some(want)) = (self.opts.logs, self.opts.container.as_deref()) {
@@ -586,7 +610,8 @@ impl JobFollower {
                 .iter()
                 .find(|t| t.exit_code != 0)
                 .or(terminated.first());
-            let succeeded = phase == "Succeeded" || (phase != "Failed" && terminated.iter().all(|t| t.exit_code == 0));
+            let succeeded = phase == "Succeeded"
+                || (phase != "Failed" && terminated.iter().all(|t| t.exit_code == 0));
             track.ended = Some(JobEvent::AttemptEnded {
                 pod: name.clone(),
                 exit_code: failing.map(|t| t.exit_code),
@@ -662,7 +687,8 @@ impl JobFollower {
 
     /// A pull failing for longer than the grace: said once.
     fn pull_overdue(pod: &str, track: &mut PodTrack, grace: Duration, events: &mut Vec<JobEvent>) {
-        let (Some(since), Some((reason, message))) = (track.pull_error_since, &track.pull_problem) else {
+        let (Some(since), Some((reason, message))) = (track.pull_error_since, &track.pull_problem)
+        else {
             return;
         };
         if since.elapsed() >= grace && track.told.insert("image-pull".into()) {
@@ -719,7 +745,9 @@ impl JobFollower {
             return false;
         };
         let first = self.settle_until.is_none();
-        let until = *self.settle_until.get_or_insert_with(|| Instant::now() + SETTLE);
+        let until = *self
+            .settle_until
+            .get_or_insert_with(|| Instant::now() + SETTLE);
         // Readers still opening count too: a pod first seen late (after a relist) has its
         // whole log still to read.
         let reading = self.tracks.values().any(|t| t.readers > 0);
@@ -802,7 +830,9 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
                             let _ = tx
                                 .send(LogMsg::Unavailable {
                                     pod: pod.clone(),
-                                    message: format!("the log of container {container} broke off: {e}"),
+                                    message: format!(
+                                        "the log of container {container} broke off: {e}"
+                                    ),
                                 })
                                 .await;
                             break;
@@ -968,8 +998,9 @@ pub async fn follow_rollout(
     .default_backoff()
     .boxed();
     let started = chrono_now();
-    let mut pod_stream: Option<futures::stream::BoxStream<'static, Result<Event<Pod>, watcher::Error>>> =
-        None;
+    let mut pod_stream: Option<
+        futures::stream::BoxStream<'static, Result<Event<Pod>, watcher::Error>>,
+    > = None;
     let mut last: Option<RolloutStatus> = None;
     let mut told: HashSet<(String, String)> = HashSet::new();
     let mut first_generation = false;
@@ -1071,12 +1102,17 @@ mod tests {
     use serde_json::json;
 
     fn job(conditions: serde_json::Value) -> Job {
-        serde_json::from_value(json!({"metadata": {"name": "m"}, "status": {"conditions": conditions}})).unwrap()
+        serde_json::from_value(
+            json!({"metadata": {"name": "m"}, "status": {"conditions": conditions}}),
+        )
+        .unwrap()
     }
 
     #[test]
     fn the_first_terminal_condition_is_the_outcome() {
-        let j = job(json!([{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "limit"}]));
+        let j = job(
+            json!([{"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "limit"}]),
+        );
         assert_eq!(
             job_outcome(&j),
             Some(JobEvent::Failed {
@@ -1093,9 +1129,11 @@ mod tests {
     fn deployment(generation: i64, observed: i64, status: serde_json::Value) -> Deployment {
         let mut s = status;
         s["observedGeneration"] = json!(observed);
-        serde_json::from_value(json!({"metadata": {"name": "web", "generation": generation},
+        serde_json::from_value(
+            json!({"metadata": {"name": "web", "generation": generation},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": {}},
-            "status": s}))
+            "status": s}),
+        )
         .unwrap()
     }
 
@@ -1109,7 +1147,10 @@ mod tests {
         let (_, end) = rollout_state(&deployment(3, 3, stalled));
         assert!(matches!(end, Some(RolloutEvent::Failed { .. })));
         let done = json!({"replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2});
-        assert!(matches!(rollout_state(&deployment(3, 3, done)).1, Some(RolloutEvent::Complete(_))));
+        assert!(matches!(
+            rollout_state(&deployment(3, 3, done)).1,
+            Some(RolloutEvent::Complete(_))
+        ));
         let half = json!({"replicas": 3, "updatedReplicas": 2, "availableReplicas": 2});
         assert_eq!(rollout_state(&deployment(3, 3, half)).1, None);
     }

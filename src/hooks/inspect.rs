@@ -155,7 +155,9 @@ pub fn world_gaps(engine: &Engine, c: &Component) -> Vec<String> {
             WASI_PACKAGES.iter().any(|p| iface.starts_with(p)) && version.starts_with("0.2.");
         // One contract version per component: 0.1.0 or 0.2.0, not a mix.
         let ours = match ours_version {
-            Some(HookVersion::V01) => HOOK_INTERFACES_V01.contains(&iface) && version.starts_with("0.1."),
+            Some(HookVersion::V01) => {
+                HOOK_INTERFACES_V01.contains(&iface) && version.starts_with("0.1.")
+            }
             _ => HOOK_INTERFACES_V02.contains(&iface) && version.starts_with("0.2."),
         };
         if !(wasi || ours) {

@@ -29,8 +29,8 @@ pub mod output;
 pub mod sandbox;
 
 pub use config::{HookSpec, HooksConfig};
+pub use dispatch::{HookLifecycle, RunInfo};
 pub use engine::{HookEngine, HookInvocation, LoadedHook, RunReport};
 pub use error::{HookError, RunFailure};
 pub use grants::{Denial, DenyRule, Grant, Verb};
-pub use dispatch::{HookLifecycle, RunInfo};
 pub use output::{HookReporter, MemoryReporter, OutputKind};

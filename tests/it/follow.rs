@@ -107,9 +107,8 @@ async fn a_rollout_is_followed_to_complete() {
     let (_srv, cluster) = scenario::setup().await;
     let (tx, mut rx) = mpsc::channel(64);
     let client = cluster.client().clone();
-    let task = tokio::spawn(async move {
-        follow::follow_rollout(client, "demo", "web", true, tx).await
-    });
+    let task =
+        tokio::spawn(async move { follow::follow_rollout(client, "demo", "web", true, tx).await });
     scenario::apply(
         &cluster,
         serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
@@ -151,7 +150,10 @@ async fn a_component_built_for_the_0_1_contract_still_runs() {
     let engine = HookEngine::with_cache_root(None).unwrap();
     let old = engine.load(&guest("hook_compat_v01")).unwrap();
     assert_eq!(old.world_version(), "0.1.0");
-    assert_eq!(engine.load(&guest("hook_probe")).unwrap().world_version(), "0.2.0");
+    assert_eq!(
+        engine.load(&guest("hook_probe")).unwrap().world_version(),
+        "0.2.0"
+    );
     let inv = scenario::cluster_invocation(
         &cluster,
         "compat",
@@ -163,8 +165,62 @@ async fn a_component_built_for_the_0_1_contract_still_runs() {
     let run = scenario::run(&cluster, &engine, &old, inv, vec![]).await;
     run.assert_ok();
     assert!(
-        run.lines.iter().any(|l| l.starts_with("[compat] got ConfigMap/settings uid=")),
+        run.lines
+            .iter()
+            .any(|l| l.starts_with("[compat] got ConfigMap/settings uid=")),
         "{:?}",
         run.lines
     );
+}
+
+/// A hook's `watch` lists again when the server says the version it would resume from is
+/// gone (410), instead of ending: every object still arrives, none as an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watch_relists_when_its_version_is_gone() {
+    use kube_testserver::{Faults, Options};
+    use kubes::hooks::host::bindings::kubes::hook::cluster::{
+        Host, HostWatcher, KindRef, WatchItem,
+    };
+    // A short history and watches cut after one event: the resume finds its version gone.
+    let (_srv, cluster) = scenario::setup_with(
+        Options {
+            watch_history: 3,
+            faults: Faults {
+                drop_watch_after: Some(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        kubes::cluster::RetryConfig::default(),
+    )
+    .await;
+    let mut st = crate::host_fuzz::state(&cluster);
+    let kind = KindRef {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+    };
+    let w = st.watch(kind, None, None, None).await.unwrap().unwrap();
+    for i in 0..12 {
+        scenario::apply(
+            &cluster,
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("cm-{i}"), "namespace": "demo"}}),
+        )
+        .await;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while seen.len() < 12 && std::time::Instant::now() < deadline {
+        let r = wasmtime::component::Resource::new_borrow(w.rep());
+        match HostWatcher::try_next(&mut st, r).await.unwrap() {
+            Ok(WatchItem::Event(e)) => {
+                let o: serde_json::Value = serde_json::from_str(&e.object_json).unwrap();
+                seen.insert(o["metadata"]["name"].as_str().unwrap_or("").to_string());
+            }
+            Ok(WatchItem::Pending) => tokio::time::sleep(Duration::from_millis(20)).await,
+            Ok(WatchItem::End) => panic!("the watch ended"),
+            Err(e) => panic!("the watch failed instead of relisting: {e:?}"),
+        }
+    }
+    assert_eq!(seen.len(), 12, "{seen:?}");
 }

@@ -22,7 +22,7 @@ use serde_json::json;
 
 /// What the fuzzed hook may do: a little of every shape (named, namespaced, cluster-scoped,
 /// logs, events).
-fn grants() -> Vec<Grant> {
+pub(crate) fn grants() -> Vec<Grant> {
     let g = |verbs: &[Verb], res: &[&str], names: &[&str], cluster: bool| Grant {
         verbs: verbs.to_vec(),
         resources: res.iter().map(|s| s.to_string()).collect(),
@@ -87,11 +87,11 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-fn state(cluster: &Cluster) -> HookState {
+pub(crate) fn state(cluster: &Cluster) -> HookState {
     state_with(cluster, grants())
 }
 
-fn state_with(cluster: &Cluster, grants: Vec<Grant>) -> HookState {
+pub(crate) fn state_with(cluster: &Cluster, grants: Vec<Grant>) -> HookState {
     let limits = HookLimits::default();
     HookState {
         wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),

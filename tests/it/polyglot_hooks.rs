@@ -295,9 +295,11 @@ async fn python_migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
         run.elapsed
     );
     assert!(
-        run.lines.iter().any(|l| l.starts_with("[migrate-wait] pod migrate-")
-            && (l.contains(" cannot start: ErrImagePull")
-                || l.contains(" cannot start: ImagePullBackOff"))),
+        run.lines
+            .iter()
+            .any(|l| l.starts_with("[migrate-wait] pod migrate-")
+                && (l.contains(" cannot start: ErrImagePull")
+                    || l.contains(" cannot start: ImagePullBackOff"))),
         "{}",
         run.dump()
     );
@@ -379,7 +381,11 @@ async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
         .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("limit=500")))
         .filter(|r| r.path.ends_with("/jobs") || r.path.ends_with("/pods"))
         .count();
-    assert!(lists > 2, "{lists} lists: no fault reached the follower\n{}", run.dump());
+    assert!(
+        lists > 2,
+        "{lists} lists: no fault reached the follower\n{}",
+        run.dump()
+    );
     let pods = run.pods_logged();
     assert_eq!(pods.len(), 2, "{}", run.dump());
     assert!(

@@ -88,7 +88,10 @@ fn kind_display(api_version: &str, kind: &str) -> String {
         } else {
             k // endpoints
         }
-    } else if let Some(stem) = k.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'o', 'u'])) {
+    } else if let Some(stem) = k
+        .strip_suffix('y')
+        .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
+    {
         format!("{stem}ies")
     } else {
         format!("{k}s")
@@ -369,7 +372,13 @@ impl Host for HookState {
 
     async fn events(&mut self, obj: ObjectRef) -> CallResult<Vec<String>> {
         or_return_to_guest!(input::object_ref(&obj));
-        or_return_to_guest!(self.precheck(Verb::List, "v1", "Event", None, obj.namespace.as_deref()));
+        or_return_to_guest!(self.precheck(
+            Verb::List,
+            "v1",
+            "Event",
+            None,
+            obj.namespace.as_deref()
+        ));
         let c = or_return_to_guest!(self.cluster());
         let rk = or_return_to_guest!(c
             .resolve_kind(&obj.api_version, &obj.kind)
@@ -431,15 +440,21 @@ impl Host for HookState {
             })
             .is_err()
         {
-            or_return_to_guest!(self.authorize(Verb::Get, &resource, Some(&obj.name), ns.as_deref()));
+            or_return_to_guest!(self.authorize(
+                Verb::Get,
+                &resource,
+                Some(&obj.name),
+                ns.as_deref()
+            ));
         }
         let api = c.api(&rk, ns.as_deref());
         let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.into());
         let mut pause = Duration::from_millis(20);
         loop {
             if let Some(o) = or_return_to_guest!(api.get_opt(&obj.name).await.map_err(kube_err)) {
-                let v =
-                    or_return_to_guest!(serde_json::to_value(&o).map_err(|e| ClusterError::Other(e.to_string())));
+                let v = or_return_to_guest!(
+                    serde_json::to_value(&o).map_err(|e| ClusterError::Other(e.to_string()))
+                );
                 if let Some(met) = condition_met(&v, &conditions) {
                     return Ok(Ok(met));
                 }
@@ -483,6 +498,9 @@ impl Host for HookState {
         ));
         let slot = or_return_to_guest!(self.host.streams.open());
         let api = c.api(&rk, ns.as_deref());
+        // For `deleted` events made up after a relist.
+        let api_resource = rk.resource.clone();
+        let namespace_of_watch = ns.clone();
         let mut lp = ListParams::default().limit(PAGE);
         let mut wp = WatchParams::default();
         if let Some(n) = &name {
@@ -513,71 +531,105 @@ impl Host for HookState {
                     len,
                 )
             };
-            let mut lp = lp;
-            let mut version;
-            loop {
-                // One page at a time per run outside the byte budget: a page is fetched
-                // and queued within the budget before another stream may fetch one.
-                let turn = tx.budget().page_turn().await;
-                let page = match api.list(&lp).await {
-                    Ok(p) => p,
-                    Err(e) => return tx.fail(kube_err(e)).await,
-                };
-                version = page.metadata.resource_version.clone().unwrap_or_default();
-                let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-                let events: Vec<_> = page
-                    .items
-                    .iter()
-                    .filter(|o| wanted(o))
-                    .map(|o| send(Change::Added, o))
-                    .collect();
-                drop(page);
-                for (ev, len) in events {
-                    if !tx.send(ev, len).await {
-                        return;
-                    }
-                }
-                drop(turn);
-                match next {
-                    Some(token) => lp = lp.continue_token(&token),
-                    None => break,
-                }
-            }
-            loop {
-                let stream = match api.watch(&wp, &version).await {
-                    Ok(s) => s,
-                    Err(e) => return tx.fail(kube_err(e)).await,
-                };
-                let mut stream = Box::pin(stream);
-                // A server ends watches now and then; resume from the last version seen.
-                while let Some(item) = stream.next().await {
-                    let (change, o) = match item {
-                        Ok(WatchEvent::Added(o)) => (Change::Added, o),
-                        Ok(WatchEvent::Modified(o)) => (Change::Modified, o),
-                        Ok(WatchEvent::Deleted(o)) => (Change::Deleted, o),
-                        Ok(WatchEvent::Bookmark(b)) => {
-                            version = b.metadata.resource_version;
-                            continue;
-                        }
-                        Ok(WatchEvent::Error(e)) => {
-                            return tx
-                                .fail(to_wit(kc::ClusterError::Other(anyhow::anyhow!(
-                                    "watch ended: {}",
-                                    e.message
-                                ))))
-                                .await;
-                        }
+            // Names seen so far: after a relist, an object seen before is `modified`, one
+            // that is gone is `deleted`.
+            let mut known: std::collections::BTreeSet<String> = Default::default();
+            let name_of = |o: &DynamicObject| o.metadata.name.clone().unwrap_or_default();
+            let first_lp = lp.clone();
+            'relist: loop {
+                let mut lp = first_lp.clone();
+                let mut version;
+                let mut listed = std::collections::BTreeSet::new();
+                loop {
+                    // One page at a time per run outside the byte budget: a page is fetched
+                    // and queued within the budget before another stream may fetch one.
+                    let turn = tx.budget().page_turn().await;
+                    let page = match api.list(&lp).await {
+                        Ok(p) => p,
                         Err(e) => return tx.fail(kube_err(e)).await,
                     };
-                    if let Some(v) = &o.metadata.resource_version {
-                        version = v.clone();
+                    version = page.metadata.resource_version.clone().unwrap_or_default();
+                    let next = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+                    let events: Vec<_> = page
+                        .items
+                        .iter()
+                        .filter(|o| wanted(o))
+                        .map(|o| {
+                            let n = name_of(o);
+                            listed.insert(n.clone());
+                            let change = if known.insert(n) {
+                                Change::Added
+                            } else {
+                                Change::Modified
+                            };
+                            send(change, o)
+                        })
+                        .collect();
+                    drop(page);
+                    for (ev, len) in events {
+                        if !tx.send(ev, len).await {
+                            return;
+                        }
                     }
-                    if !wanted(&o) {
-                        continue;
+                    drop(turn);
+                    match next {
+                        Some(token) => lp = lp.continue_token(&token),
+                        None => break,
                     }
-                    let (ev, len) = send(change, &o);
+                }
+                // Objects that went while the watch was away.
+                for gone in known.difference(&listed).cloned().collect::<Vec<_>>() {
+                    known.remove(&gone);
+                    let mut o = DynamicObject::new(&gone, &api_resource);
+                    o.metadata.namespace = namespace_of_watch.clone();
+                    let (ev, len) = send(Change::Deleted, &o);
                     if !tx.send(ev, len).await {
                         return;
+                    }
+                }
+                loop {
+                    let stream = match api.watch(&wp, &version).await {
+                        Ok(s) => s,
+                        Err(kube::Error::Api(s)) if s.code == 410 => continue 'relist,
+                        Err(e) => return tx.fail(kube_err(e)).await,
+                    };
+                    let mut stream = Box::pin(stream);
+                    // A server ends watches now and then; resume from the last version seen,
+                    // or list again when the server says that version is gone (410).
+                    while let Some(item) = stream.next().await {
+                        let (change, o) = match item {
+                            Ok(WatchEvent::Added(o)) => (Change::Added, o),
+                            Ok(WatchEvent::Modified(o)) => (Change::Modified, o),
+                            Ok(WatchEvent::Deleted(o)) => (Change::Deleted, o),
+                            Ok(WatchEvent::Bookmark(b)) => {
+                                version = b.metadata.resource_version;
+                                continue;
+                            }
+                            Ok(WatchEvent::Error(e)) if e.code == 410 => continue 'relist,
+                            Ok(WatchEvent::Error(e)) => {
+                                return tx
+                                    .fail(to_wit(kc::ClusterError::Other(anyhow::anyhow!(
+                                        "watch ended: {}",
+                                        e.message
+                                    ))))
+                                    .await;
+                            }
+                            Err(e) => return tx.fail(kube_err(e)).await,
+                        };
+                        if let Some(v) = &o.metadata.resource_version {
+                            version = v.clone();
+                        }
+                        if !wanted(&o) {
+                            continue;
+                        }
+                        match change {
+                            Change::Deleted => known.remove(&name_of(&o)),
+                            _ => known.insert(name_of(&o)),
+                        };
+                        let (ev, len) = send(change, &o);
+                        if !tx.send(ev, len).await {
+                            return;
+                        }
                     }
                 }
             }
@@ -626,7 +678,8 @@ impl Host for HookState {
             let mut reader = Box::pin(reader);
             let mut line = Vec::new();
             loop {
-                match crate::cluster::follow::read_line(&mut reader, &mut line, MAX_LOG_LINE).await {
+                match crate::cluster::follow::read_line(&mut reader, &mut line, MAX_LOG_LINE).await
+                {
                     Ok(true) => {
                         let text = String::from_utf8_lossy(&line).into_owned();
                         let len = text.len();
@@ -739,12 +792,17 @@ mod tests {
     fn kinds_are_named_as_grants_name_resources() {
         assert_eq!(kind_display("batch/v1", "Job"), "jobs.batch");
         assert_eq!(kind_display("v1", "Event"), "events");
-        assert_eq!(kind_display("networking.k8s.io/v1", "Ingress"), "ingresses.networking.k8s.io");
-        assert_eq!(kind_display("networking.k8s.io/v1", "NetworkPolicy"), "networkpolicies.networking.k8s.io");
+        assert_eq!(
+            kind_display("networking.k8s.io/v1", "Ingress"),
+            "ingresses.networking.k8s.io"
+        );
+        assert_eq!(
+            kind_display("networking.k8s.io/v1", "NetworkPolicy"),
+            "networkpolicies.networking.k8s.io"
+        );
         assert_eq!(kind_display("v1", "Endpoints"), "endpoints");
         assert_eq!(kind_display("apps/v1", "Deployment"), "deployments.apps");
     }
-
 
     #[test]
     fn finds_the_first_true_condition_asked_for() {

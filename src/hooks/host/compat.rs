@@ -101,14 +101,16 @@ impl v1::HostWatcher for HookState {
     }
 
     async fn try_next(&mut self, this: Resource<WatchStream>) -> CallResult<v1::WatchItem> {
-        Ok(v2::HostWatcher::try_next(self, this).await?.map(|item| match item {
-            v2::WatchItem::Event(e) => v1::WatchItem::Event(v1::WatchEvent {
-                change: change(e.change),
-                object_json: e.object_json,
-            }),
-            v2::WatchItem::Pending => v1::WatchItem::Pending,
-            v2::WatchItem::End => v1::WatchItem::End,
-        }))
+        Ok(v2::HostWatcher::try_next(self, this)
+            .await?
+            .map(|item| match item {
+                v2::WatchItem::Event(e) => v1::WatchItem::Event(v1::WatchEvent {
+                    change: change(e.change),
+                    object_json: e.object_json,
+                }),
+                v2::WatchItem::Pending => v1::WatchItem::Pending,
+                v2::WatchItem::End => v1::WatchItem::End,
+            }))
     }
 
     async fn drop(&mut self, this: Resource<WatchStream>) -> wasmtime::Result<()> {
@@ -125,11 +127,13 @@ impl v1::HostLogStream for HookState {
     }
 
     async fn try_next(&mut self, this: Resource<LogStream>) -> CallResult<v1::LogItem> {
-        Ok(v2::HostLogStream::try_next(self, this).await?.map(|item| match item {
-            v2::LogItem::Line(l) => v1::LogItem::Line(l),
-            v2::LogItem::Pending => v1::LogItem::Pending,
-            v2::LogItem::End => v1::LogItem::End,
-        }))
+        Ok(v2::HostLogStream::try_next(self, this)
+            .await?
+            .map(|item| match item {
+                v2::LogItem::Line(l) => v1::LogItem::Line(l),
+                v2::LogItem::Pending => v1::LogItem::Pending,
+                v2::LogItem::End => v1::LogItem::End,
+            }))
     }
 
     async fn drop(&mut self, this: Resource<LogStream>) -> wasmtime::Result<()> {

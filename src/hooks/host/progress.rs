@@ -9,9 +9,9 @@ use tokio::sync::mpsc;
 use wasmtime::component::Resource;
 
 use super::bindings::kubes::hook::progress::{
-    AttemptEnded, AttemptStarted, Host, HostJobProgress, HostRolloutProgress, JobEvent as WitJobEvent, JobItem,
-    JobOptions, LogLine, Outcome, PodProblem, RolloutEvent as WitRolloutEvent, RolloutItem,
-    RolloutStatus as WitRolloutStatus,
+    AttemptEnded, AttemptStarted, Host, HostJobProgress, HostRolloutProgress,
+    JobEvent as WitJobEvent, JobItem, JobOptions, LogLine, Outcome, PodProblem,
+    RolloutEvent as WitRolloutEvent, RolloutItem, RolloutStatus as WitRolloutStatus,
 };
 use super::input;
 use super::streams::{Feed, Next};
@@ -95,7 +95,9 @@ fn job_event(e: JobEvent) -> WitJobEvent {
             reason,
             message,
         }),
-        JobEvent::Complete { reason, message } => WitJobEvent::Complete(Outcome { reason, message }),
+        JobEvent::Complete { reason, message } => {
+            WitJobEvent::Complete(Outcome { reason, message })
+        }
         JobEvent::Failed { reason, message } => WitJobEvent::Failed(Outcome { reason, message }),
     }
 }
@@ -163,9 +165,10 @@ impl Host for HookState {
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
             let (etx, mut erx) = mpsc::channel(64);
-            let follower = tokio::spawn(async move {
-                follow::follow_job(client, &ns, &name, opts, etx).await
-            });
+            let follower =
+                tokio::spawn(
+                    async move { follow::follow_job(client, &ns, &name, opts, etx).await },
+                );
             while let Some(e) = erx.recv().await {
                 let size = e.size();
                 if !tx.send(job_event(e), size).await {
@@ -190,16 +193,22 @@ impl Host for HookState {
         or_return_to_guest!(input::object_name("deployment", &name));
         or_return_to_guest!(input::namespace(namespace.as_deref()));
         let ns = self.namespace_or_app(namespace);
-        or_return_to_guest!(self.authorize(Verb::Watch, "deployments.apps", Some(&name), Some(&ns)));
+        or_return_to_guest!(self.authorize(
+            Verb::Watch,
+            "deployments.apps",
+            Some(&name),
+            Some(&ns)
+        ));
         or_return_to_guest!(self.authorize(Verb::Watch, "pods", None, Some(&ns)));
         let client = or_return_to_guest!(self.cluster()).client().clone();
         let slot = or_return_to_guest!(self.host.streams.open());
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
             let (etx, mut erx) = mpsc::channel(64);
-            let follower = tokio::spawn(async move {
-                follow::follow_rollout(client, &ns, &name, true, etx).await
-            });
+            let follower =
+                tokio::spawn(
+                    async move { follow::follow_rollout(client, &ns, &name, true, etx).await },
+                );
             while let Some(e) = erx.recv().await {
                 let size = e.size();
                 if !tx.send(rollout_event(e), size).await {

@@ -50,7 +50,10 @@ pub fn field_set(config: &Value) -> FieldSet {
                         collect(
                             mv,
                             mk,
-                            &mut vec![PathElement::Field("metadata".into()), PathElement::Field(mk.clone())],
+                            &mut vec![
+                                PathElement::Field("metadata".into()),
+                                PathElement::Field(mk.clone()),
+                            ],
                             &mut out,
                         );
                     }
@@ -414,7 +417,12 @@ pub fn apply(
         let clashing: Vec<Path> = other
             .fields
             .intersection(&new_set)
-            .filter(|p| !matches!(p.last(), Some(PathElement::Key(_)) | Some(PathElement::Value(_))))
+            .filter(|p| {
+                !matches!(
+                    p.last(),
+                    Some(PathElement::Key(_)) | Some(PathElement::Value(_))
+                )
+            })
             .filter(|p| value_at(live, p) != value_at(config, p))
             .cloned()
             .collect();

@@ -12,8 +12,10 @@
 //!   so a script must race two `kubectl wait`s (complete, failed) itself — it notices the
 //!   failure, but prints no reason and no log.
 //!
-//! A watch (its own client) records when the Job's Failed condition appears;
-//! each contender's "noticed after" is its exit minus that moment. Each contender gets a
+//! The pods' logs answer 500 (the kubelet cannot be reached), and the Job fails in two phases
+//! as on Kubernetes 1.31+ (`FailureTarget`, then `Failed` after the pods end). A watch (its
+//! own client) records when the Job's first failure condition (FailureTarget) appears; each
+//! contender's "noticed after" is its exit minus that moment. Each contender gets a
 //! fresh server. Run: `cargo bench --bench migration_fail --profile dev`.
 
 #[path = "../tests/it/hooks_support/mod.rs"]
@@ -81,7 +83,12 @@ impl FailureWatch {
                         .and_then(|s| s.conditions)
                         .unwrap_or_default()
                         .iter()
-                        .any(|c| c.type_ == "Failed" && c.status == "True");
+                        // The first terminal failure condition: FailureTarget (Kubernetes
+                        // 1.31+, before the pods' termination), else Failed.
+                        .any(|c| {
+                            (c.type_ == "FailureTarget" || c.type_ == "Failed")
+                                && c.status == "True"
+                        });
                     if failed {
                         *seen2.lock().unwrap() = Some(Instant::now());
                         return;
@@ -157,6 +164,17 @@ fn project() -> anyhow::Result<tempfile::TempDir> {
         .status()?;
     anyhow::ensure!(status.success(), "copying examples/migration failed");
     hooks_support::install_migration_hooks(dir.path())?;
+    // The pods' logs answer 500, as when the kubelet cannot be reached: the failure must
+    // still be noticed at once.
+    let layer = dir.path().join(".kubes/resources/migrate/job/failing.yaml");
+    let text = std::fs::read_to_string(&layer)?;
+    std::fs::write(
+        &layer,
+        text.replace(
+            "        kubes.test/script: |\n          attempts:",
+            "        kubes.test/script: |\n          logs_unavailable: true\n          attempts:",
+        ),
+    )?;
     let out = Command::new(env!("CARGO_BIN_EXE_kubes"))
         .arg("--project")
         .arg(dir.path())

@@ -46,6 +46,8 @@ const LOG_RETRIES: u32 = 4;
 /// After the outcome is known, how long to wait for log lines still being read (and for the
 /// last attempt's end).
 const SETTLE: Duration = Duration::from_millis(1000);
+/// After the outcome, how long a log that failed to open may take to recover.
+const FAILING_SETTLE: Duration = Duration::from_millis(400);
 
 /// What happened to a Job, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,11 +157,19 @@ enum LogMsg {
         container: String,
         text: String,
     },
-    /// The reader is reading (the log opened).
+    /// The reader is reading (the log opened); `recovered`: after failing to open it.
     Opened {
         pod: String,
+        recovered: bool,
     },
     Done {
+        pod: String,
+        /// Whether opening it failed at least once (see `Failing`).
+        failed: bool,
+    },
+    /// Opening the log failed; the reader tries again (an attempt's end, and the outcome,
+    /// do not wait for such a reader).
+    Failing {
         pod: String,
     },
     Unavailable {
@@ -173,6 +183,8 @@ struct PodTrack {
     rv: Option<u64>,
     /// Log readers started and not yet done.
     readers: u32,
+    /// Of those, readers whose log failed to open and that are trying again.
+    failing: u32,
     /// Readers that opened their log and are reading.
     reading: u32,
     containers_opened: HashSet<String>,
@@ -190,16 +202,27 @@ struct PodTrack {
     held: Vec<JobEvent>,
 }
 
+impl PodTrack {
+    /// Whether later attempts must wait for this one: its log is being read, or its end is
+    /// known and not told yet.
+    fn blocks(&self) -> bool {
+        self.readers > self.failing || (self.ended.is_some() && !self.ended_told)
+    }
+}
+
 /// Lines held for one pod at most; past it they are handed on out of order rather than kept.
 const MAX_HELD_LINES: usize = 10_000;
 
 /// The order a Job made its pods in, as far as the pods tell (timestamps have whole-second
-/// resolution): created earlier; then one that ended before one that did not (a retry starts
-/// after its predecessor failed); then the earlier end; then the name.
+/// resolution): created earlier; then one that ended before one that did not; then a failed
+/// one before a succeeded one (a retry follows a failure; nothing follows the success); then
+/// the earlier end; then the name.
+#[allow(clippy::type_complexity)]
 fn attempt_order(
     p: &Pod,
 ) -> (
     Option<k8s_openapi::jiff::Timestamp>,
+    bool,
     bool,
     Option<k8s_openapi::jiff::Timestamp>,
     String,
@@ -223,6 +246,7 @@ fn attempt_order(
     (
         p.metadata.creation_timestamp.as_ref().map(|t| t.0),
         !ended,
+        phase == "Succeeded",
         ended_at,
         p.metadata.name.clone().unwrap_or_default(),
     )
@@ -393,7 +417,7 @@ pub async fn follow_job(
             Input::Log(m) => f.on_log(m, &mut events),
             Input::Tick => f.on_tick(&mut events),
         }
-        f.attempts_ended(&mut events, false);
+        f.flush(&mut events, false);
         let done = f.finish(&mut events);
         for e in events {
             if out.send(e).await.is_err() {
@@ -461,9 +485,16 @@ impl JobFollower {
         };
         let rv = numeric_rv(&pod.metadata);
         if !self.tracks.contains_key(&name) {
-            self.tracks.insert(name.clone(), PodTrack::default());
-            self.order.push(name.clone());
-            events.push(JobEvent::AttemptStarted {
+            // While an earlier attempt is still being told (its log read, its end due), this
+            // one waits its turn: attempts reach the hook one after the other.
+            let wait_turn = self.order.iter().any(|n| self.tracks[n].blocks());
+            let mut track = PodTrack::default();
+            let started_at = if wait_turn {
+                &mut track.held
+            } else {
+                &mut *events
+            };
+            started_at.push(JobEvent::AttemptStarted {
                 pod: name.clone(),
                 index: {
                     self.attempts += 1;
@@ -471,6 +502,8 @@ impl JobFollower {
                 },
                 limit: self.limit,
             });
+            self.tracks.insert(name.clone(), track);
+            self.order.push(name.clone());
         }
         let track = self.tracks.get_mut(&name).expect("inserted above");
         // The newest version wins: an older one arriving late (a relist) changes nothing.
@@ -642,33 +675,38 @@ impl JobFollower {
                     container,
                     text,
                 };
-                // The first attempt (in order) whose log is still being read has the floor.
-                let floor = self.order.iter().find(|n| self.tracks[*n].readers > 0);
-                let t = self.tracks.get_mut(&pod);
-                match (floor, t) {
-                    (Some(f), Some(t)) if *f != pod && t.held.len() < MAX_HELD_LINES => {
-                        let later = self.order.iter().position(|n| n == &pod)
-                            > self.order.iter().position(|n| n == f);
-                        if later {
-                            t.held.push(line);
-                        } else {
-                            events.push(line);
-                        }
-                    }
+                // Held while an earlier attempt is still being told; `flush` hands it on.
+                let earlier_blocks = self
+                    .order
+                    .iter()
+                    .take_while(|n| **n != pod)
+                    .any(|n| self.tracks[n].blocks());
+                match self.tracks.get_mut(&pod) {
+                    Some(t) if earlier_blocks && t.held.len() < MAX_HELD_LINES => t.held.push(line),
                     _ => events.push(line),
                 }
             }
-            LogMsg::Opened { pod } => {
+            LogMsg::Opened { pod, recovered } => {
                 if let Some(t) = self.tracks.get_mut(&pod) {
                     t.reading += 1;
+                    if recovered {
+                        t.failing = t.failing.saturating_sub(1);
+                    }
                 }
             }
-            LogMsg::Done { pod } => {
+            LogMsg::Failing { pod } => {
+                if let Some(t) = self.tracks.get_mut(&pod) {
+                    t.failing += 1;
+                }
+            }
+            LogMsg::Done { pod, failed } => {
                 if let Some(t) = self.tracks.get_mut(&pod) {
                     t.readers = t.readers.saturating_sub(1);
+                    if failed {
+                        t.failing = t.failing.saturating_sub(1);
+                    }
                     t.reading = t.reading.min(t.readers);
                 }
-                self.release_held(events, false);
             }
             LogMsg::Unavailable { pod, message } => {
                 if let Some(t) = self.tracks.get_mut(&pod) {
@@ -706,34 +744,27 @@ impl JobFollower {
         }
     }
 
-    /// Hand on held lines in attempt order, up to the first attempt whose log is still being
-    /// read (with `all`, every held line).
-    fn release_held(&mut self, events: &mut Vec<JobEvent>, all: bool) {
+    /// Hand on what waits, in attempt order: each attempt's held start and lines, then its
+    /// end once its log is read (a reader that cannot open its log does not hold it up); stop
+    /// at the first attempt still being told. With `all` (the outcome is being said),
+    /// everything.
+    fn flush(&mut self, events: &mut Vec<JobEvent>, all: bool) {
         for name in &self.order {
             let t = self.tracks.get_mut(name).expect("tracked");
             events.append(&mut t.held);
-            if t.readers > 0 && !all {
-                break;
-            }
-        }
-    }
-
-    /// Attempts whose pod ended and whose logs are read, in attempt order; with `all`, every
-    /// ended attempt (the outcome is being said).
-    fn attempts_ended(&mut self, events: &mut Vec<JobEvent>, all: bool) {
-        if all {
-            self.release_held(events, true);
-        }
-        for name in &self.order {
-            let t = self.tracks.get_mut(name).expect("tracked");
-            if t.ended_told {
-                continue;
-            }
-            if let Some(e) = &t.ended {
-                if all || (t.readers == 0 && t.held.is_empty()) {
-                    t.ended_told = true;
-                    events.push(e.clone());
+            let active = t.readers > t.failing;
+            if !t.ended_told {
+                if let Some(e) = &t.ended {
+                    if all || !active {
+                        t.ended_told = true;
+                        events.push(e.clone());
+                        continue;
+                    }
+                    break;
                 }
+            }
+            if active && !all {
+                break;
             }
         }
     }
@@ -750,7 +781,11 @@ impl JobFollower {
             .get_or_insert_with(|| Instant::now() + SETTLE);
         // Readers still opening count too: a pod first seen late (after a relist) has its
         // whole log still to read.
-        let reading = self.tracks.values().any(|t| t.readers > 0);
+        let reading = self.tracks.values().any(|t| t.readers > t.failing);
+        // A reader whose log failed to open gets a short moment to recover (a transient
+        // error); one whose kubelet cannot be reached does not hold the outcome up.
+        let failing = self.tracks.values().any(|t| t.failing > 0);
+        let failing_until = until - SETTLE + FAILING_SETTLE;
         // The Job's condition and its last pod's own update come by two watches, in either
         // order: give the last attempt's end (its exit code and message) the same moment.
         let last_unended = self
@@ -764,7 +799,10 @@ impl JobFollower {
         if (reading || last_unended) && Instant::now() < until {
             return false;
         }
-        self.attempts_ended(events, true);
+        if failing && Instant::now() < failing_until {
+            return false;
+        }
+        self.flush(events, true);
         events.push(outcome);
         true
     }
@@ -809,7 +847,12 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
     loop {
         match pods.log_stream(&pod, &lp).await {
             Ok(reader) => {
-                let _ = tx.send(LogMsg::Opened { pod: pod.clone() }).await;
+                let _ = tx
+                    .send(LogMsg::Opened {
+                        pod: pod.clone(),
+                        recovered: failures > 0,
+                    })
+                    .await;
                 let mut reader = Box::pin(reader);
                 let mut line = Vec::new();
                 loop {
@@ -839,11 +882,16 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
                         }
                     }
                 }
-                let _ = tx.send(LogMsg::Done { pod }).await;
+                // It opened: if it had failed before, `Opened` already took it off the
+                // failing ones.
+                let _ = tx.send(LogMsg::Done { pod, failed: false }).await;
                 return;
             }
             Err(e) => {
                 failures += 1;
+                if failures == 1 {
+                    let _ = tx.send(LogMsg::Failing { pod: pod.clone() }).await;
+                }
                 if failures > LOG_RETRIES {
                     let _ = tx
                         .send(LogMsg::Unavailable {
@@ -854,7 +902,7 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
                             ),
                         })
                         .await;
-                    let _ = tx.send(LogMsg::Done { pod }).await;
+                    let _ = tx.send(LogMsg::Done { pod, failed: true }).await;
                     return;
                 }
                 tokio::time::sleep(pause).await;

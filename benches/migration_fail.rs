@@ -291,7 +291,7 @@ fn main() -> anyhow::Result<()> {
     let (k, seed) = (&runs[0], &runs[1]);
     println!();
     println!(
-        "failed at: from the command's start to the Job's Failed condition (a watch on the Job);"
+        "failed at: from the command's start to the Job's FailureTarget condition (a watch on the Job; logs answer 500);"
     );
     println!(
         "noticed after: from that condition to the command's exit. reason/log: the output names"
@@ -312,7 +312,7 @@ fn main() -> anyhow::Result<()> {
     );
     let goal = k.after_failure.is_some_and(|d| d < Duration::from_secs(1));
     println!(
-        "goal: kubes exits < 1 s after the Job's Failed condition: {}",
+        "goal: kubes exits < 1 s after the Job's first failure condition (FailureTarget): {}",
         if goal { "met" } else { "NOT met" }
     );
     Ok(())

@@ -41,7 +41,7 @@ pub const CANNOT_START: &[&str] = &[
 pub const MAX_LOG_LINE: usize = 64 * 1024;
 
 /// How often a pod's log is opened again after an error, and how many times.
-const LOG_RETRY_FIRST: Duration = Duration::from_millis(200);
+const LOG_RETRY_FIRST: Duration = Duration::from_millis(50);
 const LOG_RETRIES: u32 = 4;
 /// After the outcome is known, how long to wait for log lines still being read (and for the
 /// last attempt's end).
@@ -781,10 +781,14 @@ impl JobFollower {
             .get_or_insert_with(|| Instant::now() + SETTLE);
         // Readers still opening count too: a pod first seen late (after a relist) has its
         // whole log still to read.
-        let reading = self.tracks.values().any(|t| t.readers > t.failing);
-        // A reader whose log failed to open gets a short moment to recover (a transient
-        // error); one whose kubelet cannot be reached does not hold the outcome up.
-        let failing = self.tracks.values().any(|t| t.failing > 0);
+        // Logs being read get the settle time; logs still opening (a pod first seen late,
+        // after a relist) or failing to open (a transient error, or a kubelet that cannot be
+        // reached) get a shorter one, so they never hold the outcome up for long.
+        let reading = self.tracks.values().any(|t| t.reading > 0);
+        let failing = self
+            .tracks
+            .values()
+            .any(|t| t.failing > 0 || t.readers > t.reading + t.failing);
         let failing_until = until - SETTLE + FAILING_SETTLE;
         // The Job's condition and its last pod's own update come by two watches, in either
         // order: give the last attempt's end (its exit code and message) the same moment.

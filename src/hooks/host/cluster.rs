@@ -33,7 +33,7 @@ pub struct ClusterAccess {
     pub dry_run: bool,
 }
 
-type CallResult<T> = wasmtime::Result<Result<T, ClusterError>>;
+use super::CallResult;
 
 fn no_cluster() -> ClusterError {
     ClusterError::Unavailable("this hook run has no cluster connection".into())
@@ -59,16 +59,6 @@ fn kube_err(e: kube::Error) -> ClusterError {
 fn json<T: serde::Serialize>(v: &T) -> Result<String, ClusterError> {
     serde_json::to_string(v)
         .map_err(|e| ClusterError::Other(format!("cannot encode the object: {e}")))
-}
-
-/// Return early from a host function with a WIT error.
-macro_rules! or_return_to_guest {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        }
-    };
 }
 
 /// Objects asked for per page when the host lists on a hook's behalf, so no single answer

@@ -7,9 +7,9 @@ use wasmtime::component::Resource;
 use super::bindings::kubes::hook::cluster as v2;
 use super::bindings_v01::kubes::hook::cluster as v1;
 use super::streams::{LogStream, WatchStream};
-use super::{ClusterError, HookState, ObjectRef};
+use super::{HookState, ObjectRef};
 
-type CallResult<T> = wasmtime::Result<Result<T, ClusterError>>;
+use super::CallResult;
 
 fn kind(k: v1::KindRef) -> v2::KindRef {
     v2::KindRef {

@@ -1,6 +1,20 @@
 //! The host side of the `kubes:hook` WIT package: generated bindings, the per-run store
 //! state, and one thin adapter per interface (`log` here, `cluster` in [`cluster`]).
 
+/// What a host function of a `kubes:hook` interface returns: a trap (`Err`) or the
+/// guest-visible result.
+pub type CallResult<T> = wasmtime::Result<Result<T, ClusterError>>;
+
+/// Return early from a host function with the guest-visible error.
+macro_rules! or_return_to_guest {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        }
+    };
+}
+
 pub mod cluster;
 pub mod compat;
 pub mod input;

@@ -15,11 +15,11 @@ use super::bindings::kubes::hook::progress::{
 };
 use super::input;
 use super::streams::{Feed, Next};
-use super::{ClusterError, HookState};
+use super::HookState;
 use crate::cluster::follow::{self, JobEvent, RolloutEvent, RolloutStatus};
 use crate::hooks::grants::Verb;
 
-type CallResult<T> = wasmtime::Result<Result<T, ClusterError>>;
+use super::CallResult;
 
 /// The host side of `job-progress`.
 pub struct JobProgress(pub Feed<WitJobEvent>);
@@ -39,15 +39,6 @@ impl wasmtime_wasi::p2::Pollable for RolloutProgress {
     async fn ready(&mut self) {
         self.0.wait().await
     }
-}
-
-macro_rules! or_return_to_guest {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        }
-    };
 }
 
 fn job_event(e: JobEvent) -> WitJobEvent {

@@ -42,7 +42,7 @@
 //! (the Job's name), `watch` and `logs` on `pods`; nothing else (these runs grant nothing
 //! else, and a denial fails the case).
 //!
-//! Each case is a Job pod script for the test API server (tests/kube-testserver/README.md);
+//! Each case is a Job pod script for the test API server (crates/kube-testserver/README.md);
 //! each asserts the outcome, the lines in order (the pods named by the cluster's own
 //! `SuccessfulCreate` events), the pod the report names (the last attempt's), the reason and
 //! the last lines, and that the report is the last thing the hook says. No timing is

@@ -13,3 +13,10 @@ if ! command -v kubectl >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kubernetes-client >/dev/null
 fi
+# The registry tests (tests/it/registry.rs) start Debian's OCI registry, `docker-registry`,
+# on 127.0.0.1 with a config of their own, and make its htpasswd file with apache2-utils.
+if ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1; then
+  echo "setup: installing Debian's docker-registry and apache2-utils (registry tests)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry apache2-utils >/dev/null
+fi

@@ -35,6 +35,10 @@ pub struct ApplyArgs {
     /// Fail at once instead of waiting for another deploy or a Terminating namespace.
     #[arg(long, env = "KUBES_NO_WAIT")]
     pub no_wait: bool,
+    /// Take registry hook modules only as .kubes/hooks.lock pins them: refuse, before
+    /// anything is applied, a reference without a pin, a tag that moved, a digest mismatch.
+    #[arg(long, env = "KUBES_LOCKED")]
+    pub locked: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -53,6 +57,7 @@ pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
         &a.roles,
         reporter.clone(),
         a.dry_run,
+        a.locked,
     )?;
     let settings = ApplySettings {
         force_conflicts: !a.no_force_conflicts,
@@ -65,6 +70,7 @@ pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
             dry_run: a.dry_run,
             hooks: true,
             interrupt: Some(interrupt),
+            locked: a.locked,
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(exit_code(session.apply(&settings).await.ok))

@@ -118,6 +118,15 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
         } => {
             let config = ops::project_registry_config(&g.project)?;
             let info = PushInfo {
+                // Only a plain file name: a client may write the layer under this name.
+                title: file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .filter(|n| {
+                        n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                    })
+                    .map(str::to_string),
                 source,
                 version: artifact_version,
                 created: Some(

@@ -45,6 +45,8 @@ pub struct Registry {
     client: Client,
     /// Hosts listed as insecure in hooks.yaml (plain HTTP allowed).
     insecure: Vec<String>,
+    /// The clients for plain-HTTP hosts, by host.
+    plain: std::sync::Mutex<std::collections::HashMap<String, Client>>,
 }
 
 impl Registry {
@@ -62,6 +64,7 @@ impl Registry {
         Registry {
             client: Client::new(config),
             insecure: insecure.to_vec(),
+            plain: Default::default(),
         }
     }
 
@@ -71,16 +74,22 @@ impl Registry {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
 
-    /// The client for `r`: plain HTTP only to a loopback host or one listed insecure.
+    /// The client for `r`: plain HTTP only to a loopback host or one listed insecure. One
+    /// client per such host, kept, so the credentials it was given stay with it.
     fn client_for(&self, r: &OciRef) -> Client {
         if r.is_loopback() || self.insecure.iter().any(|h| h == &r.host) {
-            let config = ClientConfig {
-                protocol: ClientProtocol::HttpsExcept(vec![r.host.clone()]),
-                connect_timeout: Some(Duration::from_secs(10)),
-                read_timeout: Some(Duration::from_secs(60)),
-                ..Default::default()
-            };
-            Client::new(config)
+            let mut plain = self.plain.lock().unwrap_or_else(|e| e.into_inner());
+            plain
+                .entry(r.host.clone())
+                .or_insert_with(|| {
+                    Client::new(ClientConfig {
+                        protocol: ClientProtocol::HttpsExcept(vec![r.host.clone()]),
+                        connect_timeout: Some(Duration::from_secs(10)),
+                        read_timeout: Some(Duration::from_secs(60)),
+                        ..Default::default()
+                    })
+                })
+                .clone()
         } else {
             self.client.clone()
         }
@@ -168,8 +177,11 @@ impl Registry {
             digest: digest.to_string(),
             ..Default::default()
         };
-        let mut stream = self
-            .client_for(r)
+        let client = self.client_for(r);
+        client
+            .store_auth_if_needed(&r.host, &credentials(&r.host))
+            .await;
+        let mut stream = client
             .pull_blob_stream(&target, &desc)
             .await
             .map_err(|e| Self::fail(r, e))?;

@@ -143,6 +143,9 @@ pub fn component_facts(bytes: &[u8]) -> Result<ComponentFacts, String> {
 /// Where a pushed artifact came from, as annotations.
 #[derive(Debug, Clone, Default)]
 pub struct PushInfo {
+    /// The layer's file name (`org.opencontainers.image.title`: what ORAS-style clients
+    /// name the file they pull).
+    pub title: Option<String>,
     pub source: Option<String>,
     pub version: Option<String>,
     pub created: Option<String>,
@@ -192,7 +195,10 @@ pub fn build(component: &[u8], info: &PushInfo) -> Result<(Vec<u8>, Vec<u8>), St
             media_type: WASM_LAYER_MEDIA_TYPE.into(),
             digest: layer_digest,
             size: component.len() as u64,
-            annotations: None,
+            annotations: info
+                .title
+                .as_ref()
+                .map(|t| BTreeMap::from([(ANNOTATION_TITLE.to_string(), t.clone())])),
         }],
         subject: None,
         annotations: (!annotations.is_empty()).then_some(annotations),
@@ -280,6 +286,7 @@ mod tests {
         let (config, manifest) = build(
             EMPTY_COMPONENT,
             &PushInfo {
+                title: Some("hook.wasm".into()),
                 source: Some("https://git.example/hooks".into()),
                 version: Some("1.0.0".into()),
                 created: None,

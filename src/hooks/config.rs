@@ -934,3 +934,39 @@ hooks:
         assert!(parse("hooks: []\n").unwrap().hooks.is_empty());
     }
 }
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<HooksConfig, ConfigError> {
+        HooksConfig::parse(Path::new("hooks.yaml"), text)
+    }
+
+    #[test]
+    fn registry_modules_and_trust() {
+        let c = parse("hooks:\n  - name: a\n    after: apply\n    module: oci://127.0.0.1:5000/hooks/a:v1\n  - name: b\n    after: apply\n    module: oci://127.0.0.1:5000/hooks/a:v1\n    limits: { module_size: 1Mi }\ntrust:\n  keys: [ed25519:0b41bb0fe4aa6a19a147b682967564b2678b970cd65b793c8785c845cec4c84a]\n  require: true\n").unwrap();
+        assert_eq!(
+            c.hooks[0].module,
+            ModuleSource::Registry("oci://127.0.0.1:5000/hooks/a:v1".into())
+        );
+        // One fetch per reference, within the smallest module_size of its hooks.
+        assert_eq!(
+            c.registry_modules(),
+            vec![("oci://127.0.0.1:5000/hooks/a:v1".to_string(), 1 << 20)]
+        );
+        assert!(c.registry.trust.require);
+
+        let e = parse("hooks:\n  - name: a\n    after: apply\n    module: oci://nohost/a:v1\n")
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("module"));
+        assert!(e.message.contains("registry host"), "{e}");
+        let e = parse("trust:\n  require: true\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("no `keys:`"), "{e}");
+        let e = parse("trust:\n  keys: [rsa:abc]\n").unwrap_err();
+        assert!(e.message.contains("ed25519"), "{e}");
+        let e = parse("registry:\n  insecure: [\"bad host\"]\n").unwrap_err();
+        assert!(e.message.contains("HOST[:PORT]"), "{e}");
+    }
+}

@@ -55,6 +55,15 @@ pub struct Prepared {
     restricted: bool,
 }
 
+/// How registry hook modules are resolved: only as pinned when `locked`.
+fn resolve_mode(locked: bool) -> crate::hooks::registry::Resolve {
+    if locked {
+        crate::hooks::registry::Resolve::Locked
+    } else {
+        crate::hooks::registry::Resolve::PinnedFirst
+    }
+}
+
 impl Prepared {
     /// Load the project, compile it (writing `.kubes/output`), plan it, prepare the plan,
     /// and restrict it to `roles` (all files when empty; an unknown role is an error).
@@ -74,6 +83,7 @@ impl Prepared {
         roles: &[String],
         reporter: Arc<Reporter>,
         dry_run: bool,
+        locked: bool,
     ) -> anyhow::Result<Prepared> {
         let project = Project::load(opts)?;
         let config = HooksConfig::load(&project.root)?;
@@ -92,8 +102,14 @@ impl Prepared {
             dry_run,
         };
         let hook_reporter: Arc<dyn HookReporter> = reporter;
-        let hooks = HookLifecycle::for_project(&project.root, info, None, hook_reporter)?
-            .context("the project declares compile hooks")?;
+        let hooks = HookLifecycle::for_project(
+            &project.root,
+            info,
+            None,
+            hook_reporter,
+            resolve_mode(locked),
+        )?
+        .context("the project declares compile hooks")?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -225,6 +241,8 @@ pub struct SessionOptions {
     /// Stops the session's runs when triggered (the CLI triggers it on SIGINT and SIGTERM):
     /// hooks stop at once, no further file is applied, the report says where it stopped.
     pub interrupt: Option<Interrupt>,
+    /// `--locked` / `KUBES_LOCKED`: registry modules only as `.kubes/hooks.lock` pins them.
+    pub locked: bool,
 }
 
 /// `kubes apply`'s settings.
@@ -313,7 +331,13 @@ impl Session {
                 dry_run: options.dry_run,
             };
             let hook_reporter: Arc<dyn HookReporter> = reporter.clone();
-            HookLifecycle::for_project(&project.root, info, Some(access), hook_reporter)?
+            HookLifecycle::for_project(
+                &project.root,
+                info,
+                Some(access),
+                hook_reporter,
+                resolve_mode(options.locked),
+            )?
         } else {
             None
         };

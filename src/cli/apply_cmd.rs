@@ -35,6 +35,11 @@ pub struct ApplyArgs {
     /// Fail at once instead of waiting for another deploy or a Terminating namespace.
     #[arg(long, env = "KUBES_NO_WAIT")]
     pub no_wait: bool,
+    /// Take registry hook modules only as .kubes/hooks.lock pins them: refuse, before
+    /// anything is applied, a reference without a pin, a tag that moved, a digest mismatch.
+    /// (Also `KUBES_LOCKED=1`.)
+    #[arg(long)]
+    pub locked: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -48,11 +53,13 @@ pub struct DeployArgs {
 
 pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Result<ExitCode> {
     let reporter = g.reporter();
+    let locked = a.locked || super::locked_from_env();
     let prepared = Prepared::load_with_compile_hooks(
         &g.project_options(image),
         &a.roles,
         reporter.clone(),
         a.dry_run,
+        locked,
     )?;
     let settings = ApplySettings {
         force_conflicts: !a.no_force_conflicts,
@@ -65,6 +72,7 @@ pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
             dry_run: a.dry_run,
             hooks: true,
             interrupt: Some(interrupt),
+            locked,
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(exit_code(session.apply(&settings).await.ok))

@@ -1,4 +1,5 @@
-//! `kubes hooks list|run|inspect`.
+//! `kubes hooks list|run|inspect|push|pull|lock|sign|keygen|save|load`: parse and print;
+//! the registry work is in `crate::hooks::registry`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,8 @@ use clap::{Args, Subcommand};
 use super::{exit_code, run_interruptible, GlobalArgs};
 use crate::deploy::{Prepared, Session, SessionOptions};
 use crate::hooks::describe;
+use crate::hooks::registry::layout::PushInfo;
+use crate::hooks::registry::{archive, ops, sign};
 use crate::project::Project;
 
 #[derive(Debug, Args)]
@@ -36,9 +39,43 @@ pub enum HooksCommand {
     /// for each project hook using it, its effective grants (what `*` covers and never
     /// covers, cluster scope) and limits.
     Inspect {
-        /// The .wasm file, or the name of a hook in hooks.yaml.
+        /// The .wasm file, the name of a hook in hooks.yaml, or an oci:// reference (fetched
+        /// into the local store, never run).
         file: PathBuf,
     },
+    /// Push a component to a registry as a wasm OCI artifact (CNCF TAG Runtime layout).
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// oci://HOST[:PORT]/REPOSITORY:TAG
+        reference: String,
+        /// Where its source lives (annotation org.opencontainers.image.source).
+        #[arg(long)]
+        source: Option<String>,
+        /// Its version (annotation org.opencontainers.image.version).
+        #[arg(long = "artifact-version", value_name = "VERSION")]
+        artifact_version: Option<String>,
+    },
+    /// Fetch a registry module into the local store (what the reference resolves to now).
+    Pull {
+        /// oci://HOST[:PORT]/REPOSITORY:TAG or ...@sha256:DIGEST
+        reference: String,
+    },
+    /// Resolve every registry module of the project and pin it in .kubes/hooks.lock.
+    Lock,
+    /// Sign what a reference resolves to with an ed25519 key; the signature is pushed beside it.
+    Sign {
+        reference: String,
+        /// Private key file (from `kubes hooks keygen`).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Make an ed25519 key pair for `kubes hooks sign`: FILE (private) and FILE.pub.
+    Keygen { file: PathBuf },
+    /// Write every registry module of the project into an OCI image-layout tarball.
+    Save { file: PathBuf },
+    /// Put the modules of a tarball written by `kubes hooks save` into the local store.
+    Load { file: PathBuf },
 }
 
 pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
@@ -61,10 +98,74 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
                     dry_run,
                     hooks: true,
                     interrupt: Some(interrupt),
+                    locked: super::locked_from_env(),
                 };
                 let session = Session::open(prepared, &g.connection(), reporter, options).await?;
                 Ok(exit_code(session.run_hook(&choice).await?))
             })
+        }
+        HooksCommand::Inspect { file } if file.to_string_lossy().starts_with("oci://") => {
+            let config = ops::project_registry_config(&g.project)?;
+            let report = ops::inspect(&file.to_string_lossy(), &config)?;
+            reporter.registry_inspection(&report);
+            Ok(ExitCode::SUCCESS)
+        }
+        HooksCommand::Push {
+            file,
+            reference,
+            source,
+            artifact_version,
+        } => {
+            let config = ops::project_registry_config(&g.project)?;
+            let info = PushInfo {
+                // Only a plain file name: a client may write the layer under this name.
+                title: file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .filter(|n| {
+                        n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                    })
+                    .map(str::to_string),
+                source,
+                version: artifact_version,
+                created: Some(
+                    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+                ),
+            };
+            reporter.pushed(&ops::push(&file, &reference, &info, &config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        HooksCommand::Pull { reference } => {
+            let config = ops::project_registry_config(&g.project)?;
+            let (origin, notes) = ops::pull(&reference, &config)?;
+            reporter.pulled(&origin, &notes);
+            Ok(ExitCode::SUCCESS)
+        }
+        HooksCommand::Lock => {
+            let (path, pins, notes) = ops::lock(&g.project)?;
+            reporter.locked(&path, &pins, &notes);
+            Ok(ExitCode::SUCCESS)
+        }
+        HooksCommand::Sign { reference, key } => {
+            let config = ops::project_registry_config(&g.project)?;
+            reporter.signed(&ops::sign(&reference, &key, &config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        HooksCommand::Keygen { file } => {
+            let public = sign::generate_key(&file)?;
+            reporter.key_generated(&file, &sign::public_key_text(&public));
+            Ok(ExitCode::SUCCESS)
+        }
+        HooksCommand::Save { file } => {
+            let (summary, notes) = archive::save(&g.project, &file)?;
+            reporter.archive("saved", &summary, &notes);
+            Ok(ExitCode::SUCCESS)
+        }
+        HooksCommand::Load { file } => {
+            let summary = archive::load(&file)?;
+            reporter.archive("loaded", &summary, &[]);
+            Ok(ExitCode::SUCCESS)
         }
         HooksCommand::Inspect { file } => {
             // The app namespace the grants default to, if the project loads.

@@ -156,6 +156,17 @@ fn catch_signals(interrupt: Interrupt) -> std::io::Result<()> {
 }
 
 /// The exit code of a run: 0 when it did all it set out to, else 1.
+/// `KUBES_LOCKED` set (and not `0`, `false`, `no`, `off`, empty): registry hook modules only
+/// as `.kubes/hooks.lock` pins them, for the commands without a `--locked` flag.
+fn locked_from_env() -> bool {
+    std::env::var("KUBES_LOCKED").is_ok_and(|v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "" | "0" | "false" | "no" | "off"
+        )
+    })
+}
+
 fn exit_code(ok: bool) -> ExitCode {
     ExitCode::from(u8::from(!ok))
 }

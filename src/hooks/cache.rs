@@ -220,7 +220,7 @@ impl ModuleCache {
 /// Create `dir` (mode 0700) if missing, and refuse it when someone else owns it or others
 /// can write it: they could plant entries (the MAC stops those, but a directory others
 /// control can also be swapped wholesale or filled up).
-fn private_dir(dir: &Path) -> Result<(), String> {
+pub(crate) fn private_dir(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     if let Err(e) = fs::DirBuilder::new()
         .recursive(true)

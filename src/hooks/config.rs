@@ -5,7 +5,7 @@
 //!   - name: migrate-wait
 //!     after: apply              # or before:; compile, apply, delete, prune
 //!     on: migrate/job           # per file (globs allowed, or a list); absent: whole step
-//!     module: hooks/migrate_wait.wasm
+//!     module: hooks/migrate_wait.wasm   # or oci://HOST[:PORT]/REPO:TAG, ...@sha256:DIGEST
 //!     exit_on_fail: true        # default true
 //!     timeout: 300s             # default 60s
 //!     memory: 128Mi             # default 256Mi
@@ -13,6 +13,11 @@
 //!     config: { job: migrate }  # any YAML, handed to the hook as JSON
 //!     grants:
 //!       - { verbs: [get, watch], resources: [jobs.batch], names: [migrate] }
+//! registry:                     # registry modules (docs/registries.md)
+//!   insecure: [registry.internal:5000]   # plain HTTP besides loopback hosts
+//! trust:
+//!   keys: [ed25519:<64 hex>]    # signers trusted for registry modules
+//!   require: true               # refuse a registry module without a trusted signature
 //! ```
 //!
 //! Every error names the file, the hook, the field and (where it can be found) the line.
@@ -26,6 +31,7 @@ use serde::Deserialize;
 use super::engine::DEFAULT_MEMORY;
 use super::grants::{Grant, Verb};
 use super::limits::HookLimits;
+use super::registry::{OciRef, RegistryConfig, TrustPolicy};
 use crate::lifecycle::{Point, Step, When};
 use crate::project::target_matches;
 use crate::yaml;
@@ -48,8 +54,8 @@ pub struct HookSpec {
     /// `on:` patterns as written (`role/kind`, `*` matching any run of characters, as
     /// `skip` does); empty: a whole-step hook.
     pub on: Vec<String>,
-    /// Module path relative to the project root.
-    pub module: PathBuf,
+    /// Where the component comes from.
+    pub module: ModuleSource,
     pub exit_on_fail: bool,
     pub timeout: Duration,
     pub memory: u64,
@@ -84,12 +90,41 @@ impl HookSpec {
     }
 }
 
+/// Where a hook's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleSource {
+    /// A path relative to the project root.
+    File(PathBuf),
+    /// An `oci://` registry reference, as written (see [`super::registry`]).
+    Registry(String),
+}
+
+impl ModuleSource {
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            ModuleSource::File(p) => Some(p),
+            ModuleSource::Registry(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ModuleSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModuleSource::File(p) => write!(f, "{}", p.display()),
+            ModuleSource::Registry(r) => f.write_str(r),
+        }
+    }
+}
+
 /// All hooks of a project, in declaration order (the order they run in at one point).
 #[derive(Debug, Clone, Default)]
 pub struct HooksConfig {
     /// The file they came from.
     pub file: PathBuf,
     pub hooks: Vec<HookSpec>,
+    /// `registry:` and `trust:`: how registry modules are fetched and checked.
+    pub registry: RegistryConfig,
 }
 
 /// A problem in hooks.yaml.
@@ -125,6 +160,24 @@ impl std::error::Error for ConfigError {}
 struct RawFile {
     #[serde(default)]
     hooks: Vec<RawHook>,
+    registry: Option<RawRegistry>,
+    trust: Option<RawTrust>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    #[serde(default)]
+    insecure: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTrust {
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    require: bool,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +247,7 @@ impl HooksConfig {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(HooksConfig {
                 file,
                 hooks: Vec::new(),
+                registry: RegistryConfig::default(),
             }),
             Err(e) => Err(ConfigError {
                 file,
@@ -218,7 +272,11 @@ impl HooksConfig {
             message,
         };
         let raw: RawFile = if text.trim().is_empty() {
-            RawFile { hooks: Vec::new() }
+            RawFile {
+                hooks: Vec::new(),
+                registry: None,
+                trust: None,
+            }
         } else {
             yaml::from_str(text).map_err(|e| err(e.line, None, None, e.message))?
         };
@@ -403,10 +461,31 @@ impl HooksConfig {
                 limits,
             });
         }
+        let registry = parse_registry(
+            raw.registry.unwrap_or_default(),
+            raw.trust.unwrap_or_default(),
+        )
+        .map_err(|(field, m)| err(find_key_line(text, field), None, Some(field), m))?;
         Ok(HooksConfig {
             file: file.to_path_buf(),
             hooks,
+            registry,
         })
+    }
+
+    /// The distinct registry references the hooks use, each with the smallest
+    /// `module_size` of the hooks using it (the bound its component is fetched within).
+    pub fn registry_modules(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for h in &self.hooks {
+            if let ModuleSource::Registry(r) = &h.module {
+                match out.iter_mut().find(|(w, _)| w == r) {
+                    Some((_, max)) => *max = (*max).min(h.limits.module_size),
+                    None => out.push((r.clone(), h.limits.module_size)),
+                }
+            }
+        }
+        out
     }
 
     /// Hooks for a lifecycle point: whole-step hooks when `target` is `None`, else the
@@ -438,12 +517,44 @@ fn parse_step(s: &str) -> Result<Step, String> {
     }
 }
 
-/// A module path must stay inside the project: relative, without `..`.
-fn check_module_path(s: &str) -> Result<PathBuf, String> {
+fn parse_registry(r: RawRegistry, t: RawTrust) -> Result<RegistryConfig, (&'static str, String)> {
+    for h in &r.insecure {
+        // The same host check as a reference's.
+        OciRef::parse(&format!("oci://{h}/x:y"))
+            .map_err(|_| ("insecure", format!("`{h}` is not HOST[:PORT]")))?;
+    }
+    let keys = t
+        .keys
+        .iter()
+        .map(|k| super::registry::sign::parse_public_key(k))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| ("keys", m))?;
+    if t.require && keys.is_empty() {
+        return Err((
+            "require",
+            "`require: true` with no `keys:`: no module could ever be trusted".into(),
+        ));
+    }
+    Ok(RegistryConfig {
+        insecure: r.insecure,
+        trust: TrustPolicy {
+            keys,
+            require: t.require,
+        },
+    })
+}
+
+/// A module: an `oci://` reference, or a path that stays inside the project (relative,
+/// without `..`).
+fn check_module_path(s: &str) -> Result<ModuleSource, String> {
+    if s.starts_with("oci://") {
+        OciRef::parse(s)?;
+        return Ok(ModuleSource::Registry(s.to_string()));
+    }
     let p = PathBuf::from(s);
     if s.contains("://") || s.starts_with("oci:") {
         return Err(format!(
-            "`{s}`: registry references are not supported yet; give a path inside the project"
+            "`{s}`: expected a path inside the project or oci://HOST[:PORT]/REPOSITORY:TAG"
         ));
     }
     if p.is_absolute()
@@ -454,7 +565,7 @@ fn check_module_path(s: &str) -> Result<PathBuf, String> {
             "`{s}` must be a relative path inside the project (no leading `/`, no `..`)"
         ));
     }
-    Ok(p)
+    Ok(ModuleSource::File(p))
 }
 
 /// `30s`, `5m`, `1m30s`, `300` (seconds).
@@ -574,6 +685,17 @@ fn parse_size(v: &yaml::Value) -> Result<u64, String> {
 }
 
 /// The line declaring `name: <hook>` (1-based), to point errors at.
+/// The line of the first `key:` in the file (for top-level settings).
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.starts_with(':'))
+        })
+        .map(|i| i + 1)
+}
+
 fn find_line(text: &str, hook: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
@@ -810,5 +932,41 @@ hooks:
         assert!(HooksConfig::load(dir.path()).unwrap().hooks.is_empty());
         assert!(parse("").unwrap().hooks.is_empty());
         assert!(parse("hooks: []\n").unwrap().hooks.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<HooksConfig, ConfigError> {
+        HooksConfig::parse(Path::new("hooks.yaml"), text)
+    }
+
+    #[test]
+    fn registry_modules_and_trust() {
+        let c = parse("hooks:\n  - name: a\n    after: apply\n    module: oci://127.0.0.1:5000/hooks/a:v1\n  - name: b\n    after: apply\n    module: oci://127.0.0.1:5000/hooks/a:v1\n    limits: { module_size: 1Mi }\ntrust:\n  keys: [ed25519:0b41bb0fe4aa6a19a147b682967564b2678b970cd65b793c8785c845cec4c84a]\n  require: true\n").unwrap();
+        assert_eq!(
+            c.hooks[0].module,
+            ModuleSource::Registry("oci://127.0.0.1:5000/hooks/a:v1".into())
+        );
+        // One fetch per reference, within the smallest module_size of its hooks.
+        assert_eq!(
+            c.registry_modules(),
+            vec![("oci://127.0.0.1:5000/hooks/a:v1".to_string(), 1 << 20)]
+        );
+        assert!(c.registry.trust.require);
+
+        let e = parse("hooks:\n  - name: a\n    after: apply\n    module: oci://nohost/a:v1\n")
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("module"));
+        assert!(e.message.contains("registry host"), "{e}");
+        let e = parse("trust:\n  require: true\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("no `keys:`"), "{e}");
+        let e = parse("trust:\n  keys: [rsa:abc]\n").unwrap_err();
+        assert!(e.message.contains("ed25519"), "{e}");
+        let e = parse("registry:\n  insecure: [\"bad host\"]\n").unwrap_err();
+        assert!(e.message.contains("HOST[:PORT]"), "{e}");
     }
 }

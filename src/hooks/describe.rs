@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::cache;
-use super::config::{HookSpec, HooksConfig};
+use super::config::{HookSpec, HooksConfig, ModuleSource};
 use super::inspect::{self, BinaryKind, Item};
 use super::{HookEngine, HookError};
 
@@ -18,8 +18,10 @@ pub struct ListedHook {
     pub name: String,
     pub point: String,
     pub on: Vec<String>,
-    pub module: PathBuf,
-    /// `sha256:<hex>`, or why there is none (`missing`).
+    /// A path in the project, or an `oci://` reference.
+    pub module: String,
+    /// `sha256:<hex>` (of the file; of the pinned manifest for a registry module), or why
+    /// there is none (`missing`, `not locked`).
     pub digest: String,
     pub exit_on_fail: bool,
     pub timeout_ms: u128,
@@ -34,8 +36,35 @@ pub fn list(root: &Path) -> anyhow::Result<(PathBuf, Vec<ListedHook>)> {
     Ok((config.file, rows))
 }
 
+/// The bytes of a hook's module file (a registry module is not read here).
+fn read_module(root: &Path, h: &HookSpec) -> std::io::Result<Vec<u8>> {
+    match &h.module {
+        ModuleSource::File(p) => crate::project::open_root(root).and_then(|d| d.read(p)),
+        ModuleSource::Registry(r) => Err(std::io::Error::other(format!(
+            "{r} is a registry module: `kubes hooks inspect {r}` shows it"
+        ))),
+    }
+}
+
 fn listed(root: &Path, h: &HookSpec) -> ListedHook {
-    let read = crate::project::open_root(root).and_then(|d| d.read(&h.module));
+    if let ModuleSource::Registry(r) = &h.module {
+        let pin = super::registry::lock::LockFile::load(root)
+            .ok()
+            .flatten()
+            .and_then(|l| l.pin(r).map(|p| p.digest.clone()));
+        return ListedHook {
+            name: h.name.clone(),
+            point: h.point.to_string(),
+            on: h.on.clone(),
+            module: r.clone(),
+            digest: pin.unwrap_or_else(|| "not locked".into()),
+            exit_on_fail: h.exit_on_fail,
+            timeout_ms: h.timeout.as_millis(),
+            memory: h.memory,
+            grants: h.grants.iter().map(|g| g.to_string()).collect(),
+        };
+    }
+    let read = read_module(root, h);
     let digest = match read {
         Ok(bytes) => format!("sha256:{}", cache::digest(&bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => "missing".to_string(),
@@ -45,7 +74,7 @@ fn listed(root: &Path, h: &HookSpec) -> ListedHook {
         name: h.name.clone(),
         point: h.point.to_string(),
         on: h.on.clone(),
-        module: h.module.clone(),
+        module: h.module.to_string(),
         digest,
         exit_on_fail: h.exit_on_fail,
         timeout_ms: h.timeout.as_millis(),
@@ -128,15 +157,8 @@ pub fn inspect_file(
         .iter()
         .find(|h| !file_arg.exists() && Path::new(&h.name) == file_arg);
     let bytes = match by_name {
-        Some(h) => crate::project::open_root(root)
-            .and_then(|d| d.read(&h.module))
-            .with_context(|| {
-                format!(
-                    "cannot read {} (module of hook {})",
-                    h.module.display(),
-                    h.name
-                )
-            })?,
+        Some(h) => read_module(root, h)
+            .with_context(|| format!("cannot read {} (module of hook {})", h.module, h.name))?,
         None => std::fs::read(file_arg)
             .with_context(|| format!("cannot read {}", file_arg.display()))?,
     };
@@ -146,9 +168,7 @@ pub fn inspect_file(
         .copied()
         .filter(|h| {
             by_name.is_some_and(|b| b.name == h.name)
-                || crate::project::open_root(root)
-                    .and_then(|d| d.read(&h.module))
-                    .is_ok_and(|b| cache::digest(&b) == digest)
+                || read_module(root, h).is_ok_and(|b| cache::digest(&b) == digest)
         })
         .collect();
     let ns = if using.is_empty() {
@@ -167,7 +187,7 @@ pub fn inspect_file(
         problems: Vec::new(),
         hooks: using.iter().map(|h| hook_grants(h, &ns)).collect(),
     };
-    let file = by_name.map(|h| root.join(&h.module));
+    let file = by_name.and_then(|h| h.module.file()).map(|m| root.join(m));
     let file = file.as_deref().unwrap_or(file_arg);
     match inspect::binary_kind(&bytes) {
         BinaryKind::NotWasm(why) => {

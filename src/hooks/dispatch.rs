@@ -7,11 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::config::{HookSpec, HooksConfig};
+use std::collections::{BTreeMap, HashMap};
+
+use super::config::{HookSpec, HooksConfig, ModuleSource};
 use super::engine::{HookEngine, HookInvocation, RunReport};
 use super::error::RunFailure;
 use super::host::{ClusterAccess, ObjectRef, Target};
 use super::output::HookReporter;
+use super::registry::{self, Origin, Resolve};
+use super::LoadedHook;
 use crate::lifecycle::{Lifecycle, LifecycleFailure, LifecycleFuture, Point};
 use crate::plan::PlannedFile;
 
@@ -35,6 +39,10 @@ pub struct HookLifecycle {
     info: RunInfo,
     cluster: Option<ClusterAccess>,
     reporter: Arc<dyn HookReporter>,
+    /// Registry modules, loaded up front, by hook name.
+    registry_loaded: HashMap<String, LoadedHook>,
+    /// Where each registry module came from, by reference.
+    origins: BTreeMap<String, Origin>,
 }
 
 impl HookLifecycle {
@@ -55,17 +63,22 @@ impl HookLifecycle {
             info,
             cluster,
             reporter,
+            registry_loaded: HashMap::new(),
+            origins: BTreeMap::new(),
         })
     }
 
     /// The lifecycle for a project's deploy, or `None` when it declares no hooks. Every
     /// hook's module is loaded (compiled or taken from the cache) up front, so a missing or
-    /// broken module stops the deploy before anything is applied.
+    /// broken module stops the deploy before anything is applied. Registry modules are
+    /// fetched first (from the store when it has them), resolved by `resolve`: with
+    /// [`Resolve::Locked`] an unpinned reference, a moved tag or a digest mismatch stops it.
     pub fn for_project(
         project_root: &Path,
         info: RunInfo,
         cluster: Option<ClusterAccess>,
         reporter: Arc<dyn HookReporter>,
+        resolve: Resolve,
     ) -> anyhow::Result<Option<HookLifecycle>> {
         let config = HooksConfig::load(project_root)?;
         if config.hooks.is_empty() {
@@ -77,7 +90,26 @@ impl HookLifecycle {
                 "warning: the compiled-hook cache is not used: {why}"
             ));
         }
-        let lifecycle = HookLifecycle::new(engine, config, project_root, info, cluster, reporter)?;
+        let (pulled, notes) = registry::fetch_all(project_root, &config, resolve)?;
+        for n in notes {
+            reporter.note(&format!("warning: {n}"));
+        }
+        let mut lifecycle =
+            HookLifecycle::new(engine, config, project_root, info, cluster, reporter)?;
+        for spec in &lifecycle.config.hooks {
+            let ModuleSource::Registry(r) = &spec.module else {
+                continue;
+            };
+            let p = &pulled[r];
+            let loaded = lifecycle
+                .engine
+                .load_bytes(Path::new(r), p.component.clone(), &spec.limits)
+                .map_err(|e| {
+                    anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
+                })?;
+            lifecycle.registry_loaded.insert(spec.name.clone(), loaded);
+        }
+        lifecycle.origins = pulled.into_iter().map(|(r, p)| (r, p.origin)).collect();
         for spec in &lifecycle.config.hooks {
             lifecycle.load(spec).map_err(|e| {
                 anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
@@ -88,9 +120,26 @@ impl HookLifecycle {
 
     /// Load (compile or take from the cache) one declared hook's module, read through the
     /// project capability within the hook's limits.
-    fn load(&self, spec: &HookSpec) -> Result<crate::hooks::LoadedHook, crate::hooks::HookError> {
-        self.engine
-            .load_from(&self.project_dir, &spec.module, &spec.limits)
+    fn load(&self, spec: &HookSpec) -> Result<LoadedHook, crate::hooks::HookError> {
+        match &spec.module {
+            ModuleSource::File(path) => {
+                self.engine.load_from(&self.project_dir, path, &spec.limits)
+            }
+            ModuleSource::Registry(r) => {
+                self.registry_loaded
+                    .get(&spec.name)
+                    .cloned()
+                    .ok_or_else(|| crate::hooks::HookError::Compile {
+                        path: r.into(),
+                        message: "the registry module was not fetched".into(),
+                    })
+            }
+        }
+    }
+
+    /// Where each registry module came from (reference, digests, signer), by reference.
+    pub fn origins(&self) -> &BTreeMap<String, Origin> {
+        &self.origins
     }
 
     /// Run one hook as declared, at `point`, around `target` if given. Prints nothing but the
@@ -153,11 +202,8 @@ impl HookLifecycle {
 
     /// `=> hook migrate-wait (hooks/migrate-wait.wasm)`
     fn announce_hook(&self, spec: &HookSpec) {
-        self.reporter.note(&format!(
-            "=> hook {} ({})",
-            spec.name,
-            spec.module.display()
-        ));
+        self.reporter
+            .note(&format!("=> hook {} ({})", spec.name, spec.module));
     }
 
     async fn run_point(

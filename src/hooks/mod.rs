@@ -26,6 +26,7 @@ pub mod host;
 pub mod inspect;
 pub mod limits;
 pub mod output;
+pub mod registry;
 pub mod sandbox;
 
 pub use config::{HookSpec, HooksConfig};

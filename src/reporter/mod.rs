@@ -31,6 +31,7 @@ use crate::hooks::output::{
 use crate::hooks::Denial;
 use crate::lifecycle::Step;
 
+pub mod registry_views;
 pub mod views;
 
 /// How things are shown.

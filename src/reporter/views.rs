@@ -206,13 +206,7 @@ pub fn write_plan(plan: &Plan, hooks: &HooksConfig, w: &mut dyn Write) -> io::Re
                 (Some(t), When::Before) => format!("{t:<width$}  "),
                 (Some(_), When::After) => " ".repeat(width + 2),
             };
-            writeln!(
-                w,
-                "{lead}hook {} ({}, {})",
-                h.name,
-                h.point,
-                h.module.display()
-            )?;
+            writeln!(w, "{lead}hook {} ({}, {})", h.name, h.point, h.module)?;
         }
         Ok(())
     };
@@ -278,7 +272,7 @@ fn write_hooks_list(file: &Path, rows: &[ListedHook], w: &mut dyn Write) -> io::
             .unwrap_or(r.digest.clone());
         writeln!(w, "{}", r.name)?;
         writeln!(w, "  point:   {} on {on}", r.point)?;
-        writeln!(w, "  module:  {} ({digest})", r.module.display())?;
+        writeln!(w, "  module:  {} ({digest})", r.module)?;
         writeln!(
             w,
             "  limits:  timeout {}ms, memory {} MiB, exit_on_fail {}",

@@ -36,3 +36,4 @@ mod new_hook;
 mod polyglot_hooks;
 mod prune;
 mod readme_commands;
+mod registry;

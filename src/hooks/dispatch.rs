@@ -4,11 +4,12 @@
 //! it has `exit_on_fail: false`. [`HookLifecycle::run_alone`] runs one declared hook on its
 //! own (`kubes hooks run`), announced the same way.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::config::{HookSpec, HooksConfig};
-use super::engine::{HookEngine, HookInvocation, RunReport};
+use super::engine::{HookEngine, HookInvocation, LoadedHook, RunReport};
 use super::error::RunFailure;
 use super::host::{ClusterAccess, ObjectRef, Target};
 use super::output::HookReporter;
@@ -35,6 +36,10 @@ pub struct HookLifecycle {
     info: RunInfo,
     cluster: Option<ClusterAccess>,
     reporter: Arc<dyn HookReporter>,
+    /// Each declared hook's module as loaded up front, by hook name: every run of the deploy
+    /// instantiates the same pre-linked component (the module file is not read again, and a
+    /// module changed on disk mid-deploy does not change what runs).
+    loaded: HashMap<String, LoadedHook>,
 }
 
 impl HookLifecycle {
@@ -55,6 +60,7 @@ impl HookLifecycle {
             info,
             cluster,
             reporter,
+            loaded: HashMap::new(),
         })
     }
 
@@ -77,18 +83,22 @@ impl HookLifecycle {
                 "warning: the compiled-hook cache is not used: {why}"
             ));
         }
-        let lifecycle = HookLifecycle::new(engine, config, project_root, info, cluster, reporter)?;
+        let mut lifecycle =
+            HookLifecycle::new(engine, config, project_root, info, cluster, reporter)?;
+        let mut loaded = HashMap::new();
         for spec in &lifecycle.config.hooks {
-            lifecycle.load(spec).map_err(|e| {
+            let hook = lifecycle.load(spec).map_err(|e| {
                 anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
             })?;
+            loaded.insert(spec.name.clone(), hook);
         }
+        lifecycle.loaded = loaded;
         Ok(Some(lifecycle))
     }
 
     /// Load (compile or take from the cache) one declared hook's module, read through the
     /// project capability within the hook's limits.
-    fn load(&self, spec: &HookSpec) -> Result<crate::hooks::LoadedHook, crate::hooks::HookError> {
+    fn load(&self, spec: &HookSpec) -> Result<LoadedHook, crate::hooks::HookError> {
         self.engine
             .load_from(&self.project_dir, &spec.module, &spec.limits)
     }
@@ -101,7 +111,10 @@ impl HookLifecycle {
         point: Point,
         target: Option<&PlannedFile>,
     ) -> Result<RunReport, RunFailure> {
-        let loaded = self.load(spec)?;
+        let loaded = match self.loaded.get(&spec.name) {
+            Some(hook) => hook.clone(),
+            None => self.load(spec)?,
+        };
         let inv = HookInvocation {
             name: spec.name.clone(),
             point,

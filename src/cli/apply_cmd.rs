@@ -35,6 +35,10 @@ pub struct ApplyArgs {
     /// Fail at once instead of waiting for another deploy or a Terminating namespace.
     #[arg(long, env = "KUBES_NO_WAIT")]
     pub no_wait: bool,
+    /// Server-side apply every object, even those kubes finds unchanged since it last
+    /// applied them (by default those are only listed, not applied again).
+    #[arg(long)]
+    pub force_apply: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -59,6 +63,7 @@ pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
         prune: a.prune,
         concurrency: a.concurrency,
         wait: (!a.no_wait).then_some(a.lock_timeout),
+        force_apply: a.force_apply,
     };
     run_interruptible(|interrupt| async move {
         let options = SessionOptions {

@@ -6,11 +6,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::config::{HookSpec, HooksConfig};
 use super::engine::{HookEngine, HookInvocation, LoadedHook, RunReport};
 use super::error::RunFailure;
+use super::grants::Verb;
 use super::host::{ClusterAccess, ObjectRef, Target};
 use super::output::HookReporter;
 use crate::lifecycle::{Lifecycle, LifecycleFailure, LifecycleFuture, Point};
@@ -40,6 +42,8 @@ pub struct HookLifecycle {
     /// instantiates the same pre-linked component (the module file is not read again, and a
     /// module changed on disk mid-deploy does not change what runs).
     loaded: HashMap<String, LoadedHook>,
+    /// Runs started of hooks that may write to the cluster (see [`Lifecycle::writes`]).
+    writes: AtomicU64,
 }
 
 impl HookLifecycle {
@@ -61,6 +65,7 @@ impl HookLifecycle {
             cluster,
             reporter,
             loaded: HashMap::new(),
+            writes: AtomicU64::new(0),
         })
     }
 
@@ -111,6 +116,13 @@ impl HookLifecycle {
         point: Point,
         target: Option<&PlannedFile>,
     ) -> Result<RunReport, RunFailure> {
+        if spec.grants.iter().any(|g| {
+            g.verbs
+                .iter()
+                .any(|v| matches!(v, Verb::Apply | Verb::Delete))
+        }) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
         let loaded = match self.loaded.get(&spec.name) {
             Some(hook) => hook.clone(),
             None => self.load(spec)?,
@@ -222,6 +234,10 @@ impl HookLifecycle {
 impl Lifecycle for HookLifecycle {
     fn at<'a>(&'a self, point: Point, target: Option<&'a PlannedFile>) -> LifecycleFuture<'a> {
         Box::pin(self.run_point(point, target))
+    }
+
+    fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 }
 

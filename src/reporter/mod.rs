@@ -517,6 +517,7 @@ mod tests {
                 },
                 display: "service/web".into(),
                 action: "created".into(),
+                applied: None,
             }],
         };
         r.file_done(Step::Apply, &file);

@@ -48,20 +48,36 @@ pub fn record(f: Figure<'_>) {
     writeln!(file, "{line}").expect("summary line written");
 }
 
-/// Peak resident memory of a child process, in MB: spawn it, reap it with `wait4`.
-pub fn peak_rss_mb(cmd: &mut std::process::Command) -> (std::process::ExitStatus, f64) {
-    use std::os::unix::process::ExitStatusExt;
-    let child = cmd.spawn().expect("child starts");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value to be overwritten.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own unreaped child; the pointers are to live locals.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    // ru_maxrss is in KiB on Linux.
-    (
-        std::process::ExitStatus::from_raw(status),
-        usage.ru_maxrss as f64 * 1024.0 / 1e6,
-    )
+/// Peak resident memory of a command, in MB, as GNU time (`/usr/bin/time -f %M`) reports
+/// it. Not `wait4` on our own child: a child forked from a bench process starts with the
+/// bench's memory counted (ru_maxrss keeps the high-water mark across exec).
+pub fn peak_rss_mb(cmd: &std::process::Command) -> (std::process::ExitStatus, f64) {
+    let out = tempfile::NamedTempFile::new().expect("temp file");
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%M", "-o"])
+        .arg(out.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    let status = timed
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("/usr/bin/time runs (Debian package `time`)");
+    let text = std::fs::read_to_string(out.path()).unwrap_or_default();
+    let kib: f64 = text
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .unwrap_or(f64::NAN);
+    (status, kib * 1024.0 / 1e6)
 }

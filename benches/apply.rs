@@ -8,6 +8,10 @@
 //! its own copy into its own namespace, so all three create the same objects; the kubectl
 //! ways get the output compiled beforehand (not timed).
 //!
+//! Then, the no-op re-apply: each way applies its unchanged project again (kubes: median
+//! of 3 runs, with the number of API requests it made; one kubectl over the directory:
+//! one run), the deploy most CI pipelines make most of the time.
+//!
 //! Run: `cargo bench --bench apply` (add `--profile dev` to skip the optimised build).
 //! `KUBES_BENCH_ROLES` changes the number of roles (20 objects each),
 //! `KUBES_BENCH_CONCURRENCY` kubes' `--concurrency` (default 32), `KUBES_BENCH_LATENCY_MS`
@@ -20,6 +24,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kube_testserver::{Faults, Options, TestServer};
+
+#[path = "support/summary.rs"]
+mod summary;
 
 const KUBECTL: &str = "/usr/bin/kubectl";
 const KUBES: &str = env!("CARGO_BIN_EXE_kubes");
@@ -128,6 +135,71 @@ fn scenario(roles: usize, latency: Duration) {
         "kubes is {:.1}x faster than one kubectl over the directory (goal >= 1.5x)",
         one.as_secs_f64() / kubes.as_secs_f64()
     );
+
+    // The no-op re-apply: nothing changed since the apply above.
+    let kubes_project = work.path().join("bench-kubes");
+    let mut again = Vec::new();
+    let mut requests = 0;
+    for _ in 0..3 {
+        srv.clear_requests();
+        let t = Instant::now();
+        run(Command::new(KUBES)
+            .arg("--project")
+            .arg(&kubes_project)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["apply", "-q", "--concurrency", &concurrency]));
+        again.push(t.elapsed());
+        requests = srv.requests().len();
+    }
+    again.sort();
+    let kubes_again = again[again.len() / 2];
+    let project = work.path().join("bench-kubectl-dir");
+    let t = Instant::now();
+    run(Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["apply", "--server-side", "-R", "-f"])
+        .arg(project.join(".kubes/output")));
+    let one_again = t.elapsed();
+    let ratio = one_again.as_secs_f64() / kubes_again.as_secs_f64();
+    println!(
+        "{:<52} {:>8}   ({requests} API requests)",
+        "no-op re-apply: kubes apply",
+        fmt(kubes_again)
+    );
+    println!(
+        "{:<52} {:>8}   ({ratio:.1}x kubes)",
+        "no-op re-apply: kubectl apply --server-side -R -f",
+        fmt(one_again)
+    );
+    let ms = latency.as_millis();
+    let (goal, met) = if ms == 0 {
+        (
+            "<= 0.2 s".to_string(),
+            kubes_again <= Duration::from_millis(200),
+        )
+    } else {
+        (">= 50x kubectl".to_string(), ratio >= 50.0)
+    };
+    summary::record(summary::Figure {
+        measure: &format!("no-op re-apply of {objects} objects, {ms} ms API latency"),
+        unit: "s",
+        kubes: kubes_again.as_secs_f64(),
+        baseline_name: "kubectl apply --server-side -R -f",
+        baseline: Some(one_again.as_secs_f64()),
+        goal: &goal,
+        met: Some(met),
+    });
+    summary::record(summary::Figure {
+        measure: &format!("first apply of {objects} objects, {ms} ms API latency"),
+        unit: "s",
+        kubes: kubes.as_secs_f64(),
+        baseline_name: "kubectl apply --server-side -R -f",
+        baseline: Some(one.as_secs_f64()),
+        goal: ">= 1.5x kubectl",
+        met: Some(one.as_secs_f64() / kubes.as_secs_f64() >= 1.5),
+    });
 }
 
 fn fmt(d: Duration) -> String {

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use kubes::project::{Project, ProjectOptions};
 
+#[path = "support/summary.rs"]
+mod summary;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -250,6 +253,15 @@ fn bench_in(
     match kustomize {
         Some(k) => {
             let k_med = row("kubectl kustomize (same resources, plain YAML)", &k);
+            summary::record(summary::Figure {
+                measure: &format!("compile {resources} resources, fresh output, {label}"),
+                unit: "ms",
+                kubes: ms(fresh_med),
+                baseline_name: "kubectl kustomize",
+                baseline: Some(ms(k_med)),
+                goal: "keep it there (no goal)",
+                met: None,
+            });
             println!(
                 "kustomize / kubes compile (medians): {:.1}x with fresh output, {:.1}x with output up to date",
                 ms(k_med) / ms(fresh_med),

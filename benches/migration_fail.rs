@@ -20,6 +20,8 @@
 
 #[path = "../tests/it/hooks_support/mod.rs"]
 mod hooks_support;
+#[path = "support/summary.rs"]
+mod summary;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -315,5 +317,16 @@ fn main() -> anyhow::Result<()> {
         "goal: kubes exits < 1 s after the Job's first failure condition (FailureTarget): {}",
         if goal { "met" } else { "NOT met" }
     );
+    if let (Some(kd), Some(sd)) = (k.after_failure, seed.after_failure) {
+        summary::record(summary::Figure {
+            measure: "failed migration noticed after the Job failed",
+            unit: "s",
+            kubes: kd.as_secs_f64(),
+            baseline_name: "kubectl wait --for=condition=complete (the seed)",
+            baseline: Some(sd.as_secs_f64()),
+            goal: "< 1 s",
+            met: Some(goal),
+        });
+    }
     Ok(())
 }

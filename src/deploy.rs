@@ -258,6 +258,9 @@ pub struct ApplySettings {
     /// How long to wait for another deploy's lease, and for a namespace being deleted to
     /// go; `None`: fail at once (`--no-wait`).
     pub wait: Option<Duration>,
+    /// Apply every object, even those unchanged since kubes last applied them
+    /// (`--force-apply`; see [`RecordOptions::skip_unchanged`]).
+    pub force_apply: bool,
 }
 
 /// How long a deploy waits for the deploy lease (and a Terminating namespace) by default.
@@ -270,6 +273,7 @@ impl Default for ApplySettings {
             prune: false,
             concurrency: DEFAULT_CONCURRENCY,
             wait: Some(DEFAULT_LOCK_TIMEOUT),
+            force_apply: false,
         }
     }
 }
@@ -413,6 +417,7 @@ impl Session {
             prune: settings.prune || self.prepared.project.config.prune,
             whole_plan: self.prepared.restricted.then_some(&self.prepared.whole),
             preapplied,
+            skip_unchanged: !settings.force_apply,
         };
         let report = apply_and_record(
             &self.cluster,

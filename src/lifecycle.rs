@@ -91,6 +91,13 @@ pub type LifecycleFuture<'a> =
 /// and `None` for whole-step points.
 pub trait Lifecycle: Send + Sync {
     fn at<'a>(&'a self, point: Point, target: Option<&'a PlannedFile>) -> LifecycleFuture<'a>;
+
+    /// How many runs so far could have written to the cluster (a hook granted `apply` or
+    /// `delete`). A step that read the cluster before compares it after: when it changed,
+    /// what it read may be stale (a before-hook deleted the old migration Job).
+    fn writes(&self) -> u64 {
+        0
+    }
 }
 
 /// Runs nothing: for steps run without hooks.

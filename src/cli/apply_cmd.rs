@@ -40,6 +40,10 @@ pub struct ApplyArgs {
     /// (Also `KUBES_LOCKED=1`.)
     #[arg(long)]
     pub locked: bool,
+    /// Server-side apply every object, even those kubes finds unchanged since it last
+    /// applied them (by default those are only listed, not applied again).
+    #[arg(long)]
+    pub force_apply: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -66,6 +70,7 @@ pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
         prune: a.prune,
         concurrency: a.concurrency,
         wait: (!a.no_wait).then_some(a.lock_timeout),
+        force_apply: a.force_apply,
     };
     run_interruptible(|interrupt| async move {
         let options = SessionOptions {

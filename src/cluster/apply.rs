@@ -1,6 +1,6 @@
 //! `kubes apply`: server-side apply of every planned object, in plan order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::report::ObjectResult;
 use super::walk::{ObjectKey, Prefetched};
@@ -8,7 +8,7 @@ use super::ClusterError;
 use crate::lifecycle::NoHooks;
 use crate::plan::CompiledObject;
 
-use super::inventory::{Entry, Inventory, InventoryKey};
+use super::inventory::{AppliedRecord, Entry, Inventory, InventoryKey};
 use super::prune::{is_hashed, planned_entries, prune_entries};
 use super::report::{Failure, Progress, Report};
 use super::walk::{Op, Walk};
@@ -55,6 +55,11 @@ pub struct RecordOptions<'a> {
     /// Objects of the plan applied ahead of the walk ([`apply_ahead`]): reported in their
     /// place in the plan, not applied twice.
     pub preapplied: Vec<Preapplied>,
+    /// Skip server-side apply for objects the previous inventory says kubes applied with
+    /// the same configuration and that nobody changed since (see
+    /// [`super::inventory::AppliedRecord`]): they are listed, reported `unchanged`, and not
+    /// sent. `false`: `--force-apply`.
+    pub skip_unchanged: bool,
 }
 
 /// An object of the plan applied before the walk, and what that did.
@@ -126,6 +131,16 @@ pub async fn apply_and_record(
         .iter()
         .map(|p| (p.key.clone(), p.result.clone()))
         .collect();
+    let unchanged_since: HashMap<ObjectKey, AppliedRecord> =
+        if record.skip_unchanged && !options.dry_run {
+            previous
+                .objects
+                .iter()
+                .filter_map(|e| Some((ObjectKey::of_ref(&e.object), e.applied.clone()?)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
     let mut report = Walk::new(
         cluster,
         lifecycle,
@@ -134,6 +149,7 @@ pub async fn apply_and_record(
         concurrency,
     )
     .with_preapplied(&preapplied)
+    .with_previous(unchanged_since)
     .run(plan)
     .await;
 
@@ -149,6 +165,7 @@ pub async fn apply_and_record(
         current.push_unique(Entry {
             object: o.object.clone(),
             hashed: is_hashed,
+            applied: o.applied.clone(),
         });
     }
 
@@ -189,12 +206,19 @@ pub async fn apply_and_record(
         }
         next
     } else {
-        let mut next = previous;
-        for e in current.objects {
-            next.push_unique(e);
+        let mut next = previous.clone();
+        for e in current.objects.iter() {
+            next.upsert(e.clone());
         }
         next
     };
+    // Objects this run did not touch (other roles, stale ones kept) keep their records.
+    let mut next = next;
+    for e in next.objects.iter_mut() {
+        if e.applied.is_none() && !current.contains(e) {
+            e.applied = previous.find(e).and_then(|p| p.applied.clone());
+        }
+    }
     if !options.dry_run {
         if let Err(e) = next.write(cluster, &record.inventory).await {
             report.fail(Failure {

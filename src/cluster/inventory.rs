@@ -42,6 +42,91 @@ pub struct Entry {
     /// A suffix-hashed ConfigMap/Secret: old versions are pruned even without `--prune`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub hashed: bool,
+    /// What kubes last applied to it, and how the object stood right after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<AppliedRecord>,
+}
+
+/// What kubes last applied to an object and the object's state right after, so a later
+/// deploy can tell, from a list of the live objects alone, that server-side apply would
+/// change nothing:
+/// - the same configuration is to be applied again (`sha`), and
+/// - the live object is the one applied (`uid`), and either nothing at all changed since
+///   (`rv`), or kubes' own `managedFields` entry is exactly as that apply left it (`fields`):
+///   anyone who changed a field kubes applies (an update, or a forced apply by another
+///   manager) took it over, which changes kubes' entry; changes to other fields (status,
+///   fields of other managers) are not kubes' to undo.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AppliedRecord {
+    /// Hex SHA-256 (first 128 bits) of the applied configuration and the field manager.
+    pub sha: String,
+    pub uid: String,
+    pub rv: String,
+    /// Hex SHA-256 (first 128 bits) of kubes' `managedFields` entries (fields, time,
+    /// apiVersion).
+    pub fields: String,
+}
+
+impl AppliedRecord {
+    /// The record of an object as the server returned it from an apply of `body`.
+    pub fn of_applied(
+        body: &serde_json::Value,
+        field_manager: &str,
+        after: &kube::api::ObjectMeta,
+    ) -> Option<AppliedRecord> {
+        Some(AppliedRecord {
+            sha: config_sha(body, field_manager),
+            uid: after.uid.clone()?,
+            rv: after.resource_version.clone()?,
+            fields: fields_fingerprint(after, field_manager)?,
+        })
+    }
+
+    /// Whether applying `sha` again to the live object `live` would change nothing.
+    pub fn still_holds(
+        &self,
+        sha: &str,
+        live: &kube::api::ObjectMeta,
+        field_manager: &str,
+    ) -> bool {
+        self.sha == sha
+            && live.uid.as_deref() == Some(self.uid.as_str())
+            && (live.resource_version.as_deref() == Some(self.rv.as_str())
+                || fields_fingerprint(live, field_manager).as_deref() == Some(self.fields.as_str()))
+    }
+}
+
+fn short_sha(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(bytes)[..16])
+}
+
+/// The hash of an object's applied configuration (as sent) under `field_manager`.
+pub fn config_sha(body: &serde_json::Value, field_manager: &str) -> String {
+    let mut bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes.push(0);
+    bytes.extend_from_slice(field_manager.as_bytes());
+    short_sha(&bytes)
+}
+
+/// The hash of `field_manager`'s Apply entries in `meta.managedFields`; `None` when it has
+/// none (someone took every field over, or the object was never applied by it).
+pub fn fields_fingerprint(meta: &kube::api::ObjectMeta, field_manager: &str) -> Option<String> {
+    let ours: Vec<_> = meta
+        .managed_fields
+        .as_ref()?
+        .iter()
+        .filter(|m| {
+            m.manager.as_deref() == Some(field_manager)
+                && m.operation.as_deref() == Some("Apply")
+                && m.subresource.as_deref().unwrap_or("").is_empty()
+        })
+        .map(|m| (&m.api_version, &m.fields_v1, &m.time))
+        .collect();
+    if ours.is_empty() {
+        return None;
+    }
+    Some(short_sha(&serde_json::to_vec(&ours).ok()?))
 }
 
 impl Entry {
@@ -85,6 +170,21 @@ impl Inventory {
             .filter(|e| !current.contains(e))
             .cloned()
             .collect()
+    }
+
+    /// The entry with `e`'s identity.
+    pub fn find(&self, e: &Entry) -> Option<&Entry> {
+        let id = e.identity();
+        self.objects.iter().find(|o| o.identity() == id)
+    }
+
+    /// Add `e`, or replace the entry with its identity (keeping its place).
+    pub fn upsert(&mut self, e: Entry) {
+        let id = e.identity();
+        match self.objects.iter_mut().find(|o| o.identity() == id) {
+            Some(old) => *old = e,
+            None => self.objects.push(e),
+        }
     }
 
     /// Add `e` unless an entry with its identity is present.
@@ -161,6 +261,7 @@ mod tests {
                 name: name.into(),
             },
             hashed: false,
+            applied: None,
         }
     }
 

@@ -62,6 +62,7 @@ pub async fn prune_entries(
                     object: e.object.clone(),
                     display,
                     action,
+                    applied: None,
                 };
                 progress.pruned(&r);
                 out.results.push(r);
@@ -146,6 +147,7 @@ pub async fn planned_entries(cluster: &Cluster, plan: &Plan) -> Result<Inventory
                 name: obj.name.clone(),
             },
             hashed: is_hashed(&obj.body),
+            applied: None,
         });
     }
     Ok(inv)

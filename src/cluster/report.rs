@@ -19,6 +19,9 @@ pub struct ObjectResult {
     pub display: String,
     /// `created`, `configured`, `unchanged`, `deleted`, `absent`, `skipped`.
     pub action: String,
+    /// An apply's record for the inventory (see [`super::inventory::AppliedRecord`]).
+    #[serde(skip)]
+    pub applied: Option<super::inventory::AppliedRecord>,
 }
 
 impl ObjectResult {
@@ -215,6 +218,7 @@ mod tests {
             },
             display: format!("service/{name}"),
             action: action.into(),
+            applied: None,
         }
     }
 

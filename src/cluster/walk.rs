@@ -10,11 +10,15 @@ use std::sync::Mutex;
 use futures::StreamExt;
 use kube::api::ListParams;
 
+use super::inventory::{config_sha, AppliedRecord};
 use super::objects::{apply_known, Before, LiveVersion};
 use super::report::{Failure, FileReport, ObjectResult, Progress, Report};
-use super::{ApplyOptions, Cluster, ClusterError, DeleteOptions, DeleteOutcome, ObjectRef};
+use super::{
+    ApplyOptions, ApplyOutcome, Cluster, ClusterError, DeleteOptions, DeleteOutcome, ObjectRef,
+};
 use crate::lifecycle::{Lifecycle, LifecycleFailure, Point, Step, When};
 use crate::plan::{CompiledObject, Plan, PlannedFile};
+use kube::api::ObjectMeta;
 
 /// What to do to each object.
 #[derive(Debug, Clone)]
@@ -53,6 +57,9 @@ pub(super) struct Walk<'a> {
     /// Objects applied before the walk (a deploy creates the app's Namespace first, to hold
     /// its lease there): reported in their place, not applied again.
     pub(super) preapplied: HashMap<ObjectKey, ObjectResult>,
+    /// What kubes applied last to the objects it may skip when they are unchanged (empty:
+    /// apply everything). See [`AppliedRecord`].
+    pub(super) previous: HashMap<ObjectKey, AppliedRecord>,
 }
 
 impl<'a> Walk<'a> {
@@ -70,7 +77,14 @@ impl<'a> Walk<'a> {
             op,
             concurrency: concurrency.max(1),
             preapplied: HashMap::new(),
+            previous: HashMap::new(),
         }
+    }
+
+    /// Skip objects whose record here still holds for the live object.
+    pub(super) fn with_previous(mut self, previous: HashMap<ObjectKey, AppliedRecord>) -> Self {
+        self.previous = previous;
+        self
     }
 
     /// Report these objects (applied already) instead of applying them.
@@ -264,7 +278,10 @@ impl Walk<'_> {
                 if let Some(done) = self.preapplied.get(&key) {
                     return Ok(done.clone());
                 }
-                let before = match listed.0.get(&key) {
+                if let Some(unchanged) = self.unchanged(obj, &key, opts, listed) {
+                    return Ok(unchanged);
+                }
+                let before = match listed.versions.get(&key) {
                     Some(live) => Before::Listed(live.clone()),
                     None => Before::Unknown,
                 };
@@ -294,9 +311,15 @@ impl Walk<'_> {
                             action: format!(
                                 "would be created (dry run; namespace {ns} does not exist yet)"
                             ),
+                            applied: None,
                         });
                     }
                     Err(e) => return Err(e),
+                };
+                let applied = if opts.dry_run {
+                    None
+                } else {
+                    AppliedRecord::of_applied(&obj.body, &opts.field_manager, &a.object.metadata)
                 };
                 Ok(ObjectResult {
                     object: ObjectRef {
@@ -307,6 +330,7 @@ impl Walk<'_> {
                     },
                     display: format!("{}/{}", a.kind.display_name(), a.name),
                     action: a.outcome.to_string(),
+                    applied,
                 })
             }
             Op::Delete(opts) => {
@@ -316,6 +340,7 @@ impl Walk<'_> {
                     display: format!("{}/{}", display_kind(&r.api_version, &r.kind), r.name),
                     object: r,
                     action: outcome.to_string(),
+                    applied: None,
                 })
             }
         }
@@ -323,13 +348,58 @@ impl Walk<'_> {
 }
 
 impl Walk<'_> {
+    /// `obj` reported unchanged without applying it, when kubes applied this very
+    /// configuration last, the listed live object is still as that apply left it, and no
+    /// hook that may write has run since the list.
+    fn unchanged(
+        &self,
+        obj: &CompiledObject,
+        key: &ObjectKey,
+        opts: &ApplyOptions,
+        listed: &Prefetched,
+    ) -> Option<ObjectResult> {
+        let previous = self.previous.get(key)?;
+        if opts.dry_run || self.lifecycle.writes() != listed.hook_writes {
+            return None;
+        }
+        let live = listed.meta.get(key)?;
+        let sha = config_sha(&obj.body, &opts.field_manager);
+        if !previous.still_holds(&sha, live, &opts.field_manager) {
+            return None;
+        }
+        Some(ObjectResult {
+            object: ObjectRef {
+                api_version: obj.api_version.clone(),
+                kind: obj.kind.clone(),
+                namespace: live.namespace.clone(),
+                name: obj.name.clone(),
+            },
+            display: format!("{}/{}", display_kind(&obj.api_version, &obj.kind), obj.name),
+            action: ApplyOutcome::Unchanged.to_string(),
+            // Now known to hold at the live version: the next check is a string compare.
+            applied: Some(AppliedRecord {
+                rv: live.resource_version.clone().unwrap_or_default(),
+                ..previous.clone()
+            }),
+        })
+    }
+
     /// Before applying, list the kinds the plan has several objects of (one request per
     /// kind and namespace instead of one GET per object) to know which exist, with which
     /// uid and resourceVersion. A hook may delete and recreate an object in between: the
     /// uid tells (see `objects::apply_known`). Anything not prefetched, or a failed list,
-    /// falls back to a GET.
+    /// falls back to a GET. With records of a previous apply, every kind is listed: the
+    /// list is what lets unchanged objects go unsent.
     async fn prefetch(&self, files: &[&PlannedFile]) -> Prefetched {
-        let mut listed = Prefetched::default();
+        let mut listed = Prefetched {
+            hook_writes: self.lifecycle.writes(),
+            ..Default::default()
+        };
+        let min = if self.previous.is_empty() {
+            PREFETCH_MIN
+        } else {
+            1
+        };
         let Op::Apply(opts) = &self.op else {
             return listed;
         };
@@ -348,45 +418,44 @@ impl Walk<'_> {
                 .or_default()
                 .push(obj);
         }
-        let lists = futures::stream::iter(
-            groups
-                .into_iter()
-                .filter(|(_, objs)| objs.len() >= PREFETCH_MIN),
-        )
-        .map(|((api_version, kind, ns), objs)| async move {
-            let rk = self.cluster.resolve_kind(&api_version, &kind).await.ok()?;
-            // Objects without a namespace resolve to the default one; prefetch only
-            // where the plan names it (compile always does).
-            if rk.namespaced && ns.is_none() {
-                return None;
-            }
-            let list = self
-                .cluster
-                .api(&rk, ns.as_deref())
-                .list_metadata(&ListParams::default())
-                .await
-                .ok()?;
-            let live: HashMap<String, LiveVersion> = list
-                .items
-                .into_iter()
-                .filter_map(|m| {
-                    let version = LiveVersion {
-                        uid: m.metadata.uid,
-                        resource_version: m.metadata.resource_version.unwrap_or_default(),
-                    };
-                    Some((m.metadata.name?, version))
-                })
-                .collect();
-            Some((objs, live))
-        })
-        .buffer_unordered(8)
-        .collect::<Vec<_>>()
-        .await;
+        let lists = futures::stream::iter(groups.into_iter().filter(|(_, objs)| objs.len() >= min))
+            .map(|((api_version, kind, ns), objs)| async move {
+                let rk = self.cluster.resolve_kind(&api_version, &kind).await.ok()?;
+                // Objects without a namespace resolve to the default one; prefetch only
+                // where the plan names it (compile always does).
+                if rk.namespaced && ns.is_none() {
+                    return None;
+                }
+                let list = self
+                    .cluster
+                    .api(&rk, ns.as_deref())
+                    .list_metadata(&ListParams::default())
+                    .await
+                    .ok()?;
+                let live: HashMap<String, ObjectMeta> = list
+                    .items
+                    .into_iter()
+                    .filter_map(|m| Some((m.metadata.name.clone()?, m.metadata)))
+                    .collect();
+                Some((objs, live))
+            })
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await;
         for (objs, live) in lists.into_iter().flatten() {
             for obj in objs {
-                listed
-                    .0
-                    .insert(ObjectKey::of(obj), live.get(&obj.name).cloned());
+                let key = ObjectKey::of(obj);
+                let meta = live.get(&obj.name);
+                listed.versions.insert(
+                    key.clone(),
+                    meta.map(|m| LiveVersion {
+                        uid: m.uid.clone(),
+                        resource_version: m.resource_version.clone().unwrap_or_default(),
+                    }),
+                );
+                if let Some(meta) = meta.filter(|_| self.previous.contains_key(&key)) {
+                    listed.meta.insert(key, meta.clone());
+                }
             }
         }
         listed
@@ -433,12 +502,28 @@ impl ObjectKey {
             name: obj.name.clone(),
         }
     }
+
+    /// The key of an inventory entry (its namespace as resolved when it was applied).
+    pub(super) fn of_ref(r: &ObjectRef) -> ObjectKey {
+        ObjectKey {
+            api_version: r.api_version.clone(),
+            kind: r.kind.clone(),
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+        }
+    }
 }
 
 /// What a prefetch listed: each object's live version, or `None` when it did not exist.
 /// Objects not in the map were not listed (a GET tells).
 #[derive(Debug, Default)]
-pub(super) struct Prefetched(HashMap<ObjectKey, Option<LiveVersion>>);
+pub(super) struct Prefetched {
+    versions: HashMap<ObjectKey, Option<LiveVersion>>,
+    /// The listed metadata of objects with a previous record (for [`Walk::unchanged`]).
+    meta: HashMap<ObjectKey, ObjectMeta>,
+    /// [`Lifecycle::writes`] when the list was made.
+    hook_writes: u64,
+}
 
 /// Objects of one kind and namespace in a plan from which a list beats single gets.
 const PREFETCH_MIN: usize = 4;

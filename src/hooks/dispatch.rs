@@ -4,14 +4,17 @@
 //! it has `exit_on_fail: false`. [`HookLifecycle::run_alone`] runs one declared hook on its
 //! own (`kubes hooks run`), announced the same way.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::config::{HookSpec, HooksConfig, ModuleSource};
 use super::engine::{HookEngine, HookInvocation, RunReport};
 use super::error::RunFailure;
+use super::grants::Verb;
 use super::host::{ClusterAccess, ObjectRef, Target};
 use super::output::HookReporter;
 use super::registry::{self, Origin, Resolve};
@@ -39,8 +42,13 @@ pub struct HookLifecycle {
     info: RunInfo,
     cluster: Option<ClusterAccess>,
     reporter: Arc<dyn HookReporter>,
-    /// Registry modules, loaded up front, by hook name.
-    registry_loaded: HashMap<String, LoadedHook>,
+    /// Each declared hook's module as loaded up front, by hook name: every run of the deploy
+    /// instantiates the same pre-linked component (the module file is not read again, and a
+    /// module changed on disk mid-deploy does not change what runs). Registry modules too,
+    /// from the store.
+    loaded: HashMap<String, LoadedHook>,
+    /// Runs started of hooks that may write to the cluster (see [`Lifecycle::writes`]).
+    writes: AtomicU64,
     /// Where each registry module came from, by reference.
     origins: BTreeMap<String, Origin>,
 }
@@ -63,7 +71,8 @@ impl HookLifecycle {
             info,
             cluster,
             reporter,
-            registry_loaded: HashMap::new(),
+            loaded: HashMap::new(),
+            writes: AtomicU64::new(0),
             origins: BTreeMap::new(),
         })
     }
@@ -96,25 +105,31 @@ impl HookLifecycle {
         }
         let mut lifecycle =
             HookLifecycle::new(engine, config, project_root, info, cluster, reporter)?;
+        let mut loaded = HashMap::new();
         for spec in &lifecycle.config.hooks {
             let ModuleSource::Registry(r) = &spec.module else {
                 continue;
             };
             let p = &pulled[r];
-            let loaded = lifecycle
+            let hook = lifecycle
                 .engine
                 .load_bytes(Path::new(r), p.component.clone(), &spec.limits)
                 .map_err(|e| {
                     anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
                 })?;
-            lifecycle.registry_loaded.insert(spec.name.clone(), loaded);
+            loaded.insert(spec.name.clone(), hook);
         }
         lifecycle.origins = pulled.into_iter().map(|(r, p)| (r, p.origin)).collect();
         for spec in &lifecycle.config.hooks {
-            lifecycle.load(spec).map_err(|e| {
+            if !matches!(spec.module, ModuleSource::File(_)) {
+                continue;
+            }
+            let hook = lifecycle.load(spec).map_err(|e| {
                 anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
             })?;
+            loaded.insert(spec.name.clone(), hook);
         }
+        lifecycle.loaded = loaded;
         Ok(Some(lifecycle))
     }
 
@@ -125,8 +140,9 @@ impl HookLifecycle {
             ModuleSource::File(path) => {
                 self.engine.load_from(&self.project_dir, path, &spec.limits)
             }
+            // Fetched and loaded up front by `for_project`.
             ModuleSource::Registry(r) => {
-                self.registry_loaded
+                self.loaded
                     .get(&spec.name)
                     .cloned()
                     .ok_or_else(|| crate::hooks::HookError::Compile {
@@ -150,7 +166,17 @@ impl HookLifecycle {
         point: Point,
         target: Option<&PlannedFile>,
     ) -> Result<RunReport, RunFailure> {
-        let loaded = self.load(spec)?;
+        if spec.grants.iter().any(|g| {
+            g.verbs
+                .iter()
+                .any(|v| matches!(v, Verb::Apply | Verb::Delete))
+        }) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+        let loaded = match self.loaded.get(&spec.name) {
+            Some(hook) => hook.clone(),
+            None => self.load(spec)?,
+        };
         let inv = HookInvocation {
             name: spec.name.clone(),
             point,
@@ -255,6 +281,10 @@ impl HookLifecycle {
 impl Lifecycle for HookLifecycle {
     fn at<'a>(&'a self, point: Point, target: Option<&'a PlannedFile>) -> LifecycleFuture<'a> {
         Box::pin(self.run_point(point, target))
+    }
+
+    fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 }
 

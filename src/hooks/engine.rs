@@ -234,8 +234,7 @@ impl HookEngine {
 
     /// Load a hook module from a file the user named, within `limits`.
     pub fn load_with(&self, path: &Path, limits: &HookLimits) -> Result<LoadedHook, HookError> {
-        let bytes = read_module(path, open_ambient(path)?, limits)?;
-        self.load_bytes(path, bytes, limits)
+        self.load_file(path, open_ambient(path)?, limits)
     }
 
     /// Load a hook module at `rel` inside `project` (a capability for the project root:
@@ -258,32 +257,56 @@ impl HookEngine {
                 open_error(rel, e)
             }
         })?;
-        let bytes = read_module(rel, file.into_std(), limits)?;
-        self.load_bytes(rel, bytes, limits)
+        self.load_file(rel, file.into_std(), limits)
     }
 
-    /// Compile (or take from cache) `bytes`, known as `path` in messages, and check it fits
-    /// the `hook` world.
-    pub fn load_bytes(
+    /// Load an opened module file. When the cache knows this very version of the file (by
+    /// its identity: see [`cache::FileStamp`]) and holds its compiled entry, the file is not
+    /// read at all: a 20 MB Python hook costs a few `stat`s and a memory map.
+    fn load_file(
         &self,
         path: &Path,
-        bytes: Vec<u8>,
+        file: std::fs::File,
         limits: &HookLimits,
     ) -> Result<LoadedHook, HookError> {
-        let digest = cache::digest(&bytes);
-        if let Some(h) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&digest)
-        {
-            return Ok(LoadedHook {
-                path: path.to_path_buf(),
-                cache: CacheOutcome::Hit,
-                ..h.clone()
-            });
+        let stamp = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file() && m.len() <= limits.module_size)
+            .map(|m| cache::FileStamp::of(&m));
+        if let Some(digest) = stamp.as_ref().and_then(|s| self.cache.known_digest(s)) {
+            if let Some(hook) = self.already_loaded(path, &digest) {
+                return Ok(hook);
+            }
+            if let Some(component) = self.cache.load_hit(&self.engine, &digest) {
+                return self.finish(path, digest, component, CacheOutcome::Hit);
+            }
         }
-        let (component, outcome) = self.compile_bytes(path, bytes, &digest, limits)?;
+        let bytes = read_module(path, file, limits)?;
+        let hook = self.load_bytes(path, bytes, limits)?;
+        if let Some(stamp) = stamp {
+            self.cache.remember_digest(&stamp, &hook.digest);
+        }
+        Ok(hook)
+    }
+
+    fn already_loaded(&self, path: &Path, digest: &str) -> Option<LoadedHook> {
+        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        loaded.get(digest).map(|h| LoadedHook {
+            path: path.to_path_buf(),
+            cache: CacheOutcome::Hit,
+            ..h.clone()
+        })
+    }
+
+    /// Link a compiled component and remember it for this process.
+    fn finish(
+        &self,
+        path: &Path,
+        digest: String,
+        component: Component,
+        outcome: CacheOutcome,
+    ) -> Result<LoadedHook, HookError> {
         let pre = self.prepare(path, &component)?;
         let hook = LoadedHook {
             path: path.to_path_buf(),
@@ -296,6 +319,22 @@ impl HookEngine {
             .unwrap_or_else(|e| e.into_inner())
             .insert(digest, hook.clone());
         Ok(hook)
+    }
+
+    /// Compile (or take from cache) `bytes`, known as `path` in messages, and check it fits
+    /// the `hook` world.
+    pub fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: Vec<u8>,
+        limits: &HookLimits,
+    ) -> Result<LoadedHook, HookError> {
+        let digest = cache::digest(&bytes);
+        if let Some(hook) = self.already_loaded(path, &digest) {
+            return Ok(hook);
+        }
+        let (component, outcome) = self.compile_bytes(path, bytes, &digest, limits)?;
+        self.finish(path, digest, component, outcome)
     }
 
     /// The cache, or a compile within the budget: the component's size of work is counted

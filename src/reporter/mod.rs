@@ -518,6 +518,7 @@ mod tests {
                 },
                 display: "service/web".into(),
                 action: "created".into(),
+                applied: None,
             }],
         };
         r.file_done(Step::Apply, &file);

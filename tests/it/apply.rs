@@ -121,6 +121,7 @@ fn reapplying_after_controllers_wrote_status_is_unchanged() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    srv.srv.clear_requests();
     let out = srv
         .kubes(project.path())
         .arg("apply")
@@ -140,6 +141,122 @@ fn reapplying_after_controllers_wrote_status_is_unchanged() {
             "deployment.apps/web unchanged"
         ]
     );
+    // Status written by others changes no field kubes applies: nothing is sent again.
+    assert_eq!(app_patches(&srv), Vec::<String>::new());
+}
+
+/// The PATCH requests (server-side applies) a run sent to the app's own objects (not the
+/// deploy lease or the inventory).
+fn app_patches(srv: &Server) -> Vec<String> {
+    srv.srv
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .filter(|r| !r.path.contains("/leases/") && !r.path.contains("kubes-inventory"))
+        .map(|r| r.path)
+        .collect()
+}
+
+fn applied_lines(project: &std::path::Path, srv: &Server, args: &[&str]) -> Vec<String> {
+    let out = srv
+        .kubes(project)
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("=> "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_unchanged_deploy_sends_nothing_but_what_others_changed_is_applied_again() {
+    let srv = Server::start();
+    let project = seed_app();
+    let project = project.path();
+    srv.kubes(project).arg("apply").assert().success();
+
+    // Nothing changed: every object is listed, none is applied again.
+    srv.srv.clear_requests();
+    let unchanged = [
+        "namespace/demo unchanged",
+        "job.batch/migrate unchanged",
+        "service/web unchanged",
+        "deployment.apps/web unchanged",
+    ];
+    assert_eq!(applied_lines(project, &srv, &["apply"]), unchanged);
+    assert_eq!(app_patches(&srv), Vec::<String>::new());
+
+    // Someone else changes a field kubes applies (an update by another field manager takes
+    // it over): that object, and only it, is applied again, and the value is kubes' again.
+    let patched = crate::cluster_common::kubectl(srv.kubeconfig())
+        .args(["patch", "service", "web", "-n", "demo", "--type", "merge"])
+        .args(["-p", r#"{"metadata":{"labels":{"kubes/app":"hijacked"}}}"#])
+        .output()
+        .unwrap();
+    assert!(patched.status.success(), "{patched:?}");
+    // And someone adds a label of their own to the Deployment: not kubes' to undo.
+    let labelled = crate::cluster_common::kubectl(srv.kubeconfig())
+        .args(["label", "deployment", "web", "-n", "demo", "team=payments"])
+        .output()
+        .unwrap();
+    assert!(labelled.status.success(), "{labelled:?}");
+    srv.srv.clear_requests();
+    assert_eq!(
+        applied_lines(project, &srv, &["apply"]),
+        [
+            "namespace/demo unchanged",
+            "job.batch/migrate unchanged",
+            "service/web configured",
+            "deployment.apps/web unchanged"
+        ]
+    );
+    assert_eq!(app_patches(&srv), ["/api/v1/namespaces/demo/services/web"]);
+    let svc = kubectl_json(srv.kubeconfig(), &["get", "service", "web", "-n", "demo"]).unwrap();
+    assert_eq!(svc["metadata"]["labels"]["kubes/app"], "demo");
+    let dep = kubectl_json(
+        srv.kubeconfig(),
+        &["get", "deployment", "web", "-n", "demo"],
+    )
+    .unwrap();
+    assert_eq!(dep["metadata"]["labels"]["team"], "payments");
+
+    // Deleted and created again by someone else (another uid): applied again.
+    let deleted = crate::cluster_common::kubectl(srv.kubeconfig())
+        .args(["delete", "service", "web", "-n", "demo"])
+        .output()
+        .unwrap();
+    assert!(deleted.status.success(), "{deleted:?}");
+    assert!(applied_lines(project, &srv, &["apply"]).contains(&"service/web created".to_string()));
+
+    // A changed configuration is applied, the rest is not (the web role only: the Job's
+    // template is immutable).
+    srv.srv.clear_requests();
+    assert_eq!(
+        applied_lines(project, &srv, &["deploy", "--image", "demo/web:2", "web"]),
+        ["service/web unchanged", "deployment.apps/web configured"]
+    );
+    assert_eq!(
+        app_patches(&srv),
+        ["/apis/apps/v1/namespaces/demo/deployments/web"]
+    );
+
+    // --force-apply sends every object, unchanged or not.
+    srv.srv.clear_requests();
+    assert_eq!(
+        applied_lines(
+            project,
+            &srv,
+            &["deploy", "--image", "demo/web:2", "--force-apply", "web"]
+        ),
+        ["service/web unchanged", "deployment.apps/web unchanged"]
+    );
+    assert_eq!(app_patches(&srv).len(), 2, "{:?}", app_patches(&srv));
 }
 
 #[test]

@@ -238,6 +238,26 @@ async fn output_is_prefixed_and_config_reaches_the_guest() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn each_run_starts_from_a_fresh_instance() {
+    // The engine shares the compiled, pre-linked component between runs; a guest's globals
+    // (here a static run counter) must still start afresh every run.
+    let e = engine();
+    let probe = e.load(&guest("hook_probe")).unwrap();
+    for _ in 0..3 {
+        let mem = MemoryReporter::new();
+        let mut inv = invocation("probe", Arc::new(mem.clone()));
+        inv.config_json = r#"{"count":true}"#.into();
+        e.run(&probe, inv).await.unwrap();
+        let counts: Vec<_> = mem
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains("runs in this instance"))
+            .collect();
+        assert_eq!(counts, vec!["[probe] probe runs in this instance: 1"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_hook_returning_an_error_fails_with_its_message() {
     let e = engine();
     let probe = e.load(&guest("hook_probe")).unwrap();

@@ -73,6 +73,44 @@ pub fn guest(name: &str) -> PathBuf {
     p
 }
 
+/// A guest built optimised (`--release`), as users ship hooks: for benches, where a debug
+/// build's own slowness (its JSON parsing, say) would be counted as the host's.
+pub fn guest_release(name: &str) -> PathBuf {
+    let root = repo_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let package = format!(
+        "hook-{}",
+        name.trim_start_matches("hook_").replace('_', "-")
+    );
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+        ])
+        .arg(&package)
+        .arg("--manifest-path")
+        .arg(root.join("examples/hooks/Cargo.toml"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "building {package} (release) failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = root.join(format!(
+        "examples/hooks/target/wasm32-wasip2/release/{name}.wasm"
+    ));
+    assert!(p.exists(), "guest {name} was not built at {}", p.display());
+    p
+}
+
 /// Put the Rust example hooks, built, where examples/migration's hooks.yaml names them
 /// (`hooks/NAME.wasm` in `project`), as scripts/build-hooks does.
 pub fn install_migration_hooks(project: &Path) -> std::io::Result<()> {

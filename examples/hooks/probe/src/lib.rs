@@ -4,7 +4,8 @@
 //! Config (all optional): `{"get": {"apiVersion", "kind", "name", "namespace"?},
 //! "wait": {"apiVersion"?, "kind"?, "name", "timeout_ms"?} (Job Complete or Failed),
 //! "logs": {"job"} (prints the log of the Job's first pod, no container named),
-//! "read": "/path", "fail": "message", "stderr": "line"}`.
+//! "read": "/path", "fail": "message", "stderr": "line", "count": true} (prints how many
+//! runs this instance has seen: a static, so a host that reused an instance would show it).
 #[cfg(not(feature = "v01"))]
 wit_bindgen::generate!({ path: "../../../wit", world: "hook", generate_all });
 // Built as `hook-compat-v01` (examples/hooks/compat-v01): the same probe for the previous
@@ -18,6 +19,9 @@ export!(Hook);
 
 use kubes::hook::types::{KindRef, ObjectRef, Step, When};
 use kubes::hook::{cluster, log};
+
+/// Runs of this instance so far (see `count` above).
+static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Guest for Hook {
     fn run(ctx: Context) -> Result<(), String> {
@@ -42,6 +46,10 @@ impl Guest for Hook {
         log::info(&format!("config {}", ctx.config_json));
         let config: serde_json::Value = serde_json::from_str(&ctx.config_json)
             .map_err(|e| format!("config is not JSON: {e}"))?;
+        let runs = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if config.get("count").and_then(|v| v.as_bool()) == Some(true) {
+            println!("probe runs in this instance: {runs}");
+        }
         if let Some(line) = config.get("stderr").and_then(|v| v.as_str()) {
             eprintln!("{line}");
         }

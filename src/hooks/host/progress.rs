@@ -14,32 +14,15 @@ use super::bindings::kubes::hook::progress::{
     RolloutEvent as WitRolloutEvent, RolloutItem, RolloutStatus as WitRolloutStatus,
 };
 use super::input;
-use super::streams::{Feed, Next};
+use super::streams::{feed_resource, Feed};
 use super::HookState;
 use crate::cluster::follow::{self, JobEvent, RolloutEvent, RolloutStatus};
 use crate::hooks::grants::Verb;
 
 use super::CallResult;
 
-/// The host side of `job-progress`.
-pub struct JobProgress(pub Feed<WitJobEvent>);
-
-/// The host side of `rollout-progress`.
-pub struct RolloutProgress(pub Feed<WitRolloutEvent>);
-
-#[wasmtime_wasi::async_trait]
-impl wasmtime_wasi::p2::Pollable for JobProgress {
-    async fn ready(&mut self) {
-        self.0.wait().await
-    }
-}
-
-#[wasmtime_wasi::async_trait]
-impl wasmtime_wasi::p2::Pollable for RolloutProgress {
-    async fn ready(&mut self) {
-        self.0.wait().await
-    }
-}
+feed_resource!(JobProgress, WitJobEvent, JobItem, Event);
+feed_resource!(RolloutProgress, WitRolloutEvent, RolloutItem, Event);
 
 fn job_event(e: JobEvent) -> WitJobEvent {
     match e {
@@ -226,13 +209,7 @@ impl HostJobProgress for HookState {
     }
 
     async fn try_next(&mut self, this: Resource<JobProgress>) -> CallResult<JobItem> {
-        let p = self.table.get_mut(&this)?;
-        Ok(match p.0.try_next() {
-            Next::Item(e) => Ok(JobItem::Event(e)),
-            Next::Failed(e) => Err(e),
-            Next::Pending => Ok(JobItem::Pending),
-            Next::End => Ok(JobItem::End),
-        })
+        super::streams::try_next(&mut self.table, &this)
     }
 
     async fn drop(&mut self, this: Resource<JobProgress>) -> wasmtime::Result<()> {
@@ -250,13 +227,7 @@ impl HostRolloutProgress for HookState {
     }
 
     async fn try_next(&mut self, this: Resource<RolloutProgress>) -> CallResult<RolloutItem> {
-        let p = self.table.get_mut(&this)?;
-        Ok(match p.0.try_next() {
-            Next::Item(e) => Ok(RolloutItem::Event(e)),
-            Next::Failed(e) => Err(e),
-            Next::Pending => Ok(RolloutItem::Pending),
-            Next::End => Ok(RolloutItem::End),
-        })
+        super::streams::try_next(&mut self.table, &this)
     }
 
     async fn drop(&mut self, this: Resource<RolloutProgress>) -> wasmtime::Result<()> {

@@ -431,7 +431,7 @@ pub async fn follow_job(
                     }
                 }
             }
-            Input::Job(Ok(_)) | Input::Pod(Ok(_)) => {}
+            Input::Job(Ok(_)) => {}
             Input::Job(Err(e)) | Input::Pod(Err(e)) => {
                 if let Some(e) = fatal(&e) {
                     return Err(e);
@@ -443,8 +443,15 @@ pub async fn follow_job(
         f.flush(&mut events, false);
         let done = f.finish(&mut events);
         for e in events {
+            let sent_at = Instant::now();
             if out.send(e).await.is_err() {
                 return Ok(());
+            }
+            // Time spent waiting for a slow reader (a full feed) is not time the log readers
+            // had: the settle moment after the outcome moves on by as much, so a hook that
+            // reads slowly still gets every line.
+            if let Some(until) = f.settle_until.as_mut() {
+                *until += sent_at.elapsed();
             }
         }
         if done {

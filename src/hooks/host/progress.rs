@@ -14,7 +14,7 @@ use super::bindings::kubes::hook::progress::{
     RolloutEvent as WitRolloutEvent, RolloutItem, RolloutStatus as WitRolloutStatus,
 };
 use super::input;
-use super::streams::{feed_resource, Feed};
+use super::streams::{feed_resource, Feed, FeedSender};
 use super::HookState;
 use crate::cluster::follow::{self, JobEvent, RolloutEvent, RolloutStatus};
 use crate::hooks::grants::Verb;
@@ -105,6 +105,38 @@ fn rollout_event(e: RolloutEvent) -> WitRolloutEvent {
     }
 }
 
+/// Run a follower and hand its events to the guest's feed, within the run's stream budget.
+/// Both run in the feed's one task, so dropping the feed (or the run) stops the follower
+/// and its log readers too; a guest that does not read pauses the follower at the budget.
+async fn forward<E, W: Send + 'static>(
+    follower: impl std::future::Future<Output = Result<(), crate::cluster::ClusterError>>,
+    mut events: mpsc::Receiver<E>,
+    tx: FeedSender<W>,
+    to_wit: fn(E) -> W,
+    size: fn(&E) -> usize,
+) {
+    let mut follower = std::pin::pin!(follower);
+    let mut ended = None;
+    loop {
+        tokio::select! {
+            r = &mut follower, if ended.is_none() => ended = Some(r),
+            e = events.recv() => match e {
+                Some(e) => {
+                    let len = size(&e);
+                    if !tx.send(to_wit(e), len).await {
+                        return;
+                    }
+                }
+                // The follower is done and its last events are handed on.
+                None => break,
+            },
+        }
+    }
+    if let Some(Err(e)) = ended {
+        tx.fail(super::cluster::to_wit(e)).await;
+    }
+}
+
 impl HookState {
     fn namespace_or_app(&self, ns: Option<String>) -> String {
         ns.filter(|s| !s.is_empty())
@@ -138,22 +170,9 @@ impl Host for HookState {
         };
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
-            let (etx, mut erx) = mpsc::channel(64);
-            let follower =
-                tokio::spawn(
-                    async move { follow::follow_job(client, &ns, &name, opts, etx).await },
-                );
-            while let Some(e) = erx.recv().await {
-                let size = e.size();
-                if !tx.send(job_event(e), size).await {
-                    follower.abort();
-                    return;
-                }
-            }
-            match follower.await {
-                Ok(Err(e)) => tx.fail(super::cluster::to_wit(e)).await,
-                Ok(Ok(())) | Err(_) => {}
-            }
+            let (etx, erx) = mpsc::channel(64);
+            let follower = follow::follow_job(client, &ns, &name, opts, etx);
+            forward(follower, erx, tx, job_event, JobEvent::size).await
         });
         feed.attach(task.abort_handle());
         Ok(Ok(self.table.push(JobProgress(feed))?))
@@ -178,22 +197,9 @@ impl Host for HookState {
         let slot = or_return_to_guest!(self.host.streams.open());
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
-            let (etx, mut erx) = mpsc::channel(64);
-            let follower =
-                tokio::spawn(
-                    async move { follow::follow_rollout(client, &ns, &name, true, etx).await },
-                );
-            while let Some(e) = erx.recv().await {
-                let size = e.size();
-                if !tx.send(rollout_event(e), size).await {
-                    follower.abort();
-                    return;
-                }
-            }
-            match follower.await {
-                Ok(Err(e)) => tx.fail(super::cluster::to_wit(e)).await,
-                Ok(Ok(())) | Err(_) => {}
-            }
+            let (etx, erx) = mpsc::channel(64);
+            let follower = follow::follow_rollout(client, &ns, &name, true, etx);
+            forward(follower, erx, tx, rollout_event, RolloutEvent::size).await
         });
         feed.attach(task.abort_handle());
         Ok(Ok(self.table.push(RolloutProgress(feed))?))

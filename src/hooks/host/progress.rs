@@ -105,21 +105,34 @@ fn rollout_event(e: RolloutEvent) -> WitRolloutEvent {
     }
 }
 
+/// A task aborted when this is dropped (dropping a `JoinHandle` only detaches it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Run a follower and hand its events to the guest's feed, within the run's stream budget.
-/// Both run in the feed's one task, so dropping the feed (or the run) stops the follower
-/// and its log readers too; a guest that does not read pauses the follower at the budget.
-async fn forward<E, W: Send + 'static>(
-    follower: impl std::future::Future<Output = Result<(), crate::cluster::ClusterError>>,
+/// The follower is its own task, so it keeps time (and sees how long it waits on a guest
+/// that reads slowly) while this one waits for budget; it is aborted with this task, so
+/// dropping the feed (or the run) stops it and its log readers too. A guest that does not
+/// read pauses it at the budget.
+async fn forward<E: Send + 'static, W: Send + 'static>(
+    follower: impl std::future::Future<Output = Result<(), crate::cluster::ClusterError>>
+        + Send
+        + 'static,
     mut events: mpsc::Receiver<E>,
     tx: FeedSender<W>,
     to_wit: fn(E) -> W,
     size: fn(&E) -> usize,
 ) {
-    let mut follower = std::pin::pin!(follower);
+    let mut follower = AbortOnDrop(tokio::spawn(follower));
     let mut ended = None;
     loop {
         tokio::select! {
-            r = &mut follower, if ended.is_none() => ended = Some(r),
+            r = &mut follower.0, if ended.is_none() => ended = Some(r),
             e = events.recv() => match e {
                 Some(e) => {
                     let len = size(&e);
@@ -132,7 +145,7 @@ async fn forward<E, W: Send + 'static>(
             },
         }
     }
-    if let Some(Err(e)) = ended {
+    if let Some(Ok(Err(e))) = ended {
         tx.fail(super::cluster::to_wit(e)).await;
     }
 }
@@ -171,7 +184,7 @@ impl Host for HookState {
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
             let (etx, erx) = mpsc::channel(64);
-            let follower = follow::follow_job(client, &ns, &name, opts, etx);
+            let follower = async move { follow::follow_job(client, &ns, &name, opts, etx).await };
             forward(follower, erx, tx, job_event, JobEvent::size).await
         });
         feed.attach(task.abort_handle());
@@ -198,7 +211,8 @@ impl Host for HookState {
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
             let (etx, erx) = mpsc::channel(64);
-            let follower = follow::follow_rollout(client, &ns, &name, true, etx);
+            let follower =
+                async move { follow::follow_rollout(client, &ns, &name, true, etx).await };
             forward(follower, erx, tx, rollout_event, RolloutEvent::size).await
         });
         feed.attach(task.abort_handle());

@@ -188,7 +188,8 @@ export function formatDuration(ms) {
 //   {type: 'failed', reason, message}                  the last event
 //   {type: 'timeout'}                                  after `timeoutMs`; the last event
 // Options: namespace (default: the app's), logs (true), container (default: every
-// container), pullGraceMs (30000), timeoutMs (default: none; the host's deadline applies).
+// container), pullGraceMs (30000: how long a failing image pull, ErrImagePull or
+// ImagePullBackOff, may last before it is said as 'cannot-start'), timeoutMs (default: none; the host's deadline applies).
 // Throws ClusterError (e.g. `forbidden` without the grants). Breaking out of the loop stops
 // following.
 export function followJob(name, { namespace, logs = true, container, pullGraceMs = 30000, timeoutMs } = {}) {

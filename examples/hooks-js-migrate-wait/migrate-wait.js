@@ -3,7 +3,8 @@
 // the Job (progress.follow-job); this hook holds the policy: what to print, when to give up.
 //
 // Config (all optional): `job` (default: the Job in the target file), `timeout` (`300s`),
-// `tail_lines` (20), `container` (whose log to follow; default every container's).
+// `tail_lines` (20), `container` (whose log to follow; default every container's),
+// `pull_grace` (`30s`: how long a failing image pull may last).
 // Grants: `watch` on `jobs.batch` (the Job's name), `watch` + `logs` on `pods`.
 // The output is the contract in tests/it/migrate_wait_contract.rs (Rust and Python say the same).
 
@@ -13,7 +14,7 @@ const colon = (message) => (message ? `: ${message}` : '');
 const say = (...lines) => lines.forEach((l) => console.log(l));
 
 export const run = hook((ctx) => {
-  const cfg = config(ctx, { job: null, timeout: duration('300s'), tail_lines: 20, container: null });
+  const cfg = config(ctx, { job: null, timeout: duration('300s'), tail_lines: 20, container: null, pull_grace: duration('30s') });
   const job = cfg.job ? { name: cfg.job } : targetObject(ctx, 'Job');
   const within = formatDuration(cfg.timeout);
   if (ctx.dryRun) return say(`dry run: would wait for Job/${job.name}`);
@@ -30,7 +31,7 @@ export const run = hook((ctx) => {
     throw new HookError(`migration Job ${job.name} failed: ${reason}`);
   };
 
-  for (const e of followJob(job.name, { namespace: job.namespace, container: cfg.container, timeoutMs: cfg.timeout })) {
+  for (const e of followJob(job.name, { namespace: job.namespace, container: cfg.container, pullGraceMs: cfg.pull_grace, timeoutMs: cfg.timeout })) {
     attempts.take(e);
     switch (e.type) {
       case 'attempt-started':

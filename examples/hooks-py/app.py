@@ -2,20 +2,21 @@
 # retries included) and end as soon as the outcome is known. The host does the watching and
 # the log reading (`kubes_hook.follow_job`); this is the policy: what to say, when to give up.
 # Config: `job` (default: the Job of the target file), `timeout` (300s), `tail_lines` (20),
-# `container` (whose log to follow; default: every container's). See README.md.
+# `container` (whose log to follow; default: every container's), `pull_grace` (30s: how long
+# a failing image pull may last). See README.md.
 
 import kubes_hook as kh
 from kubes_hook import say
 
 
 def migrate_wait(ctx):
-    cfg = kh.config(ctx, job=None, timeout=kh.Duration(300), tail_lines=20, container=None)
+    cfg = kh.config(ctx, job=None, timeout=kh.Duration(300), tail_lines=20, container=None, pull_grace=kh.Duration(30))
     job = kh.ref("batch/v1", "Job", cfg.job) if cfg.job else kh.target_object(ctx, "Job")
     if ctx.dry_run:
         return say(f"dry run: would wait for Job/{job.name}")
     say(f"Waiting for Job/{job.name} (timeout {cfg.timeout})")
     last = kh.Attempts(cfg.tail_lines)  # the last attempt: its pod, its end, its last lines
-    for event in kh.follow_job(job, container=cfg.container, timeout=cfg.timeout):
+    for event in kh.follow_job(job, container=cfg.container, timeout=cfg.timeout, pull_grace=cfg.pull_grace):
         match last.see(event):
             case kh.AttemptStarted(pod=pod, index=i, limit=limit) if i > 1:
                 say(f"retry {i - 1}: attempt {i}{f' of {limit}' if limit else ''} in pod {pod}")

@@ -19,6 +19,7 @@ def follow_job(
     logs: bool = True,
     container: Optional[str] = None,
     pull_grace_ms: int = 30_000,
+    pull_grace=None,
     timeout=None,
 ) -> Iterator[events.JobEvent]:
     """Follow Job `name` (a name, in the app's namespace unless `namespace`; or an object
@@ -27,13 +28,16 @@ def follow_job(
     `logs`), `AttemptEnded`, `CannotStart`, `LogsUnavailable`, and last `Complete` or
     `Failed`; or, when `timeout` (a `Duration`, seconds, or `"5m"`) runs out first,
     `TimedOut`. A cluster error (a missing grant: `Forbidden`) is raised. An image pull
-    that keeps failing (`ErrImagePull`) is said as `CannotStart` after `pull_grace_ms`.
+    that keeps failing (`ErrImagePull`, `ImagePullBackOff`) is said as `CannotStart` after
+    `pull_grace` (a `Duration`, seconds, or `"30s"`; or `pull_grace_ms`).
 
     Grants: `watch` on `jobs.batch` (the name), `watch` on `pods`, and `logs` on `pods`
     when `logs`.
     """
     if isinstance(name, types.ObjectRef):
         name, namespace = name.name, namespace or name.namespace
+    if pull_grace is not None:
+        pull_grace_ms = min(int(_duration(pull_grace).seconds * 1000), 2**32 - 1)
     options = progress.JobOptions(logs=logs, container=container, pull_grace_ms=pull_grace_ms)
     what = f"follow Job/{name}"
     feed = call(what, progress.follow_job, name, namespace, options)

@@ -26,8 +26,8 @@ pub struct JobWaitOptions {
     pub print: bool,
     /// The container whose log to follow; `None`: every container of the pod.
     pub container: Option<String>,
-    /// How long an image pull may keep failing (`ErrImagePull`) before the pod counts as
-    /// one that cannot start (`ImagePullBackOff` counts at once).
+    /// How long an image pull may keep failing (`ErrImagePull`, `ImagePullBackOff`) before
+    /// the pod counts as one that cannot start.
     pub pull_grace: Duration,
 }
 
@@ -46,8 +46,8 @@ impl Default for JobWaitOptions {
 
 /// The config of a hook that waits for a Job, as hooks.yaml writes it (all optional): `job`
 /// (default: the Job in the hook's target file), `timeout` (`300s`), `tail_lines` (20),
-/// `container` (whose log to follow; default: every container's). Unknown keys are errors
-/// naming the key.
+/// `container` (whose log to follow; default: every container's), `pull_grace` (`30s`: how
+/// long a failing image pull may last). Unknown keys are errors naming the key.
 ///
 /// ```no_run
 /// # use kubes_hook_sdk::prelude::*;
@@ -65,6 +65,8 @@ pub struct JobWaitConfig {
     pub timeout: Duration,
     pub tail_lines: usize,
     pub container: Option<String>,
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub pull_grace: Duration,
 }
 
 impl Default for JobWaitConfig {
@@ -75,6 +77,7 @@ impl Default for JobWaitConfig {
             timeout: o.timeout,
             tail_lines: o.tail_lines,
             container: None,
+            pull_grace: o.pull_grace,
         }
     }
 }
@@ -88,13 +91,15 @@ impl JobWaitConfig {
         }
     }
 
-    /// How to wait for `job` (its namespace, this config's timeout, tail and container).
+    /// How to wait for `job` (its namespace, this config's timeout, tail, container and pull
+    /// grace).
     pub fn options(&self, job: &ObjectRef) -> JobWaitOptions {
         JobWaitOptions {
             namespace: job.namespace.clone(),
             timeout: self.timeout,
             tail_lines: self.tail_lines,
             container: self.container.clone(),
+            pull_grace: self.pull_grace,
             ..Default::default()
         }
     }
@@ -463,7 +468,7 @@ mod tests {
         let e = e.unwrap_err().to_string();
         assert!(
             e.contains(
-                "unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`, `container`"
+                "unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`, `container`, `pull_grace`"
             ),
             "{e}"
         );

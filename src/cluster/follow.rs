@@ -37,6 +37,10 @@ pub const CANNOT_START: &[&str] = &[
     "CrashLoopBackOff",
 ];
 
+/// Waiting reasons of a failing image pull: often transient on a real node, so they count as
+/// a pod that cannot start only once they lasted [`JobOptions::pull_grace`].
+pub const PULL_PROBLEMS: &[&str] = &["ErrImagePull", "ImagePullBackOff"];
+
 /// Longest log line handed on; a longer one arrives in pieces.
 pub const MAX_LOG_LINE: usize = 64 * 1024;
 
@@ -130,7 +134,8 @@ pub struct JobOptions {
     pub logs: bool,
     /// Only this container's log; `None`: every container.
     pub container: Option<String>,
-    /// How long `ErrImagePull` may last before it is reported as `cannot-start`.
+    /// How long a failing image pull (`ErrImagePull`, `ImagePullBackOff`) may last before it
+    /// is reported as `cannot-start`.
     pub pull_grace: Duration,
 }
 
@@ -359,6 +364,7 @@ pub async fn follow_job(
         readers: Vec::new(),
         limit: None,
         attempts: 0,
+        deleting: false,
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut relist: Option<Vec<Pod>> = None;
@@ -394,6 +400,7 @@ pub async fn follow_job(
                 }
             }
             Input::Pod(Ok(Event::Apply(pod))) => f.on_pod(pod, &mut events),
+            Input::Pod(Ok(Event::Delete(pod))) => f.on_pod_deleted(pod, &mut events),
             // A (re)list arrives in name order: collect it, then take the pods in the order
             // the Job made them, so attempts are numbered (and blamed) right.
             Input::Pod(Ok(Event::Init)) => relist = Some(Vec::new()),
@@ -404,11 +411,27 @@ pub async fn follow_job(
             Input::Pod(Ok(Event::InitDone)) => {
                 let mut batch = relist.take().unwrap_or_default();
                 batch.sort_by_key(attempt_order);
+                let listed: HashSet<String> = batch
+                    .iter()
+                    .filter_map(|p| p.metadata.name.clone())
+                    .collect();
                 for pod in batch {
                     f.on_pod(pod, &mut events);
                 }
+                // Pods deleted while the watch was away: the relist no longer has them.
+                if f.job_uid.is_some() {
+                    let gone: Vec<String> = f
+                        .order
+                        .iter()
+                        .filter(|n| !listed.contains(*n))
+                        .cloned()
+                        .collect();
+                    for name in gone {
+                        f.gone(&name);
+                    }
+                }
             }
-            Input::Job(Ok(_)) | Input::Pod(Ok(_)) => {}
+            Input::Job(Ok(_)) => {}
             Input::Job(Err(e)) | Input::Pod(Err(e)) => {
                 if let Some(e) = fatal(&e) {
                     return Err(e);
@@ -420,8 +443,15 @@ pub async fn follow_job(
         f.flush(&mut events, false);
         let done = f.finish(&mut events);
         for e in events {
+            let sent_at = Instant::now();
             if out.send(e).await.is_err() {
                 return Ok(());
+            }
+            // Time spent waiting for a slow reader (a full feed) is not time the log readers
+            // had: the settle moment after the outcome moves on by as much, so a hook that
+            // reads slowly still gets every line.
+            if let Some(until) = f.settle_until.as_mut() {
+                *until += sent_at.elapsed();
             }
         }
         if done {
@@ -451,6 +481,8 @@ struct JobFollower {
     limit: Option<u32>,
     /// Attempts told: pods, and containers restarted in place (`restartPolicy: OnFailure`).
     attempts: u32,
+    /// Set while the last version of a deleted pod is taken.
+    deleting: bool,
 }
 
 impl Drop for JobFollower {
@@ -557,18 +589,25 @@ impl JobFollower {
         }
         // A pod that cannot start. (Not CrashLoopBackOff: for a Job that is the kubelet's
         // pause between its retries in place, which the Job's backoffLimit counts.)
-        // Image pulls: ErrImagePull is often transient on a real node, so it is reported only
-        // once it lasted `pull_grace` (checked again on every tick); ImagePullBackOff and the
-        // other reasons at once.
-        let mut pulling = None;
+        // Image pulls: a transient failure on a real node goes ErrImagePull, ImagePullBackOff
+        // while the kubelet backs off (10 s, 20 s, ...), then a pull that succeeds; so a pull
+        // problem (either reason) counts only once it lasted `pull_grace` without the
+        // container starting (checked again on every tick). The other reasons count at once.
+        let mut pulling: Option<(String, String)> = None;
         for c in &statuses {
             let Some(w) = c.state.as_ref().and_then(|s| s.waiting.as_ref()) else {
                 continue;
             };
             let reason = w.reason.clone().unwrap_or_default();
             let message = w.message.clone().unwrap_or_default();
-            if reason == "ErrImagePull" {
-                pulling = Some((reason, message));
+            if PULL_PROBLEMS.contains(&reason.as_str()) {
+                // The back-off is what a user knows a stuck pull by: it wins when seen.
+                if pulling
+                    .as_ref()
+                    .is_none_or(|(r, _)| r != "ImagePullBackOff")
+                {
+                    pulling = Some((reason, message));
+                }
             } else if CANNOT_START.contains(&reason.as_str())
                 && reason != "CrashLoopBackOff"
                 && track.told.insert(reason.clone())
@@ -583,7 +622,16 @@ impl JobFollower {
         match pulling {
             Some(problem) => {
                 track.pull_error_since.get_or_insert_with(Instant::now);
-                track.pull_problem = Some(problem);
+                // Between two failed pulls the reason goes back to ErrImagePull for a moment:
+                // the report keeps the back-off seen last.
+                let keep = problem.0 == "ErrImagePull"
+                    && track
+                        .pull_problem
+                        .as_ref()
+                        .is_some_and(|(r, _)| r == "ImagePullBackOff");
+                if !keep {
+                    track.pull_problem = Some(problem);
+                }
             }
             None => {
                 track.pull_error_since = None;
@@ -613,7 +661,7 @@ impl JobFollower {
                 });
             }
         }
-        if self.opts.logs && on_node {
+        if self.opts.logs && on_node && !self.deleting {
             for c in &statuses {
                 let started = c
                     .state
@@ -661,6 +709,45 @@ impl JobFollower {
                 succeeded,
             });
         }
+    }
+
+    /// A pod was deleted. Its last version may still carry its end (a pod stopped, then
+    /// removed); if not, its attempt ends here, as deleted.
+    fn on_pod_deleted(&mut self, pod: Pod, events: &mut Vec<JobEvent>) {
+        let Some(name) = pod.metadata.name.clone() else {
+            return;
+        };
+        if self.job_uid.is_none() {
+            self.unclaimed
+                .retain(|p| p.metadata.name.as_ref() != Some(&name));
+            return;
+        }
+        // Its log is gone with it: no reader is started for it now.
+        self.deleting = true;
+        self.on_pod(pod, events);
+        self.deleting = false;
+        self.gone(&name);
+    }
+
+    /// Pod `name` is gone: an attempt that had not ended ends now, failed (the Job counts a
+    /// pod deleted from under it as failed), with reason `Deleted`. Its log readers end with
+    /// its log; its end is told after its last lines, as any other.
+    fn gone(&mut self, name: &str) {
+        let Some(track) = self.tracks.get_mut(name) else {
+            return;
+        };
+        if track.ended.is_none() && !track.ended_told {
+            track.ended = Some(JobEvent::AttemptEnded {
+                pod: name.to_string(),
+                exit_code: None,
+                reason: "Deleted".into(),
+                message: format!("pod {name} was deleted before it ended"),
+                succeeded: false,
+            });
+        }
+        // A pull problem of a pod that is gone is no longer one.
+        track.pull_error_since = None;
+        track.pull_problem = None;
     }
 
     fn on_log(&mut self, m: LogMsg, events: &mut Vec<JobEvent>) {

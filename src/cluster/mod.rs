@@ -24,6 +24,7 @@ pub mod namespaces;
 pub mod prune;
 pub mod report;
 pub mod suffix_hash;
+pub mod wait;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;

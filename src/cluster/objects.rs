@@ -1,8 +1,6 @@
 //! Object-level operations: server-side apply with created/configured/unchanged
 //! detection, delete with propagation, and waiting until an object is gone.
 
-use std::time::Duration;
-
 use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::core::DynamicObject;
 use serde::Serialize;
@@ -189,8 +187,8 @@ pub(super) async fn delete(
         }
     };
     if let (Some(timeout), false) = (opts.wait, opts.dry_run) {
-        wait_gone(
-            &api,
+        super::wait::until_gone(
+            api,
             name,
             uid.as_deref(),
             timeout,
@@ -199,33 +197,6 @@ pub(super) async fn delete(
         .await?;
     }
     Ok(DeleteOutcome::Deleted)
-}
-
-/// Poll until the object is gone (or replaced by a new one with another uid).
-async fn wait_gone(
-    api: &kube::Api<DynamicObject>,
-    name: &str,
-    uid: Option<&str>,
-    timeout: Duration,
-    what: &str,
-) -> Result<(), ClusterError> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match api.get_opt(name).await? {
-            None => return Ok(()),
-            Some(o) if uid.is_some() && o.metadata.uid.as_deref() != uid => return Ok(()),
-            Some(_) => {}
-        }
-        if tokio::time::Instant::now() + delay > deadline {
-            return Err(ClusterError::Timeout(format!(
-                "{what} still exists after {}",
-                humantime::format_duration(timeout)
-            )));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
-    }
 }
 
 #[cfg(test)]

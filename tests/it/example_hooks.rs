@@ -389,10 +389,11 @@ async fn migrate_wait_fails_at_once_on_the_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn migrate_wait_fails_at_once_when_the_image_cannot_be_pulled() {
+async fn migrate_wait_fails_when_the_image_pull_keeps_failing_past_its_grace() {
     let (_srv, cluster) = setup().await;
     let job = migrate_job("attempts:\n- image_pull_error: true\n", 4);
-    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
+    // A pull failing for good is said once it lasted `pull_grace` (default 30 s).
+    let run = migrate_wait(&cluster, job, json!({"timeout": "30s", "pull_grace": "1s"})).await;
     let msg = run.failure();
     assert!(
         msg == "migration Job migrate failed: ErrImagePull"

@@ -224,3 +224,67 @@ async fn a_watch_relists_when_its_version_is_gone() {
     }
     assert_eq!(seen.len(), 12, "{seen:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_deleted_before_it_ends_ends_its_attempt_as_deleted() {
+    // The first attempt would run for ten minutes; someone deletes its pod. The Job counts it
+    // as failed and tries again; the hook hears the first attempt end, as deleted, first.
+    let (_srv, cluster) = scenario::setup().await;
+    let (tx, mut rx) = mpsc::channel(64);
+    let client = cluster.client().clone();
+    let task = tokio::spawn(async move {
+        follow::follow_job(client, "demo", "migrate", JobOptions::default(), tx).await
+    });
+    scenario::apply(
+        &cluster,
+        migrate_job(
+            "attempts:\n- logs: [{line: 'taking the lock', after_ms: 10}]\n  run_ms: 600000\n- logs: [{line: 'migrated 3 tables', after_ms: 10}]\n",
+            2,
+        ),
+    )
+    .await;
+    let pods = cluster.resolve_kind("v1", "Pod").await.unwrap();
+    let mut events = Vec::new();
+    let collect = async {
+        while let Some(e) = rx.recv().await {
+            if let JobEvent::Log { pod, text, .. } = &e {
+                if text == "taking the lock" {
+                    cluster
+                        .delete_object(&pods, Some("demo"), pod, &Default::default())
+                        .await
+                        .unwrap();
+                }
+            }
+            events.push(e);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), collect)
+        .await
+        .expect("the follower ends with the Job's outcome");
+    task.await.unwrap().unwrap();
+    let started = pods_started(&events);
+    assert_eq!(started.len(), 2, "{events:#?}");
+    let first_end = events
+        .iter()
+        .position(|e| matches!(e, JobEvent::AttemptEnded { pod, .. } if *pod == started[0]))
+        .expect("the deleted pod's attempt ends");
+    assert_eq!(
+        events[first_end],
+        JobEvent::AttemptEnded {
+            pod: started[0].clone(),
+            exit_code: None,
+            reason: "Deleted".into(),
+            message: format!("pod {} was deleted before it ended", started[0]),
+            succeeded: false,
+        }
+    );
+    let second_start = events
+        .iter()
+        .position(|e| matches!(e, JobEvent::AttemptStarted { pod, .. } if *pod == started[1]))
+        .unwrap();
+    assert!(first_end < second_start, "{events:#?}");
+    assert!(
+        matches!(events.last(), Some(JobEvent::Complete { .. })),
+        "{events:#?}"
+    );
+}

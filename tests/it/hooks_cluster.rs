@@ -17,7 +17,11 @@ use kubes::hooks::host::ClusterAccess;
 use kubes::hooks::{HookEngine, HookError, MemoryReporter, Verb};
 
 async fn setup() -> (TestServer, Cluster) {
-    let srv = TestServer::start(Options::default()).await.unwrap();
+    setup_with(Options::default()).await
+}
+
+async fn setup_with(options: Options) -> (TestServer, Cluster) {
+    let srv = TestServer::start(options).await.unwrap();
     let cluster = Cluster::connect(&ConnectOptions {
         kubeconfig: Some(srv.kubeconfig_path().to_path_buf()),
         ..Default::default()
@@ -209,5 +213,165 @@ async fn logs_without_a_container_name_read_the_first_container_of_a_multi_conta
             .iter()
             .any(|l| l.starts_with("[probe] log two-") && l.ends_with(": migrating")),
         "{lines:?}"
+    );
+}
+
+/// A Job that completes after a few updates of its status (pod created, running, lines...).
+fn quick_job() -> serde_json::Value {
+    serde_json::json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "quick", "namespace": "demo"},
+        "spec": {"template": {"metadata": {"annotations": {"kubes.test/script": "attempts:\n- logs:\n  - {line: migrating, after_ms: 300}\n  exit_code: 0\n"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "db-migrate:1"}]}}}})
+}
+
+/// Run the probe's `wait` on Job `quick` with `grants`; its output lines and the Job requests
+/// the server received meanwhile.
+async fn wait_for_quick(
+    srv: &TestServer,
+    cluster: &Cluster,
+    grants: Vec<kubes::hooks::Grant>,
+) -> (Result<(), String>, Vec<String>, Vec<String>) {
+    // Loaded (compiled) first, so the Job is still running when the wait starts.
+    let e = HookEngine::with_cache_root(None).unwrap();
+    let hook = e.load(&guest("hook_probe")).unwrap();
+    cluster
+        .apply_object(&quick_job(), &ApplyOptions::default())
+        .await
+        .unwrap();
+    srv.clear_requests();
+    let mem = MemoryReporter::new();
+    let mut inv = invocation("waiter", Arc::new(mem.clone()));
+    inv.config_json = r#"{"wait":{"name":"quick","timeout_ms":20000}}"#.into();
+    inv.grants = grants;
+    inv.cluster = Some(ClusterAccess {
+        cluster: cluster.clone(),
+        dry_run: false,
+    });
+    let result = e
+        .run(&hook, inv)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let jobs = srv
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/apis/batch/v1/namespaces/demo/jobs"))
+        .map(|r| r.to_string())
+        .collect();
+    (result, mem.lines(), jobs)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_for_waits_on_a_watch_when_granted_one_and_reads_with_get_otherwise() {
+    let (srv, cluster) = setup().await;
+    // `watch` granted: one list and watches of that one name, never a get.
+    let (result, lines, jobs) =
+        wait_for_quick(&srv, &cluster, vec![grant(&[Verb::Watch], &["jobs.batch"])]).await;
+    assert_eq!(result, Ok(()), "{lines:?}");
+    assert!(
+        lines.contains(&"[waiter] Job/quick is Complete".to_string()),
+        "{lines:?}"
+    );
+    assert!(
+        jobs.iter()
+            .any(|r| r.contains("watch=true") && r.contains("metadata.name%3Dquick")),
+        "{jobs:#?}"
+    );
+    assert!(
+        !jobs
+            .iter()
+            .any(|r| r.starts_with("GET /apis/batch/v1/namespaces/demo/jobs/quick")),
+        "a hook waiting on a watch made a get: {jobs:#?}"
+    );
+    // Only `get` granted: gets of the Job, never a list or a watch.
+    cluster
+        .delete_object(
+            &cluster.resolve_kind("batch/v1", "Job").await.unwrap(),
+            Some("demo"),
+            "quick",
+            &kubes::cluster::DeleteOptions {
+                wait: Some(Duration::from_secs(10)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (result, lines, jobs) =
+        wait_for_quick(&srv, &cluster, vec![grant(&[Verb::Get], &["jobs.batch"])]).await;
+    assert_eq!(result, Ok(()), "{lines:?}");
+    assert!(
+        lines.contains(&"[waiter] Job/quick is Complete".to_string()),
+        "{lines:?}"
+    );
+    let (gets, others): (Vec<_>, Vec<_>) = jobs
+        .iter()
+        .filter(|r| r.starts_with("GET "))
+        .partition(|r| r.starts_with("GET /apis/batch/v1/namespaces/demo/jobs/quick"));
+    assert!(!gets.is_empty(), "{jobs:#?}");
+    assert!(
+        others.is_empty(),
+        "a hook granted only get listed or watched: {others:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_for_on_a_watch_rides_out_dropped_watches_and_compacted_versions() {
+    // Every watch is cut after one event, and the server keeps so few versions that resuming
+    // is often refused (410): the wait must list again, not fail or hang.
+    let (srv, cluster) = setup_with(Options {
+        faults: kube_testserver::Faults {
+            drop_watch_after: Some(1),
+            ..Default::default()
+        },
+        watch_history: 2,
+        ..Options::default()
+    })
+    .await;
+    let (result, lines, jobs) =
+        wait_for_quick(&srv, &cluster, vec![grant(&[Verb::Watch], &["jobs.batch"])]).await;
+    assert_eq!(result, Ok(()), "{lines:?}\n{jobs:#?}");
+    assert!(
+        lines.contains(&"[waiter] Job/quick is Complete".to_string()),
+        "{lines:?}"
+    );
+    // After its watch was cut, it listed again (the version it would resume from is gone).
+    let first_watch = jobs.iter().position(|r| r.contains("watch=true"));
+    let relisted = first_watch.is_some_and(|w| {
+        jobs[w..]
+            .iter()
+            .any(|r| r.contains("metadata.name%3Dquick&limit=") && !r.contains("watch=true"))
+    });
+    assert!(relisted, "no list after the first watch: {jobs:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_for_on_a_watch_counts_as_one_of_the_hooks_streams() {
+    let (_srv, cluster) = setup().await;
+    let e = HookEngine::with_cache_root(None).unwrap();
+    let waiter = |streams: usize| {
+        let mut inv = invocation("waiter", Arc::new(MemoryReporter::new()));
+        inv.config_json = r#"{"wait":{"name":"migrate","timeout_ms":300}}"#.into();
+        inv.grants = vec![grant(&[Verb::Watch], &["jobs.batch"])];
+        inv.cluster = Some(ClusterAccess {
+            cluster: cluster.clone(),
+            dry_run: false,
+        });
+        inv.limits.streams = streams;
+        inv
+    };
+    // No stream allowed at all: the wait is refused, naming the limit.
+    let err = e
+        .run(&e.load(&guest("hook_probe")).unwrap(), waiter(0))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("`limits: {streams: N}`"), "{err}");
+    // One stream: the wait runs until its own timeout.
+    let err = e
+        .run(&e.load(&guest("hook_probe")).unwrap(), waiter(1))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("wait for Job/migrate failed: ClusterError::Timeout"),
+        "{err}"
     );
 }

@@ -41,6 +41,14 @@ hooks:
     config: { mode: watches, kind: ConfigMap, count: 150, hold_ms: 1500 }
     grants:
       - { verbs: [watch], resources: [configmaps] }
+  - name: flood-follows
+    before: apply
+    module: hooks/flood.wasm
+    config: { mode: follows, job: migrate, deployment: web, count: 150, hold_ms: 1000 }
+    grants:
+      - { verbs: [watch], resources: [jobs.batch], names: [migrate] }
+      - { verbs: [watch], resources: [deployments.apps], names: [web] }
+      - { verbs: [watch, logs], resources: [pods] }
   - name: flood-apply
     before: apply
     module: hooks/flood.wasm
@@ -448,6 +456,43 @@ fn a_hostile_hook_is_contained_in_every_class() {
         m.show()
     );
     assert!(m.stdout.contains("first refusal: ClusterError::Invalid(\"this hook already has 64 watches and log streams open"), "{}", m.show());
+    assert_bounded(&m);
+
+    // 3b'. Follows (the progress interface): hostile names, kinds of syntax and sizes are
+    //     refused before any request; at most `limits.streams` follows open; the followers
+    //     ask only for the one Job, the one Deployment and the pods, as granted.
+    let m = h.run_hook("flood-follows");
+    assert_eq!(m.code, Some(0), "{}", m.show());
+    assert!(
+        m.stdout
+            .contains("[flood-follows] hostile follows refused 26 of 26"),
+        "{}",
+        m.show()
+    );
+    assert!(
+        m.stdout.contains("[flood-follows] opened 64 follows"),
+        "{}",
+        m.show()
+    );
+    assert!(m.stdout.contains("first refusal: ClusterError::Invalid(\"this hook already has 64 watches and log streams open"), "{}", m.show());
+    for r in h.srv.srv.requests() {
+        let discovery = !r.path.contains("/namespaces");
+        let query = r.query.as_deref().unwrap_or("");
+        let followed = match r.path.as_str() {
+            "/apis/batch/v1/namespaces/demo/jobs" => {
+                query.contains("fieldSelector=metadata.name%3Dmigrate")
+            }
+            "/apis/apps/v1/namespaces/demo/deployments" => {
+                query.contains("fieldSelector=metadata.name%3Dweb")
+            }
+            "/api/v1/namespaces/demo/pods" => query.contains("labelSelector="),
+            _ => false,
+        };
+        assert!(
+            r.method == "GET" && (discovery || followed),
+            "a request beyond the follows: {r}"
+        );
+    }
     assert_bounded(&m);
 
     // 3c. A 96 MiB object is refused by size before it is parsed (no grant needed to try).

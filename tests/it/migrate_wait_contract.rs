@@ -38,7 +38,9 @@
 //! zeros: `300s`, `1.5s`, `0.25s`. Config keys (all optional): `job` (default: the Job in the
 //! hook's target file), `timeout` (`300s`; `300s`, `5m`, `1500ms`, `1m30s` or a number of
 //! seconds), `tail_lines` (20), `container` (whose log to follow; default every
-//! container's); an unknown key fails the hook naming it. Grants: `watch` on `jobs.batch`
+//! container's), `pull_grace` (`30s`, the same forms: how long a failing image pull,
+//! `ErrImagePull` or `ImagePullBackOff`, may last before the pod counts as one that cannot
+//! start); an unknown key fails the hook naming it. Grants: `watch` on `jobs.batch`
 //! (the Job's name), `watch` and `logs` on `pods`; nothing else (these runs grant nothing
 //! else, and a denial fails the case).
 //!
@@ -90,6 +92,8 @@ struct Case {
     backoff_limit: u32,
     /// `kubes.test/active-deadline-ms` on the Job, if any.
     active_deadline_ms: Option<u32>,
+    /// Changes to the Job's manifest (e.g. its container's `envFrom`).
+    job: fn(&mut serde_json::Value),
     /// The hook's config.
     config: &'static str,
     /// Changes to the test server's controller timing.
@@ -112,6 +116,7 @@ const DEFAULT: Case = Case {
     script: "",
     backoff_limit: 4,
     active_deadline_ms: None,
+    job: |_| {},
     config: r#"{"timeout": "30s"}"#,
     timing: |_| {},
     client_retries: 6,
@@ -229,12 +234,12 @@ contract! {
         ..DEFAULT
     },
 
-    // The first pull fails (ErrImagePull, then ImagePullBackOff while the kubelet backs
-    // off, as in Kubernetes), the second succeeds: a transient failure, not one to stop the
-    // deploy for.
-    #[ignore = "host: follow-job reports ImagePullBackOff as cannot-start at once (wit/hook.wit, job-options.pull-grace-ms), but every failed pull, transient or not, goes through ImagePullBackOff (test server pull_failures, as the kubelet does)"]
+    // The first two pulls fail (each ErrImagePull, then ImagePullBackOff while the kubelet
+    // backs off, as in Kubernetes), the third succeeds: a transient failure, not one to stop
+    // the deploy for, even with a pull grace far shorter than the default 30 s.
     transient_err_image_pull_recovers: Case {
-        script: "pull_failures: 1\nattempts:\n- logs: [{line: 'migrated 3 tables', after_ms: 50}]\n",
+        script: "pull_failures: 2\nattempts:\n- logs: [{line: 'migrated 3 tables', after_ms: 50}]\n",
+        config: r#"{"timeout": "30s", "pull_grace": "3s"}"#,
         says: &[
             "Waiting for Job/migrate (timeout 30s)",
             "[pod/{0}] migrated 3 tables",
@@ -244,8 +249,10 @@ contract! {
         ..DEFAULT
     },
 
+    // A pull that keeps failing: said once it lasted the hook's `pull_grace`.
     image_pull_back_off: Case {
         script: "image_pull_error: true\nattempts:\n- logs: [{line: 'never printed', after_ms: 10}]\n",
+        config: r#"{"timeout": "30s", "pull_grace": "1s"}"#,
         says: &[
             "Waiting for Job/migrate (timeout 30s)",
             "pod {0} cannot start: ImagePullBackOff: Back-off pulling image \"db-migrate:1\"",
@@ -257,13 +264,18 @@ contract! {
         ..DEFAULT
     },
 
-    #[ignore = "needs test server field: a container config error (e.g. a missing Secret in env), shown as waiting reason CreateContainerConfigError"]
+    // The container takes its environment from a Secret nobody created: the kubelet keeps
+    // it waiting (CreateContainerConfigError), naming the Secret.
     create_container_config_error: Case {
-        script: "create_container_config_error: true\nattempts:\n- logs: [{line: 'never printed', after_ms: 10}]\n",
+        script: "attempts:\n- logs: [{line: 'never printed', after_ms: 10}]\n",
+        job: |job| {
+            job["spec"]["template"]["spec"]["containers"][0]["envFrom"] =
+                json!([{"secretRef": {"name": "db-credentials"}}]);
+        },
         says: &[
             "Waiting for Job/migrate (timeout 30s)",
-            "pod {0} cannot start: CreateContainerConfigError*",
-            "Migration failed: CreateContainerConfigError*",
+            "pod {0} cannot start: CreateContainerConfigError: secret \"db-credentials\" not found",
+            "Migration failed: CreateContainerConfigError: secret \"db-credentials\" not found (pod {last})",
             "No log lines from pod {last}: it printed nothing",
         ],
         never: &["never printed", "retry"],
@@ -411,6 +423,7 @@ async fn check(name: &str, case: &Case) {
         };
         let (_srv, cluster) = scenario::setup_with(options, retry).await;
         let mut job = migrate_job(case.script, case.backoff_limit);
+        (case.job)(&mut job);
         if let Some(ms) = case.active_deadline_ms {
             job["metadata"]["annotations"] =
                 json!({"kubes.test/active-deadline-ms": ms.to_string()});

@@ -279,7 +279,7 @@ async fn python_migrate_wait_names_a_mistake_in_its_config() {
     .await;
     assert_eq!(
         run.failure(),
-        "hook migrate-wait: `config` in hooks.yaml: unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`, `container`"
+        "hook migrate-wait: `config` in hooks.yaml: unknown field `tail`, expected one of `job`, `timeout`, `tail_lines`, `container`, `pull_grace`"
     );
 }
 

@@ -1,5 +1,6 @@
 //! Where Kubernetes makes clients wait or fail, the server does too: terminal Job
 //! conditions in two steps, doubling back-offs, image pulls that fail before they work,
+//! containers waiting on a missing Secret (CreateContainerConfigError),
 //! logs of unscheduled pods and of unreachable kubelets, and Deployment status that lags
 //! behind a spec change. The assertions are about what clients see and in which order
 //! (the server has one global resourceVersion), never about how long it took.
@@ -430,6 +431,92 @@ async fn job_retries_back_off_doubling_so_few_attempts_fit_in_a_deadline() {
         .items
         .len();
     assert!((2..=4).contains(&n), "{n} attempts");
+}
+
+#[tokio::test]
+async fn a_container_whose_env_names_a_missing_secret_waits_until_it_exists() {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let client = common::client(&srv).await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let rv = now_rv(&pods).await;
+    let mut j = job(
+        "configured",
+        r#"{"attempts": [{"logs": [{"line": "configured"}]}]}"#,
+        0,
+        "Never",
+    );
+    let c = &mut j
+        .spec
+        .as_mut()
+        .unwrap()
+        .template
+        .spec
+        .as_mut()
+        .unwrap()
+        .containers[0];
+    c.env_from = Some(vec![serde_json::from_value(
+        json!({"secretRef": {"name": "db-credentials"}}),
+    )
+    .unwrap()]);
+    jobs.create(&PostParams::default(), &j).await.unwrap();
+    // The kubelet says which Secret, and tries again on each sync.
+    let events = record(pods.clone(), rv.clone(), pod_watch("configured"), |_, p| {
+        waiting_reason(p).as_deref() == Some("CreateContainerConfigError")
+    })
+    .await;
+    let (_, waiting) = events.last().unwrap();
+    let state = waiting
+        .status
+        .as_ref()
+        .unwrap()
+        .container_statuses
+        .as_ref()
+        .unwrap()[0]
+        .state
+        .clone()
+        .unwrap();
+    assert_eq!(
+        state.waiting.unwrap().message.as_deref(),
+        Some("secret \"db-credentials\" not found")
+    );
+    let name = waiting.metadata.name.clone().unwrap();
+    let evs: Api<Event> = Api::namespaced(client.clone(), "default");
+    let failed = evs
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await
+        .unwrap()
+        .items;
+    assert!(
+        failed.iter().any(|e| e.reason.as_deref() == Some("Failed")
+            && e.message.as_deref() == Some("Error: secret \"db-credentials\" not found")),
+        "{failed:#?}"
+    );
+    // Once the Secret exists the container starts, and the Job completes.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, "default");
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "db-credentials"}, "stringData": {"password": "p"}}),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        LIMIT,
+        kube::runtime::wait::await_condition(jobs.clone(), "configured", |j: Option<&Job>| {
+            j.is_some_and(|j| cond(j, "Complete").is_some())
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        pods.logs(&name, &LogParams::default()).await.unwrap(),
+        "configured\n"
+    );
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use super::bindings::kubes::hook::cluster::{
     WatchEvent as WitWatchEvent, WatchItem,
 };
 use super::input;
-use super::streams::{Feed, LogStream, Next, WatchStream};
+use super::streams::{Feed, LogStream, WatchStream};
 use super::{ClusterError, HookState, ObjectRef};
 use crate::cluster::{
     self as kc, ApplyOptions, Cluster, DeleteOptions, DeleteOutcome, ResolvedKind,
@@ -346,6 +346,11 @@ impl Host for HookState {
             Some(&obj.name),
             ns.as_deref()
         ));
+        // Waiting until it is gone is a watch on the hook's behalf: one of its streams.
+        let _slot = match (wait_ms, self.dry_run()) {
+            (Some(_), false) => Some(or_return_to_guest!(self.host.streams.open())),
+            _ => None,
+        };
         let opts = DeleteOptions {
             wait: wait_ms.map(|ms| Duration::from_millis(ms.into())),
             dry_run: self.dry_run(),
@@ -418,8 +423,9 @@ impl Host for HookState {
         let (c, rk) = or_return_to_guest!(self.resolve(&obj.api_version, &obj.kind).await);
         let ns = self.namespace_for(&rk, obj.namespace.as_deref());
         let resource = rk.resource_name();
-        // A wait reads the object: `get` or `watch` on it is enough.
-        if self
+        // A wait reads the object: `get` or `watch` on it is enough. With `watch` granted it
+        // waits on a watch; a hook granted only `get` makes only `get` requests.
+        let watching = self
             .host
             .grants
             .check(&Request {
@@ -428,8 +434,8 @@ impl Host for HookState {
                 name: Some(&obj.name),
                 namespace: ns.as_deref(),
             })
-            .is_err()
-        {
+            .is_ok();
+        if !watching {
             or_return_to_guest!(self.authorize(
                 Verb::Get,
                 &resource,
@@ -438,24 +444,36 @@ impl Host for HookState {
             ));
         }
         let api = c.api(&rk, ns.as_deref());
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms.into());
-        let mut pause = Duration::from_millis(20);
-        loop {
-            if let Some(o) = or_return_to_guest!(api.get_opt(&obj.name).await.map_err(kube_err)) {
-                let v = or_return_to_guest!(
-                    serde_json::to_value(&o).map_err(|e| ClusterError::Other(e.to_string()))
-                );
-                if let Some(met) = condition_met(&v, &conditions) {
-                    return Ok(Ok(met));
+        let timeout = Duration::from_millis(timeout_ms.into());
+        if !watching {
+            return Ok(poll_for(&api, &obj.name, &conditions, timeout).await);
+        }
+        // The watch is one of the hook's streams while it lasts, and each version of the
+        // object is held within the run's stream buffer while it is checked.
+        let slot = or_return_to_guest!(self.host.streams.open());
+        let budget = self.host.streams.clone();
+        let name = obj.name.clone();
+        let wait = async move {
+            let _slot = slot;
+            let mut versions = std::pin::pin!(kc::wait::versions(api, &name));
+            while let Some(v) = versions.next().await {
+                let Some(o) = v.map_err(to_wit)? else {
+                    continue;
+                };
+                let text = json(&o)?;
+                drop(o);
+                let _held = budget.reserve(text.len()).await?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| ClusterError::Other(e.to_string()))?;
+                if let Some(met) = condition_met(&v, &conditions, &text) {
+                    return Ok(met);
                 }
             }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Ok(Err(ClusterError::Timeout));
-            }
-            tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
-        }
+            Err(ClusterError::Unavailable("the watch ended".into()))
+        };
+        Ok(tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(ClusterError::Timeout)))
     }
 
     async fn watch(
@@ -691,8 +709,40 @@ impl Host for HookState {
     }
 }
 
-/// The first of `wanted` conditions with status True, if any.
-fn condition_met(obj: &serde_json::Value, wanted: &[String]) -> Option<ConditionMet> {
+/// `wait-for` for a hook granted `get` but not `watch`: read the object until a condition
+/// holds, 20 ms apart at first, then up to 500 ms.
+async fn poll_for(
+    api: &kube::Api<DynamicObject>,
+    name: &str,
+    conditions: &[String],
+    timeout: Duration,
+) -> Result<ConditionMet, ClusterError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let found = tokio::time::timeout_at(deadline, api.get_opt(name))
+            .await
+            .map_err(|_| ClusterError::Timeout)?
+            .map_err(kube_err)?;
+        if let Some(o) = found {
+            let text = json(&o)?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| ClusterError::Other(e.to_string()))?;
+            if let Some(met) = condition_met(&v, conditions, &text) {
+                return Ok(met);
+            }
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(ClusterError::Timeout);
+        }
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// The first of `wanted` conditions with status True, if any (`text`: the object as JSON).
+fn condition_met(obj: &serde_json::Value, wanted: &[String], text: &str) -> Option<ConditionMet> {
     let conds = obj["status"]["conditions"].as_array()?;
     for w in wanted {
         let hit = conds.iter().find(|c| {
@@ -706,7 +756,7 @@ fn condition_met(obj: &serde_json::Value, wanted: &[String]) -> Option<Condition
                     .or(c["reason"].as_str())
                     .unwrap_or("")
                     .to_string(),
-                object_json: obj.to_string(),
+                object_json: text.to_string(),
             });
         }
     }
@@ -735,13 +785,7 @@ impl HostWatcher for HookState {
     }
 
     async fn try_next(&mut self, this: Resource<WatchStream>) -> CallResult<WatchItem> {
-        let w = self.table.get_mut(&this)?;
-        Ok(match w.0.try_next() {
-            Next::Item(ev) => Ok(WatchItem::Event(ev)),
-            Next::Failed(e) => Err(e),
-            Next::Pending => Ok(WatchItem::Pending),
-            Next::End => Ok(WatchItem::End),
-        })
+        super::streams::try_next(&mut self.table, &this)
     }
 
     async fn drop(&mut self, this: Resource<WatchStream>) -> wasmtime::Result<()> {
@@ -759,13 +803,7 @@ impl HostLogStream for HookState {
     }
 
     async fn try_next(&mut self, this: Resource<LogStream>) -> CallResult<LogItem> {
-        let l = self.table.get_mut(&this)?;
-        Ok(match l.0.try_next() {
-            Next::Item(line) => Ok(LogItem::Line(line)),
-            Next::Failed(e) => Err(e),
-            Next::Pending => Ok(LogItem::Pending),
-            Next::End => Ok(LogItem::End),
-        })
+        super::streams::try_next(&mut self.table, &this)
     }
 
     async fn drop(&mut self, this: Resource<LogStream>) -> wasmtime::Result<()> {
@@ -801,10 +839,10 @@ mod tests {
             {"type": "Failed", "status": "True", "message": "Job has reached the specified backoff limit"},
             {"type": "Complete", "status": "False"}
         ]}});
-        let met = condition_met(&job, &["Complete".into(), "Failed".into()]).unwrap();
+        let met = condition_met(&job, &["Complete".into(), "Failed".into()], "{}").unwrap();
         assert_eq!(met.condition, "Failed");
         assert_eq!(met.message, "Job has reached the specified backoff limit");
-        assert!(condition_met(&job, &["Complete".into()]).is_none());
-        assert!(condition_met(&serde_json::json!({}), &["Complete".into()]).is_none());
+        assert!(condition_met(&job, &["Complete".into()], "{}").is_none());
+        assert!(condition_met(&serde_json::json!({}), &["Complete".into()], "{}").is_none());
     }
 }

@@ -14,32 +14,15 @@ use super::bindings::kubes::hook::progress::{
     RolloutEvent as WitRolloutEvent, RolloutItem, RolloutStatus as WitRolloutStatus,
 };
 use super::input;
-use super::streams::{Feed, Next};
+use super::streams::{feed_resource, Feed, FeedSender};
 use super::HookState;
 use crate::cluster::follow::{self, JobEvent, RolloutEvent, RolloutStatus};
 use crate::hooks::grants::Verb;
 
 use super::CallResult;
 
-/// The host side of `job-progress`.
-pub struct JobProgress(pub Feed<WitJobEvent>);
-
-/// The host side of `rollout-progress`.
-pub struct RolloutProgress(pub Feed<WitRolloutEvent>);
-
-#[wasmtime_wasi::async_trait]
-impl wasmtime_wasi::p2::Pollable for JobProgress {
-    async fn ready(&mut self) {
-        self.0.wait().await
-    }
-}
-
-#[wasmtime_wasi::async_trait]
-impl wasmtime_wasi::p2::Pollable for RolloutProgress {
-    async fn ready(&mut self) {
-        self.0.wait().await
-    }
-}
+feed_resource!(JobProgress, WitJobEvent, JobItem, Event);
+feed_resource!(RolloutProgress, WitRolloutEvent, RolloutItem, Event);
 
 fn job_event(e: JobEvent) -> WitJobEvent {
     match e {
@@ -122,6 +105,51 @@ fn rollout_event(e: RolloutEvent) -> WitRolloutEvent {
     }
 }
 
+/// A task aborted when this is dropped (dropping a `JoinHandle` only detaches it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Run a follower and hand its events to the guest's feed, within the run's stream budget.
+/// The follower is its own task, so it keeps time (and sees how long it waits on a guest
+/// that reads slowly) while this one waits for budget; it is aborted with this task, so
+/// dropping the feed (or the run) stops it and its log readers too. A guest that does not
+/// read pauses it at the budget.
+async fn forward<E: Send + 'static, W: Send + 'static>(
+    follower: impl std::future::Future<Output = Result<(), crate::cluster::ClusterError>>
+        + Send
+        + 'static,
+    mut events: mpsc::Receiver<E>,
+    tx: FeedSender<W>,
+    to_wit: fn(E) -> W,
+    size: fn(&E) -> usize,
+) {
+    let mut follower = AbortOnDrop(tokio::spawn(follower));
+    let mut ended = None;
+    loop {
+        tokio::select! {
+            r = &mut follower.0, if ended.is_none() => ended = Some(r),
+            e = events.recv() => match e {
+                Some(e) => {
+                    let len = size(&e);
+                    if !tx.send(to_wit(e), len).await {
+                        return;
+                    }
+                }
+                // The follower is done and its last events are handed on.
+                None => break,
+            },
+        }
+    }
+    if let Some(Ok(Err(e))) = ended {
+        tx.fail(super::cluster::to_wit(e)).await;
+    }
+}
+
 impl HookState {
     fn namespace_or_app(&self, ns: Option<String>) -> String {
         ns.filter(|s| !s.is_empty())
@@ -155,22 +183,9 @@ impl Host for HookState {
         };
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
-            let (etx, mut erx) = mpsc::channel(64);
-            let follower =
-                tokio::spawn(
-                    async move { follow::follow_job(client, &ns, &name, opts, etx).await },
-                );
-            while let Some(e) = erx.recv().await {
-                let size = e.size();
-                if !tx.send(job_event(e), size).await {
-                    follower.abort();
-                    return;
-                }
-            }
-            match follower.await {
-                Ok(Err(e)) => tx.fail(super::cluster::to_wit(e)).await,
-                Ok(Ok(())) | Err(_) => {}
-            }
+            let (etx, erx) = mpsc::channel(64);
+            let follower = async move { follow::follow_job(client, &ns, &name, opts, etx).await };
+            forward(follower, erx, tx, job_event, JobEvent::size).await
         });
         feed.attach(task.abort_handle());
         Ok(Ok(self.table.push(JobProgress(feed))?))
@@ -195,22 +210,10 @@ impl Host for HookState {
         let slot = or_return_to_guest!(self.host.streams.open());
         let (mut feed, tx) = Feed::channel(slot, &self.host.streams);
         let task = tokio::spawn(async move {
-            let (etx, mut erx) = mpsc::channel(64);
+            let (etx, erx) = mpsc::channel(64);
             let follower =
-                tokio::spawn(
-                    async move { follow::follow_rollout(client, &ns, &name, true, etx).await },
-                );
-            while let Some(e) = erx.recv().await {
-                let size = e.size();
-                if !tx.send(rollout_event(e), size).await {
-                    follower.abort();
-                    return;
-                }
-            }
-            match follower.await {
-                Ok(Err(e)) => tx.fail(super::cluster::to_wit(e)).await,
-                Ok(Ok(())) | Err(_) => {}
-            }
+                async move { follow::follow_rollout(client, &ns, &name, true, etx).await };
+            forward(follower, erx, tx, rollout_event, RolloutEvent::size).await
         });
         feed.attach(task.abort_handle());
         Ok(Ok(self.table.push(RolloutProgress(feed))?))
@@ -226,13 +229,7 @@ impl HostJobProgress for HookState {
     }
 
     async fn try_next(&mut self, this: Resource<JobProgress>) -> CallResult<JobItem> {
-        let p = self.table.get_mut(&this)?;
-        Ok(match p.0.try_next() {
-            Next::Item(e) => Ok(JobItem::Event(e)),
-            Next::Failed(e) => Err(e),
-            Next::Pending => Ok(JobItem::Pending),
-            Next::End => Ok(JobItem::End),
-        })
+        super::streams::try_next(&mut self.table, &this)
     }
 
     async fn drop(&mut self, this: Resource<JobProgress>) -> wasmtime::Result<()> {
@@ -250,13 +247,7 @@ impl HostRolloutProgress for HookState {
     }
 
     async fn try_next(&mut self, this: Resource<RolloutProgress>) -> CallResult<RolloutItem> {
-        let p = self.table.get_mut(&this)?;
-        Ok(match p.0.try_next() {
-            Next::Item(e) => Ok(RolloutItem::Event(e)),
-            Next::Failed(e) => Err(e),
-            Next::Pending => Ok(RolloutItem::Pending),
-            Next::End => Ok(RolloutItem::End),
-        })
+        super::streams::try_next(&mut self.table, &this)
     }
 
     async fn drop(&mut self, this: Resource<RolloutProgress>) -> wasmtime::Result<()> {

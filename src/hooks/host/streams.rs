@@ -1,4 +1,5 @@
-//! The host objects behind the WIT `watcher` and `log-stream` resources: a background task
+//! The host objects behind the WIT stream resources (`watcher`, `log-stream`, `job-progress`,
+//! `rollout-progress`): a background task
 //! feeds items into a bounded channel; the guest waits on a `wasi:io/poll` pollable and takes
 //! items without blocking. Dropping the resource (or the whole store, at the deadline)
 //! aborts the task, so nothing outlives the hook run.
@@ -14,7 +15,6 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
-use wasmtime_wasi::p2::Pollable;
 
 use super::bindings::kubes::hook::cluster::WatchEvent;
 use super::ClusterError;
@@ -207,25 +207,83 @@ impl<T: Send + 'static> Drop for Feed<T> {
     }
 }
 
-/// The host side of `watcher`.
-pub struct WatchStream(pub Feed<WatchEvent>);
-
-/// The host side of `log-stream`: lines without their newline.
-pub struct LogStream(pub Feed<String>);
-
-#[wasmtime_wasi::async_trait]
-impl Pollable for WatchStream {
-    async fn ready(&mut self) {
-        self.0.wait().await
-    }
+/// A host resource backed by a feed: its `subscribe` waits on the feed and its `try-next`
+/// takes from it ([`try_next`]).
+pub trait FeedResource: Send + 'static {
+    type Item: Send + 'static;
+    fn feed(&mut self) -> &mut Feed<Self::Item>;
 }
 
-#[wasmtime_wasi::async_trait]
-impl Pollable for LogStream {
-    async fn ready(&mut self) {
-        self.0.wait().await
-    }
+/// A WIT `*-item` variant: an item, `pending` or `end`.
+pub trait WitItem<T> {
+    fn item(v: T) -> Self;
+    fn pending() -> Self;
+    fn end() -> Self;
 }
+
+/// A feed-backed resource type (`$res(pub Feed<$item>)`), pollable, whose `try-next`
+/// answers `$wit` (its item variant `$variant`).
+macro_rules! feed_resource {
+    ($res:ident, $item:ty, $wit:ty, $variant:ident) => {
+        pub struct $res(pub $crate::hooks::host::streams::Feed<$item>);
+
+        impl $crate::hooks::host::streams::FeedResource for $res {
+            type Item = $item;
+            fn feed(&mut self) -> &mut $crate::hooks::host::streams::Feed<$item> {
+                &mut self.0
+            }
+        }
+
+        #[wasmtime_wasi::async_trait]
+        impl wasmtime_wasi::p2::Pollable for $res {
+            async fn ready(&mut self) {
+                self.0.wait().await
+            }
+        }
+
+        impl $crate::hooks::host::streams::WitItem<$item> for $wit {
+            fn item(v: $item) -> Self {
+                <$wit>::$variant(v)
+            }
+            fn pending() -> Self {
+                <$wit>::Pending
+            }
+            fn end() -> Self {
+                <$wit>::End
+            }
+        }
+    };
+}
+pub(crate) use feed_resource;
+
+/// `try-next` of any feed-backed resource: the next item, `pending`, `end`, or the error
+/// the producer ended with.
+pub fn try_next<R: FeedResource, I: WitItem<R::Item>>(
+    table: &mut wasmtime::component::ResourceTable,
+    this: &wasmtime::component::Resource<R>,
+) -> super::CallResult<I> {
+    Ok(match table.get_mut(this)?.feed().try_next() {
+        Next::Item(v) => Ok(I::item(v)),
+        Next::Failed(e) => Err(e),
+        Next::Pending => Ok(I::pending()),
+        Next::End => Ok(I::end()),
+    })
+}
+
+feed_resource!(
+    WatchStream,
+    WatchEvent,
+    super::bindings::kubes::hook::cluster::WatchItem,
+    Event
+);
+
+// The host side of `log-stream`: lines without their newline.
+feed_resource!(
+    LogStream,
+    String,
+    super::bindings::kubes::hook::cluster::LogItem,
+    Line
+);
 
 #[cfg(test)]
 mod tests {

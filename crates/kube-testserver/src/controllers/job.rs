@@ -1,6 +1,7 @@
 //! Job controller: runs scripted pods, retries up to `backoffLimit`, honours
 //! `activeDeadlineSeconds`, and writes Job status and conditions like batch/v1.
 
+use super::container_config;
 use super::events::{record, record_repeated};
 use super::{go_duration, Timing};
 use crate::cluster::{Cluster, WriteOptions};
@@ -683,6 +684,67 @@ impl JobRun {
         None
     }
 
+    /// The kubelet configures each container before it creates it (its `env` and `envFrom`
+    /// from ConfigMaps and Secrets): while a reference does not resolve, the container waits
+    /// with reason `CreateContainerConfigError` (event `Failed` "Error: ..."), tried again on
+    /// each pod sync (10 s apart, scaled). Some(outcome) when the wait was cut short.
+    async fn container_config(
+        &self,
+        pod: &str,
+        containers: &[(String, String)],
+        deadline: Option<Instant>,
+    ) -> Option<Outcome> {
+        loop {
+            let Some(p) = self.pod_obj(pod) else {
+                return Some(Outcome::Gone);
+            };
+            let problems: Vec<(String, String)> = p
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let name = c["name"].as_str()?.to_string();
+                    container_config::config_error(&self.cluster, &self.ns, c).map(|m| (name, m))
+                })
+                .collect();
+            if problems.is_empty() {
+                return None;
+            }
+            self.set_pod_status(pod, |s| {
+                s["phase"] = json!("Pending");
+                s["hostIP"] = json!("10.0.0.1");
+                s["conditions"] = pod_conditions(false);
+                s["containerStatuses"] = json!(containers.iter().map(|(n, img)| {
+                    let waiting = match problems.iter().find(|(c, _)| c == n) {
+                        Some((_, m)) => json!({"reason": "CreateContainerConfigError", "message": m}),
+                        None => json!({"reason": "ContainerCreating"}),
+                    };
+                    json!({"name": n, "image": img, "imageID": "", "ready": false, "started": false,
+                        "restartCount": 0, "state": {"waiting": waiting}})
+                }).collect::<Vec<_>>());
+            });
+            if let Some(p) = self.pod_obj(pod) {
+                for (_, m) in &problems {
+                    record_repeated(
+                        &self.cluster,
+                        &p,
+                        true,
+                        "Failed",
+                        &format!("Error: {m}"),
+                        "kubelet",
+                    );
+                }
+            }
+            if let Some(o) = self
+                .wait(pod, self.timing.scaled(KUBELET_BACKOFF), deadline)
+                .await
+            {
+                return Some(o);
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn run_attempt(
         &self,
@@ -728,6 +790,12 @@ impl JobRun {
         let pulled = pulls != Some(0);
         if pulled {
             if let Some(o) = self.failing_pulls(pod, pulls, containers, deadline).await {
+                return o;
+            }
+        }
+        // (A container restarted in place keeps the configuration it was created with.)
+        if fresh {
+            if let Some(o) = self.container_config(pod, containers, deadline).await {
                 return o;
             }
         }

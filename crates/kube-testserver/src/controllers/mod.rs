@@ -2,6 +2,7 @@
 //! pods become ready on a schedule. They react to the store's change feed and write
 //! through the same API semantics clients use, so watches see every transition.
 
+mod container_config;
 mod deployment;
 mod events;
 mod job;

@@ -12,13 +12,19 @@
 //!   refused with any error, M: long-name calls refused as `invalid`). Any call that
 //!   succeeds prints `LEAKED <label>: ...` and fails the hook.
 //! - `output`: prints `lines` (default 200000) lines of 100 `x`, returns Ok.
+//! - `follows`: first asks to follow Jobs and Deployments with hostile names (paths, selector
+//!   and query syntax, control characters, 1 MiB), printing `hostile follows refused N of M`
+//!   (`LEAKED follow <label>` for any accepted); then opens `count` (default 150)
+//!   `follow-job`s of `job` (default `migrate`), every other one a `follow-rollout` of
+//!   `deployment` (default `web`), keeps them all open unread, prints `opened N follows`
+//!   (and `first refusal: <error>`), sleeps `hold_ms` (default 2000), returns Ok.
 wit_bindgen::generate!({ path: "../../../../wit", world: "hook", generate_all });
 
 struct Hook;
 
 export!(Hook);
 
-use kubes::hook::cluster;
+use kubes::hook::{cluster, progress};
 use kubes::hook::types::{ClusterError, KindRef, ObjectRef};
 use std::io::Write;
 
@@ -66,6 +72,77 @@ fn watches(namespace: &str, kind: &str, count: u64, hold_ms: u64) -> Result<(), 
     wasi::clocks::monotonic_clock::subscribe_duration(hold_ms.saturating_mul(1_000_000)).block();
     drop(open);
     Ok(())
+}
+
+fn follows(job: &str, deployment: &str, count: u64, hold_ms: u64) -> Result<(), String> {
+    let options = || progress::JobOptions {
+        logs: true,
+        container: None,
+        pull_grace_ms: 30_000,
+    };
+    let long = "a".repeat(1024 * 1024);
+    let hostile: [(&str, &str); 9] = [
+        ("traversal", "../../secrets/db-password"),
+        ("slash", "migrate/log"),
+        ("selector", "migrate,metadata.name!=x"),
+        ("query", "migrate?watch=true"),
+        ("newline", "migrate\nx"),
+        ("encoded", "migrate%2Fx"),
+        ("upper", "Migrate"),
+        ("empty", ""),
+        ("long", &long),
+    ];
+    let (mut tried, mut refused, mut leaked) = (0, 0, Vec::new());
+    for (label, name) in hostile {
+        let name = name.to_string();
+        tried += 2;
+        match progress::follow_job(&name, None, &options()) {
+            Ok(_) => leaked.push(format!("job-{label}")),
+            Err(_) => refused += 1,
+        }
+        match progress::follow_rollout(&name, None) {
+            Ok(_) => leaked.push(format!("rollout-{label}")),
+            Err(_) => refused += 1,
+        }
+        // A hostile container name for a good Job (an empty one means every container).
+        if name.is_empty() {
+            continue;
+        }
+        tried += 1;
+        let opts = progress::JobOptions { container: Some(name.clone()), ..options() };
+        match progress::follow_job(job, None, &opts) {
+            Ok(_) => leaked.push(format!("container-{label}")),
+            Err(_) => refused += 1,
+        }
+    }
+    for l in &leaked {
+        println!("LEAKED follow {l}");
+    }
+    println!("hostile follows refused {refused} of {tried}");
+    let mut jobs = Vec::new();
+    let mut rollouts = Vec::new();
+    let mut first_refusal = None;
+    for i in 0..count {
+        let opened = if i % 2 == 0 {
+            progress::follow_job(job, None, &options()).map(|f| jobs.push(f))
+        } else {
+            progress::follow_rollout(deployment, None).map(|f| rollouts.push(f))
+        };
+        if let Err(e) = opened {
+            first_refusal.get_or_insert(e);
+        }
+    }
+    println!("opened {} follows", jobs.len() + rollouts.len());
+    if let Some(e) = &first_refusal {
+        println!("first refusal: {}", error_text(e));
+    }
+    wasi::clocks::monotonic_clock::subscribe_duration(hold_ms.saturating_mul(1_000_000)).block();
+    drop((jobs, rollouts));
+    if leaked.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("leaked: {}", leaked.join(",")))
+    }
 }
 
 fn big_apply(mib: u64) -> Result<(), String> {
@@ -156,8 +233,14 @@ impl Guest for Hook {
             Some("big-apply") => big_apply(number("mib", 96)),
             Some("denials") => denials(number("count", 1500), number("long", 20)),
             Some("output") => output(number("lines", 200_000)),
+            Some("follows") => follows(
+                config.get("job").and_then(|v| v.as_str()).unwrap_or("migrate"),
+                config.get("deployment").and_then(|v| v.as_str()).unwrap_or("web"),
+                number("count", 150),
+                number("hold_ms", 2000),
+            ),
             other => Err(format!(
-                "config mode must be watches, big-apply, denials or output, not {other:?}"
+                "config mode must be watches, big-apply, denials, output or follows, not {other:?}"
             )),
         }
     }

@@ -182,6 +182,9 @@ pub enum Command {
     Diff(diff_cmd::DiffArgs),
     /// Delete objects applied before that are no longer planned.
     Prune(prune_cmd::PruneArgs),
+    /// Print the least-privilege Roles, ClusterRoles and bindings a CI runner's
+    /// ServiceAccount needs to deploy this project (YAML to apply once as an admin).
+    Rbac(rbac_cmd::RbacArgs),
 
     // --- hooks: list, run, inspect ---
     /// Inspect and run the project's WebAssembly hooks.
@@ -197,6 +200,7 @@ mod delete_cmd;
 mod diff_cmd;
 mod project_cmds;
 mod prune_cmd;
+mod rbac_cmd;
 // hooks
 mod hooks_cmds;
 // scaffolding
@@ -227,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(a) => delete_cmd::delete(g, a),
         Command::Diff(a) => diff_cmd::diff(g, a),
         Command::Prune(a) => prune_cmd::prune(g, a),
+        Command::Rbac(a) => rbac_cmd::rbac(g, a),
         // hooks
         Command::Hooks(a) => hooks_cmds::hooks(g, a),
         // scaffolding

@@ -76,6 +76,18 @@ impl Reporter {
         }
     }
 
+    /// `kubes rbac`: the policy as YAML (text, even with `-q`: it is what was asked for), or
+    /// as one JSON line (a `v1` List).
+    pub fn rbac(&self, policy: &crate::rbac::Policy) -> anyhow::Result<()> {
+        if !self.text() {
+            self.json_line(&policy.to_json());
+        } else {
+            let text = policy.to_yaml()?;
+            self.with_out(|w| w.write_all(text.as_bytes()));
+        }
+        Ok(())
+    }
+
     /// `kubes hooks list`.
     pub fn hooks_list(&self, file: &Path, rows: &[ListedHook]) {
         if !self.text() {

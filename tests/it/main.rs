@@ -35,4 +35,5 @@ mod namespaces;
 mod new_hook;
 mod polyglot_hooks;
 mod prune;
+mod rbac;
 mod readme_commands;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use super::{exit_code, run_interruptible, GlobalArgs};
@@ -31,6 +32,14 @@ pub enum HooksCommand {
         /// Tell the hook it is a dry run (its applies and deletes become server-side dry runs).
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Every hook with its source (file and sha256 digest), effective grants, limits and
+    /// lifecycle point, sorted so a change shows as a diff in review.
+    Audit {
+        /// Compare with a committed audit (its text or JSON form): exit 1 and print the
+        /// diff when they differ.
+        #[arg(long, env = "KUBES_HOOKS_AUDIT_CHECK", value_name = "FILE")]
+        check: Option<PathBuf>,
     },
     /// Show a component's imports and exports, whether it fits the kubes:hook world, and
     /// for each project hook using it, its effective grants (what `*` covers and never
@@ -64,6 +73,28 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
                 };
                 let session = Session::open(prepared, &g.connection(), reporter, options).await?;
                 Ok(exit_code(session.run_hook(&choice).await?))
+            })
+        }
+        HooksCommand::Audit { check } => {
+            let project = Project::load(&g.project_options(None))?;
+            let namespace = project
+                .config
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let audit = crate::hooks::audit::audit(&project.root, &namespace)?;
+            let Some(file) = check else {
+                reporter.hooks_audit(&audit, None);
+                return Ok(ExitCode::SUCCESS);
+            };
+            let committed = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading the committed audit {}", file.display()))?;
+            let diff = audit.check(&committed, &file.display().to_string());
+            reporter.hooks_audit(&audit, Some((&file, diff.as_deref())));
+            Ok(if diff.is_some() {
+                ExitCode::from(super::EXIT_DIFFERS)
+            } else {
+                ExitCode::SUCCESS
             })
         }
         HooksCommand::Inspect { file } => {

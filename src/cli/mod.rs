@@ -155,6 +155,9 @@ fn catch_signals(interrupt: Interrupt) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Exit code of a check that found differences (`kubes diff`, `kubes hooks audit --check`).
+pub const EXIT_DIFFERS: u8 = 1;
+
 /// The exit code of a run: 0 when it did all it set out to, else 1.
 fn exit_code(ok: bool) -> ExitCode {
     ExitCode::from(u8::from(!ok))

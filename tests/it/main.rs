@@ -11,6 +11,7 @@ mod common;
 mod hooks_support;
 
 mod apply;
+mod ci;
 mod compile;
 mod compile_hooks;
 mod connect;

@@ -56,8 +56,12 @@ pub struct GlobalArgs {
     #[arg(short = 'q', long, global = true)]
     pub quiet: bool,
     /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, global = true, env = "KUBES_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Also write a run (apply, deploy, delete, prune) as a JUnit XML report: one test case
+    /// per file and per hook run.
+    #[arg(long, global = true, env = "KUBES_JUNIT", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,7 +94,7 @@ impl GlobalArgs {
     /// The reporter for this invocation: text (a progress bar when stdout and stderr are
     /// terminals) or JSON lines.
     pub fn reporter(&self) -> Arc<Reporter> {
-        Arc::new(Reporter::new(ReporterOptions {
+        let reporter = Arc::new(Reporter::new(ReporterOptions {
             format: match self.output {
                 OutputFormat::Text => Format::Text,
                 OutputFormat::Json => Format::JsonLines,
@@ -98,7 +102,11 @@ impl GlobalArgs {
             quiet: self.quiet,
             verbose: self.verbose > 0,
             progress_bar: std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
-        }))
+        }));
+        if let Some(path) = &self.junit {
+            reporter.junit_to(path.clone());
+        }
+        reporter
     }
 }
 

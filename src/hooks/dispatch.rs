@@ -174,15 +174,23 @@ impl HookLifecycle {
             return Ok(());
         }
         self.announce_point(point, target);
+        let at = match &target_name {
+            Some(t) => format!("{point} on {t}"),
+            None => point.to_string(),
+        };
         for spec in hooks {
             self.announce_hook(spec);
-            let Err(failure) = self.run_hook(spec, point, target).await else {
+            self.reporter.hook_started(&spec.name, &at);
+            let started = std::time::Instant::now();
+            let result = self.run_hook(spec, point, target).await;
+            let failure = result.as_ref().err().map(|f| match f.to_string() {
+                r if r.is_empty() => "failed".to_string(),
+                r => r,
+            });
+            self.reporter
+                .hook_ended(&spec.name, &at, started.elapsed(), failure.as_deref());
+            let Some(mut reason) = failure else {
                 continue;
-            };
-            let mut reason = failure.to_string();
-            let at = match &target_name {
-                Some(t) => format!("{point} on {t}"),
-                None => point.to_string(),
             };
             if spec.exit_on_fail {
                 // Not noted here: the run's failure report says it once, with what was and

@@ -27,10 +27,10 @@ pub enum HooksCommand {
         name: String,
         /// The file (`role/kind`) a per-resource hook runs around (default: the first
         /// planned file its `on:` matches).
-        #[arg(long, value_name = "ROLE/KIND")]
+        #[arg(long, env = "KUBES_HOOK_TARGET", value_name = "ROLE/KIND")]
         target: Option<String>,
         /// Tell the hook it is a dry run (its applies and deletes become server-side dry runs).
-        #[arg(long)]
+        #[arg(long, env = "KUBES_DRY_RUN")]
         dry_run: bool,
     },
     /// Every hook with its source (file and sha256 digest), effective grants, limits and
@@ -92,7 +92,7 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             let diff = audit.check(&committed, &file.display().to_string());
             reporter.hooks_audit(&audit, Some((&file, diff.as_deref())));
             Ok(if diff.is_some() {
-                ExitCode::from(super::EXIT_DIFFERS)
+                ExitCode::from(super::exit::DIFFERS)
             } else {
                 ExitCode::SUCCESS
             })

@@ -32,7 +32,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Project directory (the one holding `.kubes/`).
-    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = ".",
+        value_name = "DIR",
+        env = "KUBES_PROJECT"
+    )]
     pub project: PathBuf,
     /// Environment: selects config/env/<env>.yaml, variables/<env>.yaml and env layers.
     #[arg(long, global = true, env = "KUBES_ENV", default_value = "dev")]
@@ -41,19 +47,19 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "KUBES_APP")]
     pub app: Option<String>,
     /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", env = "KUBES_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context (default: the env's `context`, then the kubeconfig's current one).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "KUBES_CONTEXT")]
     pub context: Option<String>,
     /// Namespace, overriding the configured one.
-    #[arg(short = 'n', long, global = true)]
+    #[arg(short = 'n', long, global = true, env = "KUBES_NAMESPACE")]
     pub namespace: Option<String>,
     /// More output (repeatable).
-    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count, env = "KUBES_VERBOSE")]
     pub verbose: u8,
     /// Print only errors.
-    #[arg(short = 'q', long, global = true)]
+    #[arg(short = 'q', long, global = true, env = "KUBES_QUIET")]
     pub quiet: bool,
     /// Output format.
     #[arg(long, global = true, env = "KUBES_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
@@ -163,10 +169,7 @@ fn catch_signals(interrupt: Interrupt) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Exit code of a check that found differences (`kubes diff`, `kubes hooks audit --check`).
-pub const EXIT_DIFFERS: u8 = 1;
-
-/// The exit code of a run: 0 when it did all it set out to, else 1.
+/// The exit code of a check: 0 when it passed, else 1.
 fn exit_code(ok: bool) -> ExitCode {
     ExitCode::from(u8::from(!ok))
 }
@@ -189,7 +192,7 @@ pub enum Command {
     Deploy(apply_cmd::DeployArgs),
     /// Delete the planned resources, in reverse order.
     Delete(delete_cmd::DeleteArgs),
-    /// Show what apply would change (exit 0: nothing, 1: something, 2: error).
+    /// Show what apply would change (exit 0: nothing, 1: something; errors: 2 bad input, 3 cluster).
     Diff(diff_cmd::DiffArgs),
     /// Delete objects applied before that are no longer planned.
     Prune(prune_cmd::PruneArgs),
@@ -209,6 +212,7 @@ pub enum Command {
 mod apply_cmd;
 mod delete_cmd;
 mod diff_cmd;
+pub mod exit;
 mod project_cmds;
 mod prune_cmd;
 mod rbac_cmd;
@@ -224,7 +228,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::for_error(&err))
         }
     }
 }

@@ -238,3 +238,43 @@ fn a_deploy_with_hostile_hook_output_is_json_lines_and_valid_junit() {
     assert!(xml.contains("BackoffLimitExceeded"), "{xml}");
     assert_eq!(xml.matches("<skipped ").count(), 2, "{xml}");
 }
+
+/// A CI job sets flags through `KUBES_*` variables, is never asked anything, and branches on
+/// distinct exit codes: bad input is 2, a cluster that cannot be reached 3.
+#[test]
+fn flags_come_from_the_environment_and_exit_codes_tell_failures_apart() {
+    let project = copy_project(&repo().join("examples/migration"));
+    let dir = project.path();
+    let out = crate::common::kubes_bin()
+        .env("KUBES_PROJECT", dir)
+        .env("KUBES_OUTPUT", "json")
+        .env("KUBES_ENV", "failing")
+        .arg("plan")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(plan.is_object(), "{plan}");
+
+    // No terminal, no -y: delete refuses at once (bad input) instead of waiting for an answer.
+    let out = kubes(dir).arg("delete").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass -y"));
+    // KUBES_YES is -y: now it gets as far as the cluster, which is not there (3).
+    let out = kubes(dir)
+        .env("KUBES_YES", "true")
+        .env("KUBES_KUBECONFIG", dir.join("missing-kubeconfig"))
+        .arg("delete")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Bad input: a project that is not one.
+    let out = kubes(&dir.join("nowhere")).arg("plan").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

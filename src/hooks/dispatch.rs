@@ -79,8 +79,13 @@ impl HookLifecycle {
         }
         let lifecycle = HookLifecycle::new(engine, config, project_root, info, cluster, reporter)?;
         for spec in &lifecycle.config.hooks {
+            // The HookError stays in the chain: the CLI exits "hook failure" on it.
             lifecycle.load(spec).map_err(|e| {
-                anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
+                anyhow::Error::new(e).context(format!(
+                    "hook {} ({})",
+                    spec.name,
+                    spec.describe_point()
+                ))
             })?;
         }
         Ok(Some(lifecycle))

@@ -69,10 +69,18 @@ fn copy_dir(from: &Path, to: &Path) {
 /// hook, say, for every story that runs it) and left in no one's home.
 pub fn kubes_process() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kubes"));
-    // Every flag has a KUBES_* variable: none of the developer's may reach a test.
+    // Every flag has a KUBES_* variable: none of the developer's may reach a test. The
+    // hook build tools' (scripts/hook-tools.sh) stay: `kubes new hook` builds with them.
+    const KEEP: [&str; 4] = [
+        "KUBES_COMPONENTIZE_",
+        "KUBES_TOOLS_DIR",
+        "KUBES_BUILD_",
+        "KUBES_ROOT",
+    ];
     for (var, _) in std::env::vars_os() {
-        if var.to_string_lossy().starts_with("KUBES_") {
-            cmd.env_remove(var);
+        let name = var.to_string_lossy();
+        if name.starts_with("KUBES_") && !KEEP.iter().any(|k| name.starts_with(k)) {
+            cmd.env_remove(&var);
         }
     }
     cmd.env_remove("KUBECONFIG");

@@ -29,3 +29,19 @@ if ! "$KUBES_ROOT/.tools/oras/bin/python" -c "import oras, sys; sys.exit(oras.__
   python3 -m venv "$KUBES_ROOT/.tools/oras"
   "$KUBES_ROOT/.tools/oras/bin/pip" install --quiet --disable-pip-version-check "oras==$KUBES_ORAS_PY_VERSION"
 fi
+# `--junit` reports are validated against a commonly used JUnit schema (Jenkins' junit-10.xsd)
+# with xmllint: Debian's libxml2-utils, and the schema as pytest's source distribution ships it
+# (testing/example_scripts/junit-10.xsd), fetched from PyPI by pip into target/junit/.
+if ! command -v xmllint >/dev/null 2>&1; then
+  echo "setup: xmllint not found, installing Debian's libxml2-utils" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libxml2-utils >/dev/null
+fi
+if [ ! -s "$KUBES_ROOT/target/junit/junit-10.xsd" ]; then
+  _junit_tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --no-binary :all: "pytest==8.3.4" -d "$_junit_tmp"
+  mkdir -p "$KUBES_ROOT/target/junit"
+  tar -xzf "$_junit_tmp/pytest-8.3.4.tar.gz" -C "$_junit_tmp" pytest-8.3.4/testing/example_scripts/junit-10.xsd
+  mv "$_junit_tmp/pytest-8.3.4/testing/example_scripts/junit-10.xsd" "$KUBES_ROOT/target/junit/junit-10.xsd"
+  rm -rf "$_junit_tmp"
+fi

@@ -21,6 +21,8 @@ pub mod lifecycle;
 pub mod names;
 pub mod plan;
 pub mod project;
+// --- least-privilege RBAC for a CI runner (`kubes rbac`) ---
+pub mod rbac;
 // --- everything the user sees: text or JSON lines ---
 pub mod reporter;
 // --- scaffolding: `kubes init`, `kubes new hook` (hook projects in Rust, Python, JavaScript) ---

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{exit_code, run_interruptible, GlobalArgs};
+use super::{run_interruptible, GlobalArgs};
 use crate::cluster::apply::DEFAULT_CONCURRENCY;
 use crate::deploy::{ApplySettings, Prepared, Session, SessionOptions};
 
@@ -14,19 +14,27 @@ pub struct ApplyArgs {
     /// Restrict to these roles (e.g. `kubes apply migrate` to run migrations as their own step).
     pub roles: Vec<String>,
     /// Delete objects applied before that are no longer planned (also `prune: true` in config).
-    #[arg(long)]
+    #[arg(long, env = "KUBES_PRUNE")]
     pub prune: bool,
     /// Server-side dry run: validate everything, change nothing.
-    #[arg(long)]
+    #[arg(long, env = "KUBES_DRY_RUN")]
     pub dry_run: bool,
     /// Take over fields other field managers own (the default; the explicit form of it).
-    #[arg(long, overrides_with = "no_force_conflicts")]
+    #[arg(
+        long,
+        overrides_with = "no_force_conflicts",
+        env = "KUBES_FORCE_CONFLICTS"
+    )]
     pub force_conflicts: bool,
     /// Do not take over fields other field managers own (fail on conflicts instead).
-    #[arg(long, overrides_with = "force_conflicts")]
+    #[arg(
+        long,
+        overrides_with = "force_conflicts",
+        env = "KUBES_NO_FORCE_CONFLICTS"
+    )]
     pub no_force_conflicts: bool,
     /// Requests in flight at once (objects of one kind in a row within a file go in parallel).
-    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N", env = "KUBES_CONCURRENCY")]
     pub concurrency: usize,
     /// How long to wait for another deploy of the app (its deploy lease) and for a namespace
     /// being deleted (Terminating) before giving up.
@@ -49,7 +57,7 @@ pub struct ApplyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct DeployArgs {
     /// Image for `docker_image`, overriding the configured `image`.
-    #[arg(long)]
+    #[arg(long, env = "KUBES_IMAGE")]
     pub image: Option<String>,
     #[command(flatten)]
     pub apply: ApplyArgs,
@@ -80,6 +88,6 @@ pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
             locked,
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
-        Ok(exit_code(session.apply(&settings).await.ok))
+        Ok(super::exit::for_report(&session.apply(&settings).await))
     })
 }

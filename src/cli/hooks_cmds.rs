@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use super::{exit_code, run_interruptible, GlobalArgs};
@@ -29,11 +30,19 @@ pub enum HooksCommand {
         name: String,
         /// The file (`role/kind`) a per-resource hook runs around (default: the first
         /// planned file its `on:` matches).
-        #[arg(long, value_name = "ROLE/KIND")]
+        #[arg(long, env = "KUBES_HOOK_TARGET", value_name = "ROLE/KIND")]
         target: Option<String>,
         /// Tell the hook it is a dry run (its applies and deletes become server-side dry runs).
-        #[arg(long)]
+        #[arg(long, env = "KUBES_DRY_RUN")]
         dry_run: bool,
+    },
+    /// Every hook with its source (file and sha256 digest), effective grants, limits and
+    /// lifecycle point, sorted so a change shows as a diff in review.
+    Audit {
+        /// Compare with a committed audit (its text or JSON form): exit 1 and print the
+        /// diff when they differ.
+        #[arg(long, env = "KUBES_HOOKS_AUDIT_CHECK", value_name = "FILE")]
+        check: Option<PathBuf>,
     },
     /// Show a component's imports and exports, whether it fits the kubes:hook world, and
     /// for each project hook using it, its effective grants (what `*` covers and never
@@ -166,6 +175,27 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             let summary = archive::load(&file)?;
             reporter.archive("loaded", &summary, &[]);
             Ok(ExitCode::SUCCESS)
+        HooksCommand::Audit { check } => {
+            let project = Project::load(&g.project_options(None))?;
+            let namespace = project
+                .config
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let audit = crate::hooks::audit::audit(&project.root, &namespace)?;
+            let Some(file) = check else {
+                reporter.hooks_audit(&audit, None);
+                return Ok(ExitCode::SUCCESS);
+            };
+            let committed = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading the committed audit {}", file.display()))?;
+            let diff = audit.check(&committed, &file.display().to_string());
+            reporter.hooks_audit(&audit, Some((&file, diff.as_deref())));
+            Ok(if diff.is_some() {
+                ExitCode::from(super::exit::DIFFERS)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         HooksCommand::Inspect { file } => {
             // The app namespace the grants default to, if the project loads.

@@ -32,7 +32,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Project directory (the one holding `.kubes/`).
-    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = ".",
+        value_name = "DIR",
+        env = "KUBES_PROJECT"
+    )]
     pub project: PathBuf,
     /// Environment: selects config/env/<env>.yaml, variables/<env>.yaml and env layers.
     #[arg(long, global = true, env = "KUBES_ENV", default_value = "dev")]
@@ -41,23 +47,27 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "KUBES_APP")]
     pub app: Option<String>,
     /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", env = "KUBES_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context (default: the env's `context`, then the kubeconfig's current one).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "KUBES_CONTEXT")]
     pub context: Option<String>,
     /// Namespace, overriding the configured one.
-    #[arg(short = 'n', long, global = true)]
+    #[arg(short = 'n', long, global = true, env = "KUBES_NAMESPACE")]
     pub namespace: Option<String>,
     /// More output (repeatable).
-    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count, env = "KUBES_VERBOSE")]
     pub verbose: u8,
     /// Print only errors.
-    #[arg(short = 'q', long, global = true)]
+    #[arg(short = 'q', long, global = true, env = "KUBES_QUIET")]
     pub quiet: bool,
     /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, global = true, env = "KUBES_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Also write a run (apply, deploy, delete, prune) as a JUnit XML report: one test case
+    /// per file and per hook run.
+    #[arg(long, global = true, env = "KUBES_JUNIT", value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,7 +100,7 @@ impl GlobalArgs {
     /// The reporter for this invocation: text (a progress bar when stdout and stderr are
     /// terminals) or JSON lines.
     pub fn reporter(&self) -> Arc<Reporter> {
-        Arc::new(Reporter::new(ReporterOptions {
+        let reporter = Arc::new(Reporter::new(ReporterOptions {
             format: match self.output {
                 OutputFormat::Text => Format::Text,
                 OutputFormat::Json => Format::JsonLines,
@@ -98,7 +108,11 @@ impl GlobalArgs {
             quiet: self.quiet,
             verbose: self.verbose > 0,
             progress_bar: std::io::stderr().is_terminal() && std::io::stdout().is_terminal(),
-        }))
+        }));
+        if let Some(path) = &self.junit {
+            reporter.junit_to(path.clone());
+        }
+        reporter
     }
 }
 
@@ -155,7 +169,6 @@ fn catch_signals(interrupt: Interrupt) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The exit code of a run: 0 when it did all it set out to, else 1.
 /// `KUBES_LOCKED` set (and not `0`, `false`, `no`, `off`, empty): registry hook modules only
 /// as `.kubes/hooks.lock` pins them, for the commands without a `--locked` flag.
 fn locked_from_env() -> bool {
@@ -167,6 +180,7 @@ fn locked_from_env() -> bool {
     })
 }
 
+/// The exit code of a check: 0 when it passed, else 1.
 fn exit_code(ok: bool) -> ExitCode {
     ExitCode::from(u8::from(!ok))
 }
@@ -189,10 +203,13 @@ pub enum Command {
     Deploy(apply_cmd::DeployArgs),
     /// Delete the planned resources, in reverse order.
     Delete(delete_cmd::DeleteArgs),
-    /// Show what apply would change (exit 0: nothing, 1: something, 2: error).
+    /// Show what apply would change (exit 0: nothing, 1: something; errors: 2 bad input, 3 cluster).
     Diff(diff_cmd::DiffArgs),
     /// Delete objects applied before that are no longer planned.
     Prune(prune_cmd::PruneArgs),
+    /// Print the least-privilege Roles, ClusterRoles and bindings a CI runner's
+    /// ServiceAccount needs to deploy this project (YAML to apply once as an admin).
+    Rbac(rbac_cmd::RbacArgs),
 
     // --- hooks: list, run, inspect ---
     /// Inspect and run the project's WebAssembly hooks.
@@ -206,8 +223,10 @@ pub enum Command {
 mod apply_cmd;
 mod delete_cmd;
 mod diff_cmd;
+pub mod exit;
 mod project_cmds;
 mod prune_cmd;
+mod rbac_cmd;
 // hooks
 mod hooks_cmds;
 // scaffolding
@@ -220,7 +239,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit::for_error(&err))
         }
     }
 }
@@ -238,6 +257,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete(a) => delete_cmd::delete(g, a),
         Command::Diff(a) => diff_cmd::diff(g, a),
         Command::Prune(a) => prune_cmd::prune(g, a),
+        Command::Rbac(a) => rbac_cmd::rbac(g, a),
         // hooks
         Command::Hooks(a) => hooks_cmds::hooks(g, a),
         // scaffolding

@@ -23,10 +23,10 @@ pub enum NewCommand {
         /// The hook's name (a DNS-1123 label, e.g. `notify-slack`).
         name: String,
         /// The hook's language: rust, python or js.
-        #[arg(long, default_value = "rust", value_parser = clap::value_parser!(Lang))]
+        #[arg(long, env = "KUBES_NEW_HOOK_LANG", default_value = "rust", value_parser = clap::value_parser!(Lang))]
         lang: Lang,
         /// Where to write it (default: ./NAME); must not exist or be empty.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, env = "KUBES_NEW_HOOK_DIR", value_name = "DIR")]
         dir: Option<PathBuf>,
     },
 }

@@ -12,24 +12,24 @@ use crate::project::Project;
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// App name for the scaffold (default: the project directory's name).
-    #[arg(long = "name")]
+    #[arg(long = "name", env = "KUBES_INIT_NAME")]
     pub name: Option<String>,
     /// Image the scaffolded deployment runs (`image` in .kubes/config.yaml).
-    #[arg(long, default_value = "nginx:1.27")]
+    #[arg(long, env = "KUBES_INIT_IMAGE", default_value = "nginx:1.27")]
     pub image: String,
 }
 
 #[derive(Debug, Args)]
 pub struct CompileArgs {
     /// Image for `docker_image`, overriding the configured `image`.
-    #[arg(long)]
+    #[arg(long, env = "KUBES_IMAGE")]
     pub image: Option<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Image for `docker_image`, overriding the configured `image`.
-    #[arg(long)]
+    #[arg(long, env = "KUBES_IMAGE")]
     pub image: Option<String>,
     /// Restrict to these roles.
     pub roles: Vec<String>,

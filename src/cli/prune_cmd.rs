@@ -4,17 +4,17 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{exit_code, run_interruptible, GlobalArgs};
+use super::{run_interruptible, GlobalArgs};
 use crate::deploy::{Prepared, Session, SessionOptions};
 
 #[derive(Debug, Clone, Args)]
 pub struct PruneArgs {
     /// Print what would be deleted, delete nothing.
-    #[arg(long)]
+    #[arg(long, env = "KUBES_DRY_RUN")]
     pub dry_run: bool,
     /// Do not ask for confirmation. Prune never asks (it deletes only what a previous apply
     /// recorded and the project no longer has); accepted so `prune -y` reads as `delete -y`.
-    #[arg(short = 'y', long)]
+    #[arg(short = 'y', long, env = "KUBES_YES")]
     pub yes: bool,
 }
 
@@ -29,6 +29,6 @@ pub fn prune(g: &GlobalArgs, a: PruneArgs) -> anyhow::Result<ExitCode> {
             locked: super::locked_from_env(),
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
-        Ok(exit_code(session.prune().await.ok))
+        Ok(super::exit::for_report(&session.prune().await))
     })
 }

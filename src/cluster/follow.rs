@@ -181,6 +181,9 @@ enum LogMsg {
         pod: String,
         message: String,
     },
+    /// The API refused the log (RBAC): no retry will change that, so the follow fails with
+    /// it, as it does when the watches are refused.
+    Forbidden(String),
 }
 
 #[derive(Default)]
@@ -437,6 +440,7 @@ pub async fn follow_job(
                     return Err(e);
                 }
             }
+            Input::Log(LogMsg::Forbidden(message)) => return Err(ClusterError::Forbidden(message)),
             Input::Log(m) => f.on_log(m, &mut events),
             Input::Tick => f.on_tick(&mut events),
         }
@@ -795,6 +799,8 @@ impl JobFollower {
                     t.reading = t.reading.min(t.readers);
                 }
             }
+            // Handled by the follow loop (it ends the follow).
+            LogMsg::Forbidden(_) => {}
             LogMsg::Unavailable { pod, message } => {
                 if let Some(t) = self.tracks.get_mut(&pod) {
                     if !t.logs_unavailable_told {
@@ -979,6 +985,12 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
                 return;
             }
             Err(e) => {
+                if let kube::Error::Api(s) = &e {
+                    if s.code == 403 {
+                        let _ = tx.send(LogMsg::Forbidden(s.message.clone())).await;
+                        return;
+                    }
+                }
                 failures += 1;
                 if failures == 1 {
                     let _ = tx.send(LogMsg::Failing { pod: pod.clone() }).await;

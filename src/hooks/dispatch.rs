@@ -115,7 +115,11 @@ impl HookLifecycle {
                 .engine
                 .load_bytes(Path::new(r), p.component.clone(), &spec.limits)
                 .map_err(|e| {
-                    anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
+                    anyhow::Error::new(e).context(format!(
+                        "hook {} ({})",
+                        spec.name,
+                        spec.describe_point()
+                    ))
                 })?;
             loaded.insert(spec.name.clone(), hook);
         }
@@ -124,8 +128,13 @@ impl HookLifecycle {
             if !matches!(spec.module, ModuleSource::File(_)) {
                 continue;
             }
+            // The HookError stays in the chain: the CLI exits "hook failure" on it.
             let hook = lifecycle.load(spec).map_err(|e| {
-                anyhow::anyhow!("hook {} ({}): {e}", spec.name, spec.describe_point())
+                anyhow::Error::new(e).context(format!(
+                    "hook {} ({})",
+                    spec.name,
+                    spec.describe_point()
+                ))
             })?;
             loaded.insert(spec.name.clone(), hook);
         }
@@ -246,15 +255,23 @@ impl HookLifecycle {
             return Ok(());
         }
         self.announce_point(point, target);
+        let at = match &target_name {
+            Some(t) => format!("{point} on {t}"),
+            None => point.to_string(),
+        };
         for spec in hooks {
             self.announce_hook(spec);
-            let Err(failure) = self.run_hook(spec, point, target).await else {
+            self.reporter.hook_started(&spec.name, &at);
+            let started = std::time::Instant::now();
+            let result = self.run_hook(spec, point, target).await;
+            let failure = result.as_ref().err().map(|f| match f.to_string() {
+                r if r.is_empty() => "failed".to_string(),
+                r => r,
+            });
+            self.reporter
+                .hook_ended(&spec.name, &at, started.elapsed(), failure.as_deref());
+            let Some(mut reason) = failure else {
                 continue;
-            };
-            let mut reason = failure.to_string();
-            let at = match &target_name {
-                Some(t) => format!("{point} on {t}"),
-                None => point.to_string(),
             };
             if spec.exit_on_fail {
                 // Not noted here: the run's failure report says it once, with what was and

@@ -15,6 +15,7 @@
 //! - [`output`]: the interface hook output, audit lines and run notices go through
 //!   ([`HookReporter`]; `crate::reporter::Reporter` shows them), and their escaping.
 
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod describe;

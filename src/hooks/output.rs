@@ -51,6 +51,18 @@ pub trait HookReporter: Send + Sync {
     fn audit(&self, denial: &Denial);
     /// A line from the engine itself.
     fn note(&self, line: &str);
+    /// A hook of a run starts at `at` (`after apply on migrate/job`).
+    fn hook_started(&self, _hook: &str, _at: &str) {}
+    /// A hook of a run ended after `elapsed`: `failure` says why it failed, if it did
+    /// (attacker-controlled text: escape it wherever it goes).
+    fn hook_ended(
+        &self,
+        _hook: &str,
+        _at: &str,
+        _elapsed: std::time::Duration,
+        _failure: Option<&str>,
+    ) {
+    }
 }
 
 /// Text from a hook, made inert for a terminal: every C0 control character but tab, DEL,

@@ -32,6 +32,7 @@ use crate::hooks::Denial;
 use crate::lifecycle::Step;
 
 pub mod registry_views;
+pub mod junit;
 pub mod views;
 
 /// How things are shown.
@@ -57,6 +58,8 @@ pub struct Reporter {
     /// Lines about objects say "(server dry run)".
     dry_run: AtomicBool,
     io: Mutex<Io>,
+    /// `--junit FILE`: the run's cases, written with its summary.
+    junit: Mutex<Option<junit::JunitLog>>,
 }
 
 struct Io {
@@ -102,7 +105,18 @@ impl Reporter {
                 err,
                 bar: None,
             }),
+            junit: Mutex::new(None),
         }
+    }
+
+    /// Also write the run as a JUnit XML report to `path` (`--junit FILE`), when its
+    /// summary comes.
+    pub fn junit_to(&self, path: std::path::PathBuf) {
+        *self.junit() = Some(junit::JunitLog::new(path));
+    }
+
+    fn junit(&self) -> std::sync::MutexGuard<'_, Option<junit::JunitLog>> {
+        self.junit.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn text(&self) -> bool {
@@ -192,6 +206,15 @@ impl Reporter {
     /// when it failed), or the whole report (JSON).
     pub fn summary(&self, report: &Report) {
         self.finish();
+        let junit = self.junit().take();
+        if let Some(log) = junit {
+            if let Err(e) = std::fs::write(log.path(), log.to_xml(report)) {
+                self.warning(&format!(
+                    "writing the JUnit report {}: {e}",
+                    log.path().display()
+                ));
+            }
+        }
         if !self.text() {
             self.event("report", report);
             return;
@@ -297,6 +320,9 @@ impl Progress for Reporter {
     }
 
     fn file_done(&self, step: Step, file: &FileReport) {
+        if let Some(log) = self.junit().as_mut() {
+            log.file_done(step, file);
+        }
         if !self.text() {
             #[derive(Serialize)]
             struct Done<'a> {
@@ -412,6 +438,50 @@ impl HookReporter for Reporter {
 
     fn note(&self, line: &str) {
         Reporter::note(self, line);
+    }
+
+    fn hook_started(&self, hook: &str, at: &str) {
+        if !self.text() {
+            #[derive(Serialize)]
+            struct Start<'a> {
+                hook: &'a str,
+                at: &'a str,
+            }
+            self.event(
+                "hook-start",
+                Start {
+                    hook: &escape_controls(hook),
+                    at: &escape_controls(at),
+                },
+            );
+        }
+    }
+
+    fn hook_ended(&self, hook: &str, at: &str, elapsed: Duration, failure: Option<&str>) {
+        if let Some(log) = self.junit().as_mut() {
+            log.hook_ended(hook, at, elapsed, failure);
+        }
+        if !self.text() {
+            #[derive(Serialize)]
+            struct End<'a> {
+                hook: &'a str,
+                at: &'a str,
+                ok: bool,
+                elapsed_ms: u128,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                message: Option<String>,
+            }
+            self.event(
+                "hook-end",
+                End {
+                    hook: &escape_controls(hook),
+                    at: &escape_controls(at),
+                    ok: failure.is_none(),
+                    elapsed_ms: elapsed.as_millis(),
+                    message: failure.map(|f| escape_controls(f).into_owned()),
+                },
+            );
+        }
     }
 }
 

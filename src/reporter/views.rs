@@ -76,6 +76,57 @@ impl Reporter {
         }
     }
 
+    /// `kubes rbac`: the policy as YAML (text, even with `-q`: it is what was asked for), or
+    /// as one JSON line (a `v1` List).
+    pub fn rbac(&self, policy: &crate::rbac::Policy) -> anyhow::Result<()> {
+        if !self.text() {
+            self.json_line(&policy.to_json());
+        } else {
+            let text = policy.to_yaml()?;
+            self.with_out(|w| w.write_all(text.as_bytes()));
+        }
+        Ok(())
+    }
+
+    /// `kubes hooks audit`: the audit (text even with `-q`), and with `--check FILE` the
+    /// diff against the committed one (text: the diff on stdout, the verdict on stderr);
+    /// JSON: one line, `{"audit": ..., "check": {"file", "matches", "diff"}}`.
+    pub fn hooks_audit(
+        &self,
+        audit: &crate::hooks::audit::Audit,
+        check: Option<(&Path, Option<&str>)>,
+    ) {
+        if !self.text() {
+            let mut v = json!({ "audit": audit });
+            if let Some((file, diff)) = check {
+                v["check"] = json!({"file": file, "matches": diff.is_none(), "diff": diff});
+            }
+            self.json_line(&v);
+            return;
+        }
+        match check {
+            None => {
+                let text = audit.to_text();
+                self.with_out(|w| w.write_all(text.as_bytes()));
+            }
+            Some((file, None)) => {
+                if !self.options.quiet {
+                    let line = format!("hooks audit matches {}\n", file.display());
+                    self.with_out(|w| w.write_all(line.as_bytes()));
+                }
+            }
+            Some((file, Some(diff))) => {
+                let diff = diff.to_string();
+                self.with_out(|w| w.write_all(diff.as_bytes()));
+                self.err_line(&format!(
+                    "error: the hooks audit differs from {} (review the change, then update the file with `kubes hooks audit > {}`)",
+                    file.display(),
+                    file.display()
+                ));
+            }
+        }
+    }
+
     /// `kubes hooks list`.
     pub fn hooks_list(&self, file: &Path, rows: &[ListedHook]) {
         if !self.text() {

@@ -273,7 +273,7 @@ fn a_failing_resource_stops_the_apply_and_says_what_was_and_was_not_applied() {
         .kubes(project.path())
         .arg("apply")
         .assert()
-        .code(1)
+        .code(3)
         .get_output()
         .clone();
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -312,7 +312,7 @@ fn a_failing_resource_stops_the_apply_and_says_what_was_and_was_not_applied() {
         .kubes(project.path())
         .args(["apply", "--output", "json"])
         .assert()
-        .code(1)
+        .code(3)
         .get_output()
         .stdout
         .clone();

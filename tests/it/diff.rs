@@ -1,5 +1,5 @@
 //! User stories for `kubes diff`: exit 0 when nothing differs, 1 when something does,
-//! 2 on errors, like `kubectl diff`.
+//! like `kubectl diff`; errors exit as every command's (3: the cluster could not be reached).
 
 use crate::cluster_common::Server;
 use crate::common::{kubes, read, seed_app, write};
@@ -75,7 +75,7 @@ fn diff_shows_new_objects_then_nothing_then_a_changed_image() {
 }
 
 #[test]
-fn diff_exits_2_when_the_cluster_cannot_be_reached() {
+fn diff_exits_3_when_the_cluster_cannot_be_reached() {
     let project = seed_app();
     let kubeconfig = project.path().join("unreachable.kubeconfig");
     std::fs::write(
@@ -85,7 +85,7 @@ fn diff_exits_2_when_the_cluster_cannot_be_reached() {
     .unwrap();
     let mut cmd = kubes(project.path());
     cmd.arg("--kubeconfig").arg(&kubeconfig).arg("diff");
-    let err = cmd.assert().code(2).get_output().stderr.clone();
+    let err = cmd.assert().code(3).get_output().stderr.clone();
     assert!(String::from_utf8(err)
         .unwrap()
         .contains("unavailable: connection failed"));

@@ -60,7 +60,7 @@ fn a_server_that_keeps_failing_stops_the_apply_with_its_message() {
         .kubes(project.path())
         .arg("apply")
         .assert()
-        .code(1)
+        .code(3)
         .get_output()
         .clone();
     let stderr = String::from_utf8(out.stderr).unwrap();

@@ -737,7 +737,7 @@ fn small_holes_are_closed() {
     )
     .unwrap();
     let m = run_measured(h.kubes(&["hooks", "list"]));
-    assert_eq!(m.code, Some(1), "{}", m.show());
+    assert_eq!(m.code, Some(2), "bad input: {}", m.show());
     assert!(
         m.stderr.contains("hooks.yaml:") && m.stderr.contains("hook terminal: timeout:"),
         "{}",
@@ -768,7 +768,7 @@ fn small_holes_are_closed() {
     )
     .unwrap();
     let m = run_measured(h.kubes(&["compile"]));
-    assert_eq!(m.code, Some(1), "{}", m.show());
+    assert_eq!(m.code, Some(2), "bad input: {}", m.show());
     assert!(
         m.stderr.contains("configmap.yaml") && m.stderr.contains("outside the project"),
         "{}",
@@ -783,7 +783,7 @@ fn small_holes_are_closed() {
     std::fs::remove_file(p.join(".kubes/config/hooks.yaml")).unwrap();
     std::os::unix::fs::symlink(&evil, p.join(".kubes/config/hooks.yaml")).unwrap();
     let m = run_measured(h.kubes(&["hooks", "list"]));
-    assert_eq!(m.code, Some(1), "{}", m.show());
+    assert_eq!(m.code, Some(2), "bad input: {}", m.show());
     assert!(m.stderr.contains("hooks.yaml"), "{}", m.show());
 }
 

@@ -178,7 +178,7 @@ fn with_no_wait_a_second_deploy_fails_at_once_naming_the_holder() {
     let started = Instant::now();
     let second = Deploy::run(&srv, project.path(), &["deploy", "--no-wait"]);
     let waited = started.elapsed();
-    assert_eq!(second.code, 1, "{}", second.show());
+    assert_eq!(second.code, 3, "a cluster error: {}", second.show());
     assert!(
         second.stderr.contains(&format!(
             "another deploy of this app holds the deploy lease demo/kubes-deploy-demo: "
@@ -209,7 +209,7 @@ fn with_no_wait_a_second_deploy_fails_at_once_naming_the_holder() {
         .arg("deploy")
         .output()
         .unwrap();
-    assert_eq!(env.status.code(), Some(1));
+    assert_eq!(env.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&env.stderr).contains("not waiting (--no-wait)"));
 
     let first = first.finish();

@@ -11,6 +11,7 @@ mod common;
 mod hooks_support;
 
 mod apply;
+mod ci;
 mod compile;
 mod compile_hooks;
 mod connect;
@@ -35,5 +36,6 @@ mod namespaces;
 mod new_hook;
 mod polyglot_hooks;
 mod prune;
+mod rbac;
 mod readme_commands;
 mod registry;

@@ -61,7 +61,7 @@ fn a_deploy_right_after_a_delete_waits_for_the_terminating_namespace_then_succee
 
     // --no-wait: fails at once, nothing applied.
     let no_wait = Deploy::run(&srv, p, &["deploy", "--no-wait"]);
-    assert_eq!(no_wait.code, 1, "{}", no_wait.show());
+    assert_eq!(no_wait.code, 3, "a cluster error: {}", no_wait.show());
     assert!(
         no_wait
             .stderr

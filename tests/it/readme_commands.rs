@@ -42,8 +42,9 @@ fn command_lines(markdown: &str) -> Vec<(usize, String)> {
     out
 }
 
-/// Words of a command line: whitespace-separated, quotes grouping; a synopsis' brackets
-/// dropped (their content kept) and alternatives `a|b` reduced to the first.
+/// Words of a command line: whitespace-separated, quotes grouping, up to a redirection or
+/// pipe; a synopsis' brackets dropped (their content kept) and alternatives `a|b` reduced to
+/// the first.
 fn words(line: &str) -> Vec<String> {
     let mut words = vec![];
     let mut word = String::new();
@@ -69,6 +70,13 @@ fn words(line: &str) -> Vec<String> {
     }
     if started || !word.is_empty() {
         words.push(word);
+    }
+    // A shell redirection or pipe ends what kubes parses (`kubes hooks audit > FILE`).
+    if let Some(end) = words
+        .iter()
+        .position(|w| matches!(w.as_str(), ">" | ">>" | "2>" | "|" | "&&" | ";"))
+    {
+        words.truncate(end);
     }
     words
         .into_iter()

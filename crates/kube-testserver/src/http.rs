@@ -26,6 +26,7 @@ pub struct App {
     pub token: String,
     pub server_address: String,
     pub requests: Arc<RequestLog>,
+    pub tokens: Arc<crate::rbac::Tokens>,
 }
 
 /// One request as it arrived on the wire, before anything interpreted it.
@@ -143,14 +144,19 @@ async fn handle(
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
     });
-    let authorized = parts
+    let bearer = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Bearer {}", app.token));
-    if !authorized {
-        return error_response(&ApiError::unauthorized());
-    }
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let user = match bearer {
+        Some(t) if t == app.token => crate::rbac::User::admin(),
+        Some(t) => match app.tokens.authenticate(&app.cluster, t) {
+            Some(user) => user,
+            None => return error_response(&ApiError::unauthorized()),
+        },
+        None => return error_response(&ApiError::unauthorized()),
+    };
     let path = parts.uri.path().trim_end_matches('/').to_string();
     let query = parse_query(parts.uri.query());
     let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
@@ -161,6 +167,19 @@ async fn handle(
             )))
         }
     };
+    // RBAC: the one place requests are authorized (and access reviews answered).
+    match crate::rbac::guard(
+        &app.cluster,
+        &user,
+        parts.method.as_str(),
+        &path,
+        &query,
+        &body,
+    ) {
+        Ok(None) => {}
+        Ok(Some(review)) => return json_response(201, &review),
+        Err(e) => return error_response(&e),
+    }
     if let Some(r) = crate::discovery::serve(&app, &path) {
         return r;
     }
@@ -403,6 +422,21 @@ async fn resource_request(
                 ));
             }
             Ok(object_response(200, rt, &obj))
+        }
+        (Method::POST, Some(name)) if sub == "token" => {
+            // TokenRequest: a token acting as the ServiceAccount (see crate::rbac).
+            let mut req = parse_body(headers, &body)?;
+            let token = app.tokens.issue(c, &ns, name)?;
+            let seconds = req
+                .pointer("/spec/expirationSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(3600);
+            req["apiVersion"] = json!("authentication.k8s.io/v1");
+            req["kind"] = json!("TokenRequest");
+            req["metadata"] = json!({"name": name, "namespace": ns, "creationTimestamp": null});
+            req["spec"]["expirationSeconds"] = json!(seconds);
+            req["status"] = json!({"token": token, "expirationTimestamp": meta::format_rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(seconds.max(0) as u64))});
+            Ok(json_response(201, &req))
         }
         (Method::POST, None) => {
             let body = parse_body(headers, &body)?;

@@ -20,6 +20,7 @@ pub mod meta;
 pub mod patch;
 mod podlogs;
 pub mod protobuf;
+pub mod rbac;
 pub mod registry;
 pub mod script;
 pub mod status;
@@ -82,6 +83,8 @@ pub struct TestServer {
     kubeconfig_path: PathBuf,
     cluster: Arc<cluster::Cluster>,
     requests: Arc<http::RequestLog>,
+    tokens: Arc<rbac::Tokens>,
+    ca_pem: Option<String>,
     _dir: Option<tempfile::TempDir>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -114,11 +117,13 @@ impl TestServer {
             .as_ref()
             .map(|t| tokio_rustls::TlsAcceptor::from(t.config.clone()));
         let requests = Arc::new(http::RequestLog::default());
-        let (c2, l2, o2, r2) = (
+        let tokens = Arc::new(rbac::Tokens::default());
+        let (c2, l2, o2, r2, t2) = (
             cluster.clone(),
             logs.clone(),
             opts.clone(),
             requests.clone(),
+            tokens.clone(),
         );
         let thread = std::thread::Builder::new()
             .name("kube-testserver".into())
@@ -160,6 +165,7 @@ impl TestServer {
                         token: o2.token.clone(),
                         server_address: addr.to_string(),
                         requests: r2,
+                        tokens: t2,
                     });
                     controllers::spawn(c2, l2, o2.timing.clone());
                     let _ = ready_tx.send(Ok(addr));
@@ -195,6 +201,8 @@ impl TestServer {
             kubeconfig_path: path,
             cluster,
             requests,
+            tokens,
+            ca_pem: tls.as_ref().map(|t| t.ca_pem.clone()),
             _dir: dir,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
@@ -216,6 +224,18 @@ impl TestServer {
 
     pub fn kubeconfig_yaml(&self) -> &str {
         &self.kubeconfig_yaml
+    }
+
+    /// A token acting as the ServiceAccount `namespace/name` (which must exist), authorized
+    /// by the RBAC objects stored in the server (see [`rbac`]); what `kubectl create token`
+    /// gets through the TokenRequest subresource.
+    pub fn service_account_token(&self, namespace: &str, name: &str) -> anyhow::Result<String> {
+        Ok(self.tokens.issue(&self.cluster, namespace, name)?)
+    }
+
+    /// A kubeconfig for this server whose user is `token` (e.g. a ServiceAccount token).
+    pub fn kubeconfig_for_token(&self, token: &str) -> String {
+        kubeconfig(&self.url, token, self.ca_pem.as_deref())
     }
 
     /// Every request received so far (method, raw path and query), oldest first.

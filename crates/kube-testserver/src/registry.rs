@@ -89,7 +89,7 @@ fn builtins() -> Vec<ResourceType> {
             "serviceaccounts",
             true,
             &["sa"],
-            &[],
+            &["token"],
         ),
         builtin("", "v1", "Pod", "pods", true, &["po"], &["status", "log"]),
         builtin("", "v1", "Event", "events", true, &["ev"], &[]),

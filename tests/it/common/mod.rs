@@ -63,15 +63,27 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// The `kubes` binary under test as a plain process (for stories that spawn and measure it
 /// themselves; the others use [`kubes_bin`] or [`kubes`]): the environment cleared of kubes
-/// and kube variables (a developer's `KUBES_ENV` or `KUBECONFIG` must not reach a test), with
+/// and kube variables (a developer's `KUBES_*` or `KUBECONFIG` must not reach a test), with
 /// the hook cache and cache key of this test run, never the user's `~/.cache/kubes` and
 /// `~/.config/kubes`: compiled components are shared within the run (one compile of the Python
 /// hook, say, for every story that runs it) and left in no one's home.
 pub fn kubes_process() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kubes"));
-    for var in ["KUBES_ENV", "KUBES_APP", "KUBES_SKIP", "KUBECONFIG"] {
-        cmd.env_remove(var);
+    // Every flag has a KUBES_* variable: none of the developer's may reach a test. The
+    // hook build tools' (scripts/hook-tools.sh) stay: `kubes new hook` builds with them.
+    const KEEP: [&str; 4] = [
+        "KUBES_COMPONENTIZE_",
+        "KUBES_TOOLS_DIR",
+        "KUBES_BUILD_",
+        "KUBES_ROOT",
+    ];
+    for (var, _) in std::env::vars_os() {
+        let name = var.to_string_lossy();
+        if name.starts_with("KUBES_") && !KEEP.iter().any(|k| name.starts_with(k)) {
+            cmd.env_remove(&var);
+        }
     }
+    cmd.env_remove("KUBECONFIG");
     let run = run_dirs();
     cmd.env("KUBES_CACHE_DIR", &run.cache)
         .env("KUBES_CONFIG_DIR", &run.config);

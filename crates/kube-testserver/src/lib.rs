@@ -22,6 +22,7 @@ mod podlogs;
 pub mod protobuf;
 pub mod registry;
 pub mod script;
+pub mod sim;
 pub mod status;
 pub mod store;
 pub mod table;

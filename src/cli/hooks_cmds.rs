@@ -1,4 +1,4 @@
-//! `kubes hooks list|run|inspect`.
+//! `kubes hooks list|run|inspect|test`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,10 @@ use clap::{Args, Subcommand};
 use super::{exit_code, run_interruptible, GlobalArgs};
 use crate::deploy::{Prepared, Session, SessionOptions};
 use crate::hooks::describe;
+use crate::hooks::testing::{self, TestOptions};
+use crate::hooks::HookEngine;
 use crate::project::Project;
+use anyhow::Context as _;
 
 #[derive(Debug, Args)]
 pub struct HooksArgs {
@@ -39,6 +42,22 @@ pub enum HooksCommand {
         /// The .wasm file, or the name of a hook in hooks.yaml.
         file: PathBuf,
     },
+    /// Run a hook's scenarios (PATH/tests/*.scenario.yaml) in-process against a simulated
+    /// cluster on virtual time: no cluster, no deploy, seconds. See docs/hook-testing.md.
+    Test {
+        /// The hook project holding tests/, or one scenario file.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Only the scenarios whose name contains this.
+        #[arg(long, value_name = "NAME")]
+        scenario: Option<String>,
+        /// Run this component instead of the module the scenarios declare.
+        #[arg(long, value_name = "FILE")]
+        component: Option<PathBuf>,
+        /// Also write the results as JUnit XML.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
 }
 
 pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
@@ -65,6 +84,32 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
                 let session = Session::open(prepared, &g.connection(), reporter, options).await?;
                 Ok(exit_code(session.run_hook(&choice).await?))
             })
+        }
+        HooksCommand::Test {
+            path,
+            scenario,
+            component,
+            junit,
+        } => {
+            let opts = TestOptions {
+                path,
+                filter: scenario,
+                component,
+            };
+            let start = std::time::Instant::now();
+            let engine = HookEngine::new()?;
+            reporter.scenario_header();
+            let results = testing::run_all(&engine, &opts, |r| reporter.scenario_result(r))?;
+            reporter.scenario_summary(&results, start.elapsed());
+            if let Some(file) = junit {
+                let suite = std::fs::canonicalize(&opts.path)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "hook".into());
+                std::fs::write(&file, testing::junit::render(&suite, &results))
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+            Ok(exit_code(results.iter().all(|r| r.passed())))
         }
         HooksCommand::Inspect { file } => {
             // The app namespace the grants default to, if the project loads.

@@ -27,6 +27,7 @@ pub mod inspect;
 pub mod limits;
 pub mod output;
 pub mod sandbox;
+pub mod testing;
 
 pub use config::{HookSpec, HooksConfig};
 pub use dispatch::{HookLifecycle, RunInfo};

@@ -98,8 +98,13 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             };
             let start = std::time::Instant::now();
             let engine = HookEngine::new()?;
-            reporter.scenario_header();
-            let results = testing::run_all(&engine, &opts, |r| reporter.scenario_result(r))?;
+            let mut first = true;
+            let results = testing::run_all(&engine, &opts, |r| {
+                if std::mem::take(&mut first) {
+                    reporter.scenario_header();
+                }
+                reporter.scenario_result(r)
+            })?;
             reporter.scenario_summary(&results, start.elapsed());
             if let Some(file) = junit {
                 let suite = std::fs::canonicalize(&opts.path)

@@ -35,7 +35,7 @@ pub struct TestOptions {
 /// Why the scenarios could not be run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum TestError {
-    #[error("{0}")]
+    #[error(transparent)]
     Scenario(#[from] ScenarioError),
     #[error("{file}: {error}")]
     Hook { file: PathBuf, error: HookError },

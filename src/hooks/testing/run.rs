@@ -141,18 +141,26 @@ async fn run_on_paused_clock(
     let cluster = connect(&sim, &sc.namespace, retry);
     let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": sc.namespace}});
-    // The cluster as it is before the deploy; then the objects the hook runs after.
-    for obj in std::iter::once(&namespace)
-        .chain(&c.objects)
-        .chain(&sc.apply)
-    {
-        if let Err(e) = apply(&cluster, obj, &sc.namespace).await {
-            result.failures.push(format!(
-                "setting up: cannot apply {} {}: {e:#}",
-                obj["kind"].as_str().unwrap_or("?"),
-                obj["metadata"]["name"].as_str().unwrap_or("?")
-            ));
-            return;
+    // The cluster as it is before the deploy; a moment for its controllers; then the
+    // objects the hook runs after.
+    let setup = [
+        (vec![&namespace], None),
+        (c.objects.iter().collect(), c.settle),
+        (sc.apply.iter().collect(), None),
+    ];
+    for (objects, then) in setup {
+        for obj in objects {
+            if let Err(e) = apply(&cluster, obj, &sc.namespace).await {
+                result.failures.push(format!(
+                    "setting up: cannot apply {} {}: {e:#}",
+                    obj["kind"].as_str().unwrap_or("?"),
+                    obj["metadata"]["name"].as_str().unwrap_or("?")
+                ));
+                return;
+            }
+        }
+        if let Some(d) = then {
+            tokio::time::sleep(d.0).await;
         }
     }
     let capture = Arc::new(Capture::default());

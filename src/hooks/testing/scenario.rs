@@ -122,6 +122,9 @@ pub struct ClusterSpec {
     pub client_retries: Option<u32>,
     /// Seed of generated names (pod suffixes, uids).
     pub seed: Option<u64>,
+    /// Simulated time that passes after `objects` are applied, before the deploy goes on
+    /// (so their controllers have started pods, say).
+    pub settle: Option<Dur>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -436,6 +436,16 @@ fn write_new_hook(report: &NewHook, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w)?;
     writeln!(
         w,
+        "Test it (the scenarios in tests/, against a simulated cluster):"
+    )?;
+    writeln!(
+        w,
+        "  kubes hooks test {}",
+        crate::scaffold::shell_word(&report.dir)
+    )?;
+    writeln!(w)?;
+    writeln!(
+        w,
         "Wire it: copy the .wasm into your project's hooks/ as hooks/{}.wasm and add to .kubes/config/hooks.yaml:",
         report.name
     )?;

@@ -35,6 +35,10 @@ pub struct ApplyArgs {
     /// Fail at once instead of waiting for another deploy or a Terminating namespace.
     #[arg(long, env = "KUBES_NO_WAIT")]
     pub no_wait: bool,
+    /// Write every cluster request each hook run made, with its answer, to FILE (JSON), to
+    /// replay the hook later with `kubes hooks test --replay FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -65,6 +69,7 @@ pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
             dry_run: a.dry_run,
             hooks: true,
             interrupt: Some(interrupt),
+            record: a.record.clone(),
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(exit_code(session.apply(&settings).await.ok))

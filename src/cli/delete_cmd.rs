@@ -51,6 +51,7 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
             dry_run: a.dry_run,
             hooks: true,
             interrupt: Some(interrupt),
+            record: None,
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(exit_code(session.delete(&settings).await.ok))

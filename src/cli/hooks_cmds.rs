@@ -57,6 +57,13 @@ pub enum HooksCommand {
         /// Also write the results as JUnit XML.
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
+        /// Instead of scenarios, replay the hook runs of a recording (`kubes deploy
+        /// --record FILE`): each answered from the recording, its outcome compared.
+        #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+        replay: Option<PathBuf>,
+        /// With --replay: only the runs of this hook.
+        #[arg(long, value_name = "NAME", requires = "replay")]
+        hook: Option<String>,
     },
 }
 
@@ -80,6 +87,7 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
                     dry_run,
                     hooks: true,
                     interrupt: Some(interrupt),
+                    record: None,
                 };
                 let session = Session::open(prepared, &g.connection(), reporter, options).await?;
                 Ok(exit_code(session.run_hook(&choice).await?))
@@ -90,7 +98,33 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             scenario,
             component,
             junit,
+            replay,
+            hook,
         } => {
+            if let Some(recording) = replay {
+                let start = std::time::Instant::now();
+                let engine = HookEngine::new()?;
+                let mut first = true;
+                let results = testing::replay_all(
+                    &engine,
+                    &recording,
+                    hook.as_deref(),
+                    component.as_deref(),
+                    &g.project,
+                    |r| {
+                        if std::mem::take(&mut first) {
+                            reporter.scenario_header();
+                        }
+                        reporter.scenario_result(r)
+                    },
+                )?;
+                reporter.scenario_summary(&results, start.elapsed());
+                if let Some(file) = junit {
+                    std::fs::write(&file, testing::junit::render("replay", &results))
+                        .with_context(|| format!("writing {}", file.display()))?;
+                }
+                return Ok(exit_code(results.iter().all(|r| r.passed())));
+            }
             let opts = TestOptions {
                 path,
                 filter: scenario,

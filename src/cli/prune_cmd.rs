@@ -26,6 +26,7 @@ pub fn prune(g: &GlobalArgs, a: PruneArgs) -> anyhow::Result<ExitCode> {
             dry_run: a.dry_run,
             hooks: true,
             interrupt: Some(interrupt),
+            record: None,
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(exit_code(session.prune().await.ok))

@@ -12,6 +12,7 @@ use super::engine::{HookEngine, HookInvocation, RunReport};
 use super::error::RunFailure;
 use super::host::{ClusterAccess, ObjectRef, Target};
 use super::output::HookReporter;
+use super::testing::record::{self, HookRecording, RecordedTarget, Recorder, Tape};
 use crate::lifecycle::{Lifecycle, LifecycleFailure, LifecycleFuture, Point};
 use crate::plan::PlannedFile;
 
@@ -35,6 +36,8 @@ pub struct HookLifecycle {
     info: RunInfo,
     cluster: Option<ClusterAccess>,
     reporter: Arc<dyn HookReporter>,
+    /// `kubes deploy --record`: where each hook run's cluster exchanges are written.
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl HookLifecycle {
@@ -55,7 +58,14 @@ impl HookLifecycle {
             info,
             cluster,
             reporter,
+            recorder: None,
         })
+    }
+
+    /// Record every cluster exchange of each hook run into `recorder`.
+    pub fn with_recorder(mut self, recorder: Arc<Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// The lifecycle for a project's deploy, or `None` when it declares no hooks. Every
@@ -126,7 +136,64 @@ impl HookLifecycle {
             cluster: self.cluster.clone(),
             reporter: self.reporter.clone(),
         };
-        self.engine.run(&loaded, inv).await
+        let (Some(recorder), Some(access)) = (&self.recorder, &self.cluster) else {
+            return self.engine.run(&loaded, inv).await;
+        };
+        let tape = Tape::default();
+        let mut inv = inv;
+        inv.cluster = Some(ClusterAccess {
+            cluster: record::recording(&access.cluster, tape.clone()),
+            dry_run: access.dry_run,
+        });
+        let meta = HookRecording {
+            hook: inv.name.clone(),
+            module: spec.module.clone(),
+            digest: loaded.digest.clone(),
+            when: point.when,
+            step: point.step,
+            target: inv.target.as_ref().map(|t| RecordedTarget {
+                role: t.role.clone(),
+                kind: t.kind.clone(),
+                objects: t
+                    .objects
+                    .iter()
+                    .map(|o| {
+                        [
+                            o.api_version.clone(),
+                            o.kind.clone(),
+                            o.name.clone(),
+                            o.namespace.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            }),
+            app: inv.app.clone(),
+            env: inv.env.clone(),
+            namespace: inv.namespace.clone(),
+            dry_run: inv.dry_run,
+            config_json: inv.config_json.clone(),
+            timeout_ms: inv.timeout.as_millis() as u64,
+            memory: inv.memory,
+            grants: inv.grants.clone(),
+            outcome: String::new(),
+            exchanges: Vec::new(),
+            truncated: false,
+        };
+        let result = self.engine.run(&loaded, inv).await;
+        let (exchanges, truncated) = tape.take();
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(f) => f.error.to_string(),
+        };
+        if let Err(e) = recorder.push(HookRecording {
+            outcome,
+            exchanges,
+            truncated,
+            ..meta
+        }) {
+            self.reporter.note(&format!("warning: {e:#}"));
+        }
+        result
     }
 
     /// Run one declared hook on its own, at its declared point, around `target` if given,

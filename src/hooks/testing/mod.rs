@@ -8,6 +8,7 @@
 //!   replaying a hook against one.
 
 pub mod junit;
+pub mod record;
 
 pub mod run;
 pub mod scenario;
@@ -109,4 +110,58 @@ fn load_hook(
         })?;
     loaded.insert(path, hook.clone());
     Ok(hook)
+}
+
+/// Replay the hook runs of a recording (`kubes deploy --record`), or those of the hook
+/// named `only`. Each run's component is `component` if given, else the module the
+/// recording names, relative to `project` (checked against the recorded digest).
+pub fn replay_all(
+    engine: &HookEngine,
+    recording: &Path,
+    only: Option<&str>,
+    component: Option<&Path>,
+    project: &Path,
+    mut each: impl FnMut(&ScenarioResult),
+) -> anyhow::Result<Vec<ScenarioResult>> {
+    let rec = record::load(recording)?;
+    let runs: Vec<_> = rec
+        .hooks
+        .iter()
+        .filter(|h| only.is_none_or(|n| h.hook == n))
+        .collect();
+    if runs.is_empty() {
+        anyhow::bail!(
+            "{}: no hook run{} recorded",
+            recording.display(),
+            only.map(|n| format!(" of {n}")).unwrap_or_default()
+        );
+    }
+    let mut results = Vec::new();
+    for (i, h) in runs.iter().enumerate() {
+        let path = match component {
+            Some(c) => c.to_path_buf(),
+            None => project.join(&h.module),
+        };
+        let hook = engine
+            .load(&path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let target = h
+            .target
+            .as_ref()
+            .map(|t| format!(" on {}/{}", t.role, t.kind))
+            .unwrap_or_default();
+        let name = format!("{}. {} ({}{target})", i + 1, h.hook, h.point());
+        let mut r = run::replay(engine, &hook, h, &name);
+        if component.is_none() && hook.digest != h.digest {
+            r.failures.push(format!(
+                "{} is not the component recorded (digest {}, recorded {})",
+                path.display(),
+                hook.digest,
+                h.digest
+            ));
+        }
+        each(&r);
+        results.push(r);
+    }
+    Ok(results)
 }

@@ -441,3 +441,117 @@ mod tests {
         );
     }
 }
+
+/// Replay one recorded hook run: the same invocation, every request answered from the
+/// recording on paused time. Fails when the outcome differs from the recorded one or the
+/// hook asked for something the recording does not have (each such request is named with
+/// the recorded request nearest to it).
+pub fn replay(
+    engine: &HookEngine,
+    hook: &LoadedHook,
+    rec: &super::record::HookRecording,
+    name: &str,
+) -> ScenarioResult {
+    let wall = Instant::now();
+    let mut result = ScenarioResult {
+        name: name.to_string(),
+        file: std::path::PathBuf::new(),
+        failures: Vec::new(),
+        wall: Duration::ZERO,
+        simulated: Duration::ZERO,
+        output: Vec::new(),
+        outcome: Ok(()),
+    };
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+    {
+        Ok(rt) => rt.block_on(replay_on_paused_clock(engine, hook, rec, &mut result)),
+        Err(e) => result
+            .failures
+            .push(format!("cannot start the runtime: {e}")),
+    }
+    result.wall = wall.elapsed();
+    result
+}
+
+async fn replay_on_paused_clock(
+    engine: &HookEngine,
+    hook: &LoadedHook,
+    rec: &super::record::HookRecording,
+    result: &mut ScenarioResult,
+) {
+    let start = tokio::time::Instant::now();
+    let replayer = super::record::Replayer::new(rec.exchanges.clone());
+    let cluster = replayer.connect(&rec.namespace);
+    let capture = Arc::new(Capture::default());
+    let inv = HookInvocation {
+        name: rec.hook.clone(),
+        point: rec.point(),
+        target: rec.target.as_ref().map(|t| Target {
+            role: t.role.clone(),
+            kind: t.kind.clone(),
+            objects: t
+                .objects
+                .iter()
+                .map(|[api_version, kind, name, ns]| ObjectRef {
+                    api_version: api_version.clone(),
+                    kind: kind.clone(),
+                    name: name.clone(),
+                    namespace: (!ns.is_empty()).then(|| ns.clone()),
+                })
+                .collect(),
+        }),
+        app: rec.app.clone(),
+        env: rec.env.clone(),
+        namespace: rec.namespace.clone(),
+        dry_run: rec.dry_run,
+        config_json: rec.config_json.clone(),
+        timeout: Duration::from_millis(rec.timeout_ms),
+        memory: rec.memory,
+        read_output: None,
+        grants: rec.grants.clone(),
+        limits: Default::default(),
+        cluster: Some(ClusterAccess {
+            cluster,
+            dry_run: rec.dry_run,
+        }),
+        reporter: capture.clone(),
+    };
+    let outcome = engine.run(hook, inv).await;
+    result.simulated = start.elapsed();
+    let lines = capture
+        .lines
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    result.output = lines
+        .iter()
+        .filter(|(k, _)| *k != OutputKind::Debug)
+        .map(|(_, l)| l.clone())
+        .collect();
+    let replayed = match &outcome {
+        Ok(_) => "ok".to_string(),
+        Err(f) => f.error.to_string(),
+    };
+    result.outcome = match &outcome {
+        Ok(_) => Ok(()),
+        Err(_) => Err(replayed.clone()),
+    };
+    if replayed != rec.outcome {
+        result.failures.push(format!(
+            "the outcome differs: recorded {:?}, replayed {replayed:?}; the hook printed:\n    {}",
+            rec.outcome,
+            result.output.join("\n    ")
+        ));
+    }
+    for d in replayer.differences().iter().take(10) {
+        result.failures.push(d.to_string());
+    }
+    if rec.truncated {
+        result
+            .failures
+            .push("the recording was cut at its size bound: the replay may lack answers".into());
+    }
+}

@@ -375,10 +375,11 @@ impl Replayer {
             .or_else(|| s.unused.front())
             .map(|e| describe(&e.method, &e.uri, e.body.as_deref()));
         let request = describe(method, uri, body);
+        let full = s.differences.len() >= 100;
         match s.differences.last_mut() {
             Some(last) if last.request == request => last.times += 1,
             // Bounded: a hook asking in a loop costs a counter.
-            _ if s.differences.len() >= 100 => {}
+            _ if full => {}
             _ => s.differences.push(Difference {
                 request,
                 recorded: nearest,

@@ -39,7 +39,7 @@ fn run_build(what: &str, cmd: &mut Command) {
 }
 
 /// Builds the scaffold in `dir` the way its README says, and returns the component.
-fn build(lang: &str, dir: &Path, name: &str, work: &Path) -> PathBuf {
+fn build(lang: &str, dir: &Path, name: &str) -> PathBuf {
     match lang {
         "rust" => {
             // As on a machine without this repository: the host build's flags and target
@@ -115,7 +115,7 @@ fn scaffold_build_inspect_deploy(lang: &str) {
     let snippet = &stdout[stdout.find("\nhooks:\n").expect("a hooks.yaml snippet") + 1..];
 
     // 2. Build it, outside this repository.
-    let wasm = build(lang, &dir, &name, work.path());
+    let wasm = build(lang, &dir, &name);
 
     // 3. Its scenarios pass, against the simulated cluster: scaffold, build, test.
     let out = kubes_bin()

@@ -143,7 +143,7 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Scaffold, ScaffoldError> {
         Lang::Python => python::files(&values)?,
         Lang::Js => js::files(&values)?,
     };
-    files.extend(scenario_files(name, &build.artifact));
+    files.extend(scenario_files(name, lang, &build.artifact));
     files.extend(embedded::WIT.iter().map(|(path, text)| ScaffoldFile {
         path: path.to_string(),
         contents: text.to_string(),
@@ -222,7 +222,15 @@ pub fn hooks_yaml_snippet(name: &str) -> String {
 /// The scaffold's own tests for `kubes hooks test`: the hook as the snippet declares it
 /// (`tests/hook.yaml`, its module the build's artifact) and two scenarios, one where the
 /// target Deployment exists and one where it does not, both passing as scaffolded.
-fn scenario_files(name: &str, artifact: &str) -> Vec<ScaffoldFile> {
+fn scenario_files(name: &str, lang: Lang, artifact: &str) -> Vec<ScaffoldFile> {
+    // A Python or JavaScript component carries its interpreter (12-18 MB): compiling it
+    // can pass the default 2 min budget on a busy machine. It is the author's own file.
+    let limits = match lang {
+        Lang::Rust => "",
+        Lang::Python | Lang::Js => {
+            "limits: { compile_time: 10m }   # the component carries its interpreter\n"
+        }
+    };
     let file = |path: &str, contents: String| ScaffoldFile {
         path: path.to_string(),
         contents,
@@ -244,7 +252,7 @@ timeout: 30s
 config: {{ message: \"hello from {name}\" }}
 grants:
   - {{ verbs: [get], resources: [deployments.apps] }}
-"
+{limits}"
             ),
         ),
         file(

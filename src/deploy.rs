@@ -238,6 +238,8 @@ pub struct SessionOptions {
     pub dry_run: bool,
     /// Load the project's hooks and run them at the lifecycle points (not for diff).
     pub hooks: bool,
+    /// `--record FILE`: write every cluster exchange of each hook run there.
+    pub record: Option<PathBuf>,
     /// Stops the session's runs when triggered (the CLI triggers it on SIGINT and SIGTERM):
     /// hooks stop at once, no further file is applied, the report says where it stopped.
     pub interrupt: Option<Interrupt>,
@@ -335,13 +337,19 @@ impl Session {
                 dry_run: options.dry_run,
             };
             let hook_reporter: Arc<dyn HookReporter> = reporter.clone();
-            HookLifecycle::for_project(
+            let hooks = HookLifecycle::for_project(
                 &project.root,
                 info,
                 Some(access),
                 hook_reporter,
                 resolve_mode(options.locked),
-            )?
+            )?;
+            match (&options.record, hooks) {
+                (Some(path), Some(h)) => Some(h.with_recorder(Arc::new(
+                    crate::hooks::testing::record::Recorder::create(path)?,
+                ))),
+                (_, h) => h,
+            }
         } else {
             None
         };

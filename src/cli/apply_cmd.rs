@@ -52,6 +52,10 @@ pub struct ApplyArgs {
     /// applied them (by default those are only listed, not applied again).
     #[arg(long)]
     pub force_apply: bool,
+    /// Write every cluster request each hook run made, with its answer, to FILE (JSON), to
+    /// replay the hook later with `kubes hooks test --replay FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -86,6 +90,7 @@ pub fn apply(g: &GlobalArgs, image: Option<String>, a: ApplyArgs) -> anyhow::Res
             hooks: true,
             interrupt: Some(interrupt),
             locked,
+            record: a.record.clone(),
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(super::exit::for_report(&session.apply(&settings).await))

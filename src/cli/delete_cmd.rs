@@ -52,6 +52,7 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
             hooks: true,
             interrupt: Some(interrupt),
             locked: super::locked_from_env(),
+            record: None,
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(super::exit::for_report(&session.delete(&settings).await))

@@ -1,5 +1,5 @@
-//! `kubes hooks list|run|inspect|push|pull|lock|sign|keygen|save|load`: parse and print;
-//! the registry work is in `crate::hooks::registry`.
+//! `kubes hooks list|run|inspect|audit|test|push|pull|lock|sign|keygen|save|load`: parse and
+//! print; the work is in `crate::hooks` (`audit`, `testing`, `registry`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +12,8 @@ use crate::deploy::{Prepared, Session, SessionOptions};
 use crate::hooks::describe;
 use crate::hooks::registry::layout::PushInfo;
 use crate::hooks::registry::{archive, ops, sign};
+use crate::hooks::testing::{self, TestOptions};
+use crate::hooks::HookEngine;
 use crate::project::Project;
 
 #[derive(Debug, Args)]
@@ -85,6 +87,29 @@ pub enum HooksCommand {
     Save { file: PathBuf },
     /// Put the modules of a tarball written by `kubes hooks save` into the local store.
     Load { file: PathBuf },
+    /// Run a hook's scenarios (PATH/tests/*.scenario.yaml) in-process against a simulated
+    /// cluster on virtual time: no cluster, no deploy, seconds. See docs/hook-testing.md.
+    Test {
+        /// The hook project holding tests/, or one scenario file.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Only the scenarios whose name contains this.
+        #[arg(long, value_name = "NAME")]
+        scenario: Option<String>,
+        /// Run this component instead of the module the scenarios declare.
+        #[arg(long, value_name = "FILE")]
+        component: Option<PathBuf>,
+        /// Also write the results as JUnit XML.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Instead of scenarios, replay the hook runs of a recording (`kubes deploy
+        /// --record FILE`): each answered from the recording, its outcome compared.
+        #[arg(long, value_name = "FILE", conflicts_with = "scenario")]
+        replay: Option<PathBuf>,
+        /// With --replay: only the runs of this hook.
+        #[arg(long, value_name = "NAME", requires = "replay")]
+        hook: Option<String>,
+    },
 }
 
 pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
@@ -108,6 +133,7 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
                     hooks: true,
                     interrupt: Some(interrupt),
                     locked: super::locked_from_env(),
+                    record: None,
                 };
                 let session = Session::open(prepared, &g.connection(), reporter, options).await?;
                 Ok(exit_code(session.run_hook(&choice).await?))
@@ -175,6 +201,7 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             let summary = archive::load(&file)?;
             reporter.archive("loaded", &summary, &[]);
             Ok(ExitCode::SUCCESS)
+        }
         HooksCommand::Audit { check } => {
             let project = Project::load(&g.project_options(None))?;
             let namespace = project
@@ -196,6 +223,63 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        HooksCommand::Test {
+            path,
+            scenario,
+            component,
+            junit,
+            replay,
+            hook,
+        } => {
+            if let Some(recording) = replay {
+                let start = std::time::Instant::now();
+                let engine = HookEngine::new()?;
+                let mut first = true;
+                let results = testing::replay_all(
+                    &engine,
+                    &recording,
+                    hook.as_deref(),
+                    component.as_deref(),
+                    &g.project,
+                    |r| {
+                        if std::mem::take(&mut first) {
+                            reporter.scenario_header();
+                        }
+                        reporter.scenario_result(r)
+                    },
+                )?;
+                reporter.scenario_summary(&results, start.elapsed());
+                if let Some(file) = junit {
+                    std::fs::write(&file, testing::junit::render("replay", &results))
+                        .with_context(|| format!("writing {}", file.display()))?;
+                }
+                return Ok(exit_code(results.iter().all(|r| r.passed())));
+            }
+            let opts = TestOptions {
+                path,
+                filter: scenario,
+                component,
+            };
+            let start = std::time::Instant::now();
+            let engine = HookEngine::new()?;
+            let mut first = true;
+            let results = testing::run_all(&engine, &opts, |r| {
+                if std::mem::take(&mut first) {
+                    reporter.scenario_header();
+                }
+                reporter.scenario_result(r)
+            })?;
+            reporter.scenario_summary(&results, start.elapsed());
+            if let Some(file) = junit {
+                let suite = std::fs::canonicalize(&opts.path)
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "hook".into());
+                std::fs::write(&file, testing::junit::render(&suite, &results))
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+            Ok(exit_code(results.iter().all(|r| r.passed())))
         }
         HooksCommand::Inspect { file } => {
             // The app namespace the grants default to, if the project loads.

@@ -27,6 +27,7 @@ pub fn prune(g: &GlobalArgs, a: PruneArgs) -> anyhow::Result<ExitCode> {
             hooks: true,
             interrupt: Some(interrupt),
             locked: super::locked_from_env(),
+            record: None,
         };
         let session = Session::open(prepared, &g.connection(), reporter, options).await?;
         Ok(super::exit::for_report(&session.prune().await))

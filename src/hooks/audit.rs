@@ -9,8 +9,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::cache;
-use super::config::{HookSpec, HooksConfig};
+use super::config::{HookSpec, HooksConfig, ModuleSource};
 use super::grants::{Grant, EXPLICIT_ONLY};
+use super::registry::lock::LockFile;
 
 /// The audit of one project's hooks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +63,35 @@ impl HookSource {
             location: module.display().to_string(),
             digest,
             signer: None,
+        }
+    }
+}
+
+impl HookSource {
+    /// A registry module, as `.kubes/hooks.lock` pins it: the audit never contacts a registry,
+    /// so an unpinned reference says so instead of a digest. The pin's signature digest is
+    /// named when the lock recorded one (whose key signed it is checked at load, against
+    /// the trust policy).
+    pub fn registry(root: &Path, reference: &str) -> HookSource {
+        let (digest, signer) = match LockFile::load(root) {
+            Ok(Some(lock)) => match lock.pin(reference) {
+                Some(pin) => (
+                    format!(
+                        "{} (component {}, {} bytes)",
+                        pin.digest, pin.component, pin.size
+                    ),
+                    pin.signature.as_ref().map(|s| format!("signature {s}")),
+                ),
+                None => ("unpinned: not in .kubes/hooks.lock".to_string(), None),
+            },
+            Ok(None) => ("unpinned: no .kubes/hooks.lock".to_string(), None),
+            Err(e) => (format!("unreadable lock: {e:#}"), None),
+        };
+        HookSource {
+            kind: "registry".into(),
+            location: reference.to_string(),
+            digest,
+            signer,
         }
     }
 }
@@ -140,7 +170,10 @@ fn audited(root: &Path, h: &HookSpec, app_namespace: &str) -> AuditedHook {
         runs: h.describe_point(),
         exit_on_fail: h.exit_on_fail,
         read_output: h.read_output,
-        source: HookSource::file(root, &h.module),
+        source: match &h.module {
+            ModuleSource::File(path) => HookSource::file(root, path),
+            ModuleSource::Registry(reference) => HookSource::registry(root, reference),
+        },
         grants,
         limits: AuditedLimits {
             timeout_ms: h.timeout.as_millis() as u64,

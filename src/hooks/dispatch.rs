@@ -18,6 +18,7 @@ use super::grants::Verb;
 use super::host::{ClusterAccess, ObjectRef, Target};
 use super::output::HookReporter;
 use super::registry::{self, Origin, Resolve};
+use super::testing::record::{self, HookRecording, RecordedTarget, Recorder, Tape};
 use super::LoadedHook;
 use crate::lifecycle::{Lifecycle, LifecycleFailure, LifecycleFuture, Point};
 use crate::plan::PlannedFile;
@@ -51,6 +52,8 @@ pub struct HookLifecycle {
     writes: AtomicU64,
     /// Where each registry module came from, by reference.
     origins: BTreeMap<String, Origin>,
+    /// `kubes deploy --record`: where each hook run's cluster exchanges are written.
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl HookLifecycle {
@@ -74,7 +77,14 @@ impl HookLifecycle {
             loaded: HashMap::new(),
             writes: AtomicU64::new(0),
             origins: BTreeMap::new(),
+            recorder: None,
         })
+    }
+
+    /// Record every cluster exchange of each hook run into `recorder`.
+    pub fn with_recorder(mut self, recorder: Arc<Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
     }
 
     /// The lifecycle for a project's deploy, or `None` when it declares no hooks. Every
@@ -150,15 +160,12 @@ impl HookLifecycle {
                 self.engine.load_from(&self.project_dir, path, &spec.limits)
             }
             // Fetched and loaded up front by `for_project`.
-            ModuleSource::Registry(r) => {
-                self.loaded
-                    .get(&spec.name)
-                    .cloned()
-                    .ok_or_else(|| crate::hooks::HookError::Compile {
-                        path: r.into(),
-                        message: "the registry module was not fetched".into(),
-                    })
-            }
+            ModuleSource::Registry(r) => self.loaded.get(&spec.name).cloned().ok_or_else(|| {
+                crate::hooks::HookError::Compile {
+                    path: r.into(),
+                    message: "the registry module was not fetched".into(),
+                }
+            }),
         }
     }
 
@@ -210,7 +217,65 @@ impl HookLifecycle {
             cluster: self.cluster.clone(),
             reporter: self.reporter.clone(),
         };
-        self.engine.run(&loaded, inv).await
+        let (Some(recorder), Some(access)) = (&self.recorder, &self.cluster) else {
+            return self.engine.run(&loaded, inv).await;
+        };
+        let tape = Tape::default();
+        let mut inv = inv;
+        inv.cluster = Some(ClusterAccess {
+            cluster: record::recording(&access.cluster, tape.clone()),
+            dry_run: access.dry_run,
+        });
+        let meta = HookRecording {
+            hook: inv.name.clone(),
+            // A file path, or the oci:// reference as written.
+            module: PathBuf::from(spec.module.to_string()),
+            digest: loaded.digest.clone(),
+            when: point.when,
+            step: point.step,
+            target: inv.target.as_ref().map(|t| RecordedTarget {
+                role: t.role.clone(),
+                kind: t.kind.clone(),
+                objects: t
+                    .objects
+                    .iter()
+                    .map(|o| {
+                        [
+                            o.api_version.clone(),
+                            o.kind.clone(),
+                            o.name.clone(),
+                            o.namespace.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            }),
+            app: inv.app.clone(),
+            env: inv.env.clone(),
+            namespace: inv.namespace.clone(),
+            dry_run: inv.dry_run,
+            config_json: inv.config_json.clone(),
+            timeout_ms: inv.timeout.as_millis() as u64,
+            memory: inv.memory,
+            grants: inv.grants.clone(),
+            outcome: String::new(),
+            exchanges: Vec::new(),
+            truncated: false,
+        };
+        let result = self.engine.run(&loaded, inv).await;
+        let (exchanges, truncated) = tape.take();
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(f) => f.error.to_string(),
+        };
+        if let Err(e) = recorder.push(HookRecording {
+            outcome,
+            exchanges,
+            truncated,
+            ..meta
+        }) {
+            self.reporter.note(&format!("warning: {e:#}"));
+        }
+        result
     }
 
     /// Run one declared hook on its own, at its declared point, around `target` if given,

@@ -101,6 +101,8 @@ pub struct RunReport {
     pub denials: Vec<Denial>,
     /// Denials beyond the ones kept in `denials` (see [`HookLimits::denials`]).
     pub more_denials: u64,
+    /// The cluster calls the grants allowed, `VERB RESOURCE[ NAME]`, the first ones.
+    pub calls: Vec<String>,
 }
 
 /// Longest text of a hook's own (its error message, a trap's backtrace) that is kept.
@@ -421,6 +423,7 @@ impl HookEngine {
                 cluster: inv.cluster,
                 reporter: inv.reporter.clone(),
                 denials: DenialLog::new(inv.limits.denials),
+                calls: Default::default(),
                 limits: inv.limits.clone(),
                 streams: super::host::streams::StreamBudget::new(&inv.limits),
                 output: output.clone(),
@@ -483,6 +486,7 @@ impl HookEngine {
         let state = store.data_mut();
         output.report(&inv.name, &*inv.reporter);
         let (denials, more_denials) = state.host.denials.take();
+        let (calls, _) = state.host.calls.take();
         if more_denials > 0 {
             state.host.reporter.note(&format!(
                 "audit: hook={} made {} more denied calls than the {} printed",
@@ -495,6 +499,7 @@ impl HookEngine {
                     elapsed: start.elapsed(),
                     denials,
                     more_denials,
+                    calls,
                 })
             }
             // Dropped, or trapped at an epoch tick, because the run was interrupted.
@@ -512,6 +517,7 @@ impl HookEngine {
             error,
             denials,
             more_denials,
+            calls,
         })
     }
 }

@@ -78,6 +78,8 @@ pub struct RunFailure {
     pub denials: Vec<Denial>,
     /// How many more there were.
     pub more_denials: u64,
+    /// The cluster calls the grants allowed, the first ones (see `RunReport::calls`).
+    pub calls: Vec<String>,
 }
 
 impl From<HookError> for RunFailure {
@@ -86,6 +88,7 @@ impl From<HookError> for RunFailure {
             error,
             denials: Vec::new(),
             more_denials: 0,
+            calls: Vec::new(),
         }
     }
 }

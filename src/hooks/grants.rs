@@ -93,7 +93,7 @@ pub fn explicit_only(resource: &str) -> bool {
 /// `plural.group`, e.g. `jobs.batch`; `*` for all but [`EXPLICIT_ONLY`]), restricted to
 /// `names` when given and to `namespaces` when given (else the app's namespace; `*` for all
 /// namespaces). Cluster-scoped objects only with `cluster: true`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     pub verbs: Vec<Verb>,
     pub resources: Vec<String>,

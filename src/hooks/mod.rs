@@ -12,6 +12,8 @@
 //! - [`limits`]: the bounds on what the host does for a hook (compile, streams, sizes, output).
 //! - [`dispatch`]: the [`crate::lifecycle::Lifecycle`] implementation the steps call: the
 //!   hooks declared for a point, run in order.
+//! - [`testing`]: `kubes hooks test` (scenario files against the simulated cluster on virtual
+//!   time) and `kubes deploy --record` / `--replay`.
 //! - [`output`]: the interface hook output, audit lines and run notices go through
 //!   ([`HookReporter`]; `crate::reporter::Reporter` shows them), and their escaping.
 
@@ -29,6 +31,7 @@ pub mod limits;
 pub mod output;
 pub mod registry;
 pub mod sandbox;
+pub mod testing;
 
 pub use config::{HookSpec, HooksConfig};
 pub use dispatch::{HookLifecycle, RunInfo};

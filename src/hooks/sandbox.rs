@@ -94,11 +94,38 @@ pub fn wasi_context(
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }));
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .monotonic_clock(RuntimeClock::default());
     if let Some(dir) = read_output {
         b.preopened_dir(dir, OUTPUT_GUEST_DIR, FsPerms::ReadOnly)?;
     }
     Ok((b.build(), stdout, stderr))
+}
+
+/// The guest's monotonic clock, read from the runtime's clock (tokio's): the real one in a
+/// deploy, the simulated one under `kubes hooks test` (paused time), where the guest's
+/// timers (`subscribe-instant`, `subscribe-duration`) already run. A hook that computes its
+/// deadline from `now()` then times out in simulated time like the rest of the run.
+struct RuntimeClock {
+    origin: tokio::time::Instant,
+}
+
+impl Default for RuntimeClock {
+    fn default() -> Self {
+        RuntimeClock {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for RuntimeClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        self.origin.elapsed().as_nanos() as u64
+    }
 }
 
 /// A guest output stream: bytes are split into lines, each handed to the reporter with the

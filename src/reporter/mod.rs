@@ -31,8 +31,8 @@ use crate::hooks::output::{
 use crate::hooks::Denial;
 use crate::lifecycle::Step;
 
-pub mod registry_views;
 pub mod junit;
+pub mod registry_views;
 pub mod views;
 
 /// How things are shown.

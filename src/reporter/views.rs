@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::json;
@@ -13,6 +14,7 @@ use crate::cluster::diff::DiffReport;
 use crate::compile::Compiled;
 use crate::hooks::describe::{Inspection, ListedHook};
 use crate::hooks::output::escape_controls;
+use crate::hooks::testing::ScenarioResult;
 use crate::hooks::HooksConfig;
 use crate::lifecycle::{Point, Step, When};
 use crate::plan::Plan;
@@ -165,6 +167,75 @@ impl Reporter {
                     writeln!(w, "  kept     {rel} (already exists)")?;
                 }
                 writeln!(w, "Next: kubes compile && kubes plan")
+            });
+        }
+    }
+
+    /// `kubes hooks test`: the table's header, before the first scenario runs.
+    pub fn scenario_header(&self) {
+        if self.text() && !self.options.quiet {
+            self.with_out(|w| {
+                writeln!(
+                    w,
+                    "{:<40} {:<6} {:>9} {:>11}",
+                    "SCENARIO", "RESULT", "TIME", "SIMULATED"
+                )
+            });
+        }
+    }
+
+    /// `kubes hooks test`: one scenario's row as soon as it ran, with why it failed.
+    pub fn scenario_result(&self, r: &ScenarioResult) {
+        if !self.text() {
+            self.json_line(&json!({
+                "scenario": r.name,
+                "file": r.file,
+                "passed": r.passed(),
+                "wall_ms": r.wall.as_secs_f64() * 1000.0,
+                "simulated_ms": r.simulated.as_millis() as u64,
+                "failures": r.failures,
+                "output": r.output,
+            }));
+            return;
+        }
+        if self.options.quiet && r.passed() {
+            return;
+        }
+        self.with_out(|w| {
+            writeln!(
+                w,
+                "{:<40} {:<6} {:>9} {:>11}",
+                escape_controls(&r.name),
+                if r.passed() { "ok" } else { "FAILED" },
+                format!("{:.3}s", r.wall.as_secs_f64()),
+                humantime::format_duration(Duration::from_millis(r.simulated.as_millis() as u64))
+                    .to_string(),
+            )?;
+            for f in &r.failures {
+                for (i, line) in f.lines().enumerate() {
+                    let lead = if i == 0 { "  - " } else { "    " };
+                    writeln!(w, "{lead}{}", escape_controls(line))?;
+                }
+            }
+            Ok(())
+        });
+    }
+
+    /// `kubes hooks test`: the totals.
+    pub fn scenario_summary(&self, results: &[ScenarioResult], wall: Duration) {
+        let failed = results.iter().filter(|r| !r.passed()).count();
+        if !self.text() {
+            self.json_line(&json!({"scenarios": results.len(), "failed": failed,
+                "wall_ms": wall.as_secs_f64() * 1000.0}));
+        } else if !self.options.quiet || failed > 0 {
+            self.with_out(|w| {
+                writeln!(
+                    w,
+                    "{} scenarios, {} passed, {failed} failed in {:.2}s",
+                    results.len(),
+                    results.len() - failed,
+                    wall.as_secs_f64()
+                )
             });
         }
     }
@@ -407,6 +478,16 @@ fn write_new_hook(report: &NewHook, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "  {}", report.build_command)?;
     writeln!(w, "  -> {}", report.artifact.display())?;
     writeln!(w, "  (needs {})", report.build_requires)?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "Test it (the scenarios in tests/, against a simulated cluster):"
+    )?;
+    writeln!(
+        w,
+        "  kubes hooks test {}",
+        crate::scaffold::shell_word(&report.dir)
+    )?;
     writeln!(w)?;
     writeln!(
         w,

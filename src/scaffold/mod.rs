@@ -143,6 +143,7 @@ pub fn scaffold(name: &str, lang: Lang) -> Result<Scaffold, ScaffoldError> {
         Lang::Python => python::files(&values)?,
         Lang::Js => js::files(&values)?,
     };
+    files.extend(scenario_files(name, lang, &build.artifact));
     files.extend(embedded::WIT.iter().map(|(path, text)| ScaffoldFile {
         path: path.to_string(),
         contents: text.to_string(),
@@ -216,6 +217,79 @@ pub fn hooks_yaml_snippet(name: &str) -> String {
       - {{ verbs: [get], resources: [deployments.apps] }}
 "
     )
+}
+
+/// The scaffold's own tests for `kubes hooks test`: the hook as the snippet declares it
+/// (`tests/hook.yaml`, its module the build's artifact) and two scenarios, one where the
+/// target Deployment exists and one where it does not, both passing as scaffolded.
+fn scenario_files(name: &str, lang: Lang, artifact: &str) -> Vec<ScaffoldFile> {
+    // A Python or JavaScript component carries its interpreter (12-18 MB): compiling it
+    // can pass the default 2 min budget on a busy machine. It is the author's own file.
+    let limits = match lang {
+        Lang::Rust => "",
+        Lang::Python | Lang::Js => {
+            "limits: { compile_time: 10m }   # the component carries its interpreter\n"
+        }
+    };
+    let file = |path: &str, contents: String| ScaffoldFile {
+        path: path.to_string(),
+        contents,
+        executable: false,
+    };
+    vec![
+        file(
+            "tests/hook.yaml",
+            format!(
+                "# The hook as .kubes/config/hooks.yaml declares it; every scenario here starts from
+# this and may change any key under its own `hook:`. `module` is the built component,
+# relative to the hook project. Run the scenarios with `kubes hooks test` (docs: kubes'
+# docs/hook-testing.md).
+name: {name}
+after: apply
+on: web/deployment
+module: {artifact}
+timeout: 30s
+config: {{ message: \"hello from {name}\" }}
+grants:
+  - {{ verbs: [get], resources: [deployments.apps] }}
+{limits}"
+            ),
+        ),
+        file(
+            "tests/finds-the-deployment.scenario.yaml",
+            format!(
+                "description: After the web Deployment is applied the hook gets it and says what it found.
+workloads:
+  - deployment: web      # applied just before the hook runs, as `kubes deploy` does
+    replicas: 2
+    image: web:1
+expect:
+  outcome: ok
+  output:                # in this order; other lines may come between
+    - hello from {name}
+    - {{ re: '^Deployment/web: found, uid \\S+, resourceVersion \\d+$' }}
+    - 'info: {name} done'
+  calls: [get deployments.apps web]
+"
+            ),
+        ),
+        file(
+            "tests/fails-if-missing.scenario.yaml",
+            format!(
+                "description: Told to fail on a missing object, the hook fails when the Deployment is not there.
+hook:
+  config: {{ message: \"hello from {name}\", fail_if_missing: true }}
+target:                  # the file it runs around, whose object was never applied
+  file: web/deployment
+  objects: [{{ apiVersion: apps/v1, kind: Deployment, name: web }}]
+expect:
+  error: '^Deployment/web( in demo)? does not exist$'
+  output: [hello from {name}]
+  never: [found, 'info: {name} done']
+"
+            ),
+        ),
+    ]
 }
 
 /// Where the files went.

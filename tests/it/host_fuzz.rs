@@ -117,6 +117,7 @@ pub(crate) fn state_with(cluster: &Cluster, grants: Vec<Grant>) -> HookState {
             }),
             reporter: Arc::new(MemoryReporter::new()),
             denials: DenialLog::new(limits.denials),
+            calls: Default::default(),
             streams: kubes::hooks::host::streams::StreamBudget::new(&limits),
             output: Arc::new(OutputBudget::new(limits.output)),
             limits,

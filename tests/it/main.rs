@@ -21,6 +21,7 @@ mod engine;
 mod example_hooks;
 mod faults;
 mod follow;
+mod hook_scenarios;
 mod hooks_cli;
 mod hooks_cluster;
 mod hooks_lifecycle;

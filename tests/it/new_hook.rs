@@ -1,7 +1,7 @@
 //! Story: a hook author runs `kubes new hook NAME --lang rust|python|js`, builds the scaffold
 //! where it was written (outside this repository: Rust with registry crates only, Python and
 //! JavaScript with the pinned componentize tools), checks the component with
-//! `kubes hooks inspect`, pastes the hooks.yaml snippet the command printed into a project
+//! `kubes hooks inspect`, runs its scenarios with `kubes hooks test`, pastes the hooks.yaml snippet the command printed into a project
 //! made by `kubes init`, and sees the hook's lines, prefixed with its name, in the deploy log.
 
 use std::path::{Path, PathBuf};
@@ -39,11 +39,12 @@ fn run_build(what: &str, cmd: &mut Command) {
 }
 
 /// Builds the scaffold in `dir` the way its README says, and returns the component.
-fn build(lang: &str, dir: &Path, name: &str, work: &Path) -> PathBuf {
+fn build(lang: &str, dir: &Path, name: &str) -> PathBuf {
     match lang {
         "rust" => {
             // As on a machine without this repository: the host build's flags and target
-            // must not leak into the guest's, and its target dir stays with the scaffold.
+            // must not leak into the guest's, and its target dir is the scaffold's own
+            // (where its tests/hook.yaml finds the component).
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             run_build(
                 "cargo build (rust scaffold)",
@@ -53,9 +54,9 @@ fn build(lang: &str, dir: &Path, name: &str, work: &Path) -> PathBuf {
                     .env_remove("RUSTFLAGS")
                     .env_remove("CARGO_BUILD_TARGET")
                     .env_remove("CARGO_MANIFEST_DIR")
-                    .env("CARGO_TARGET_DIR", work.join("target")),
+                    .env("CARGO_TARGET_DIR", dir.join("target")),
             );
-            let wasm = work
+            let wasm = dir
                 .join("target/wasm32-wasip2/release")
                 .join(format!("{}.wasm", name.replace('-', "_")));
             assert!(wasm.exists(), "{} not built", wasm.display());
@@ -114,9 +115,32 @@ fn scaffold_build_inspect_deploy(lang: &str) {
     let snippet = &stdout[stdout.find("\nhooks:\n").expect("a hooks.yaml snippet") + 1..];
 
     // 2. Build it, outside this repository.
-    let wasm = build(lang, &dir, &name, work.path());
+    let wasm = build(lang, &dir, &name);
 
-    // 3. It fits the hook world.
+    // 3. Its scenarios pass, against the simulated cluster: scaffold, build, test.
+    let out = kubes_bin()
+        .env("KUBES_CACHE_DIR", &cache)
+        .args(["hooks", "test"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let table = text(&out.get_output().stdout);
+    eprintln!("--- {lang}: kubes hooks test\n{table}");
+    for scenario in ["fails-if-missing", "finds-the-deployment"] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(scenario) && l.split_whitespace().nth(1) == Some("ok")),
+            "{scenario}: {table}"
+        );
+    }
+    assert!(table.contains("2 scenarios, 2 passed, 0 failed"), "{table}");
+    assert!(
+        stdout.contains(&format!("  kubes hooks test {name}\n")),
+        "{stdout}"
+    );
+
+    // 3b. It fits the hook world.
     let out = kubes_bin()
         .env("KUBES_CACHE_DIR", &cache)
         .args(["hooks", "inspect"])

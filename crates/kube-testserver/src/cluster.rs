@@ -56,7 +56,7 @@ pub struct Cluster {
     store: Mutex<Store>,
     pub rng: Rng,
     /// Namespaces being deleted (Terminating) and when they go.
-    terminating: Mutex<Vec<(String, std::time::Instant)>>,
+    terminating: Mutex<Vec<(String, tokio::time::Instant)>>,
     /// How long a deleted namespace stays Terminating (its content is deleted at once).
     namespace_termination_ms: std::sync::atomic::AtomicU64,
 }
@@ -269,7 +269,7 @@ impl Cluster {
     /// Remove the Terminating namespaces whose time is up (and that have no finalizers
     /// left: those go when their last finalizer is removed).
     pub fn finish_terminating_namespaces(&self) {
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         let due: Vec<String> = {
             let mut t = self.terminating.lock().unwrap_or_else(|e| e.into_inner());
             let (due, later): (Vec<_>, Vec<_>) = t.drain(..).partition(|(_, at)| *at <= now);
@@ -778,7 +778,7 @@ impl Cluster {
                     .unwrap_or_else(|e| e.into_inner())
                     .push((
                         name.to_string(),
-                        std::time::Instant::now() + self.namespace_termination(),
+                        tokio::time::Instant::now() + self.namespace_termination(),
                     ));
             }
             return Ok((store.put(&key, marked, EventType::Modified), false));

@@ -23,6 +23,7 @@ pub mod protobuf;
 pub mod rbac;
 pub mod registry;
 pub mod script;
+pub mod sim;
 pub mod status;
 pub mod store;
 pub mod table;

@@ -175,7 +175,9 @@ impl HookState {
             name,
             namespace,
         };
-        self.host.grants.check(&req).map_err(|d| self.refuse(d))
+        self.host.grants.check(&req).map_err(|d| self.refuse(d))?;
+        self.host.calls.record(verb, resource, name);
+        Ok(())
     }
 
     /// Record a denial (the first ones in full and printed; the rest counted) and make the
@@ -435,7 +437,11 @@ impl Host for HookState {
                 namespace: ns.as_deref(),
             })
             .is_ok();
-        if !watching {
+        if watching {
+            self.host
+                .calls
+                .record(Verb::Watch, &resource, Some(&obj.name));
+        } else {
             or_return_to_guest!(self.authorize(
                 Verb::Get,
                 &resource,

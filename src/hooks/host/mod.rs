@@ -27,9 +27,9 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::grants::{Denial, Grants};
+use super::grants::{Denial, Grants, Verb};
 use super::limits::HookLimits;
-use super::output::{HookReporter, OutputKind};
+use super::output::{escape_controls, HookReporter, OutputKind};
 use super::sandbox::{MemoryLimiter, OutputBudget};
 
 pub use cluster::ClusterAccess;
@@ -105,11 +105,43 @@ pub struct HostCtx {
     pub reporter: Arc<dyn HookReporter>,
     /// Calls the grants refused during this run.
     pub denials: DenialLog,
+    /// Calls the grants allowed during this run (what `kubes hooks test` checks).
+    pub calls: CallLog,
     pub limits: HookLimits,
     /// Open streams and the bytes they buffer, against `limits`.
     pub streams: streams::StreamBudget,
     /// Output printed for this run (shared with the captured stdout/stderr).
     pub output: Arc<OutputBudget>,
+}
+
+/// The calls the grants allowed in one run, `VERB RESOURCE[ NAME]`, the first
+/// [`CallLog::CAP`] kept (a hook in a loop costs a counter, not memory).
+#[derive(Debug, Default)]
+pub struct CallLog {
+    kept: Vec<String>,
+    more: u64,
+}
+
+impl CallLog {
+    pub const CAP: usize = 1_000;
+
+    pub fn record(&mut self, verb: Verb, resource: &str, name: Option<&str>) {
+        if self.kept.len() >= Self::CAP {
+            self.more += 1;
+            return;
+        }
+        let mut s = format!("{verb} {resource}");
+        if let Some(n) = name {
+            s.push(' ');
+            s.push_str(&escape_controls(n));
+        }
+        self.kept.push(s);
+    }
+
+    /// The calls kept, and how many more were made.
+    pub fn take(&mut self) -> (Vec<String>, u64) {
+        (std::mem::take(&mut self.kept), self.more)
+    }
 }
 
 /// The denials of one run: the first `cap` kept in full (and printed as audit lines), the

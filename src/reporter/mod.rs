@@ -11,7 +11,7 @@
 //!
 //! Text: results and notices on stdout, errors, warnings, hooks' stderr and audit lines on
 //! stderr; `-q` leaves errors only; on a terminal, a progress bar with the lines above it.
-//! JSON lines: one JSON value per line on stdout. A run is a stream of events, each an
+//! JSON lines: one JSON value per line on stdout, and the run also told as text on stderr. A run is a stream of events, each an
 //! object with an `event` field (`start`, `file`, `pruned`, `hook-output`, `audit`, `note`,
 //! `warning`, `hook-result`, and last `report`, the whole [`Report`]); a command with one
 //! result prints that result as one line. Hook text is escaped ([`escape_controls`]) in
@@ -60,6 +60,9 @@ pub struct Reporter {
     io: Mutex<Io>,
     /// `--junit FILE`: the run's cases, written with its summary.
     junit: Mutex<Option<junit::JunitLog>>,
+    /// JSON lines on stdout: the same run told as text on stderr, for the person watching
+    /// the CI log (results of other commands are JSON only).
+    human: Option<Box<Reporter>>,
 }
 
 struct Io {
@@ -84,11 +87,23 @@ struct Message<'a> {
 impl Reporter {
     /// A reporter writing to this process's stdout and stderr.
     pub fn new(options: ReporterOptions) -> Reporter {
-        Reporter::with_writers(
+        let mut reporter = Reporter::with_writers(
             options,
             Box::new(std::io::stdout()),
             Box::new(std::io::stderr()),
-        )
+        );
+        if options.format == Format::JsonLines {
+            reporter.human = Some(Box::new(Reporter::with_writers(
+                ReporterOptions {
+                    format: Format::Text,
+                    progress_bar: false,
+                    ..options
+                },
+                Box::new(std::io::stderr()),
+                Box::new(std::io::stderr()),
+            )));
+        }
+        reporter
     }
 
     /// A reporter writing to `out` and `err` (no progress bar: that needs a terminal).
@@ -106,6 +121,7 @@ impl Reporter {
                 bar: None,
             }),
             junit: Mutex::new(None),
+            human: None,
         }
     }
 
@@ -187,6 +203,9 @@ impl Reporter {
     /// A notice from kubes itself (`Running hook: ...`).
     pub fn note(&self, line: &str) {
         if !self.text() {
+            if let Some(h) = &self.human {
+                h.note(line);
+            }
             self.event("note", Message { message: line });
         } else if !self.options.quiet {
             self.out_line(line);
@@ -196,6 +215,9 @@ impl Reporter {
     /// Something the user should know that does not stop the run.
     pub fn warning(&self, message: &str) {
         if !self.text() {
+            if let Some(h) = &self.human {
+                h.warning(message);
+            }
             self.event("warning", Message { message });
         } else if !self.options.quiet {
             self.err_line(&format!("warning: {message}"));
@@ -216,6 +238,9 @@ impl Reporter {
             }
         }
         if !self.text() {
+            if let Some(h) = &self.human {
+                h.summary(report);
+            }
             self.event("report", report);
             return;
         }
@@ -241,6 +266,9 @@ impl Reporter {
     /// `kubes hooks run`: the hook succeeded.
     pub fn hook_succeeded(&self, hook: &str, elapsed: Duration) {
         if !self.text() {
+            if let Some(h) = &self.human {
+                h.hook_succeeded(hook, elapsed);
+            }
             #[derive(Serialize)]
             struct Done<'a> {
                 hook: &'a str,
@@ -266,6 +294,9 @@ impl Reporter {
     /// `kubes hooks run`: the hook failed at `at` (its point, `after apply on migrate/job`).
     pub fn hook_failed(&self, hook: &str, at: &str, failure: &str) {
         if !self.text() {
+            if let Some(h) = &self.human {
+                h.hook_failed(hook, at, failure);
+            }
             #[derive(Serialize)]
             struct Failed<'a> {
                 hook: &'a str,
@@ -324,6 +355,9 @@ impl Progress for Reporter {
             log.file_done(step, file);
         }
         if !self.text() {
+            if let Some(h) = &self.human {
+                Progress::file_done(&**h, step, file);
+            }
             #[derive(Serialize)]
             struct Done<'a> {
                 step: Step,
@@ -360,6 +394,9 @@ impl Progress for Reporter {
 
     fn pruned(&self, object: &ObjectResult) {
         if !self.text() {
+            if let Some(h) = &self.human {
+                Progress::pruned(&**h, object);
+            }
             #[derive(Serialize)]
             struct Pruned<'a> {
                 dry_run: bool,
@@ -396,6 +433,9 @@ impl HookReporter for Reporter {
             return;
         }
         if !self.text() {
+            if let Some(h) = &self.human {
+                HookReporter::hook_line(&**h, hook, kind, line);
+            }
             #[derive(Serialize)]
             struct Line<'a> {
                 hook: &'a str,
@@ -419,6 +459,9 @@ impl HookReporter for Reporter {
 
     fn audit(&self, denial: &Denial) {
         if !self.text() {
+            if let Some(h) = &self.human {
+                HookReporter::audit(&**h, denial);
+            }
             #[derive(Serialize)]
             struct Audit<'a> {
                 hook: &'a str,

@@ -191,6 +191,18 @@ fn a_deploy_with_hostile_hook_output_is_json_lines_and_valid_junit() {
         "{terminal_lines:?}"
     );
     assert!(terminal_lines.len() >= 7, "{terminal_lines:?}");
+    // The person reading the CI log sees the same run as text on stderr, hooks' lines
+    // prefixed and escaped there too.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[migrate-wait] Migration complete"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("[terminal] \\x1b[2K\\x0d[kubes] deploy complete"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\x1b'), "{stderr}");
     let end = events
         .iter()
         .find(|e| e["event"] == "hook-end" && e["hook"] == "terminal")

@@ -1,13 +1,13 @@
 //! Story: the example hooks written with the Rust SDK do the seed's migration chores against
 //! a cluster whose Job and Deployment controllers follow a script.
 //!
-//! - `migrate-wait` streams every pod's log (prefixed with the pod's name), reports retries,
-//!   says "Migration complete" on success, and fails as soon as the Job fails
-//!   (BackoffLimitExceeded, DeadlineExceeded) or its pod cannot pull its image, with the reason,
-//!   the termination message and the last log lines; on timeout it shows the last lines.
-//!   It also follows containers restarting in place (`OnFailure`), reads the container asked
-//!   for beside a sidecar, and (the host's follower does) rides out server errors and dropped
-//!   watches. tests/it/migrate_wait_contract.rs holds the exact lines, in every language.
+//! - `migrate-wait`: what it prints on success, retries, failures (BackoffLimitExceeded,
+//!   DeadlineExceeded, pull errors) and timeouts is the contract every language holds to
+//!   (tests/it/migrate_wait_contract.rs, against this server) and the example's scenario
+//!   files (examples/hooks/migrate-wait/tests, run by `kubes hooks test` in
+//!   tests/it/hook_scenarios.rs). Told here: it follows containers restarting in place
+//!   (`OnFailure`), reads the container asked for beside a sidecar, says why it cannot read
+//!   a log, and (the host's follower does) rides out server errors and dropped watches.
 //! - `migrate-cleanup` deletes the previous Job with its pods (absent is fine) and cannot
 //!   delete without its grant.
 //! - `rollout-wait` returns when the Deployment is ready and fails fast on
@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 use crate::hooks_support::guest;
 use crate::hooks_support::scenario::{
     self, apply, grant, job_exists, migrate_job, migrate_target, named, setup, setup_faulty,
-    target, wait_grants, Run, FAILS_ON_A_DUPLICATE_TABLE, ONE_FAILED_ATTEMPT_THEN_MIGRATED,
-    TWO_FAILED_ATTEMPTS_THEN_MIGRATED,
+    target, wait_grants, Run, ONE_FAILED_ATTEMPT_THEN_MIGRATED,
 };
 use kube::api::ListParams;
 use kubes::cluster::Cluster;
@@ -65,99 +64,6 @@ async fn migrate_wait(cluster: &Cluster, job: serde_json::Value, config: serde_j
         vec![job],
     )
     .await
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn migrate_wait_streams_the_logs_and_reports_success() {
-    let (_srv, cluster) = setup().await;
-    let job = migrate_job(
-        "attempts:\n- logs:\n  - {line: 'Sun Oct 11 03:22:35 UTC 2020', after_ms: 50}\n  - {line: 'migrated 3 tables', after_ms: 100}\n",
-        4,
-    );
-    // A leftover pod of an earlier Job of the same name (not owned by this one) is ignored.
-    apply(
-        &cluster,
-        json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "migrate-old01", "namespace": "demo", "labels": {"job-name": "migrate"}},
-            "spec": {"containers": [{"name": "migrate", "image": "db-migrate:0"}]}}),
-    )
-    .await;
-    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
-    run.assert_ok();
-    let pods = run.pods_logged();
-    assert_eq!(pods.len(), 1, "{}", run.dump());
-    assert!(
-        !run.lines.iter().any(|l| l.contains("migrate-old01")),
-        "{}",
-        run.dump()
-    );
-    let first = run
-        .position(|l| {
-            l == format!(
-                "[migrate-wait] [pod/{}] Sun Oct 11 03:22:35 UTC 2020",
-                pods[0]
-            )
-        })
-        .expect("first log line");
-    let second = run
-        .position(|l| l == format!("[migrate-wait] [pod/{}] migrated 3 tables", pods[0]))
-        .expect("second log line");
-    let done = run
-        .position(|l| l == "[migrate-wait] Migration complete")
-        .expect("Migration complete");
-    assert!(first < second && second < done, "{}", run.dump());
-    assert!(
-        !run.lines.iter().any(|l| l.contains("retry")),
-        "{}",
-        run.dump()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn migrate_wait_follows_every_retry_until_success() {
-    let (_srv, cluster) = setup().await;
-    let script = TWO_FAILED_ATTEMPTS_THEN_MIGRATED;
-    let run = migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
-    run.assert_ok();
-    let pods = run.pods_logged();
-    assert_eq!(pods.len(), 3, "three attempts, three pods:\n{}", run.dump());
-    for (i, pod) in pods.iter().enumerate() {
-        assert!(
-            run.has(&format!("[migrate-wait] [pod/{pod}] connecting to db")),
-            "{}",
-            run.dump()
-        );
-        if i < 2 {
-            assert!(
-                run.has(&format!("[migrate-wait] pod {pod} failed: container exited with code 1: could not take the migration lock")),
-                "{}",
-                run.dump()
-            );
-        }
-    }
-    assert!(
-        run.has(&format!(
-            "[migrate-wait] retry 1: attempt 2 of 5 in pod {}",
-            pods[1]
-        )),
-        "{}",
-        run.dump()
-    );
-    assert!(
-        run.has(&format!(
-            "[migrate-wait] retry 2: attempt 3 of 5 in pod {}",
-            pods[2]
-        )),
-        "{}",
-        run.dump()
-    );
-    let last_line = run
-        .position(|l| l == format!("[migrate-wait] [pod/{}] migrated 3 tables", pods[2]))
-        .expect("the successful attempt's log");
-    let done = run
-        .position(|l| l == "[migrate-wait] Migration complete")
-        .expect("done");
-    assert!(last_line < done, "{}", run.dump());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -295,160 +201,6 @@ async fn migrate_wait_rides_out_server_errors_and_dropped_watches() {
         "{}",
         run.dump()
     );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn migrate_wait_fails_at_once_with_the_reason_and_last_lines() {
-    let (_srv, cluster) = setup().await;
-    let script = FAILS_ON_A_DUPLICATE_TABLE;
-    let run = migrate_wait(
-        &cluster,
-        migrate_job(script, 1),
-        json!({"timeout": "30s", "tail_lines": 5}),
-    )
-    .await;
-    let msg = run.failure();
-    assert_eq!(msg, "migration Job migrate failed: BackoffLimitExceeded");
-    // Well before its own 30 s timeout (which would give a Timeout outcome instead).
-    assert!(
-        run.elapsed < Duration::from_secs(30),
-        "took {:?}",
-        run.elapsed
-    );
-    assert!(
-        !run.lines.iter().any(|l| l.contains("still running")),
-        "{}",
-        run.dump()
-    );
-    let pods = run.pods_logged();
-    assert_eq!(
-        pods.len(),
-        2,
-        "backoffLimit 1: two attempts\n{}",
-        run.dump()
-    );
-    assert!(
-        run.lines.iter().any(|l| l
-            .starts_with("[migrate-wait] Migration failed: BackoffLimitExceeded:")
-            && l.ends_with(&format!("(pod {}, exit code 1)", pods[1]))),
-        "{}",
-        run.dump()
-    );
-    assert!(
-        run.has("[migrate-wait] Termination message: rake aborted: relation users already exists"),
-        "{}",
-        run.dump()
-    );
-    let title = run
-        .position(|l| l == "[migrate-wait] Last log lines (2):")
-        .expect("last lines title");
-    assert_eq!(
-        run.lines[title + 1..title + 3],
-        [
-            format!(
-                "[migrate-wait]   [pod/{}] == 20201011 CreateUsers: migrating",
-                pods[1]
-            ),
-            format!(
-                "[migrate-wait]   [pod/{}] PG::DuplicateTable: relation users already exists",
-                pods[1]
-            ),
-        ],
-        "{}",
-        run.dump()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn migrate_wait_fails_at_once_on_the_deadline() {
-    let (_srv, cluster) = setup().await;
-    let mut job = migrate_job(
-        "attempts:\n- logs: [{line: 'migrating a big table', after_ms: 10}]\n  run_ms: 600000\n",
-        4,
-    );
-    job["metadata"]["annotations"] = json!({"kubes.test/active-deadline-ms": "800"});
-    let run = migrate_wait(&cluster, job, json!({"timeout": "30s"})).await;
-    assert_eq!(
-        run.failure(),
-        "migration Job migrate failed: DeadlineExceeded"
-    );
-    assert!(
-        run.elapsed < Duration::from_secs(30),
-        "took {:?}",
-        run.elapsed
-    );
-    let pods = run.pods_logged();
-    assert!(
-        run.has(&format!(
-            "[migrate-wait]   [pod/{}] migrating a big table",
-            pods[0]
-        )),
-        "the last lines are shown:\n{}",
-        run.dump()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn migrate_wait_fails_when_the_image_pull_keeps_failing_past_its_grace() {
-    let (_srv, cluster) = setup().await;
-    let job = migrate_job("attempts:\n- image_pull_error: true\n", 4);
-    // A pull failing for good is said once it lasted `pull_grace` (default 30 s).
-    let run = migrate_wait(&cluster, job, json!({"timeout": "30s", "pull_grace": "1s"})).await;
-    let msg = run.failure();
-    assert!(
-        msg == "migration Job migrate failed: ErrImagePull"
-            || msg == "migration Job migrate failed: ImagePullBackOff",
-        "{msg}\n{}",
-        run.dump()
-    );
-    assert!(
-        run.elapsed < Duration::from_secs(30),
-        "took {:?}",
-        run.elapsed
-    );
-    assert!(
-        run.lines
-            .iter()
-            .any(|l| l.starts_with("[migrate-wait] pod migrate-")
-                && l.contains(" cannot start: ImagePullBackOff: ")),
-        "{}",
-        run.dump()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn migrate_wait_times_out_with_the_last_lines() {
-    let (_srv, cluster) = setup().await;
-    let job = migrate_job(
-        "attempts:\n- logs: [{line: 'waiting for the db lock', after_ms: 10}]\n  run_ms: 600000\n",
-        4,
-    );
-    let run = migrate_wait(&cluster, job, json!({"timeout": "1500ms"})).await;
-    let msg = run.failure();
-    assert_eq!(msg, "migration Job migrate did not finish within 1.5s");
-    assert!(
-        run.has("[migrate-wait] Migration still running after 1.5s"),
-        "{}",
-        run.dump()
-    );
-    let pods = run.pods_logged();
-    let title = run
-        .position(|l| l == "[migrate-wait] Last log lines (1):")
-        .expect("last lines");
-    assert_eq!(
-        run.lines[title + 1],
-        format!("[migrate-wait]   [pod/{}] waiting for the db lock", pods[0])
-    );
-    // It waited, it did not spin: a handful of wake-ups (watch events, one log line, the
-    // deadline) in 1.5 s.
-    let wakeups: u32 = run
-        .lines
-        .iter()
-        .find_map(|l| l.strip_prefix("[migrate-wait] debug: wait_for_job migrate: "))
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no wake-up count:\n{}", run.dump()));
-    assert!(wakeups < 100, "{wakeups} wake-ups in 1.5 s");
 }
 
 async fn pods_of_job(cluster: &Cluster) -> Vec<String> {

@@ -23,19 +23,9 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Where the guest hooks are built: `examples/hooks/target`, or `$KUBES_GUEST_TARGET_DIR` (CI
-/// keeps it in its build cache, see `.ci/run`).
-fn guest_target_dir() -> PathBuf {
-    match std::env::var_os("KUBES_GUEST_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => repo_root().join("examples/hooks/target"),
-    }
-}
-
 fn build_guests() -> Result<PathBuf, String> {
     let root = repo_root();
     let manifest = root.join("examples/hooks/Cargo.toml");
-    let target_dir = guest_target_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args([
@@ -48,7 +38,7 @@ fn build_guests() -> Result<PathBuf, String> {
         .arg(&manifest)
         // The host build's flags (e.g. coverage or target dir) must not leak into guests.
         .env_remove("RUSTFLAGS")
-        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
@@ -58,7 +48,7 @@ fn build_guests() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(target_dir.join("wasm32-wasip2/debug"))
+    Ok(root.join("examples/hooks/target/wasm32-wasip2/debug"))
 }
 
 /// Path of a built guest component, e.g. `guest("hostile_spin")` or `guest("hostile-wrong-world")`.

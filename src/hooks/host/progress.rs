@@ -145,7 +145,13 @@ async fn forward<E: Send + 'static, W: Send + 'static>(
             },
         }
     }
-    if let Some(Ok(Err(e))) = ended {
+    // The events closing and the follower's end come together: select! may take either
+    // first, so an error it ended with is read here when the loop did not see it.
+    let ended = match ended {
+        Some(r) => r,
+        None => (&mut follower.0).await,
+    };
+    if let Ok(Err(e)) = ended {
         tx.fail(super::cluster::to_wit(e)).await;
     }
 }

@@ -236,21 +236,21 @@ async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
         "{lists} lists: no fault reached the follower\n{}",
         run.dump()
     );
+    // Every line of both attempts arrives. Under these faults a log may open only after its
+    // attempt ended, so its lines can come after the next attempt's (known, issue 12): the
+    // retried pod is found by the retry line, not by the order of the lines.
     let pods = run.pods_logged();
     assert_eq!(pods.len(), 2, "{}", run.dump());
+    let retried = pods
+        .iter()
+        .find(|p| {
+            run.has(&format!(
+                "[migrate-wait] retry 1: attempt 2 of 5 in pod {p}"
+            ))
+        })
+        .unwrap_or_else(|| panic!("no retry line naming a logged pod\n{}", run.dump()));
     assert!(
-        run.has(&format!(
-            "[migrate-wait] retry 1: attempt 2 of 5 in pod {}",
-            pods[1]
-        )),
-        "{}",
-        run.dump()
-    );
-    assert!(
-        run.has(&format!(
-            "[migrate-wait] [pod/{}] migrated 3 tables",
-            pods[1]
-        )),
+        run.has(&format!("[migrate-wait] [pod/{retried}] migrated 3 tables")),
         "{}",
         run.dump()
     );

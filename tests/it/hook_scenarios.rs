@@ -136,7 +136,8 @@ fn a_scenario_that_does_not_hold_fails_and_says_why() {
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1));
+    // Bad input (docs/ci.md's exit codes), not a failing scenario.
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("broken.scenario.yaml:4:") && stderr.contains("expected a duration"),
         "{stderr}"

@@ -215,6 +215,7 @@ async fn python_migrate_wait_times_out_with_the_last_lines() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "flaky (issue 12, open): with random faults an attempt's lines can come after the next attempt's, and one CI trial saw no fault reach the follower and no attempt told before Complete"]
 async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
     // Requests answer 500 and watches are cut, and the client does not retry
     // (`setup_faulty`): the host's follower watches again, and the hook sees none of it.

@@ -1,6 +1,6 @@
 //! kube-rs, a real Kubernetes client, driving the test server as it would a cluster.
 
-mod common;
+use crate::common;
 
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: a kube-rs client for a server, and running
 //! the real kubectl against it.
-#![allow(dead_code)]
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube_testserver::TestServer;

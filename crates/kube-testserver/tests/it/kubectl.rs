@@ -1,6 +1,6 @@
 //! The real kubectl (v1.32) against the test server, with nothing but `--kubeconfig`.
 
-mod common;
+use crate::common;
 
 use common::{kubectl, kubectl_stdin, ok};
 use kube_testserver::{Options, TestServer};

@@ -5,7 +5,7 @@
 //! behind a spec change. The assertions are about what clients see and in which order
 //! (the server has one global resourceVersion), never about how long it took.
 
-mod common;
+use crate::common;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;

@@ -1,7 +1,7 @@
 //! Injected faults reach real clients: throttling and server errors, slow answers, and
 //! watch and log streams that break off.
 
-mod common;
+use crate::common;
 
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::Job;

@@ -1,7 +1,7 @@
 //! The `kube-testserver` binary: announces its URL, writes a kubeconfig kubectl can use,
 //! and rejects bad flags with a clear message.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

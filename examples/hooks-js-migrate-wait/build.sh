@@ -5,7 +5,7 @@
 # repository's wit/ (world `hook`). The hook imports the SDK by relative path
 # (../../hooks-sdk-js/kubes-hook.js); componentize-js resolves such imports inside its
 # working directory only, so the tool runs from the repository root. Nothing is done when
-# the component is newer than every input. Prints the component's path on stdout.
+# no input changed since the component was built. Prints the component's path on stdout.
 #
 # The tool flags are those of examples/hooks-js/build.sh (see there, and its README).
 set -euo pipefail

@@ -2,8 +2,8 @@
 # Builds the JavaScript annotate-deployment hook into
 # examples/hooks-js/target/annotate_deployment.wasm with the pinned componentize-js
 # (scripts/hook-tools.sh installs it into .tools/ when missing), straight from the
-# repository's wit/ (world `hook`). Nothing is done when the component is newer than every
-# input (the tests call this often). Prints the component's path on stdout.
+# repository's wit/ (world `hook`). Nothing is done when no input changed since
+# the component was built (the tests call this often). Prints the component's path on stdout.
 #
 # `-d http fetch-event`: without it the component imports wasi:http, which a hook host does
 # not provide (hooks reach the cluster only through kubes:hook/cluster).

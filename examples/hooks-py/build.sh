@@ -3,7 +3,7 @@
 # the pinned componentize-py (scripts/hook-tools.sh installs it into .tools/ when missing),
 # the Python SDK (hooks-sdk-py: package kubes_hook) on its path.
 # Bindings are generated here, from the repository's wit/, never committed. Nothing is done
-# when the component is newer than every input (the tests call this often). Prints the
+# when no input changed since the component was built (the tests call this often). Prints the
 # component's path on stdout.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -2,7 +2,7 @@
 //! beside the project and checked on every run, JSON lines and the JUnit report.
 
 use crate::cluster_common::Server;
-use crate::common::{copy_project, kubes, repo};
+use crate::common::{copy_project, kubes, repo, tools_dir};
 use crate::hooks_support;
 
 /// Review catches a widened hook: the team commits `kubes hooks audit` (text) and its JSON
@@ -102,7 +102,7 @@ fn migration_with_hostile_hook() -> tempfile::TempDir {
 
 /// `xmllint --schema junit-10.xsd FILE` (scripts/setup.sh installs both).
 fn assert_valid_junit(file: &std::path::Path) {
-    let schema = repo().join("target/junit/junit-10.xsd");
+    let schema = tools_dir().join("junit/junit-10.xsd");
     assert!(
         schema.exists(),
         "{} is missing: run `bash scripts/setup.sh` (it fetches the JUnit schema)",

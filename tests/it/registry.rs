@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cluster_common::{kubectl_json, Deploy, Server};
-use crate::common::{copy_project, repo};
+use crate::common::{copy_project, repo, tools_dir};
 use crate::hooks_support;
 
 const HOOKS: [&str; 3] = ["migrate-cleanup", "migrate-wait", "rollout-wait"];
@@ -517,7 +517,7 @@ fn under_trust_require_only_modules_signed_by_a_trusted_key_deploy() {
 /// The ORAS Python SDK that scripts/setup.sh installs under .tools/oras: a second OCI
 /// client, written independently of oci-client.
 fn oras_python() -> PathBuf {
-    let python = repo().join(".tools/oras/bin/python");
+    let python = tools_dir().join("oras/bin/python");
     assert!(
         python.exists(),
         "{} is missing: run `bash scripts/setup.sh` (it installs the ORAS Python SDK)",

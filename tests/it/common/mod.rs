@@ -11,6 +11,14 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Where scripts/setup.sh installed the test tools (ORAS, the JUnit schema): `.tools/`, or
+/// `$KUBES_TOOLS_DIR` (CI keeps it in its cache).
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("KUBES_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".tools"))
+}
+
 /// Copy a fixture project into a fresh temp dir (tests never write into the repository),
 /// leaving out any `.kubes/output` a developer's run left behind.
 pub fn copy_project(from: &Path) -> tempfile::TempDir {

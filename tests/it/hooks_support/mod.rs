@@ -27,6 +27,15 @@ fn build_guests() -> Result<PathBuf, String> {
     let root = repo_root();
     let manifest = root.join("examples/hooks/Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = root.join("examples/hooks/target/wasm32-wasip2/debug");
+    // Cargo decides by modification times, and a fresh clone has new ones on every file:
+    // with the build folder kept in a CI cache (.ci/run), unchanged guests would still be
+    // rebuilt (~1 min). The digest of what they are built from decides instead.
+    let stamp = built.join(".kubes-inputs.sha256");
+    let digest = guest_inputs_digest(&root, &cargo)?;
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == digest) {
+        return Ok(built);
+    }
     let out = Command::new(cargo)
         .args([
             "build",
@@ -48,7 +57,49 @@ fn build_guests() -> Result<PathBuf, String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(root.join("examples/hooks/target/wasm32-wasip2/debug"))
+    std::fs::write(&stamp, &digest).map_err(|e| format!("{}: {e}", stamp.display()))?;
+    Ok(built)
+}
+
+/// The digest of everything the guest hooks are built from: the files of `examples/hooks`,
+/// `hooks-sdk` and `wit` (relative paths and contents; build folders left out) and the
+/// toolchain (`cargo -vV`, `rustc -vV`).
+fn guest_inputs_digest(root: &Path, cargo: &str) -> Result<String, String> {
+    use sha2::{Digest, Sha256};
+    fn walk(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_name() == "target" {
+                // Build output (in CI a link into the cache), not an input.
+            } else if entry.file_type()?.is_dir() {
+                walk(root, &path, files)?;
+            } else {
+                files.push(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for dir in ["examples/hooks", "hooks-sdk", "wit"] {
+        walk(root, &root.join(dir), &mut files).map_err(|e| format!("{dir}: {e}"))?;
+    }
+    files.sort();
+    let mut hash = Sha256::new();
+    for (tool, args) in [(cargo, ["-vV"]), ("rustc", ["-vV"])] {
+        let out = Command::new(tool)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {tool}: {e}"))?;
+        hash.update(&out.stdout);
+    }
+    for file in files {
+        let bytes = std::fs::read(root.join(&file)).map_err(|e| format!("{}: {e}", file.display()))?;
+        hash.update(file.to_string_lossy().as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(&bytes);
+    }
+    Ok(hex::encode(hash.finalize()))
 }
 
 /// Path of a built guest component, e.g. `guest("hostile_spin")` or `guest("hostile-wrong-world")`.

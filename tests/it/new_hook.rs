@@ -44,8 +44,14 @@ fn build(lang: &str, dir: &Path, name: &str) -> PathBuf {
         "rust" => {
             // As on a machine without this repository: the host build's flags and target
             // must not leak into the guest's, and its target dir is the scaffold's own
-            // (where its tests/hook.yaml finds the component).
+            // (where its tests/hook.yaml finds the component). CI may name a target dir
+            // kept in its cache instead (KUBES_TEST_SCAFFOLD_TARGET_DIR, .ci/run): the
+            // scaffold's registry dependencies are then not compiled again in every run; the
+            // component is copied to where it would have been.
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let target = std::env::var_os("KUBES_TEST_SCAFFOLD_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| dir.join("target"));
             run_build(
                 "cargo build (rust scaffold)",
                 Command::new(cargo)
@@ -54,12 +60,16 @@ fn build(lang: &str, dir: &Path, name: &str) -> PathBuf {
                     .env_remove("RUSTFLAGS")
                     .env_remove("CARGO_BUILD_TARGET")
                     .env_remove("CARGO_MANIFEST_DIR")
-                    .env("CARGO_TARGET_DIR", dir.join("target")),
+                    .env("CARGO_TARGET_DIR", &target),
             );
-            let wasm = dir
-                .join("target/wasm32-wasip2/release")
-                .join(format!("{}.wasm", name.replace('-', "_")));
-            assert!(wasm.exists(), "{} not built", wasm.display());
+            let file = format!("{}.wasm", name.replace('-', "_"));
+            let built = target.join("wasm32-wasip2/release").join(&file);
+            assert!(built.exists(), "{} not built", built.display());
+            let wasm = dir.join("target/wasm32-wasip2/release").join(&file);
+            if built != wasm {
+                std::fs::create_dir_all(wasm.parent().unwrap()).unwrap();
+                std::fs::copy(&built, &wasm).unwrap();
+            }
             wasm
         }
         _ => {

@@ -6,8 +6,8 @@
 //! into output files) -> [`plan`] (files in apply order) -> [`lifecycle`] (the points hooks
 //! attach to) -> [`cluster`] (apply, delete, diff, prune) -> [`hooks`] (the WASM hook
 //! engine) -> [`reporter`] (what the user sees) -> [`deploy`] (the session every front end
-//! drives) -> [`cli`]. [`names`] and [`yaml`] are leaves anyone may use; [`scaffold`] is
-//! used by the CLI only.
+//! drives) -> [`cli`]. [`names`], [`yaml`] and [`junit`] are leaves anyone may use;
+//! [`scaffold`] is used by the CLI only.
 
 pub mod cli;
 // --- cluster: kube-rs client, apply/delete/diff/prune walks ---
@@ -17,6 +17,8 @@ pub mod compile;
 // --- the deploy session: project -> plan -> cluster -> hooks, for every front end ---
 pub mod deploy;
 pub mod hooks;
+// --- JUnit XML, the one writer of every `--junit` report ---
+pub mod junit;
 pub mod lifecycle;
 pub mod names;
 pub mod plan;

@@ -17,7 +17,7 @@ use super::error::RunFailure;
 use super::grants::Verb;
 use super::host::{ClusterAccess, ObjectRef, Target};
 use super::output::HookReporter;
-use super::registry::{self, Origin, Resolve};
+use super::registry::{self, Origin, Pulled, Resolve};
 use super::testing::record::{self, HookRecording, RecordedTarget, Recorder, Tape};
 use super::LoadedHook;
 use crate::lifecycle::{Lifecycle, LifecycleFailure, LifecycleFuture, Point};
@@ -117,29 +117,8 @@ impl HookLifecycle {
             HookLifecycle::new(engine, config, project_root, info, cluster, reporter)?;
         let mut loaded = HashMap::new();
         for spec in &lifecycle.config.hooks {
-            let ModuleSource::Registry(r) = &spec.module else {
-                continue;
-            };
-            let p = &pulled[r];
-            let hook = lifecycle
-                .engine
-                .load_bytes(Path::new(r), p.component.clone(), &spec.limits)
-                .map_err(|e| {
-                    anyhow::Error::new(e).context(format!(
-                        "hook {} ({})",
-                        spec.name,
-                        spec.describe_point()
-                    ))
-                })?;
-            loaded.insert(spec.name.clone(), hook);
-        }
-        lifecycle.origins = pulled.into_iter().map(|(r, p)| (r, p.origin)).collect();
-        for spec in &lifecycle.config.hooks {
-            if !matches!(spec.module, ModuleSource::File(_)) {
-                continue;
-            }
             // The HookError stays in the chain: the CLI exits "hook failure" on it.
-            let hook = lifecycle.load(spec).map_err(|e| {
+            let hook = lifecycle.load(spec, &pulled).map_err(|e| {
                 anyhow::Error::new(e).context(format!(
                     "hook {} ({})",
                     spec.name,
@@ -149,23 +128,31 @@ impl HookLifecycle {
             loaded.insert(spec.name.clone(), hook);
         }
         lifecycle.loaded = loaded;
+        lifecycle.origins = pulled.into_iter().map(|(r, p)| (r, p.origin)).collect();
         Ok(Some(lifecycle))
     }
 
-    /// Load (compile or take from the cache) one declared hook's module, read through the
-    /// project capability within the hook's limits.
-    fn load(&self, spec: &HookSpec) -> Result<LoadedHook, crate::hooks::HookError> {
+    /// Load (compile or take from the cache) one declared hook's module within the hook's
+    /// limits: a file read through the project capability, or a registry module from what
+    /// `registry::fetch_all` pulled.
+    fn load(
+        &self,
+        spec: &HookSpec,
+        pulled: &BTreeMap<String, Pulled>,
+    ) -> Result<LoadedHook, crate::hooks::HookError> {
         match &spec.module {
             ModuleSource::File(path) => {
                 self.engine.load_from(&self.project_dir, path, &spec.limits)
             }
-            // Fetched and loaded up front by `for_project`.
-            ModuleSource::Registry(r) => self.loaded.get(&spec.name).cloned().ok_or_else(|| {
-                crate::hooks::HookError::Compile {
+            ModuleSource::Registry(r) => match pulled.get(r) {
+                Some(p) => self
+                    .engine
+                    .load_bytes(Path::new(r), p.component.clone(), &spec.limits),
+                None => Err(crate::hooks::HookError::Compile {
                     path: r.into(),
                     message: "the registry module was not fetched".into(),
-                }
-            }),
+                }),
+            },
         }
     }
 
@@ -191,7 +178,7 @@ impl HookLifecycle {
         }
         let loaded = match self.loaded.get(&spec.name) {
             Some(hook) => hook.clone(),
-            None => self.load(spec)?,
+            None => self.load(spec, &BTreeMap::new())?,
         };
         let inv = HookInvocation {
             name: spec.name.clone(),

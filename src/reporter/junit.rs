@@ -1,29 +1,14 @@
 //! `--junit FILE`: a run as a JUnit XML report for CI systems, one test case per file
 //! applied (deleted, pruned) and per hook run, in the order they ended; the file or hook
-//! that stopped the run fails with its message, files not attempted are skipped. The
-//! format is the common one CI systems read (Jenkins' junit-10.xsd; tests validate it).
-//! Hook text is hostile: control characters are escaped before XML escaping, so the file
-//! is always well-formed.
+//! that stopped the run fails with its message, files not attempted are skipped. Written
+//! by `crate::junit`, which makes hostile hook text inert.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cluster::report::{FileReport, Report};
-use crate::hooks::output::escape_controls;
+use crate::junit::{Case, Failure, Suite};
 use crate::lifecycle::Step;
-
-/// One test case.
-#[derive(Debug, Clone)]
-struct Case {
-    classname: String,
-    name: String,
-    time: Option<Duration>,
-    /// `(type, message)`
-    failure: Option<(String, String)>,
-    skipped: Option<String>,
-    /// The case's output (the objects of a file).
-    out: String,
-}
 
 /// The cases of a run as they end, written out with the run's report.
 #[derive(Debug)]
@@ -53,10 +38,8 @@ impl JunitLog {
         self.cases.push(Case {
             classname: format!("kubes.{step}"),
             name: file.file.display().to_string(),
-            time: None,
-            failure: None,
-            skipped: None,
             out: out.join("\n"),
+            ..Case::default()
         });
     }
 
@@ -65,14 +48,9 @@ impl JunitLog {
             classname: "kubes.hook".into(),
             name: format!("{hook} ({at})"),
             time: Some(elapsed),
-            failure: failure.map(|f| {
-                (
-                    "hook".to_string(),
-                    format!("hook {hook} failed at {at}: {f}"),
-                )
-            }),
-            skipped: None,
-            out: String::new(),
+            failure: failure
+                .map(|f| Failure::new("hook", format!("hook {hook} failed at {at}: {f}"))),
+            ..Case::default()
         });
     }
 
@@ -85,20 +63,18 @@ impl JunitLog {
         if let Some(f) = &report.failure {
             let hook_case = f.hook.is_some() && cases.iter().any(|c| c.failure.is_some());
             if !hook_case {
-                let message = f.to_string();
+                let failure = Failure::new(&f.kind, f.to_string());
                 let file = f.file.as_ref().map(|p| p.display().to_string());
                 match file
                     .as_ref()
                     .and_then(|name| cases.iter_mut().find(|c| c.name == *name))
                 {
-                    Some(c) => c.failure = Some((f.kind.clone(), message)),
+                    Some(c) => c.failure = Some(failure),
                     None => cases.push(Case {
                         classname: format!("kubes.{step}"),
                         name: file.unwrap_or_else(|| format!("{step} ({})", f.kind)),
-                        time: None,
-                        failure: Some((f.kind.clone(), message)),
-                        skipped: None,
-                        out: String::new(),
+                        failure: Some(failure),
+                        ..Case::default()
                     }),
                 }
             }
@@ -107,105 +83,21 @@ impl JunitLog {
             cases.push(Case {
                 classname: format!("kubes.{step}"),
                 name: p.display().to_string(),
-                time: None,
-                failure: None,
                 skipped: Some("not attempted: the run stopped before it".into()),
-                out: String::new(),
+                ..Case::default()
             });
         }
-        let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-        let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
-        let time = secs(self.started.elapsed());
-        let suite = format!(
-            "kubes {step}{}",
-            if report.dry_run { " (dry run)" } else { "" }
-        );
-        let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        x.push_str(&format!(
-            "<testsuites name=\"kubes\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{time}\">\n",
-            cases.len()
-        ));
-        x.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time}\" timestamp=\"{}\">\n",
-            attr(&suite),
-            cases.len(),
-            humantime::format_rfc3339_seconds(self.timestamp)
-        ));
-        for c in &cases {
-            x.push_str(&format!(
-                "    <testcase classname=\"{}\" name=\"{}\"",
-                attr(&c.classname),
-                attr(&c.name)
-            ));
-            if let Some(t) = c.time {
-                x.push_str(&format!(" time=\"{}\"", secs(t)));
-            }
-            if c.failure.is_none() && c.skipped.is_none() && c.out.is_empty() {
-                x.push_str("/>\n");
-                continue;
-            }
-            x.push_str(">\n");
-            if let Some((kind, message)) = &c.failure {
-                x.push_str(&format!(
-                    "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
-                    attr(kind),
-                    attr(message),
-                    text(message)
-                ));
-            }
-            if let Some(why) = &c.skipped {
-                x.push_str(&format!("      <skipped message=\"{}\"/>\n", attr(why)));
-            }
-            if !c.out.is_empty() {
-                x.push_str(&format!(
-                    "      <system-out>{}</system-out>\n",
-                    text(&c.out)
-                ));
-            }
-            x.push_str("    </testcase>\n");
-        }
-        x.push_str("  </testsuite>\n</testsuites>\n");
-        x
+        let suite = Suite {
+            name: format!(
+                "kubes {step}{}",
+                if report.dry_run { " (dry run)" } else { "" }
+            ),
+            time: self.started.elapsed(),
+            timestamp: Some(self.timestamp),
+            cases,
+        };
+        crate::junit::render("kubes", &[suite])
     }
-}
-
-/// Seconds with millisecond precision (`1.234`), the form the schema's time pattern takes.
-fn secs(d: Duration) -> String {
-    format!("{}.{:03}", d.as_secs(), d.subsec_millis())
-}
-
-/// Element text: controls escaped as text (`\x1b`), line breaks kept, XML escaped.
-fn text(s: &str) -> String {
-    s.split('\n')
-        .map(|line| xml_escape(&escape_controls(line)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// An attribute value: controls escaped, line breaks as character references.
-fn attr(s: &str) -> String {
-    s.split('\n')
-        .map(|line| xml_escape(&escape_controls(line)))
-        .collect::<Vec<_>>()
-        .join("&#10;")
-}
-
-fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Not allowed in XML 1.0 at all (escape_controls leaves tab; these are the
-            // noncharacters and surrogate-free rest).
-            '\u{FFFE}' | '\u{FFFF}' => out.push_str("\\u{fffe}"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

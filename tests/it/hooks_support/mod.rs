@@ -94,7 +94,8 @@ fn guest_inputs_digest(root: &Path, cargo: &str) -> Result<String, String> {
         hash.update(&out.stdout);
     }
     for file in files {
-        let bytes = std::fs::read(root.join(&file)).map_err(|e| format!("{}: {e}", file.display()))?;
+        let bytes =
+            std::fs::read(root.join(&file)).map_err(|e| format!("{}: {e}", file.display()))?;
         hash.update(file.to_string_lossy().as_bytes());
         hash.update((bytes.len() as u64).to_le_bytes());
         hash.update(&bytes);

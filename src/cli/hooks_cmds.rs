@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use super::{exit_code, run_interruptible, GlobalArgs};
@@ -12,8 +11,7 @@ use crate::deploy::{Prepared, Session, SessionOptions};
 use crate::hooks::describe;
 use crate::hooks::registry::layout::PushInfo;
 use crate::hooks::registry::{archive, ops, sign};
-use crate::hooks::testing::{self, TestOptions};
-use crate::hooks::HookEngine;
+use crate::hooks::testing::{self, TestCommand, TestOptions};
 use crate::project::Project;
 
 #[derive(Debug, Args)]
@@ -152,22 +150,7 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             artifact_version,
         } => {
             let config = ops::project_registry_config(&g.project)?;
-            let info = PushInfo {
-                // Only a plain file name: a client may write the layer under this name.
-                title: file
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .filter(|n| {
-                        n.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-                    })
-                    .map(str::to_string),
-                source,
-                version: artifact_version,
-                created: Some(
-                    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-                ),
-            };
+            let info = PushInfo::for_file(&file, source, artifact_version);
             reporter.pushed(&ops::push(&file, &reference, &info, &config)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -203,20 +186,12 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         HooksCommand::Audit { check } => {
-            let project = Project::load(&g.project_options(None))?;
-            let namespace = project
-                .config
-                .namespace
-                .clone()
-                .unwrap_or_else(|| "default".into());
-            let audit = crate::hooks::audit::audit(&project.root, &namespace)?;
+            let audit = crate::hooks::audit::audit_project(&g.project_options(None))?;
             let Some(file) = check else {
                 reporter.hooks_audit(&audit, None);
                 return Ok(ExitCode::SUCCESS);
             };
-            let committed = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading the committed audit {}", file.display()))?;
-            let diff = audit.check(&committed, &file.display().to_string());
+            let diff = audit.check_file(&file)?;
             reporter.hooks_audit(&audit, Some((&file, diff.as_deref())));
             Ok(if diff.is_some() {
                 ExitCode::from(super::exit::DIFFERS)
@@ -232,54 +207,28 @@ pub fn hooks(g: &GlobalArgs, a: HooksArgs) -> anyhow::Result<ExitCode> {
             replay,
             hook,
         } => {
-            if let Some(recording) = replay {
-                let start = std::time::Instant::now();
-                let engine = HookEngine::new()?;
-                let mut first = true;
-                let results = testing::replay_all(
-                    &engine,
-                    &recording,
-                    hook.as_deref(),
-                    component.as_deref(),
-                    &g.project,
-                    |r| {
-                        if std::mem::take(&mut first) {
-                            reporter.scenario_header();
-                        }
-                        reporter.scenario_result(r)
-                    },
-                )?;
-                reporter.scenario_summary(&results, start.elapsed());
-                if let Some(file) = junit {
-                    std::fs::write(&file, testing::junit::render("replay", &results))
-                        .with_context(|| format!("writing {}", file.display()))?;
-                }
-                return Ok(exit_code(results.iter().all(|r| r.passed())));
-            }
-            let opts = TestOptions {
-                path,
-                filter: scenario,
-                component,
+            let cmd = TestCommand {
+                scenarios: TestOptions {
+                    path,
+                    filter: scenario,
+                    component,
+                },
+                replay,
+                hook,
+                project: g.project.clone(),
             };
-            let start = std::time::Instant::now();
-            let engine = HookEngine::new()?;
             let mut first = true;
-            let results = testing::run_all(&engine, &opts, |r| {
+            let report = testing::run_command(&cmd, |r| {
                 if std::mem::take(&mut first) {
                     reporter.scenario_header();
                 }
                 reporter.scenario_result(r)
             })?;
-            reporter.scenario_summary(&results, start.elapsed());
+            reporter.scenario_summary(&report.results, report.elapsed);
             if let Some(file) = junit {
-                let suite = std::fs::canonicalize(&opts.path)
-                    .ok()
-                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .unwrap_or_else(|| "hook".into());
-                std::fs::write(&file, testing::junit::render(&suite, &results))
-                    .with_context(|| format!("writing {}", file.display()))?;
+                report.write_junit(&file)?;
             }
-            Ok(exit_code(results.iter().all(|r| r.passed())))
+            Ok(exit_code(report.passed()))
         }
         HooksCommand::Inspect { file } => {
             // The app namespace the grants default to, if the project loads.

@@ -206,7 +206,22 @@ pub fn audit(root: &Path, app_namespace: &str) -> anyhow::Result<Audit> {
     })
 }
 
+/// The audit of a project's hooks, their grants defaulting to its namespace (or `default`).
+pub fn audit_project(options: &crate::project::ProjectOptions) -> anyhow::Result<Audit> {
+    let project = crate::project::Project::load(options)?;
+    let namespace = project.config.namespace.as_deref().unwrap_or("default");
+    audit(&project.root, namespace)
+}
+
 impl Audit {
+    /// [`Audit::check`] against the committed audit in `file`.
+    pub fn check_file(&self, file: &Path) -> anyhow::Result<Option<String>> {
+        use anyhow::Context as _;
+        let committed = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the committed audit {}", file.display()))?;
+        Ok(self.check(&committed, &file.display().to_string()))
+    }
+
     /// The text form: one block per hook, stable line by line (what a committed audit
     /// usually is).
     pub fn to_text(&self) -> String {

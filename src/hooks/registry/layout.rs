@@ -151,6 +151,32 @@ pub struct PushInfo {
     pub created: Option<String>,
 }
 
+impl PushInfo {
+    /// What `kubes hooks push FILE` records: FILE's name as the title (only a plain file
+    /// name: a client may write the layer under it), the given source and version, and now.
+    pub fn for_file(
+        file: &std::path::Path,
+        source: Option<String>,
+        version: Option<String>,
+    ) -> Self {
+        PushInfo {
+            title: file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| {
+                    n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                })
+                .map(str::to_string),
+            source,
+            version,
+            created: Some(
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            ),
+        }
+    }
+}
+
 /// The config and manifest (as the bytes pushed) for `component`.
 pub fn build(component: &[u8], info: &PushInfo) -> Result<(Vec<u8>, Vec<u8>), String> {
     let facts = component_facts(component)?;

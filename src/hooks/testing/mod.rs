@@ -171,3 +171,73 @@ pub fn replay_all(
     }
     Ok(results)
 }
+
+/// `kubes hooks test`, for any front end: a hook project's scenarios, or with `replay` the
+/// hook runs of a recording.
+#[derive(Debug, Clone, Default)]
+pub struct TestCommand {
+    pub scenarios: TestOptions,
+    /// Replay this recording (`kubes deploy --record FILE`) instead of running scenarios.
+    pub replay: Option<PathBuf>,
+    /// With `replay`: only the runs of this hook.
+    pub hook: Option<String>,
+    /// With `replay`: the project the recorded modules are relative to.
+    pub project: PathBuf,
+}
+
+/// The results of a [`TestCommand`], in the order they ran.
+#[derive(Debug)]
+pub struct TestReport {
+    pub results: Vec<ScenarioResult>,
+    pub elapsed: std::time::Duration,
+    /// The JUnit suite name: the hook project's folder name, or `replay`.
+    pub suite: String,
+}
+
+impl TestReport {
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(|r| r.passed())
+    }
+
+    pub fn write_junit(&self, file: &Path) -> anyhow::Result<()> {
+        use anyhow::Context as _;
+        std::fs::write(file, junit::render(&self.suite, &self.results))
+            .with_context(|| format!("writing {}", file.display()))
+    }
+}
+
+/// Run `cmd` with a fresh engine; `each` sees every result as it ends.
+pub fn run_command(
+    cmd: &TestCommand,
+    each: impl FnMut(&ScenarioResult),
+) -> anyhow::Result<TestReport> {
+    let start = std::time::Instant::now();
+    let engine = HookEngine::new()?;
+    let opts = &cmd.scenarios;
+    let (results, suite) = match &cmd.replay {
+        Some(recording) => {
+            let results = replay_all(
+                &engine,
+                recording,
+                cmd.hook.as_deref(),
+                opts.component.as_deref(),
+                &cmd.project,
+                each,
+            )?;
+            (results, "replay".to_string())
+        }
+        None => {
+            let results = run_all(&engine, opts, each)?;
+            let suite = std::fs::canonicalize(&opts.path)
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "hook".into());
+            (results, suite)
+        }
+    };
+    Ok(TestReport {
+        results,
+        elapsed: start.elapsed(),
+        suite,
+    })
+}

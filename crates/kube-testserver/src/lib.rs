@@ -161,7 +161,7 @@ impl TestServer {
                     let app = Arc::new(http::App {
                         cluster: c2.clone(),
                         logs: l2.clone(),
-                        fault_rng: meta::Rng::new(o2.faults.seed),
+                        fault_dice: crate::faults::FaultDice::new(o2.faults.seed),
                         faults: o2.faults.clone(),
                         token: o2.token.clone(),
                         server_address: addr.to_string(),

@@ -126,6 +126,7 @@ async fn run_on_paused_clock(
             rate_503: c.faults.rate_503,
             drop_watch_after: c.faults.drop_watch_after,
             drop_logs_after: c.faults.drop_logs_after,
+            compact_on_watch_drop: c.faults.compact_on_watch_drop,
             seed: c.faults.seed,
         },
         seed: c.seed.unwrap_or(42),

@@ -81,6 +81,47 @@ async fn a_job_that_succeeds_after_a_retry_is_told_attempt_by_attempt() {
     );
 }
 
+/// The events in short: `start N`, the log lines, `end (exit code)`, the outcome.
+fn told(events: &[JobEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            JobEvent::AttemptStarted { index, .. } => format!("start {index}"),
+            JobEvent::Log { text, .. } => text.clone(),
+            JobEvent::AttemptEnded { exit_code, .. } => format!("end {exit_code:?}"),
+            JobEvent::Complete { .. } => "complete".into(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_restarted_in_place_ends_each_run_after_its_last_line() {
+    // The restart is seen at once, while the first run's last line may still be on its way:
+    // that run's end waits for its log to end, and the next run follows it.
+    let mut job = migrate_job(ONE_FAILED_ATTEMPT_THEN_MIGRATED, 3);
+    job["spec"]["template"]["spec"]["restartPolicy"] = serde_json::json!("OnFailure");
+    let events = follow_migrate(job).await;
+    assert_eq!(pods_started(&events).len(), 2, "{events:#?}");
+    let pods = pods_started(&events);
+    assert_eq!(pods[0], pods[1], "one pod, restarted in place: {events:#?}");
+    assert_eq!(
+        told(&events),
+        [
+            "start 1",
+            "connecting to db",
+            "lock timeout",
+            "end Some(1)",
+            "start 2",
+            "connecting to db",
+            "migrated 3 tables",
+            "end Some(0)",
+            "complete"
+        ],
+        "{events:#?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_job_ends_with_its_reason_after_the_last_attempt() {
     let events = follow_migrate(migrate_job(FAILS_ON_A_DUPLICATE_TABLE, 0)).await;

@@ -54,6 +54,8 @@ impl std::fmt::Display for RecordedRequest {
 #[derive(Debug, Default)]
 pub struct RequestLog {
     entries: std::sync::Mutex<std::collections::VecDeque<RecordedRequest>>,
+    /// Injected faults, as `<route> <status>` (see `faults::route`), oldest first.
+    faults: std::sync::Mutex<Vec<String>>,
 }
 
 impl RequestLog {
@@ -77,6 +79,18 @@ impl RequestLog {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn fault(&self, route: &str, status: u16) {
+        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        if f.len() < Self::CAP {
+            f.push(format!("{route} {status}"));
+        }
+    }
+
+    pub fn faults(&self) -> Vec<String> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -187,6 +201,7 @@ async fn handle(
     // as the calls a test wants to disturb.
     let route = crate::faults::route(parts.method.as_str(), &path, parts.uri.query());
     if let Some(r) = app.faults.inject(&app.fault_dice, &route).await {
+        app.requests.fault(&route, r.status().as_u16());
         return r;
     }
     match resource_request(&app, &parts.method, &path, &query, &parts.headers, body).await {

@@ -244,6 +244,12 @@ impl TestServer {
         self.requests.snapshot()
     }
 
+    /// The errors injected so far (`Faults` rates), as `<route> <status>`, e.g.
+    /// `GET /pods list 500` (see `faults::route`), oldest first.
+    pub fn injected_faults(&self) -> Vec<String> {
+        self.requests.faults()
+    }
+
     /// Forget the requests received so far (so a test can look at one step's requests).
     pub fn clear_requests(&self) {
         self.requests.clear()

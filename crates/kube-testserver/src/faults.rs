@@ -23,6 +23,10 @@ pub struct Faults {
     pub drop_watch_after: Option<usize>,
     /// Close each log stream after this many lines.
     pub drop_logs_after: Option<usize>,
+    /// Pass each line of a followed log on this long after reading it (a kubelet or network
+    /// slow to pass logs on): the pod's status can then tell a container stopped before its
+    /// last lines arrived.
+    pub log_lag: Duration,
     /// When a watch is cut (`drop_watch_after`), compact the history past everything it
     /// sent, as if the server's history moved on while the client was away: resuming from
     /// its last version is answered 410 Gone, every time, and only a new list helps.

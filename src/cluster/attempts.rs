@@ -94,7 +94,10 @@ impl Attempts {
 
     /// Whether the last attempt's end is not known yet.
     pub fn last_unended(&self) -> bool {
-        self.list.len().checked_sub(1).is_some_and(|i| !self.has_end(i))
+        self.list
+            .len()
+            .checked_sub(1)
+            .is_some_and(|i| !self.has_end(i))
     }
 
     /// Queue an event of attempt `i` (a line, a problem). Past the bound it goes to `out`
@@ -232,7 +235,14 @@ mod tests {
         a.flush(Instant::now(), false, &mut out);
         assert_eq!(
             texts(&out),
-            ["start p 1", "connecting", "lock timeout", "end p", "start p 2", "again"]
+            [
+                "start p 1",
+                "connecting",
+                "lock timeout",
+                "end p",
+                "start p 2",
+                "again"
+            ]
         );
     }
 

@@ -166,15 +166,23 @@ enum LogMsg {
         text: String,
     },
     /// The reader is reading (the log opened); `recovered`: after failing to open it.
-    Opened { attempt: usize, recovered: bool },
+    Opened {
+        attempt: usize,
+        recovered: bool,
+    },
     Done {
         attempt: usize,
         /// Whether it gave up while its log still failed to open (see `Failing`).
         failed: bool,
     },
     /// Opening the log failed; the reader tries again.
-    Failing { attempt: usize },
-    Unavailable { attempt: usize, message: String },
+    Failing {
+        attempt: usize,
+    },
+    Unavailable {
+        attempt: usize,
+        message: String,
+    },
     /// The API refused the log (RBAC): no retry will change that, so the follow fails with
     /// it, as it does when the watches are refused.
     Forbidden(String),
@@ -524,7 +532,13 @@ impl JobFollower {
     }
 
     /// Take in a (newer) version of pod `name`.
-    fn take_pod(&mut self, name: &str, pod: &Pod, track: &mut PodTrack, events: &mut Vec<JobEvent>) {
+    fn take_pod(
+        &mut self,
+        name: &str,
+        pod: &Pod,
+        track: &mut PodTrack,
+        events: &mut Vec<JobEvent>,
+    ) {
         let status = pod.status.clone().unwrap_or_default();
         let wanted = |c: &str| self.opts.container.as_deref().is_none_or(|w| w == c);
         let statuses: Vec<_> = status
@@ -645,7 +659,13 @@ impl JobFollower {
                 track.pull_problem = None;
             }
         }
-        Self::pull_overdue(name, track, self.opts.pull_grace, &mut self.attempts, events);
+        Self::pull_overdue(
+            name,
+            track,
+            self.opts.pull_grace,
+            &mut self.attempts,
+            events,
+        );
         // A container asked for that the pod does not have: its log cannot be read (said
         // once, rather than nothing at all).
         if let (true, Some(want)) = (self.opts.logs, self.opts.container.as_deref()) {
@@ -838,7 +858,13 @@ impl JobFollower {
 
     fn on_tick(&mut self, events: &mut Vec<JobEvent>) {
         for (name, track) in self.tracks.iter_mut() {
-            Self::pull_overdue(name, track, self.opts.pull_grace, &mut self.attempts, events);
+            Self::pull_overdue(
+                name,
+                track,
+                self.opts.pull_grace,
+                &mut self.attempts,
+                events,
+            );
         }
     }
 

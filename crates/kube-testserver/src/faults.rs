@@ -147,10 +147,7 @@ pub fn route(method: &str, path: &str, query: Option<&str>) -> String {
     };
     let plural = rest.first().copied().unwrap_or("");
     let sub = rest.get(2).map(|s| format!("/{s}")).unwrap_or_default();
-    let watch = query.is_some_and(|q| {
-        q.split('&')
-            .any(|kv| kv == "watch=true" || kv == "watch=1")
-    });
+    let watch = query.is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
     let what = if watch {
         "watch"
     } else if rest.len() >= 2 {
@@ -169,18 +166,29 @@ mod tests {
     fn routes_name_the_resource_not_the_object() {
         let r = |m, p, q| route(m, p, q);
         assert_eq!(
-            r("GET", "/api/v1/namespaces/demo/pods/migrate-x7k2p/log", Some("follow=true")),
+            r(
+                "GET",
+                "/api/v1/namespaces/demo/pods/migrate-x7k2p/log",
+                Some("follow=true")
+            ),
             "GET /pods/log item"
         );
         assert_eq!(
-            r("GET", "/apis/batch/v1/namespaces/demo/jobs", Some("labelSelector=a&watch=true")),
+            r(
+                "GET",
+                "/apis/batch/v1/namespaces/demo/jobs",
+                Some("labelSelector=a&watch=true")
+            ),
             "GET batch/jobs watch"
         );
         assert_eq!(
             r("GET", "/api/v1/namespaces/demo/pods", Some("limit=500")),
             "GET /pods list"
         );
-        assert_eq!(r("DELETE", "/api/v1/namespaces/demo", None), "DELETE /namespaces item");
+        assert_eq!(
+            r("DELETE", "/api/v1/namespaces/demo", None),
+            "DELETE /namespaces item"
+        );
     }
 
     #[test]
@@ -194,6 +202,9 @@ mod tests {
             second.push(b.roll("GET /pods watch"));
         }
         assert_eq!(first, second);
-        assert_ne!(a.roll("GET /pods watch"), FaultDice::new(12).roll("GET /pods watch"));
+        assert_ne!(
+            a.roll("GET /pods watch"),
+            FaultDice::new(12).roll("GET /pods watch")
+        );
     }
 }

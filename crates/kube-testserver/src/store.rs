@@ -297,6 +297,13 @@ mod tests {
         // A list now gives the current version, and a watch starts from it.
         assert!(s.watch_from(s.resource_version()).is_ok());
         let b = s.put("/configmaps", cm("b"), EventType::Added);
-        assert!(b["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap() > last + 1);
+        assert!(
+            b["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > last + 1
+        );
     }
 }

@@ -2,11 +2,13 @@
 //! migration and rollout hook needs, done once, here, on kube-runtime watchers (which relist
 //! when the server says a version is gone).
 //!
-//! A Job: each pod (attempt) as it appears, its containers' log lines (each pod's log read
-//! once, without blocking anything else; a log that cannot be read is retried a few times and
-//! then said once), the end of each attempt after its last line, a pod that cannot start, and
-//! the outcome as soon as the Job's first terminal condition says so (`FailureTarget` /
-//! `SuccessCriteriaMet` before `Failed` / `Complete`). The newest version of a pod wins.
+//! A Job: each attempt (a pod, or a run of a container restarted in place) as it appears,
+//! its containers' log lines (each run's log read once, without blocking anything else; a log
+//! that cannot be read is retried a few times and then said once), the end of each attempt
+//! after its last line (see [`super::attempts`] for that order and its bound), a pod that
+//! cannot start, and the outcome as soon as the Job's first terminal condition says so
+//! (`FailureTarget` / `SuccessCriteriaMet` before `Failed` / `Complete`), after every attempt
+//! the pods show, even ones the watch missed. The newest version of a pod wins.
 //!
 //! A rollout: the replica counts (only once `observedGeneration` caught up, as `kubectl
 //! rollout status` does), pods of the rollout that cannot start, and the outcome.
@@ -25,6 +27,7 @@ use kube::Api;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::attempts::Attempts;
 use super::ClusterError;
 
 /// Container waiting reasons that mean a pod will not start without a change.
@@ -155,30 +158,29 @@ fn numeric_rv(meta: &kube::api::ObjectMeta) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// Messages from a pod's log reader to the follower.
+/// Messages from a log reader to the follower, about the attempt it reads for.
 enum LogMsg {
     Line {
-        pod: String,
+        attempt: usize,
         container: String,
         text: String,
     },
     /// The reader is reading (the log opened); `recovered`: after failing to open it.
     Opened {
-        pod: String,
+        attempt: usize,
         recovered: bool,
     },
     Done {
-        pod: String,
-        /// Whether opening it failed at least once (see `Failing`).
+        attempt: usize,
+        /// Whether it gave up while its log still failed to open (see `Failing`).
         failed: bool,
     },
-    /// Opening the log failed; the reader tries again (an attempt's end, and the outcome,
-    /// do not wait for such a reader).
+    /// Opening the log failed; the reader tries again.
     Failing {
-        pod: String,
+        attempt: usize,
     },
     Unavailable {
-        pod: String,
+        attempt: usize,
         message: String,
     },
     /// The API refused the log (RBAC): no retry will change that, so the follow fails with
@@ -186,40 +188,26 @@ enum LogMsg {
     Forbidden(String),
 }
 
+/// What the pods' list read once the outcome is known hands on (see `refresh_pods`).
+enum Refresh {
+    Pod(Box<Pod>),
+    /// The list is in (or could not be read).
+    Done,
+}
+
 #[derive(Default)]
 struct PodTrack {
     rv: Option<u64>,
-    /// Log readers started and not yet done.
-    readers: u32,
-    /// Of those, readers whose log failed to open and that are trying again.
-    failing: u32,
-    /// Readers that opened their log and are reading.
-    reading: u32,
-    containers_opened: HashSet<String>,
+    /// Its attempt now (its containers' current run).
+    current: usize,
     told: HashSet<String>,
     pull_error_since: Option<Instant>,
     /// The pull error's reason and message while it lasts.
     pull_problem: Option<(String, String)>,
-    ended: Option<JobEvent>,
-    ended_told: bool,
     logs_unavailable_told: bool,
     /// The highest `restartCount` seen: each restart in place is an attempt.
     restarts: i32,
-    /// Lines read while an earlier attempt's log is still being read: handed on after it,
-    /// so a hook sees each attempt's lines together, in attempt order.
-    held: Vec<JobEvent>,
 }
-
-impl PodTrack {
-    /// Whether later attempts must wait for this one: its log is being read, or its end is
-    /// known and not told yet.
-    fn blocks(&self) -> bool {
-        self.readers > self.failing || (self.ended.is_some() && !self.ended_told)
-    }
-}
-
-/// Lines held for one pod at most; past it they are handed on out of order rather than kept.
-const MAX_HELD_LINES: usize = 10_000;
 
 /// The order a Job made its pods in, as far as the pods tell (timestamps have whole-second
 /// resolution): created earlier; then one that ended before one that did not; then a failed
@@ -308,6 +296,7 @@ enum Input {
     Job(Result<Event<Job>, watcher::Error>),
     Pod(Result<Event<Pod>, watcher::Error>),
     Log(LogMsg),
+    Refreshed,
     Tick,
 }
 
@@ -351,7 +340,7 @@ pub async fn follow_job(
     .default_backoff()
     .boxed();
     let (log_tx, mut log_rx) = mpsc::channel::<LogMsg>(256);
-    let (refresh_tx, mut refresh_rx) = mpsc::channel::<Pod>(64);
+    let (refresh_tx, mut refresh_rx) = mpsc::channel::<Refresh>(64);
     let mut f = JobFollower {
         opts,
         pods_api: pods,
@@ -361,12 +350,12 @@ pub async fn follow_job(
         job_uid: None,
         unclaimed: Vec::new(),
         tracks: BTreeMap::new(),
-        order: Vec::new(),
+        attempts: Attempts::default(),
         outcome: None,
         settle_until: None,
+        refreshing: false,
         readers: Vec::new(),
         limit: None,
-        attempts: 0,
         deleting: false,
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -376,7 +365,10 @@ pub async fn follow_job(
             e = job_stream.next() => match e { Some(e) => Input::Job(e), None => return Ok(()) },
             e = pod_stream.next() => match e { Some(e) => Input::Pod(e), None => return Ok(()) },
             Some(m) = log_rx.recv() => Input::Log(m),
-            Some(p) = refresh_rx.recv() => Input::Pod(Ok(Event::Apply(p))),
+            Some(r) = refresh_rx.recv() => match r {
+                Refresh::Pod(p) => Input::Pod(Ok(Event::Apply(*p))),
+                Refresh::Done => Input::Refreshed,
+            },
             _ = tick.tick() => Input::Tick,
         };
         let mut events = Vec::new();
@@ -424,8 +416,8 @@ pub async fn follow_job(
                 // Pods deleted while the watch was away: the relist no longer has them.
                 if f.job_uid.is_some() {
                     let gone: Vec<String> = f
-                        .order
-                        .iter()
+                        .tracks
+                        .keys()
                         .filter(|n| !listed.contains(*n))
                         .cloned()
                         .collect();
@@ -442,9 +434,10 @@ pub async fn follow_job(
             }
             Input::Log(LogMsg::Forbidden(message)) => return Err(ClusterError::Forbidden(message)),
             Input::Log(m) => f.on_log(m, &mut events),
+            Input::Refreshed => f.refreshing = false,
             Input::Tick => f.on_tick(&mut events),
         }
-        f.flush(&mut events, false);
+        f.attempts.flush(Instant::now(), false, &mut events);
         let done = f.finish(&mut events);
         for e in events {
             let sent_at = Instant::now();
@@ -469,22 +462,23 @@ struct JobFollower {
     pods_api: Api<Pod>,
     log_tx: mpsc::Sender<LogMsg>,
     /// Pods read again once the outcome is known (see `refresh_pods`).
-    refresh_tx: mpsc::Sender<Pod>,
+    refresh_tx: mpsc::Sender<Refresh>,
     /// The Job's pods' label selector.
     selector: String,
     job_uid: Option<String>,
     /// Pods seen before their Job (ownership not known yet).
     unclaimed: Vec<Pod>,
     tracks: BTreeMap<String, PodTrack>,
-    /// Pod names in the order they were first seen: the attempts.
-    order: Vec<String>,
+    /// The attempts told, in order: pods, and containers restarted in place
+    /// (`restartPolicy: OnFailure`).
+    attempts: Attempts,
     outcome: Option<JobEvent>,
     settle_until: Option<Instant>,
+    /// The pods' list read once the outcome is known is not in yet.
+    refreshing: bool,
     readers: Vec<tokio::task::AbortHandle>,
     /// Attempts the Job allows.
     limit: Option<u32>,
-    /// Attempts told: pods, and containers restarted in place (`restartPolicy: OnFailure`).
-    attempts: u32,
     /// Set while the last version of a deleted pod is taken.
     deleting: bool,
 }
@@ -519,36 +513,32 @@ impl JobFollower {
         let Some(name) = pod.metadata.name.clone() else {
             return;
         };
-        let rv = numeric_rv(&pod.metadata);
-        if !self.tracks.contains_key(&name) {
-            // While an earlier attempt is still being told (its log read, its end due), this
-            // one waits its turn: attempts reach the hook one after the other.
-            let wait_turn = self.order.iter().any(|n| self.tracks[n].blocks());
-            let mut track = PodTrack::default();
-            let started_at = if wait_turn {
-                &mut track.held
-            } else {
-                &mut *events
-            };
-            started_at.push(JobEvent::AttemptStarted {
-                pod: name.clone(),
-                index: {
-                    self.attempts += 1;
-                    self.attempts
-                },
-                limit: self.limit,
-            });
-            self.tracks.insert(name.clone(), track);
-            self.order.push(name.clone());
-        }
-        let track = self.tracks.get_mut(&name).expect("inserted above");
+        let mut track = match self.tracks.remove(&name) {
+            Some(t) => t,
+            // A new pod is a new attempt; `Attempts` hands it on in its turn.
+            None => PodTrack {
+                current: self.attempts.start(&name, 0, self.limit),
+                ..Default::default()
+            },
+        };
         // The newest version wins: an older one arriving late (a relist) changes nothing.
-        if let (Some(old), Some(new)) = (track.rv, rv) {
-            if new < old {
-                return;
-            }
+        let rv = numeric_rv(&pod.metadata);
+        let stale = matches!((track.rv, rv), (Some(old), Some(new)) if new < old);
+        if !stale {
+            track.rv = rv;
+            self.take_pod(&name, &pod, &mut track, events);
         }
-        track.rv = rv;
+        self.tracks.insert(name, track);
+    }
+
+    /// Take in a (newer) version of pod `name`.
+    fn take_pod(
+        &mut self,
+        name: &str,
+        pod: &Pod,
+        track: &mut PodTrack,
+        events: &mut Vec<JobEvent>,
+    ) {
         let status = pod.status.clone().unwrap_or_default();
         let wanted = |c: &str| self.opts.container.as_deref().is_none_or(|w| w == c);
         let statuses: Vec<_> = status
@@ -558,39 +548,65 @@ impl JobFollower {
             .into_iter()
             .filter(|c| wanted(&c.name))
             .collect();
+        let on_node = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_ref())
+            .is_some();
+        // A deleted pod's log is gone with it: no reader is started for it now.
+        let read_logs = self.opts.logs && on_node && !self.deleting;
         // `restartPolicy: OnFailure`: a container restarted in the pod is the next attempt,
         // after the end of the run that failed (from its `lastState` if its end was missed).
         let restarts = statuses.iter().map(|c| c.restart_count).max().unwrap_or(0);
         if restarts > track.restarts {
             track.restarts = restarts;
-            if track.ended.is_none() {
-                let crashed = statuses
+            let ended = track.current;
+            if !self.attempts.has_end(ended) {
+                let last: Vec<_> = statuses
                     .iter()
                     .filter_map(|c| c.last_state.as_ref()?.terminated.as_ref())
-                    .find(|t| t.exit_code != 0);
-                track.ended = crashed.map(|t| JobEvent::AttemptEnded {
-                    pod: name.clone(),
-                    exit_code: Some(t.exit_code),
-                    reason: t.reason.clone().unwrap_or_else(|| "Error".into()),
-                    message: t.message.clone().unwrap_or_default().trim_end().to_string(),
-                    succeeded: false,
-                });
+                    .collect();
+                let crashed = last.iter().find(|t| t.exit_code != 0).or(last.first());
+                self.attempts.end(
+                    ended,
+                    match crashed {
+                        Some(t) => JobEvent::AttemptEnded {
+                            pod: name.to_string(),
+                            exit_code: Some(t.exit_code),
+                            reason: t.reason.clone().unwrap_or_else(|| "Error".into()),
+                            message: t.message.clone().unwrap_or_default().trim_end().to_string(),
+                            succeeded: false,
+                        },
+                        None => JobEvent::AttemptEnded {
+                            pod: name.to_string(),
+                            exit_code: None,
+                            reason: "Restarted".into(),
+                            message: "the container was restarted".into(),
+                            succeeded: false,
+                        },
+                    },
+                );
             }
-            if let Some(ended) = track.ended.take() {
-                if !track.ended_told {
-                    events.push(ended);
+            // A run that started and ended unseen (between two versions the watch saw): its
+            // log is the container's previous one, which the kubelet keeps for one restart.
+            let unread = self.attempts.get(ended).opened.is_empty()
+                && restarts == self.attempts.get(ended).run + 1;
+            if read_logs && unread {
+                for c in &statuses {
+                    let ran = c
+                        .last_state
+                        .as_ref()
+                        .is_some_and(|s| s.terminated.is_some());
+                    if ran {
+                        self.spawn_reader(ended, name, &c.name, true);
+                    }
                 }
             }
-            track.ended_told = false;
-            // Read the new run's log.
-            track.containers_opened.clear();
-            self.attempts += 1;
-            events.push(JobEvent::AttemptStarted {
-                pod: name.clone(),
-                index: self.attempts,
-                limit: self.limit,
-            });
+            // Its end is held until that run's log is read (`Attempts`), so this start and
+            // the new run's lines come after it.
+            track.current = self.attempts.start(name, restarts, self.limit);
         }
+        let current = track.current;
         // A pod that cannot start. (Not CrashLoopBackOff: for a Job that is the kubelet's
         // pause between its retries in place, which the Job's backoffLimit counts.)
         // Image pulls: a transient failure on a real node goes ErrImagePull, ImagePullBackOff
@@ -616,11 +632,12 @@ impl JobFollower {
                 && reason != "CrashLoopBackOff"
                 && track.told.insert(reason.clone())
             {
-                events.push(JobEvent::CannotStart {
-                    pod: name.clone(),
+                let e = JobEvent::CannotStart {
+                    pod: name.to_string(),
                     reason,
                     message,
-                });
+                };
+                self.attempts.push(current, e, events);
             }
         }
         match pulling {
@@ -642,13 +659,13 @@ impl JobFollower {
                 track.pull_problem = None;
             }
         }
-        Self::pull_overdue(&name, track, self.opts.pull_grace, events);
-        // Logs: each container once it runs (or ran) on a node.
-        let on_node = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_ref())
-            .is_some();
+        Self::pull_overdue(
+            name,
+            track,
+            self.opts.pull_grace,
+            &mut self.attempts,
+            events,
+        );
         // A container asked for that the pod does not have: its log cannot be read (said
         // once, rather than nothing at all).
         if let (true, Some(want)) = (self.opts.logs, self.opts.container.as_deref()) {
@@ -658,28 +675,23 @@ impl JobFollower {
                 .is_some_and(|s| s.containers.iter().any(|c| c.name == want));
             if !has && !track.logs_unavailable_told {
                 track.logs_unavailable_told = true;
-                events.push(JobEvent::LogsUnavailable {
-                    pod: name.clone(),
+                let e = JobEvent::LogsUnavailable {
+                    pod: name.to_string(),
                     reason: "ContainerNotFound".into(),
                     message: format!("the pod has no container {want}"),
-                });
+                };
+                self.attempts.push(current, e, events);
             }
         }
-        if self.opts.logs && on_node && !self.deleting {
+        // Logs: each container of the current run once it runs (or ran) on a node.
+        if read_logs {
             for c in &statuses {
                 let started = c
                     .state
                     .as_ref()
                     .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
-                if started && track.containers_opened.insert(c.name.clone()) {
-                    track.readers += 1;
-                    let task = tokio::spawn(read_log(
-                        self.pods_api.clone(),
-                        name.clone(),
-                        c.name.clone(),
-                        self.log_tx.clone(),
-                    ));
-                    self.readers.push(task.abort_handle());
+                if started {
+                    self.spawn_reader(current, name, &c.name, false);
                 }
             }
         }
@@ -690,15 +702,16 @@ impl JobFollower {
             .filter_map(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()))
             .collect();
         let all_terminated = !statuses.is_empty() && terminated.len() == statuses.len();
-        if track.ended.is_none() && (phase == "Failed" || phase == "Succeeded" || all_terminated) {
+        let over = phase == "Failed" || phase == "Succeeded" || all_terminated;
+        if over && !self.attempts.has_end(current) {
             let failing = terminated
                 .iter()
                 .find(|t| t.exit_code != 0)
                 .or(terminated.first());
             let succeeded = phase == "Succeeded"
                 || (phase != "Failed" && terminated.iter().all(|t| t.exit_code == 0));
-            track.ended = Some(JobEvent::AttemptEnded {
-                pod: name.clone(),
+            let e = JobEvent::AttemptEnded {
+                pod: name.to_string(),
                 exit_code: failing.map(|t| t.exit_code),
                 reason: failing
                     .and_then(|t| t.reason.clone())
@@ -711,8 +724,34 @@ impl JobFollower {
                     .trim_end()
                     .to_string(),
                 succeeded,
-            });
+            };
+            self.attempts.end(current, e);
         }
+    }
+
+    /// Start reading `container`'s log for `attempt` (once per container and attempt):
+    /// following the current run, or reading the `previous` one.
+    fn spawn_reader(&mut self, attempt: usize, pod: &str, container: &str, previous: bool) {
+        if !self
+            .attempts
+            .get_mut(attempt)
+            .opened
+            .insert(container.to_string())
+        {
+            return;
+        }
+        self.attempts.reader_started(attempt);
+        let task = tokio::spawn(read_log(
+            self.pods_api.clone(),
+            LogTarget {
+                pod: pod.to_string(),
+                container: container.to_string(),
+                previous,
+                attempt,
+            },
+            self.log_tx.clone(),
+        ));
+        self.readers.push(task.abort_handle());
     }
 
     /// A pod was deleted. Its last version may still carry its end (a pod stopped, then
@@ -726,7 +765,6 @@ impl JobFollower {
                 .retain(|p| p.metadata.name.as_ref() != Some(&name));
             return;
         }
-        // Its log is gone with it: no reader is started for it now.
         self.deleting = true;
         self.on_pod(pod, events);
         self.deleting = false;
@@ -740,14 +778,17 @@ impl JobFollower {
         let Some(track) = self.tracks.get_mut(name) else {
             return;
         };
-        if track.ended.is_none() && !track.ended_told {
-            track.ended = Some(JobEvent::AttemptEnded {
-                pod: name.to_string(),
-                exit_code: None,
-                reason: "Deleted".into(),
-                message: format!("pod {name} was deleted before it ended"),
-                succeeded: false,
-            });
+        if !self.attempts.has_end(track.current) {
+            self.attempts.end(
+                track.current,
+                JobEvent::AttemptEnded {
+                    pod: name.to_string(),
+                    exit_code: None,
+                    reason: "Deleted".into(),
+                    message: format!("pod {name} was deleted before it ended"),
+                    succeeded: false,
+                },
+            );
         }
         // A pull problem of a pod that is gone is no longer one.
         track.pull_error_since = None;
@@ -757,59 +798,36 @@ impl JobFollower {
     fn on_log(&mut self, m: LogMsg, events: &mut Vec<JobEvent>) {
         match m {
             LogMsg::Line {
-                pod,
+                attempt,
                 container,
                 text,
             } => {
+                let pod = self.attempts.get(attempt).pod.clone();
                 let line = JobEvent::Log {
-                    pod: pod.clone(),
+                    pod,
                     container,
                     text,
                 };
-                // Held while an earlier attempt is still being told; `flush` hands it on.
-                let earlier_blocks = self
-                    .order
-                    .iter()
-                    .take_while(|n| **n != pod)
-                    .any(|n| self.tracks[n].blocks());
-                match self.tracks.get_mut(&pod) {
-                    Some(t) if earlier_blocks && t.held.len() < MAX_HELD_LINES => t.held.push(line),
-                    _ => events.push(line),
-                }
+                self.attempts.push(attempt, line, events);
             }
-            LogMsg::Opened { pod, recovered } => {
-                if let Some(t) = self.tracks.get_mut(&pod) {
-                    t.reading += 1;
-                    if recovered {
-                        t.failing = t.failing.saturating_sub(1);
-                    }
-                }
+            LogMsg::Opened { attempt, recovered } => {
+                self.attempts.reader_opened(attempt, recovered)
             }
-            LogMsg::Failing { pod } => {
-                if let Some(t) = self.tracks.get_mut(&pod) {
-                    t.failing += 1;
-                }
-            }
-            LogMsg::Done { pod, failed } => {
-                if let Some(t) = self.tracks.get_mut(&pod) {
-                    t.readers = t.readers.saturating_sub(1);
-                    if failed {
-                        t.failing = t.failing.saturating_sub(1);
-                    }
-                    t.reading = t.reading.min(t.readers);
-                }
-            }
+            LogMsg::Failing { attempt } => self.attempts.reader_failing(attempt),
+            LogMsg::Done { attempt, failed } => self.attempts.reader_done(attempt, failed),
             // Handled by the follow loop (it ends the follow).
             LogMsg::Forbidden(_) => {}
-            LogMsg::Unavailable { pod, message } => {
+            LogMsg::Unavailable { attempt, message } => {
+                let pod = self.attempts.get(attempt).pod.clone();
                 if let Some(t) = self.tracks.get_mut(&pod) {
                     if !t.logs_unavailable_told {
                         t.logs_unavailable_told = true;
-                        events.push(JobEvent::LogsUnavailable {
+                        let e = JobEvent::LogsUnavailable {
                             pod,
                             reason: "LogsUnavailable".into(),
                             message,
-                        });
+                        };
+                        self.attempts.push(attempt, e, events);
                     }
                 }
             }
@@ -817,53 +835,42 @@ impl JobFollower {
     }
 
     /// A pull failing for longer than the grace: said once.
-    fn pull_overdue(pod: &str, track: &mut PodTrack, grace: Duration, events: &mut Vec<JobEvent>) {
+    fn pull_overdue(
+        pod: &str,
+        track: &mut PodTrack,
+        grace: Duration,
+        attempts: &mut Attempts,
+        events: &mut Vec<JobEvent>,
+    ) {
         let (Some(since), Some((reason, message))) = (track.pull_error_since, &track.pull_problem)
         else {
             return;
         };
         if since.elapsed() >= grace && track.told.insert("image-pull".into()) {
-            events.push(JobEvent::CannotStart {
+            let e = JobEvent::CannotStart {
                 pod: pod.to_string(),
                 reason: reason.clone(),
                 message: message.clone(),
-            });
+            };
+            attempts.push(track.current, e, events);
         }
     }
 
     fn on_tick(&mut self, events: &mut Vec<JobEvent>) {
         for (name, track) in self.tracks.iter_mut() {
-            Self::pull_overdue(name, track, self.opts.pull_grace, events);
+            Self::pull_overdue(
+                name,
+                track,
+                self.opts.pull_grace,
+                &mut self.attempts,
+                events,
+            );
         }
     }
 
-    /// Hand on what waits, in attempt order: each attempt's held start and lines, then its
-    /// end once its log is read (a reader that cannot open its log does not hold it up); stop
-    /// at the first attempt still being told. With `all` (the outcome is being said),
-    /// everything.
-    fn flush(&mut self, events: &mut Vec<JobEvent>, all: bool) {
-        for name in &self.order {
-            let t = self.tracks.get_mut(name).expect("tracked");
-            events.append(&mut t.held);
-            let active = t.readers > t.failing;
-            if !t.ended_told {
-                if let Some(e) = &t.ended {
-                    if all || !active {
-                        t.ended_told = true;
-                        events.push(e.clone());
-                        continue;
-                    }
-                    break;
-                }
-            }
-            if active && !all {
-                break;
-            }
-        }
-    }
-
-    /// Once the outcome is known: give log readers (and the last attempt's end) a moment, then say
-    /// every ended attempt and the outcome. True when done.
+    /// Once the outcome is known: read the pods once more, give log readers (and the last
+    /// attempt's end) a moment, then say every attempt, in order, and the outcome. True when
+    /// done.
     fn finish(&mut self, events: &mut Vec<JobEvent>) -> bool {
         let Some(outcome) = self.outcome.clone() else {
             return false;
@@ -872,71 +879,84 @@ impl JobFollower {
         let until = *self
             .settle_until
             .get_or_insert_with(|| Instant::now() + SETTLE);
-        // Readers still opening count too: a pod first seen late (after a relist) has its
-        // whole log still to read.
+        // The Job's condition and its pods come by two watches, in either order, and the
+        // pods' watch may be behind (waiting to reconnect after an error): pods that ended
+        // unseen, even every one of them, are attempts all the same. So the pods are read
+        // once more, and the outcome waits for that list.
+        if first {
+            self.refresh_pods();
+        }
         // Logs being read get the settle time; logs still opening (a pod first seen late,
         // after a relist) or failing to open (a transient error, or a kubelet that cannot be
         // reached) get a shorter one, so they never hold the outcome up for long.
-        let reading = self.tracks.values().any(|t| t.reading > 0);
-        let failing = self
-            .tracks
-            .values()
-            .any(|t| t.failing > 0 || t.readers > t.reading + t.failing);
+        let reading = self.attempts.reading();
+        let opening = self.attempts.opening();
         let failing_until = until - SETTLE + FAILING_SETTLE;
-        // The Job's condition and its last pod's own update come by two watches, in either
-        // order: give the last attempt's end (its exit code and message) the same moment.
-        let last_unended = self
-            .order
-            .last()
-            .and_then(|name| self.tracks.get(name))
-            .is_some_and(|t| t.ended.is_none());
-        if first && last_unended {
-            self.refresh_pods();
-        }
-        if (reading || last_unended) && Instant::now() < until {
+        // The last attempt's end (its exit code and message) gets the same moment.
+        let last_unended = self.attempts.last_unended();
+        let now = Instant::now();
+        if (reading || last_unended || self.refreshing) && now < until {
             return false;
         }
-        if failing && Instant::now() < failing_until {
+        if opening && now < failing_until {
             return false;
         }
-        self.flush(events, true);
+        self.attempts.flush(now, true, events);
         events.push(outcome);
         true
     }
-}
 
-impl JobFollower {
-    /// The outcome is known but the last attempt's end is not: the pods' watch may be behind
-    /// (waiting to reconnect after an error), so read the pods once more, for that end and
-    /// for the logs of pods not seen running yet.
+    /// Read the Job's pods once (in the order the Job made them), for pods the watch has not
+    /// shown, the last attempt's end, and the logs of pods not seen running yet.
     fn refresh_pods(&mut self) {
+        self.refreshing = true;
         let (api, tx) = (self.pods_api.clone(), self.refresh_tx.clone());
         let lp = ListParams::default().labels(&self.selector);
         let task = tokio::spawn(async move {
             for _ in 0..5 {
                 match api.list(&lp).await {
                     Ok(list) => {
-                        for pod in list.items {
-                            if tx.send(pod).await.is_err() {
+                        let mut pods = list.items;
+                        pods.sort_by_key(attempt_order);
+                        for pod in pods {
+                            if tx.send(Refresh::Pod(Box::new(pod))).await.is_err() {
                                 return;
                             }
                         }
-                        return;
+                        break;
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
             }
+            let _ = tx.send(Refresh::Done).await;
         });
         self.readers.push(task.abort_handle());
     }
 }
 
-/// Read one container's log (following it) and hand its lines on; retry a few times when
-/// it cannot be read, then say so once.
-async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Sender<LogMsg>) {
+/// The log a reader reads, and the attempt it reads it for.
+struct LogTarget {
+    pod: String,
+    container: String,
+    /// The container's previous run (read at once) rather than its current one (followed
+    /// until the container stops, when the kubelet ends the stream).
+    previous: bool,
+    attempt: usize,
+}
+
+/// Read one container's log and hand its lines on; retry a few times when it cannot be
+/// read, then say so once.
+async fn read_log(pods: Api<Pod>, t: LogTarget, tx: mpsc::Sender<LogMsg>) {
+    let LogTarget {
+        pod,
+        container,
+        previous,
+        attempt,
+    } = t;
     let lp = LogParams {
         container: Some(container.clone()),
-        follow: true,
+        follow: !previous,
+        previous,
         ..Default::default()
     };
     let mut pause = LOG_RETRY_FIRST;
@@ -946,7 +966,7 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
             Ok(reader) => {
                 let _ = tx
                     .send(LogMsg::Opened {
-                        pod: pod.clone(),
+                        attempt,
                         recovered: failures > 0,
                     })
                     .await;
@@ -957,7 +977,7 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
                         Ok(true) => {
                             let text = String::from_utf8_lossy(&line).into_owned();
                             let msg = LogMsg::Line {
-                                pod: pod.clone(),
+                                attempt,
                                 container: container.clone(),
                                 text,
                             };
@@ -969,7 +989,7 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
                         Err(e) => {
                             let _ = tx
                                 .send(LogMsg::Unavailable {
-                                    pod: pod.clone(),
+                                    attempt,
                                     message: format!(
                                         "the log of container {container} broke off: {e}"
                                     ),
@@ -981,7 +1001,12 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
                 }
                 // It opened: if it had failed before, `Opened` already took it off the
                 // failing ones.
-                let _ = tx.send(LogMsg::Done { pod, failed: false }).await;
+                let _ = tx
+                    .send(LogMsg::Done {
+                        attempt,
+                        failed: false,
+                    })
+                    .await;
                 return;
             }
             Err(e) => {
@@ -993,19 +1018,24 @@ async fn read_log(pods: Api<Pod>, pod: String, container: String, tx: mpsc::Send
                 }
                 failures += 1;
                 if failures == 1 {
-                    let _ = tx.send(LogMsg::Failing { pod: pod.clone() }).await;
+                    let _ = tx.send(LogMsg::Failing { attempt }).await;
                 }
                 if failures > LOG_RETRIES {
                     let _ = tx
                         .send(LogMsg::Unavailable {
-                            pod: pod.clone(),
+                            attempt,
                             message: format!(
                                 "cannot read the log of container {container}: {}",
                                 ClusterError::from(e)
                             ),
                         })
                         .await;
-                    let _ = tx.send(LogMsg::Done { pod, failed: true }).await;
+                    let _ = tx
+                        .send(LogMsg::Done {
+                            attempt,
+                            failed: true,
+                        })
+                        .await;
                     return;
                 }
                 tokio::time::sleep(pause).await;

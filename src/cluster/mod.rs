@@ -5,6 +5,7 @@
 //! Nothing here knows about templates or projects; apply, delete, diff and prune work on a
 //! [`crate::plan::Plan`] (`walk.rs` walks it for apply and delete).
 
+mod attempts;
 mod connect;
 mod discovery;
 mod error;

@@ -14,7 +14,14 @@ use crate::hooks_support::scenario::{
 
 /// Follow Job `migrate` to its end, applying `job` first; every event in order.
 async fn follow_migrate(job: serde_json::Value) -> Vec<JobEvent> {
-    let (_srv, cluster) = scenario::setup().await;
+    follow_migrate_on(scenario::setup().await, job).await
+}
+
+/// As [`follow_migrate`], on a given server.
+async fn follow_migrate_on(
+    (_srv, cluster): (kube_testserver::TestServer, kubes::cluster::Cluster),
+    job: serde_json::Value,
+) -> Vec<JobEvent> {
     let (tx, mut rx) = mpsc::channel(64);
     let client = cluster.client().clone();
     let task = tokio::spawn(async move {
@@ -79,6 +86,69 @@ async fn a_job_that_succeeds_after_a_retry_is_told_attempt_by_attempt() {
         matches!(events.last(), Some(JobEvent::Complete { .. })),
         "{events:#?}"
     );
+}
+
+/// The events in short: `start N`, the log lines, `end (exit code)`, the outcome.
+fn told(events: &[JobEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            JobEvent::AttemptStarted { index, .. } => format!("start {index}"),
+            JobEvent::Log { text, .. } => text.clone(),
+            JobEvent::AttemptEnded { exit_code, .. } => format!("end {exit_code:?}"),
+            JobEvent::Complete { .. } => "complete".into(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// Each run of a container restarted in place, whole, then the next.
+const RESTARTED_IN_PLACE: [&str; 9] = [
+    "start 1",
+    "connecting to db",
+    "lock timeout",
+    "end Some(1)",
+    "start 2",
+    "connecting to db",
+    "migrated 3 tables",
+    "end Some(0)",
+    "complete",
+];
+
+fn restarting_in_place() -> serde_json::Value {
+    let mut job = migrate_job(ONE_FAILED_ATTEMPT_THEN_MIGRATED, 3);
+    job["spec"]["template"]["spec"]["restartPolicy"] = serde_json::json!("OnFailure");
+    job
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_restarted_in_place_ends_each_run_after_its_last_line() {
+    let events = follow_migrate(restarting_in_place()).await;
+    let pods = pods_started(&events);
+    assert_eq!(pods.len(), 2, "{events:#?}");
+    assert_eq!(pods[0], pods[1], "one pod, restarted in place: {events:#?}");
+    assert_eq!(told(&events), RESTARTED_IN_PLACE, "{events:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runs_end_waits_for_its_log_even_when_the_log_lags_behind_the_pod() {
+    // Each log line reaches the follower 300 ms late, so the restart is seen while the first
+    // run's lines are still on their way (the order a CI run once saw by chance): that run's
+    // end waits for its log to end, within its 2 s grace.
+    use kube_testserver::{Faults, Options};
+    let server = scenario::setup_with(
+        Options {
+            faults: Faults {
+                log_lag: Duration::from_millis(300),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        kubes::cluster::RetryConfig::default(),
+    )
+    .await;
+    let events = follow_migrate_on(server, restarting_in_place()).await;
+    assert_eq!(told(&events), RESTARTED_IN_PLACE, "{events:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

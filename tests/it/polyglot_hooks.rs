@@ -215,51 +215,55 @@ async fn python_migrate_wait_times_out_with_the_last_lines() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "flaky (issue 12, open): with random faults an attempt's lines can come after the next attempt's, and one CI trial saw no fault reach the follower and no attempt told before Complete"]
 async fn python_migrate_wait_rides_out_server_errors_and_dropped_watches() {
     // Requests answer 500 and watches are cut, and the client does not retry
-    // (`setup_faulty`): the host's follower watches again, and the hook sees none of it.
+    // (`setup_faulty`, its faults seeded per route): the follower's first list of pods is
+    // refused, so it sees them only after a back-off, by a new list (the first attempt may
+    // have ended unseen by then), or in the list it reads once the outcome is known. The
+    // hook sees none of it: each attempt whole and in order.
     let (srv, cluster) = setup_faulty().await;
     let script = ONE_FAILED_ATTEMPT_THEN_MIGRATED;
     let run =
         python_migrate_wait(&cluster, migrate_job(script, 4), json!({"timeout": "30s"})).await;
     run.assert_ok();
-    // The follower listed again (a list or watch broke): one list of the Job and one of its
-    // pods would mean no fault reached it, and this story would show nothing.
-    let lists = srv
-        .requests()
-        .iter()
-        .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("limit=500")))
-        .filter(|r| r.path.ends_with("/jobs") || r.path.ends_with("/pods"))
-        .count();
-    assert!(
-        lists > 2,
-        "{lists} lists: no fault reached the follower\n{}",
+    // The fault reached the follower: its first list of the pods (the route's first request)
+    // was refused.
+    let faults = srv.injected_faults();
+    assert_eq!(
+        faults.iter().find(|f| f.starts_with("GET /pods list")),
+        Some(&"GET /pods list 500".to_string()),
+        "{faults:?}\n{}",
         run.dump()
     );
-    // Every line of both attempts arrives. Under these faults a log may open only after its
-    // attempt ended, so its lines can come after the next attempt's (known, issue 12): the
-    // retried pod is found by the retry line, not by the order of the lines.
+    let requests = srv.requests();
     let pods = run.pods_logged();
     assert_eq!(pods.len(), 2, "{}", run.dump());
-    let retried = pods
-        .iter()
-        .find(|p| {
-            run.has(&format!(
-                "[migrate-wait] retry 1: attempt 2 of 5 in pod {p}"
-            ))
-        })
-        .unwrap_or_else(|| panic!("no retry line naming a logged pod\n{}", run.dump()));
-    assert!(
-        run.has(&format!("[migrate-wait] [pod/{retried}] migrated 3 tables")),
-        "{}",
-        run.dump()
-    );
+    let (first, second) = (&pods[0], &pods[1]);
+    let phase = |pod: &str| {
+        srv.object("", "pods", Some("demo"), pod)
+            .map(|p| p["status"]["phase"].clone())
+    };
+    assert_eq!(phase(first), Some(json!("Failed")), "{}", run.dump());
+    let expected = [
+        "[migrate-wait] Waiting for Job/migrate (timeout 30s)".to_string(),
+        format!("[migrate-wait] [pod/{first}] connecting to db"),
+        format!("[migrate-wait] [pod/{first}] lock timeout"),
+        format!("[migrate-wait] pod {first} failed: container exited with code 1: could not take the migration lock"),
+        format!("[migrate-wait] retry 1: attempt 2 of 5 in pod {second}"),
+        format!("[migrate-wait] [pod/{second}] connecting to db"),
+        format!("[migrate-wait] [pod/{second}] migrated 3 tables"),
+        "[migrate-wait] Migration complete".to_string(),
+    ];
     assert_eq!(
-        run.shown().last().map(String::as_str),
-        Some("[migrate-wait] Migration complete"),
-        "{}",
-        run.dump()
+        run.shown(),
+        expected,
+        "{}\nrequests:\n{}",
+        run.dump(),
+        requests
+            .iter()
+            .map(|r| r.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

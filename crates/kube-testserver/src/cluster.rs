@@ -121,6 +121,11 @@ impl Cluster {
         self.lock().subscribe()
     }
 
+    /// See [`Store::compact_all`].
+    pub fn compact_history(&self) {
+        self.lock().compact_all()
+    }
+
     pub fn watch_from(&self, rv: u64) -> Result<WatchStart, ApiError> {
         self.lock()
             .watch_from(rv)

@@ -5,7 +5,7 @@
 use crate::cluster::{Cluster, ListOptions, PatchKind, WriteOptions};
 use crate::faults::Faults;
 use crate::logs::LogStore;
-use crate::meta::{self, Rng};
+use crate::meta;
 use crate::registry::ResourceType;
 use crate::status::{success_status, ApiError};
 use crate::table;
@@ -22,7 +22,7 @@ pub struct App {
     pub cluster: Arc<Cluster>,
     pub logs: Arc<LogStore>,
     pub faults: Faults,
-    pub fault_rng: Rng,
+    pub fault_dice: crate::faults::FaultDice,
     pub token: String,
     pub server_address: String,
     pub requests: Arc<RequestLog>,
@@ -54,6 +54,8 @@ impl std::fmt::Display for RecordedRequest {
 #[derive(Debug, Default)]
 pub struct RequestLog {
     entries: std::sync::Mutex<std::collections::VecDeque<RecordedRequest>>,
+    /// Injected faults, as `<route> <status>` (see `faults::route`), oldest first.
+    faults: std::sync::Mutex<Vec<String>>,
 }
 
 impl RequestLog {
@@ -77,6 +79,24 @@ impl RequestLog {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    fn fault(&self, route: &str, status: u16) {
+        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        if f.len() < Self::CAP {
+            f.push(format!("{route} {status}"));
+        }
+    }
+
+    pub fn faults(&self) -> Vec<String> {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -185,7 +205,9 @@ async fn handle(
     }
     // Faults hit resource requests only: discovery stays reliable so clients get as far
     // as the calls a test wants to disturb.
-    if let Some(r) = app.faults.inject(&app.fault_rng).await {
+    let route = crate::faults::route(parts.method.as_str(), &path, parts.uri.query());
+    if let Some(r) = app.faults.inject(&app.fault_dice, &route).await {
+        app.requests.fault(&route, r.status().as_u16());
         return r;
     }
     match resource_request(&app, &parts.method, &path, &query, &parts.headers, body).await {

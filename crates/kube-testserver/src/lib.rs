@@ -161,7 +161,7 @@ impl TestServer {
                     let app = Arc::new(http::App {
                         cluster: c2.clone(),
                         logs: l2.clone(),
-                        fault_rng: meta::Rng::new(o2.faults.seed),
+                        fault_dice: crate::faults::FaultDice::new(o2.faults.seed),
                         faults: o2.faults.clone(),
                         token: o2.token.clone(),
                         server_address: addr.to_string(),
@@ -242,6 +242,12 @@ impl TestServer {
     /// Every request received so far (method, raw path and query), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.requests.snapshot()
+    }
+
+    /// The errors injected so far (`Faults` rates), as `<route> <status>`, e.g.
+    /// `GET /pods list 500` (see `faults::route`), oldest first.
+    pub fn injected_faults(&self) -> Vec<String> {
+        self.requests.faults()
     }
 
     /// Forget the requests received so far (so a test can look at one step's requests).

@@ -42,6 +42,12 @@ struct Args {
     /// Close log streams after this many lines.
     #[arg(long)]
     drop_logs_after: Option<usize>,
+    /// Compact the history past a watch that is cut (its resume is answered 410).
+    #[arg(long)]
+    compact_on_watch_drop: bool,
+    /// Pass each line of a followed log on this many milliseconds late.
+    #[arg(long, default_value_t = 0)]
+    log_lag_ms: u64,
     /// Seed of the fault decisions.
     #[arg(long, default_value_t = 1)]
     fault_seed: u64,
@@ -81,6 +87,8 @@ fn main() -> anyhow::Result<()> {
             rate_503: a.rate_503,
             drop_watch_after: a.drop_watch_after,
             drop_logs_after: a.drop_logs_after,
+            compact_on_watch_drop: a.compact_on_watch_drop,
+            log_lag: Duration::from_millis(a.log_lag_ms),
             seed: a.fault_seed,
         },
         timing: kube_testserver::controllers::Timing {

@@ -140,6 +140,7 @@ pub async fn serve(
     };
     let skip = tail.map_or(0, |t| inst.lines.len().saturating_sub(t));
     let drop_after = app.faults.drop_logs_after;
+    let lag = app.faults.log_lag;
     if !follow || previous {
         let mut body = Vec::new();
         for l in inst
@@ -171,6 +172,9 @@ pub async fn serve(
                 return;
             };
             for l in inst.lines.iter().skip(next) {
+                if !lag.is_zero() {
+                    tokio::time::sleep(lag).await;
+                }
                 if tx.send(fmt(l)).await.is_err() {
                     return;
                 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::{cluster, controllers, http, logs, meta, Faults, RecordedRequest};
+use crate::{cluster, controllers, http, logs, Faults, RecordedRequest};
 
 /// The body of the simulation's answers (an `http_body::Body` of `Bytes`).
 pub use axum::body::Body;
@@ -54,7 +54,7 @@ impl Simulation {
         let app = Arc::new(http::App {
             cluster: cluster.clone(),
             logs: logs.clone(),
-            fault_rng: meta::Rng::new(opts.faults.seed),
+            fault_dice: crate::faults::FaultDice::new(opts.faults.seed),
             faults: opts.faults,
             token: TOKEN.into(),
             server_address: "in-process".into(),

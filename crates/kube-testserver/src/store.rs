@@ -207,6 +207,16 @@ impl Store {
         let _ = self.tx.send(ev);
     }
 
+    /// Drop the whole history (a fault: the server's history moved on while a client was
+    /// away). The revision moves on by one, as a write elsewhere would move it, so every
+    /// version handed out so far is older than the oldest one kept: resuming from it is
+    /// answered 410, and a new list gives a version a watch can start from.
+    pub fn compact_all(&mut self) {
+        self.rv += 1;
+        self.history.clear();
+        self.compacted = self.rv;
+    }
+
     /// Start a watch after `from_rv`: Err(oldest available) when that version was compacted.
     pub fn watch_from(&self, from_rv: u64) -> Result<WatchStart, u64> {
         if from_rv < self.compacted {
@@ -274,5 +284,26 @@ mod tests {
         assert!(s.watch_from(rv_a).is_err());
         assert_eq!(s.list("/configmaps", Some("default")).count(), 4);
         assert_eq!(s.list("/configmaps", Some("other")).count(), 0);
+    }
+
+    #[test]
+    fn a_compacted_history_refuses_every_version_handed_out_but_not_a_new_list() {
+        let mut s = Store::new(100);
+        s.put("/configmaps", cm("a"), EventType::Added);
+        let last = s.resource_version();
+        assert!(s.watch_from(last).is_ok());
+        s.compact_all();
+        assert!(s.watch_from(last).is_err());
+        // A list now gives the current version, and a watch starts from it.
+        assert!(s.watch_from(s.resource_version()).is_ok());
+        let b = s.put("/configmaps", cm("b"), EventType::Added);
+        assert!(
+            b["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                > last + 1
+        );
     }
 }

@@ -95,6 +95,7 @@ pub fn serve(
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let drop_after = app.faults.drop_watch_after;
+    let compact_on_drop = app.faults.compact_on_watch_drop.then(|| c.clone());
     let initial_rv = c.resource_version();
     tokio::spawn(async move {
         let mut sent = 0usize;
@@ -107,6 +108,10 @@ pub fn serve(
                 }
                 sent += 1;
                 if drop_after.is_some_and(|n| sent >= n) {
+                    // Before the stream ends, so the client's resume finds its version gone.
+                    if let Some(c) = &compact_on_drop {
+                        c.compact_history();
+                    }
                     return;
                 }
             }};

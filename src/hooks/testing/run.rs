@@ -126,6 +126,8 @@ async fn run_on_paused_clock(
             rate_503: c.faults.rate_503,
             drop_watch_after: c.faults.drop_watch_after,
             drop_logs_after: c.faults.drop_logs_after,
+            compact_on_watch_drop: c.faults.compact_on_watch_drop,
+            log_lag: c.faults.log_lag.map_or(Duration::ZERO, |d| d.0),
             seed: c.faults.seed,
         },
         seed: c.seed.unwrap_or(42),

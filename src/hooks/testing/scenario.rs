@@ -140,6 +140,9 @@ pub struct FaultSpec {
     pub drop_watch_after: Option<usize>,
     pub drop_logs_after: Option<usize>,
     #[serde(default)]
+    pub compact_on_watch_drop: bool,
+    pub log_lag: Option<Dur>,
+    #[serde(default)]
     pub seed: u64,
 }
 

@@ -41,15 +41,17 @@ pub async fn setup_with(options: Options, retry: RetryConfig) -> (TestServer, Cl
 
 /// As [`setup`], but one resource request in five answers 500 and every watch is cut after 2
 /// events; the client does not retry (kubes' own retry layer would hide the faults from the
-/// hook). The fault sequence is seeded and the requests up to a hook's first watch come in a
-/// fixed order, so with this seed that first watch is always one that fails.
+/// hook). Fault decisions are seeded per route (`kube_testserver::faults::FaultDice`), so each
+/// route meets the same faults in every run: with this seed the first list of pods (a
+/// follower's first) is answered 500, and so are the third and fourth pod log opens.
 pub async fn setup_faulty() -> (TestServer, Cluster) {
+    const FAULTY_SEED: u64 = 7;
     setup_with(
         Options {
             faults: Faults {
                 rate_500: 0.2,
                 drop_watch_after: Some(2),
-                seed: 11,
+                seed: FAULTY_SEED,
                 ..Default::default()
             },
             ..Default::default()

@@ -51,8 +51,9 @@ kubes_hook_tools() {
   flock -u 8
 }
 
-# Records what OUT was built from (OUT.inputs), says on stderr that LABEL built OUT (its size, the time since STARTED_NS, a
-# `date +%s%N`), then prints OUT's path on stdout, the last line, which the tests read.
+# Records what OUT was built from (OUT.inputs), says on stderr that LABEL built OUT (its
+# size, the time since STARTED_NS, a `date +%s%N`), then prints OUT's path on stdout, the
+# last line, which the tests read.
 # Usage: kubes_report_built LABEL OUT STARTED_NS
 kubes_report_built() {
   local label="$1" out="$2" started="$3"

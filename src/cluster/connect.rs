@@ -67,32 +67,35 @@ fn kubeconfig_available() -> bool {
         .is_some_and(|h| std::path::Path::new(&h).join(".kube/config").is_file())
 }
 
-/// A connection whose requests are answered by `service` in-process (the simulated cluster
-/// of `kubes hooks test`, a replayed recording), with the same retry layer as a real one.
-pub(super) fn over_service<S, B>(
-    service: S,
-    default_namespace: &str,
-    retry: super::RetryConfig,
-) -> Cluster
-where
-    S: tower::Service<http::Request<kube::client::Body>, Response = http::Response<B>>
-        + Send
-        + Clone
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<tower::BoxError>,
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<tower::BoxError>,
-{
-    let stats = Arc::new(RetryStats::default());
-    let policy = RetryPolicy::new(retry, stats.clone());
-    let service = tower::ServiceBuilder::new()
-        .layer(RetryLayer::new(policy))
-        .map_err(|e: S::Error| -> tower::BoxError { e.into() })
-        .service(service);
-    Cluster::new(
-        kube::Client::new(service, default_namespace),
-        default_namespace.to_string(),
-        stats,
-    )
+impl Cluster {
+    /// A connection whose requests `service` answers in-process (the simulated cluster of
+    /// `kubes hooks test`, a replayed recording), behind the same retry layer as a real one.
+    /// Needs a tokio runtime (the client spawns its buffer task).
+    pub fn over_service<S, B>(
+        service: S,
+        default_namespace: &str,
+        retry: super::RetryConfig,
+    ) -> Cluster
+    where
+        S: tower::Service<http::Request<kube::client::Body>, Response = http::Response<B>>
+            + Send
+            + Clone
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<tower::BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<tower::BoxError>,
+    {
+        let stats = Arc::new(RetryStats::default());
+        let policy = RetryPolicy::new(retry, stats.clone());
+        let service = tower::ServiceBuilder::new()
+            .layer(RetryLayer::new(policy))
+            .map_err(|e: S::Error| -> tower::BoxError { e.into() })
+            .service(service);
+        Cluster::new(
+            kube::Client::new(service, default_namespace),
+            default_namespace.to_string(),
+            stats,
+        )
+    }
 }

@@ -182,23 +182,6 @@ impl Cluster {
         connect::connect(opts).await
     }
 
-    /// A connection whose requests `service` answers in-process (the simulated cluster of
-    /// `kubes hooks test`, a replayed recording), behind the same retry layer. Needs a
-    /// tokio runtime (the client spawns its buffer task).
-    pub fn over_service<S, B>(service: S, default_namespace: &str, retry: RetryConfig) -> Cluster
-    where
-        S: tower::Service<http::Request<kube::client::Body>, Response = http::Response<B>>
-            + Send
-            + Clone
-            + 'static,
-        S::Future: Send + 'static,
-        S::Error: Into<tower::BoxError>,
-        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-        B::Error: Into<tower::BoxError>,
-    {
-        connect::over_service(service, default_namespace, retry)
-    }
-
     fn new(
         client: kube::Client,
         default_namespace: String,

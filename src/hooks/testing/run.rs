@@ -48,6 +48,18 @@ struct Capture {
 /// Most lines kept of one run (the hook's output is bounded by its limits anyway).
 const MAX_LINES: usize = 10_000;
 
+impl Capture {
+    /// The hook's output as a scenario sees it: every line but debug ones, in order.
+    fn output(&self) -> Vec<String> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines
+            .iter()
+            .filter(|(k, _)| *k != OutputKind::Debug)
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+}
+
 impl HookReporter for Capture {
     fn hook_line(&self, hook: &str, kind: OutputKind, line: &str) {
         let full = crate::hooks::output::format_hook_line(hook, kind, line);
@@ -207,16 +219,7 @@ async fn run_on_paused_clock(
             s
         })
         .collect();
-    let lines = capture
-        .lines
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    result.output = lines
-        .iter()
-        .filter(|(k, _)| *k != OutputKind::Debug)
-        .map(|(_, l)| l.clone())
-        .collect();
+    result.output = capture.output();
     result.outcome = match &outcome {
         Ok(_) => Ok(()),
         Err(RunFailure {
@@ -523,16 +526,7 @@ async fn replay_on_paused_clock(
     };
     let outcome = engine.run(hook, inv).await;
     result.simulated = start.elapsed();
-    let lines = capture
-        .lines
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    result.output = lines
-        .iter()
-        .filter(|(k, _)| *k != OutputKind::Debug)
-        .map(|(_, l)| l.clone())
-        .collect();
+    result.output = capture.output();
     let replayed = match &outcome {
         Ok(_) => "ok".to_string(),
         Err(f) => f.error.to_string(),

@@ -15,9 +15,11 @@ use super::follow::JobEvent;
 /// How long a known end waits for its attempt's log streams to end.
 pub const END_GRACE: Duration = Duration::from_secs(2);
 
-/// Events held for one attempt at most; past it they are handed on out of order rather
-/// than kept.
-const MAX_HELD: usize = 10_000;
+/// Bytes of events held for all attempts together at most (by [`JobEvent::size`]); past it
+/// they are handed on out of order rather than kept. Events are held while an earlier
+/// attempt is still being told (a Job running pods in parallel), and log lines are up to
+/// 64 KiB each: a count alone would let that grow to gigabytes.
+const MAX_HELD_BYTES: usize = 1024 * 1024;
 
 /// One attempt: a pod, or one run of a container restarted in place.
 #[derive(Debug)]
@@ -59,6 +61,8 @@ impl Attempt {
 #[derive(Debug, Default)]
 pub struct Attempts {
     list: Vec<Attempt>,
+    /// Bytes of the events in every attempt's `held`.
+    held_bytes: usize,
 }
 
 impl Attempts {
@@ -73,14 +77,17 @@ impl Attempts {
             readers: 0,
             failing: 0,
             reading: 0,
-            held: vec![JobEvent::AttemptStarted {
-                pod: pod.to_string(),
-                index: index as u32 + 1,
-                limit,
-            }],
+            held: Vec::new(),
             ended: None,
             ended_told: false,
         });
+        let started = JobEvent::AttemptStarted {
+            pod: pod.to_string(),
+            index: index as u32 + 1,
+            limit,
+        };
+        self.held_bytes += started.size();
+        self.list[index].held.push(started);
         index
     }
 
@@ -103,9 +110,10 @@ impl Attempts {
     /// Queue an event of attempt `i` (a line, a problem). Past the bound it goes to `out`
     /// at once.
     pub fn push(&mut self, i: usize, e: JobEvent, out: &mut Vec<JobEvent>) {
-        let a = &mut self.list[i];
-        if a.held.len() < MAX_HELD {
-            a.held.push(e);
+        let size = e.size();
+        if self.held_bytes + size <= MAX_HELD_BYTES {
+            self.held_bytes += size;
+            self.list[i].held.push(e);
         } else {
             out.push(e);
         }
@@ -168,6 +176,7 @@ impl Attempts {
     /// said), everything.
     pub fn flush(&mut self, now: Instant, all: bool, out: &mut Vec<JobEvent>) {
         for a in &mut self.list {
+            self.held_bytes -= a.held.iter().map(JobEvent::size).sum::<usize>();
             out.append(&mut a.held);
             if !a.ended_told && (all || a.end_due(now)) {
                 if let Some((e, _)) = a.ended.take() {
@@ -265,6 +274,32 @@ mod tests {
         a.flush(Instant::now(), false, &mut out);
         assert_eq!(texts(&out).last().unwrap(), "late");
         assert!(!a.has_end(second));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lines_held_behind_a_running_attempt_are_bounded_in_bytes() {
+        // Two pods in parallel: the second's lines wait while the first is being read,
+        // up to the byte bound; past it they are handed on at once.
+        let mut a = Attempts::default();
+        let mut out = Vec::new();
+        let first = a.start("p1", 0, None);
+        a.reader_started(first);
+        a.reader_opened(first, false);
+        let second = a.start("p2", 0, None);
+        let long = "x".repeat(64 * 1024);
+        for _ in 0..40 {
+            a.push(second, line("p2", &long), &mut out);
+        }
+        let held = a.get(second).held.len();
+        assert!(held > 1 && held < 17, "{held} events held");
+        assert_eq!(out.len(), 41 - held, "the rest handed on at once");
+        assert!(a.held_bytes <= MAX_HELD_BYTES);
+        // Once the first attempt is told, the held ones follow and the count is back to 0.
+        a.end(first, ended("p1"));
+        a.reader_done(first, false);
+        a.flush(Instant::now(), false, &mut out);
+        assert_eq!(out.len(), 41 + 2);
+        assert_eq!(a.held_bytes, 0);
     }
 
     #[tokio::test(start_paused = true)]

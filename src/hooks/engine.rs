@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, Store, Trap, UpdateDeadline, WasmBacktrace,
+};
 
 use super::cache::{self, CacheOutcome, ModuleCache};
 use super::error::{HookError, RunFailure};
@@ -31,6 +33,7 @@ use super::host::{
 use super::inspect;
 use super::limits::{self, HookLimits};
 use super::output::{escape_controls, HookReporter};
+use super::pool;
 use super::sandbox::{self, MemoryLimiter};
 use crate::lifecycle::{Point, Step, When};
 
@@ -130,6 +133,9 @@ pub struct HookEngine {
     /// Components already loaded in this process, by digest.
     loaded: Mutex<HashMap<String, LoadedHook>>,
     ticker_stop: Arc<AtomicBool>,
+    /// Runs holding a pool slot (see [`pool`]).
+    slots: pool::Slots,
+    pooled: bool,
 }
 
 impl Drop for HookEngine {
@@ -155,7 +161,14 @@ impl HookEngine {
         let mut cfg = Config::new();
         // Async host calls are on by default in this wasmtime; backtraces (20 frames) too.
         cfg.wasm_component_model(true).epoch_interruption(true);
-        let engine = Engine::new(&cfg)?;
+        let on_demand = cfg.clone();
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool::config()));
+        // The pool's address space is reserved up front; where it cannot be (a small
+        // `ulimit -v`), each run maps its own memory instead.
+        let (engine, pooled) = match Engine::new(&cfg) {
+            Ok(engine) => (engine, true),
+            Err(_) => (Engine::new(&on_demand)?, false),
+        };
         let mut linker = Linker::new(&engine);
         // All of WASI p2 is linked because every guest toolchain imports some of it; what
         // the sandbox allows is decided per run by the WASI context (see `sandbox`).
@@ -207,7 +220,15 @@ impl HookEngine {
             cache,
             loaded: Mutex::new(HashMap::new()),
             ticker_stop,
+            slots: pool::Slots::new(),
+            pooled,
         })
+    }
+
+    /// Whether runs take their instances from the pool (false: the pool could not be
+    /// mapped and each run maps its own).
+    pub fn pooled(&self) -> bool {
+        self.pooled
     }
 
     pub fn wasmtime(&self) -> &Engine {
@@ -391,6 +412,8 @@ impl HookEngine {
         hook: &LoadedHook,
         inv: HookInvocation,
     ) -> Result<RunReport, RunFailure> {
+        // Held until the store is gone (declared first, dropped last).
+        let _slot = self.slots.take().await;
         let start = Instant::now();
         // The run's interruption (Ctrl-C), through its cluster connection: running wasm
         // traps at the next tick, a waiting host call is dropped (below).

@@ -29,6 +29,7 @@ pub mod host;
 pub mod inspect;
 pub mod limits;
 pub mod output;
+pub mod pool;
 pub mod registry;
 pub mod sandbox;
 pub mod testing;

@@ -367,3 +367,30 @@ fn compiled_components_are_cached_and_bad_entries_rebuilt() {
     let fourth = cached_engine();
     assert_eq!(fourth.load(&wasm).unwrap().cache, CacheOutcome::Hit);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_sees_nothing_of_the_previous_run_of_the_same_hook() {
+    // One engine, one loaded hook, run again and again: the runs share the engine's pooled
+    // instance slots (the second run takes the slot the first left), never their memory.
+    let e = engine();
+    assert!(e.pooled(), "the engine fell back to on-demand instances: no slot is reused");
+    let hook = e.load(&guest("hostile_remember")).unwrap();
+    for run in 1..=4 {
+        let mem = MemoryReporter::new();
+        e.run(&hook, invocation("remember", Arc::new(mem.clone())))
+            .await
+            .unwrap_or_else(|f| panic!("run {run}: {f}"));
+        let lines = mem.lines();
+        // The search works: it finds the marker the run planted before searching.
+        assert!(
+            lines.iter().any(|l| l.contains("self-check: found own marker")),
+            "run {run}: {lines:#?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains("nothing of an earlier run")),
+            "run {run}: {lines:#?}"
+        );
+        assert!(lines.iter().any(|l| l.contains("planted the marker")), "run {run}: {lines:#?}");
+        no_leak(&lines);
+    }
+}

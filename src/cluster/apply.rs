@@ -159,21 +159,17 @@ pub async fn apply_and_record(
         .filter(|o| is_hashed(&o.body))
         .map(|o| (o.kind.clone(), o.name.clone()))
         .collect();
-    let mut current = Inventory::default();
-    for o in report.objects() {
-        let is_hashed = hashed.contains(&(o.object.kind.clone(), o.object.name.clone()));
-        current.push_unique(Entry {
-            object: o.object.clone(),
-            hashed: is_hashed,
-            applied: o.applied.clone(),
-        });
-    }
+    let current = Inventory::from_unique(report.objects().map(|o| Entry {
+        object: o.object.clone(),
+        hashed: hashed.contains(&(o.object.kind.clone(), o.object.name.clone())),
+        applied: o.applied.clone(),
+    }));
 
     let next = if report.ok {
         let mut planned = current.clone();
         if let Some(whole) = record.whole_plan {
             match planned_entries(cluster, whole).await {
-                Ok(inv) => inv.objects.into_iter().for_each(|e| planned.push_unique(e)),
+                Ok(inv) => planned.extend_unique(inv.objects),
                 Err(e) => {
                     report.fail(Failure {
                         file: None,
@@ -199,24 +195,26 @@ pub async fn apply_and_record(
         }
         let mut next = planned;
         // Stale objects not pruned stay recorded, so a later prune still finds them.
-        for e in stale.into_iter().rev() {
-            if !to_prune.contains(&e) || pruned.kept.contains(&e) {
-                next.push_unique(e);
-            }
-        }
+        next.extend_unique(
+            stale
+                .into_iter()
+                .rev()
+                .filter(|e| !to_prune.contains(e) || pruned.kept.contains(e)),
+        );
         next
     } else {
         let mut next = previous.clone();
-        for e in current.objects.iter() {
-            next.upsert(e.clone());
-        }
+        next.upsert_all(current.objects.iter().cloned());
         next
     };
     // Objects this run did not touch (other roles, stale ones kept) keep their records.
     let mut next = next;
+    let (touched, before) = (current.identities(), previous.by_identity());
     for e in next.objects.iter_mut() {
-        if e.applied.is_none() && !current.contains(e) {
-            e.applied = previous.find(e).and_then(|p| p.applied.clone());
+        if e.applied.is_none() && !touched.contains(&e.identity()) {
+            e.applied = before
+                .get(&e.identity())
+                .and_then(|p| p.applied.clone());
         }
     }
     if !options.dry_run {

@@ -2,7 +2,7 @@
 //! app's namespace (like kapp's app ConfigMap or Helm's release Secret). Prune deletes
 //! what the previous inventory recorded and the plan no longer has.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -129,21 +129,30 @@ pub fn fields_fingerprint(meta: &kube::api::ObjectMeta, field_manager: &str) -> 
     Some(short_sha(&serde_json::to_vec(&ours).ok()?))
 }
 
+/// What makes two entries the same object, across API versions: group, kind, namespace,
+/// name (borrowed: comparing and hashing it allocates nothing).
+pub type Identity<'a> = (&'a str, &'a str, Option<&'a str>, &'a str);
+
 impl Entry {
-    /// Identity across API versions: group, kind, namespace, name.
-    pub fn identity(&self) -> (String, String, Option<String>, String) {
+    /// See [`Identity`].
+    pub fn identity(&self) -> Identity<'_> {
         let group = self
             .object
             .api_version
             .split_once('/')
-            .map(|(g, _)| g.to_string())
+            .map(|(g, _)| g)
             .unwrap_or_default();
         (
             group,
-            self.object.kind.clone(),
-            self.object.namespace.clone(),
-            self.object.name.clone(),
+            &self.object.kind,
+            self.object.namespace.as_deref(),
+            &self.object.name,
         )
+    }
+
+    fn owned_identity(&self) -> (String, String, Option<String>, String) {
+        let (g, k, ns, n) = self.identity();
+        (g.into(), k.into(), ns.map(Into::into), n.into())
     }
 }
 
@@ -155,19 +164,34 @@ pub struct Inventory {
 
 const DATA_KEY: &str = "objects";
 
+// Every operation over many entries goes through a hash of identities: an app has
+// hundreds of objects, and these run on every deploy, a no-op one included.
 impl Inventory {
+    /// `entries`, the first of each identity kept, in order.
+    pub fn from_unique(entries: impl IntoIterator<Item = Entry>) -> Self {
+        let mut inv = Inventory::default();
+        inv.extend_unique(entries);
+        inv
+    }
+
     pub fn contains(&self, e: &Entry) -> bool {
         let id = e.identity();
         self.objects.iter().any(|o| o.identity() == id)
     }
 
+    /// The identities recorded here.
+    pub fn identities(&self) -> HashSet<Identity<'_>> {
+        self.objects.iter().map(Entry::identity).collect()
+    }
+
     /// Entries recorded here and absent from `current`, in reverse apply order (the
     /// order to delete them in).
     pub fn stale(&self, current: &Inventory) -> Vec<Entry> {
+        let current = current.identities();
         self.objects
             .iter()
             .rev()
-            .filter(|e| !current.contains(e))
+            .filter(|e| !current.contains(&e.identity()))
             .cloned()
             .collect()
     }
@@ -178,19 +202,39 @@ impl Inventory {
         self.objects.iter().find(|o| o.identity() == id)
     }
 
-    /// Add `e`, or replace the entry with its identity (keeping its place).
-    pub fn upsert(&mut self, e: Entry) {
-        let id = e.identity();
-        match self.objects.iter_mut().find(|o| o.identity() == id) {
-            Some(old) => *old = e,
-            None => self.objects.push(e),
+    /// The entries by identity (the first of each).
+    pub fn by_identity(&self) -> HashMap<Identity<'_>, &Entry> {
+        let mut map = HashMap::with_capacity(self.objects.len());
+        for e in &self.objects {
+            map.entry(e.identity()).or_insert(e);
+        }
+        map
+    }
+
+    /// Add each of `entries`, or replace the entry with its identity (keeping its place).
+    pub fn upsert_all(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        let mut at: HashMap<_, usize> = HashMap::with_capacity(self.objects.len());
+        for (i, e) in self.objects.iter().enumerate() {
+            at.entry(e.owned_identity()).or_insert(i);
+        }
+        for e in entries {
+            match at.get(&e.owned_identity()) {
+                Some(&i) => self.objects[i] = e,
+                None => {
+                    at.insert(e.owned_identity(), self.objects.len());
+                    self.objects.push(e);
+                }
+            }
         }
     }
 
-    /// Add `e` unless an entry with its identity is present.
-    pub fn push_unique(&mut self, e: Entry) {
-        if !self.contains(&e) {
-            self.objects.push(e);
+    /// Add each of `entries` unless an entry with its identity is present.
+    pub fn extend_unique(&mut self, entries: impl IntoIterator<Item = Entry>) {
+        let mut seen: HashSet<_> = self.objects.iter().map(Entry::owned_identity).collect();
+        for e in entries {
+            if seen.insert(e.owned_identity()) {
+                self.objects.push(e);
+            }
         }
     }
 

@@ -126,7 +126,7 @@ async fn prune_one(
 /// The inventory entries `plan` would record, without applying it: namespaced objects
 /// without a namespace get the cluster's default one.
 pub async fn planned_entries(cluster: &Cluster, plan: &Plan) -> Result<Inventory, ClusterError> {
-    let mut inv = Inventory::default();
+    let mut entries = Vec::new();
     for obj in plan.files().flat_map(|f| f.objects.iter()) {
         let namespaced = match cluster.resolve_kind(&obj.api_version, &obj.kind).await {
             Ok(rk) => rk.namespaced,
@@ -139,7 +139,7 @@ pub async fn planned_entries(cluster: &Cluster, plan: &Plan) -> Result<Inventory
                 .clone()
                 .unwrap_or_else(|| cluster.default_namespace().to_string())
         });
-        inv.push_unique(Entry {
+        entries.push(Entry {
             object: super::ObjectRef {
                 api_version: obj.api_version.clone(),
                 kind: obj.kind.clone(),
@@ -150,7 +150,7 @@ pub async fn planned_entries(cluster: &Cluster, plan: &Plan) -> Result<Inventory
             applied: None,
         });
     }
-    Ok(inv)
+    Ok(Inventory::from_unique(entries))
 }
 
 pub(super) fn is_hashed(body: &serde_json::Value) -> bool {

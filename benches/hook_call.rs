@@ -192,7 +192,11 @@ fn main() -> anyhow::Result<()> {
     );
     row("hook, warm (precompiled, loaded)", &warm, WARM_RUNS);
     row("direct client get (no hook)", &direct, WARM_RUNS);
-    row("hook, warm, no cluster call (the sandbox)", &empty, WARM_RUNS);
+    row(
+        "hook, warm, no cluster call (the sandbox)",
+        &empty,
+        WARM_RUNS,
+    );
     row("bash + kubectl get (the Kubes way)", &kubectl, KUBECTL_RUNS);
     let overhead = warm.median.saturating_sub(direct.median);
     println!();

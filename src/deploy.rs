@@ -492,7 +492,7 @@ impl Session {
         namespaces.sort();
         namespaces.dedup();
         let reporter = &self.reporter;
-        ensure_not_terminating(
+        let namespaces_ready = ensure_not_terminating(
             client,
             &namespaces,
             settings.wait,
@@ -503,21 +503,34 @@ impl Session {
                     waited(settings.wait)
                 ))
             },
-        )
-        .await
-        .map_err(|e| failure("namespace", e.to_string()))?;
+        );
+        // Discovery of every apiVersion the plan applies (and of the inventory's
+        // ConfigMap), asked while the namespaces are read: each is otherwise one more
+        // round trip later, in turn. A kind not served yet (its CRD is in the plan) is
+        // looked up again when it is applied.
+        let mut kinds: Vec<(&str, &str)> = self
+            .prepared
+            .plan
+            .objects()
+            .map(|o| (o.api_version.as_str(), o.kind.as_str()))
+            .chain([("v1", "ConfigMap")])
+            .collect();
+        kinds.sort();
+        kinds.dedup_by_key(|(v, _)| *v);
+        let discovery = futures::future::join_all(
+            kinds
+                .into_iter()
+                .map(|(v, k)| self.cluster.resolve_kind(v, k)),
+        );
+        let (existing, _) = tokio::join!(namespaces_ready, discovery);
+        let existing = existing.map_err(|e| failure("namespace", e.to_string()))?;
         if self.dry_run {
             return Ok((vec![], None));
         }
 
         // 2. The lease lives in the app's namespace: create it first if the plan does.
         let mut preapplied = vec![];
-        let exists = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
-            .get_opt(&app_ns)
-            .await
-            .map_err(|e| failure("namespace", format!("namespace {app_ns}: {e}")))?
-            .is_some();
-        if !exists {
+        if !existing.contains(&app_ns) {
             let is_it = |o: &&crate::plan::CompiledObject| {
                 o.api_version == "v1" && o.kind == "Namespace" && o.name == app_ns
             };

@@ -212,9 +212,7 @@ pub async fn apply_and_record(
     let (touched, before) = (current.identities(), previous.by_identity());
     for e in next.objects.iter_mut() {
         if e.applied.is_none() && !touched.contains(&e.identity()) {
-            e.applied = before
-                .get(&e.identity())
-                .and_then(|p| p.applied.clone());
+            e.applied = before.get(&e.identity()).and_then(|p| p.applied.clone());
         }
     }
     if !options.dry_run {

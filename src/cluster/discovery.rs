@@ -37,8 +37,12 @@ impl DiscoveryCache {
         kind: &str,
         wait_for_new_kinds: bool,
     ) -> Result<ResolvedKind, ClusterError> {
-        let mut cache = self.inner.lock().await;
-        if let Some(rk) = cache
+        // The lock is not held across the request: kinds of different groups resolve at
+        // once (two misses of one group may both ask; the answers are the same).
+        if let Some(rk) = self
+            .inner
+            .lock()
+            .await
             .by_gv
             .get(api_version)
             .and_then(|g| find_kind(g, kind))
@@ -61,7 +65,11 @@ impl DiscoveryCache {
             match discovery::pinned_group(client, &gv).await {
                 Ok(group) => {
                     let found = find_kind(&group, kind);
-                    cache.by_gv.insert(api_version.to_string(), group);
+                    self.inner
+                        .lock()
+                        .await
+                        .by_gv
+                        .insert(api_version.to_string(), group);
                     if let Some(rk) = found {
                         return Ok(rk);
                     }

@@ -285,8 +285,15 @@ impl Inventory {
             "metadata": { "name": key.name(), "namespace": key.namespace, "labels": labels },
             "data": { DATA_KEY: text },
         });
+        // A plain server-side apply: nothing here needs to know whether it changed, so
+        // no GET before the patch (`Cluster::apply_object` makes one to tell).
+        let rk = cluster.resolve_kind("v1", "ConfigMap").await?;
+        let opts = ApplyOptions::default();
+        let mut params = kube::api::PatchParams::apply(&opts.field_manager);
+        params.force = opts.force_conflicts;
         cluster
-            .apply_object(&body, &ApplyOptions::default())
+            .api(&rk, Some(&key.namespace))
+            .patch(&key.name(), &params, &kube::api::Patch::Apply(&body))
             .await?;
         Ok(())
     }

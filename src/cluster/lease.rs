@@ -5,7 +5,7 @@
 //! when its holder stopped renewing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -80,6 +80,8 @@ pub struct DeployLease {
     identity: String,
     renewer: tokio::task::JoinHandle<()>,
     lost: Arc<AtomicBool>,
+    /// The lease as this deploy last wrote it: releasing starts from it, without a GET.
+    last: Arc<Mutex<Option<Lease>>>,
 }
 
 fn now() -> MicroTime {
@@ -118,7 +120,7 @@ impl DeployLease {
         let started = tokio::time::Instant::now();
         let mut told = false;
         let secs = opts.duration.as_secs().max(1) as i32;
-        loop {
+        let written = loop {
             match api
                 .get_opt(name)
                 .await
@@ -141,7 +143,7 @@ impl DeployLease {
                         }),
                     };
                     match api.create(&PostParams::default(), &lease).await {
-                        Ok(_) => break,
+                        Ok(written) => break written,
                         // Someone created it first: look again.
                         Err(kube::Error::Api(s)) if s.code == 409 => continue,
                         Err(e) => return Err(cluster_err(namespace, name, e)),
@@ -164,7 +166,7 @@ impl DeployLease {
                         // The resourceVersion read above is the precondition: of two
                         // deploys taking over an expired lease, one wins, one sees 409.
                         match api.replace(name, &PostParams::default(), &lease).await {
-                            Ok(_) => break,
+                            Ok(written) => break written,
                             Err(kube::Error::Api(s)) if s.code == 409 => continue,
                             Err(e) => return Err(cluster_err(namespace, name, e)),
                         }
@@ -194,14 +196,16 @@ impl DeployLease {
                     tokio::time::sleep(opts.poll).await;
                 }
             }
-        }
+        };
         let lost = Arc::new(AtomicBool::new(false));
+        let last = Arc::new(Mutex::new(Some(written)));
         let renewer = tokio::spawn(renew(
             api.clone(),
             name.to_string(),
             identity.to_string(),
             opts.duration,
             lost.clone(),
+            last.clone(),
         ));
         Ok(DeployLease {
             api,
@@ -209,6 +213,7 @@ impl DeployLease {
             identity: identity.into(),
             renewer,
             lost,
+            last,
         })
     }
 
@@ -222,6 +227,24 @@ impl DeployLease {
     /// expire.
     pub async fn release(self) -> Result<(), ClusterError> {
         self.renewer.abort();
+        // From the version this deploy last wrote: its resourceVersion is the precondition,
+        // so a lease changed since (a renewal cut short, another holder) answers 409, and
+        // the lease is read again.
+        let last = self.last.lock().map(|mut l| l.take()).unwrap_or_default();
+        if let Some(mut lease) = last {
+            let spec = lease.spec.get_or_insert_with(Default::default);
+            spec.holder_identity = None;
+            spec.renew_time = Some(now());
+            match self
+                .api
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         let Some(mut lease) = self.api.get_opt(&self.name).await? else {
             return Ok(());
         };
@@ -256,6 +279,7 @@ async fn renew(
     identity: String,
     every: Duration,
     lost: Arc<AtomicBool>,
+    last: Arc<Mutex<Option<Lease>>>,
 ) {
     loop {
         tokio::time::sleep(every / 3).await;
@@ -268,7 +292,11 @@ async fn renew(
             return;
         }
         spec.renew_time = Some(now());
-        let _ = api.replace(&name, &PostParams::default(), &lease).await;
+        if let Ok(written) = api.replace(&name, &PostParams::default(), &lease).await {
+            if let Ok(mut l) = last.lock() {
+                *l = Some(written);
+            }
+        }
     }
 }
 

@@ -77,7 +77,13 @@ impl Slots {
     /// Wait for a free slot.
     pub async fn take(&self) -> Slot {
         // The semaphore is never closed.
-        Slot(self.0.clone().acquire_owned().await.expect("slots are never closed"))
+        Slot(
+            self.0
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("slots are never closed"),
+        )
     }
 }
 

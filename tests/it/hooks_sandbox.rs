@@ -373,7 +373,10 @@ async fn a_run_sees_nothing_of_the_previous_run_of_the_same_hook() {
     // One engine, one loaded hook, run again and again: the runs share the engine's pooled
     // instance slots (the second run takes the slot the first left), never their memory.
     let e = engine();
-    assert!(e.pooled(), "the engine fell back to on-demand instances: no slot is reused");
+    assert!(
+        e.pooled(),
+        "the engine fell back to on-demand instances: no slot is reused"
+    );
     let hook = e.load(&guest("hostile_remember")).unwrap();
     for run in 1..=4 {
         let mem = MemoryReporter::new();
@@ -383,14 +386,21 @@ async fn a_run_sees_nothing_of_the_previous_run_of_the_same_hook() {
         let lines = mem.lines();
         // The search works: it finds the marker the run planted before searching.
         assert!(
-            lines.iter().any(|l| l.contains("self-check: found own marker")),
+            lines
+                .iter()
+                .any(|l| l.contains("self-check: found own marker")),
             "run {run}: {lines:#?}"
         );
         assert!(
-            lines.iter().any(|l| l.contains("nothing of an earlier run")),
+            lines
+                .iter()
+                .any(|l| l.contains("nothing of an earlier run")),
             "run {run}: {lines:#?}"
         );
-        assert!(lines.iter().any(|l| l.contains("planted the marker")), "run {run}: {lines:#?}");
+        assert!(
+            lines.iter().any(|l| l.contains("planted the marker")),
+            "run {run}: {lines:#?}"
+        );
         no_leak(&lines);
     }
 }

@@ -49,10 +49,9 @@ pub struct Prepared {
     pub project: Project,
     /// What this run works on: the whole plan, or the files of the chosen roles.
     pub plan: Plan,
-    /// Everything the project plans (the same as `plan` when no roles were chosen).
-    whole: Plan,
-    /// Whether `plan` is restricted to some roles.
-    restricted: bool,
+    /// Everything the project plans, when `plan` is restricted to some roles (`None`: the
+    /// plan is the whole plan; not cloned, it is hundreds of objects).
+    whole: Option<Plan>,
 }
 
 /// How registry hook modules are resolved: only as pinned when `locked`.
@@ -144,20 +143,29 @@ impl Prepared {
         if project.config.suffix_hash {
             apply_suffix_hash(&mut whole);
         }
-        let mut plan = whole.clone();
-        if !roles.is_empty() {
-            let known = whole.roles();
-            if let Some(r) = roles.iter().find(|r| !known.contains(&r.as_str())) {
-                anyhow::bail!("no role {r:?} in the plan (roles: {})", known.join(", "));
-            }
-            plan.restrict_to_roles(roles);
+        if roles.is_empty() {
+            return Ok(Prepared {
+                project,
+                plan: whole,
+                whole: None,
+            });
         }
+        let known = whole.roles();
+        if let Some(r) = roles.iter().find(|r| !known.contains(&r.as_str())) {
+            anyhow::bail!("no role {r:?} in the plan (roles: {})", known.join(", "));
+        }
+        let mut plan = whole.clone();
+        plan.restrict_to_roles(roles);
         Ok(Prepared {
             project,
             plan,
-            whole,
-            restricted: !roles.is_empty(),
+            whole: Some(whole),
         })
+    }
+
+    /// Everything the project plans, when the plan is restricted to some roles.
+    fn whole(&self) -> Option<&Plan> {
+        self.whole.as_ref()
     }
 
     /// Objects in the plan.
@@ -423,7 +431,7 @@ impl Session {
         let record = RecordOptions {
             inventory: self.inventory_key(),
             prune: settings.prune || self.prepared.project.config.prune,
-            whole_plan: self.prepared.restricted.then_some(&self.prepared.whole),
+            whole_plan: self.prepared.whole.as_ref(),
             preapplied,
             skip_unchanged: !settings.force_apply,
         };
@@ -535,7 +543,7 @@ impl Session {
                 o.api_version == "v1" && o.kind == "Namespace" && o.name == app_ns
             };
             let in_plan = self.prepared.plan.objects().find(is_it);
-            let Some(obj) = in_plan.or_else(|| self.prepared.whole.objects().find(is_it)) else {
+            let Some(obj) = in_plan.or_else(|| self.prepared.whole()?.objects().find(is_it)) else {
                 self.reporter.warning(&format!(
                     "namespace {app_ns} does not exist and the plan does not create it: deploying without the deploy lease"
                 ));
@@ -593,7 +601,7 @@ impl Session {
             dry_run: self.dry_run,
         };
         let key = self.inventory_key();
-        let whole = (!self.prepared.restricted).then_some(&key);
+        let whole = self.prepared.whole.is_none().then_some(&key);
         let report = delete_and_forget(
             &self.cluster,
             &self.prepared.plan,

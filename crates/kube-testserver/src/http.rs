@@ -271,6 +271,16 @@ fn parse_target(app: &App, path: &str) -> Result<Target, ApiError> {
     })
 }
 
+/// Whether the client asked for metadata only (`as=PartialObjectMetadata` or
+/// `as=PartialObjectMetadataList`, `g=meta.k8s.io;v=v1`), as `Api::list_metadata` does:
+/// the API server then answers with each object's `metadata` alone.
+pub(crate) fn wants_metadata(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"))
+}
+
 pub(crate) fn wants_table(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
@@ -382,6 +392,14 @@ async fn resource_request(
                     &table::table(rt, &items, &rv, res.continue_token.as_deref(), include),
                 ));
             }
+            if wants_metadata(headers) {
+                return Ok(metadata_list_response(
+                    &res.items,
+                    &rv,
+                    res.continue_token.as_deref(),
+                    res.remaining,
+                ));
+            }
             Ok(list_response(
                 rt,
                 &res.items,
@@ -442,6 +460,9 @@ async fn resource_request(
                         include,
                     ),
                 ));
+            }
+            if wants_metadata(headers) {
+                return Ok(json_response(200, &partial_metadata(&obj)));
             }
             Ok(object_response(200, rt, &obj))
         }
@@ -700,6 +721,58 @@ fn list_response(
         } else {
             serde_json::to_writer(&mut out, &at_version(rt, item)).expect("values serialize");
         }
+    }
+    out.extend_from_slice(b"]}");
+    Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(out))
+        .expect("static response parts are valid")
+}
+
+/// An object as `PartialObjectMetadata`: its metadata alone.
+fn partial_metadata(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+/// A list as `PartialObjectMetadataList` (the items' metadata alone), written without
+/// cloning the items, like [`list_response`].
+fn metadata_list_response(
+    items: &[Arc<Value>],
+    rv: &str,
+    cont: Option<&str>,
+    remaining: Option<usize>,
+) -> Response {
+    let mut metadata = json!({"resourceVersion": rv});
+    if let Some(c) = cont {
+        metadata["continue"] = json!(c);
+    }
+    if let Some(r) = remaining {
+        metadata["remainingItemCount"] = json!(r);
+    }
+    let mut out = Vec::with_capacity(items.len() * 256 + 256);
+    out.extend_from_slice(
+        format!(
+            "{{\"kind\":\"PartialObjectMetadataList\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{metadata},\"items\":["
+        )
+        .as_bytes(),
+    );
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(
+            b"{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":",
+        );
+        match item.get("metadata") {
+            Some(m) => serde_json::to_writer(&mut out, m).expect("values serialize"),
+            None => out.extend_from_slice(b"{}"),
+        }
+        out.push(b'}');
     }
     out.extend_from_slice(b"]}");
     Response::builder()

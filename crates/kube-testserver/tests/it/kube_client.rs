@@ -1053,3 +1053,61 @@ async fn pods_deleted_from_a_deployment_are_replaced_once() {
     let st = deps.get("heal").await.unwrap().status.unwrap();
     assert_eq!(st.ready_replicas, Some(3));
 }
+
+#[tokio::test]
+async fn metadata_only_reads_answer_each_objects_metadata_alone() {
+    let srv = TestServer::start(Options::default()).await.unwrap();
+    let client = common::client(&srv).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.create(
+        &PostParams::default(),
+        &cm("settings", json!({"greeting": "hunter2-value"})),
+    )
+    .await
+    .unwrap();
+
+    // What `Api::list_metadata` and `get_metadata` ask for, read raw: the server must not
+    // send the data, as a real API server does not.
+    for (path, accept, kind) in [
+        (
+            "/api/v1/namespaces/default/configmaps",
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+            "PartialObjectMetadataList",
+        ),
+        (
+            "/api/v1/namespaces/default/configmaps/settings",
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            "PartialObjectMetadata",
+        ),
+    ] {
+        let req = http::Request::get(path)
+            .header("accept", accept)
+            .body(Vec::new())
+            .unwrap();
+        let text = client.request_text(req).await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["kind"], kind, "{text}");
+        assert_eq!(v["apiVersion"], "meta.k8s.io/v1", "{text}");
+        // (managedFields name the key, as in Kubernetes; the value is the object's own.)
+        assert!(!text.contains("hunter2-value"), "the data was sent: {text}");
+        let meta = if kind == "PartialObjectMetadataList" {
+            assert!(v["metadata"]["resourceVersion"].is_string(), "{text}");
+            assert_eq!(v["items"][0]["kind"], "PartialObjectMetadata", "{text}");
+            &v["items"][0]["metadata"]
+        } else {
+            &v["metadata"]
+        };
+        assert_eq!(meta["name"], "settings", "{text}");
+        assert!(
+            meta["uid"].is_string() && meta["managedFields"].is_array(),
+            "{text}"
+        );
+    }
+
+    // And through kube-rs' own calls.
+    let listed = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].metadata.name.as_deref(), Some("settings"));
+    let got = cms.get_metadata("settings").await.unwrap();
+    assert_eq!(got.metadata.labels.unwrap()["app"], "web");
+}

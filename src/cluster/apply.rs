@@ -111,7 +111,24 @@ pub async fn apply_and_record(
     concurrency: usize,
     record: &RecordOptions<'_>,
 ) -> Report {
-    let previous = match Inventory::read(cluster, &record.inventory).await {
+    // The plan's kinds are listed while the inventory is read (one round trip, not two):
+    // every kind, since records of a previous apply may let unchanged objects go unsent.
+    let skip = record.skip_unchanged && !options.dry_run;
+    let files: Vec<_> = plan.files().collect();
+    let lister = Walk::new(
+        cluster,
+        lifecycle,
+        progress,
+        Op::Apply(options.clone()),
+        concurrency,
+    );
+    let (previous, listed) = tokio::join!(Inventory::read(cluster, &record.inventory), async {
+        match skip {
+            true => Some(lister.prefetch(&files, true).await),
+            false => None,
+        }
+    });
+    let previous = match previous {
         Ok(p) => p.unwrap_or_default(),
         Err(e) => {
             let mut report = Report::new(Step::Apply, options.dry_run);
@@ -150,7 +167,7 @@ pub async fn apply_and_record(
     )
     .with_preapplied(&preapplied)
     .with_previous(unchanged_since)
-    .run(plan)
+    .run_listed(plan, listed)
     .await;
 
     let hashed: HashSet<(String, String)> = plan

@@ -96,6 +96,12 @@ impl<'a> Walk<'a> {
 
 impl Walk<'_> {
     pub(super) async fn run(&self, plan: &Plan) -> Report {
+        self.run_listed(plan, None).await
+    }
+
+    /// [`Walk::run`] with the plan's kinds listed already ([`Walk::prefetch`], made before
+    /// the walk: an apply lists them while it reads its inventory).
+    pub(super) async fn run_listed(&self, plan: &Plan, listed: Option<Prefetched>) -> Report {
         let step = self.op.step();
         let interrupt = self.cluster.interrupt();
         let mut report = Report::new(step, self.op.dry_run());
@@ -119,8 +125,17 @@ impl Walk<'_> {
             Some(Err(f)) => report.fail(hook_failure(f, None)),
             Some(Ok(())) => {}
         }
-        let listed = if report.ok {
-            match interrupt.or_interrupted(self.prefetch(&files)).await {
+        // A list made before the walk holds unless a before-step hook wrote since: then the
+        // kinds are listed again, after it.
+        let listed = listed.filter(|l| l.hook_writes == self.lifecycle.writes());
+        let listed = if let (true, Some(listed)) = (report.ok, listed) {
+            listed
+        } else if report.ok {
+            let every_kind = !self.previous.is_empty();
+            match interrupt
+                .or_interrupted(self.prefetch(&files, every_kind))
+                .await
+            {
                 Some(listed) => listed,
                 None => {
                     report.interrupt(None, interrupt.signal_name());
@@ -388,18 +403,15 @@ impl Walk<'_> {
     /// kind and namespace instead of one GET per object) to know which exist, with which
     /// uid and resourceVersion. A hook may delete and recreate an object in between: the
     /// uid tells (see `objects::apply_known`). Anything not prefetched, or a failed list,
-    /// falls back to a GET. With records of a previous apply, every kind is listed: the
-    /// list is what lets unchanged objects go unsent.
-    async fn prefetch(&self, files: &[&PlannedFile]) -> Prefetched {
+    /// falls back to a GET. With `every_kind` (there are records of a previous apply, or
+    /// there may be), every kind is listed and each object's metadata kept: the list is
+    /// what lets unchanged objects go unsent.
+    pub(super) async fn prefetch(&self, files: &[&PlannedFile], every_kind: bool) -> Prefetched {
         let mut listed = Prefetched {
             hook_writes: self.lifecycle.writes(),
             ..Default::default()
         };
-        let min = if self.previous.is_empty() {
-            PREFETCH_MIN
-        } else {
-            1
-        };
+        let min = if every_kind { 1 } else { PREFETCH_MIN };
         let Op::Apply(opts) = &self.op else {
             return listed;
         };
@@ -453,7 +465,7 @@ impl Walk<'_> {
                         resource_version: m.resource_version.clone().unwrap_or_default(),
                     }),
                 );
-                if let Some(meta) = meta.filter(|_| self.previous.contains_key(&key)) {
+                if let Some(meta) = meta.filter(|_| every_kind) {
                     listed.meta.insert(key, meta.clone());
                 }
             }
@@ -519,7 +531,8 @@ impl ObjectKey {
 #[derive(Debug, Default)]
 pub(super) struct Prefetched {
     versions: HashMap<ObjectKey, Option<LiveVersion>>,
-    /// The listed metadata of objects with a previous record (for [`Walk::unchanged`]).
+    /// The listed metadata of each object, when every kind was listed (for
+    /// [`Walk::unchanged`]).
     meta: HashMap<ObjectKey, ObjectMeta>,
     /// [`Lifecycle::writes`] when the list was made.
     hook_writes: u64,
